@@ -1,0 +1,14 @@
+// Original file: flotilla.proto
+
+
+export interface DeployRequest {
+  'app'?: (string);
+  'version'?: (string);
+  'selector'?: (string);
+}
+
+export interface DeployRequest__Output {
+  'app': (string);
+  'version': (string);
+  'selector': (string);
+}

@@ -1,0 +1,10 @@
+// Original file: flotilla.proto
+
+
+export interface GetStatusRequest {
+  'app'?: (string);
+}
+
+export interface GetStatusRequest__Output {
+  'app': (string);
+}
