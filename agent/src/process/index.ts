@@ -1,0 +1,21 @@
+export { AppSupervisor, type SupervisorDeps } from './supervisor.js';
+export {
+  DEFAULT_RESTART_POLICY,
+  backoffDelay,
+  decideRestart,
+  resolveRestartPolicy,
+  type RestartDecision,
+  type RestartPolicy,
+} from './restart-policy.js';
+export {
+  HealthChecker,
+  HealthTracker,
+  probeHealth,
+  type HealthCheckerOptions,
+  type HealthThresholds,
+  type ProbeContext,
+  type ProbeResult,
+} from './health.js';
+export { baseEnv, releaseEnv, runCommand, type RunCommandOptions, type RunCommandResult } from './command.js';
+export { identityOf, isSameProcessAlive } from './proc.js';
+export type { ProcessExit, ProcessIdentity, ProcessSnapshot, SupervisedRelease } from './types.js';

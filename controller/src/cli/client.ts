@@ -1,0 +1,282 @@
+import { once } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import {
+  loadFlotillaProto,
+  type DeployRequest,
+  type DeployResponse__Output,
+  type GetStatusRequest,
+  type GetStatusResponse__Output,
+  type ListArtifactsRequest,
+  type ListArtifactsResponse__Output,
+  type ListHostsRequest,
+  type ListHostsResponse__Output,
+  type SignedDescriptor as SignedDescriptorMessage,
+  type UploadRequest,
+  type UploadResponse__Output,
+} from '@flotilla/proto';
+import { UnavailableError, formatDuration, type FlotillaError } from '@flotilla/shared';
+import { ControllerError } from './errors.js';
+
+/** Bytes per upload message. Small enough to keep memory flat, large enough to keep overhead low. */
+export const UPLOAD_CHUNK_BYTES = 256 * 1024;
+
+export interface ConnectOptions {
+  /** The controller's gRPC address, HOST:PORT. */
+  readonly address: string;
+  /** API token, sent as `authorization: Bearer <token>` when set. */
+  readonly token?: string | undefined;
+  /**
+   * Deadline of each unary call; for an upload, the longest the controller may go without taking
+   * more bytes (a whole upload may take longer than any fixed deadline).
+   */
+  readonly timeoutMs: number;
+}
+
+/** The calls the CLI makes, as promises; every failure is already translated (see translateCallError). */
+export interface ControllerClient {
+  readonly address: string;
+  listArtifacts(request: ListArtifactsRequest): Promise<ListArtifactsResponse__Output>;
+  listHosts(request: ListHostsRequest): Promise<ListHostsResponse__Output>;
+  getStatus(request: GetStatusRequest): Promise<GetStatusResponse__Output>;
+  deploy(request: DeployRequest): Promise<DeployResponse__Output>;
+  /** Client-streaming upload: the signed descriptor, then the artifact's bytes as they come. */
+  upload(header: SignedDescriptorMessage, chunks: AsyncIterable<Buffer>): Promise<UploadResponse__Output>;
+  close(): void;
+}
+
+export type ClientFactory = (options: ConnectOptions) => ControllerClient;
+
+/** The metadata key on which the controller sends the FLOTILLA_ERR_* code of a refusal. */
+const ERROR_CODE_KEY = 'flotilla-error-code';
+
+interface CallSite {
+  address: string;
+  method: string;
+  timeoutMs: number;
+  hasToken: boolean;
+  /** Whether the channel had a live connection when the call failed. */
+  connected: boolean;
+}
+
+/**
+ * The one place where gRPC failures become what the operator reads. A failure to get a
+ * connection at all means the controller is unreachable (exit 3); anything the controller itself
+ * answered is its message, an operation failure (exit 1).
+ */
+export function translateCallError(err: grpc.ServiceError, site: CallSite): FlotillaError {
+  const statusName = grpc.status[err.code] ?? `status ${err.code}`;
+  const flotillaCode = firstMetadataValue(err.metadata, ERROR_CODE_KEY);
+  const details = (err.details ?? '').trim();
+  // UNAVAILABLE that the controller sent on purpose (its NATS is down, say) carries its own code.
+  if (err.code === grpc.status.UNAVAILABLE && flotillaCode === undefined) {
+    return new UnavailableError(`cannot reach the controller at ${site.address}: ${connectFailure(details)}`, {
+      cause: err,
+      details: { address: site.address },
+    });
+  }
+  if (err.code === grpc.status.DEADLINE_EXCEEDED && flotillaCode === undefined) {
+    if (!site.connected) {
+      return new UnavailableError(
+        `cannot reach the controller at ${site.address}: no connection within ${formatDuration(site.timeoutMs)}`,
+        { cause: err, details: { address: site.address } },
+      );
+    }
+    return new ControllerError(
+      'FLOTILLA_ERR_UNAVAILABLE',
+      `the controller at ${site.address} did not answer ${site.method} within ${formatDuration(site.timeoutMs)} (raise --timeout?)`,
+      statusName,
+      { cause: err },
+    );
+  }
+  if (err.code === grpc.status.UNAUTHENTICATED) {
+    const hint = site.hasToken ? 'the token was refused' : 'pass --token or set FLOTILLA_API_TOKEN';
+    return new ControllerError(
+      flotillaCode ?? 'FLOTILLA_ERR_UNAUTHENTICATED',
+      `${details || 'the controller requires an API token'} (${hint})`,
+      statusName,
+      { cause: err },
+    );
+  }
+  if (err.code === grpc.status.UNIMPLEMENTED && flotillaCode === undefined) {
+    return new ControllerError(
+      'FLOTILLA_ERR_INTERNAL',
+      `the controller at ${site.address} does not implement ${site.method} (${details || 'unimplemented'})`,
+      statusName,
+      { cause: err },
+    );
+  }
+  return new ControllerError(
+    flotillaCode ?? 'FLOTILLA_ERR_INTERNAL',
+    details ? details : `${site.method} failed with ${statusName}`,
+    statusName,
+    { cause: err },
+  );
+}
+
+/** grpc-js wraps the socket error in prose; the operator wants the socket error. */
+function connectFailure(details: string): string {
+  const m = /Last error: (?:Error: )?(.*?)(?:\.? Resolution note:.*)?$/s.exec(details);
+  const reason = (m?.[1] ?? details).trim();
+  return reason || 'no connection';
+}
+
+function firstMetadataValue(metadata: grpc.Metadata | undefined, key: string): string | undefined {
+  const value = metadata?.get(key)[0];
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? value : value.toString('utf8');
+}
+
+function isServiceError(err: unknown): err is grpc.ServiceError {
+  return err instanceof Error && typeof (err as Partial<grpc.ServiceError>).code === 'number';
+}
+
+/** A gRPC client for the controller's Control and Artifacts services, sharing one channel. */
+export function createControllerClient(options: ConnectOptions): ControllerClient {
+  const proto = loadFlotillaProto();
+  const credentials = grpc.credentials.createInsecure();
+  const control = new proto.Control(options.address, credentials);
+  const artifacts = new proto.Artifacts(options.address, credentials, { channelOverride: control.getChannel() });
+
+  const connected = (): boolean =>
+    control.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+
+  const metadata = (): grpc.Metadata => {
+    const md = new grpc.Metadata();
+    if (options.token) md.set('authorization', `Bearer ${options.token}`);
+    return md;
+  };
+
+  const translate = (err: unknown, method: string): unknown =>
+    isServiceError(err)
+      ? translateCallError(err, {
+          address: options.address,
+          method,
+          timeoutMs: options.timeoutMs,
+          hasToken: Boolean(options.token),
+          connected: connected(),
+        })
+      : err;
+
+  // Fail fast (no waitForReady): an operator mid-incident should hear at once that nothing
+  // answers at the address, not after the whole deadline.
+  const unary = <Res>(
+    method: string,
+    invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => unknown,
+  ): Promise<Res> =>
+    new Promise<Res>((resolve, reject) => {
+      invoke(metadata(), { deadline: Date.now() + options.timeoutMs }, (err, response) => {
+        if (err) reject(translate(err, method));
+        else if (response === undefined) reject(new ControllerError('FLOTILLA_ERR_INTERNAL', `${method}: empty answer`, 'OK'));
+        else resolve(response);
+      });
+    });
+
+  return {
+    address: options.address,
+    listArtifacts: (request) => unary('ListArtifacts', (md, opts, cb) => control.ListArtifacts(request, md, opts, cb)),
+    listHosts: (request) => unary('ListHosts', (md, opts, cb) => control.ListHosts(request, md, opts, cb)),
+    getStatus: (request) => unary('GetStatus', (md, opts, cb) => control.GetStatus(request, md, opts, cb)),
+    deploy: (request) => unary('Deploy', (md, opts, cb) => control.Deploy(request, md, opts, cb)),
+    upload: (header, chunks) =>
+      streamUpload({
+        open: (cb) => artifacts.Upload(metadata(), {}, cb),
+        header,
+        chunks,
+        idleMs: options.timeoutMs,
+        translate: (err) => translate(err, 'Upload'),
+        stalled: () =>
+          connected()
+            ? new ControllerError(
+                'FLOTILLA_ERR_UNAVAILABLE',
+                `the controller at ${options.address} took no upload bytes for ${formatDuration(options.timeoutMs)}`,
+                'CANCELLED',
+              )
+            : new UnavailableError(
+                `cannot reach the controller at ${options.address}: no connection within ${formatDuration(options.timeoutMs)}`,
+              ),
+      }),
+    close: () => {
+      artifacts.close();
+      control.close();
+    },
+  };
+}
+
+interface StreamUploadOptions {
+  open: (cb: grpc.requestCallback<UploadResponse__Output>) => grpc.ClientWritableStream<UploadRequest>;
+  header: SignedDescriptorMessage;
+  chunks: AsyncIterable<Buffer>;
+  idleMs: number;
+  translate: (err: unknown) => unknown;
+  stalled: () => Error;
+}
+
+/**
+ * Writes the header and then every chunk, waiting for 'drain' whenever write() says the buffer is
+ * full. The controller may end the call early (a refused signature): then 'drain' never comes, so
+ * each wait also ends when the call does, and the controller's answer is what we report.
+ */
+async function streamUpload(o: StreamUploadOptions): Promise<UploadResponse__Output> {
+  let finished = false;
+  let call: grpc.ClientWritableStream<UploadRequest> | undefined;
+  const answer = new Promise<UploadResponse__Output>((resolve, reject) => {
+    call = o.open((err, response) => {
+      finished = true;
+      if (err) reject(o.translate(err));
+      else if (response === undefined) reject(new ControllerError('FLOTILLA_ERR_INTERNAL', 'Upload: empty answer', 'OK'));
+      else resolve(response);
+    });
+  });
+  const ended = answer.then(
+    () => undefined,
+    () => undefined,
+  );
+  const stream = call as grpc.ClientWritableStream<UploadRequest>;
+
+  let timer: NodeJS.Timeout | undefined;
+  let stallError: Error | undefined;
+  let onStall: (err: Error) => void = () => {};
+  const stall = new Promise<never>((_, reject) => {
+    onStall = reject;
+  });
+  stall.catch(() => {});
+  const progress = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stallError = o.stalled();
+      onStall(stallError);
+      stream.cancel();
+    }, o.idleMs);
+  };
+
+  const send = async (message: UploadRequest): Promise<void> => {
+    if (stream.write(message)) return;
+    const abort = new AbortController();
+    try {
+      await Promise.race([once(stream, 'drain', { signal: abort.signal }), ended, stall]);
+    } finally {
+      abort.abort();
+    }
+  };
+
+  try {
+    progress();
+    await send({ header: o.header });
+    for await (const chunk of o.chunks) {
+      if (finished) break;
+      await send({ chunk });
+      progress();
+    }
+    stream.end();
+    return await Promise.race([answer, stall]);
+  } catch (err) {
+    if (err === stallError || !finished) {
+      stream.cancel();
+      throw err;
+    }
+    // The controller ended the call first: its own answer explains the failure best.
+    return await answer;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,76 @@
+import type { AppStatus__Output, HostInfo__Output } from '@flotilla/proto';
+import { parseSelector } from '@flotilla/shared';
+import type { CliContext } from '../context.js';
+import { EXIT, runVerb } from '../errors.js';
+import {
+  formatAgo,
+  formatBytes,
+  formatLabels,
+  formatUsage,
+  paint,
+  renderTable,
+  toJson,
+  toNumber,
+  useColour,
+} from '../format.js';
+import { resolveGlobals, withController, type RawGlobalOptions } from '../options.js';
+
+export interface HostsOptions extends RawGlobalOptions {
+  /** Label selector, e.g. `env=prod,zone!=b`. */
+  selector?: string | undefined;
+}
+
+/** `flotilla hosts`: every known host (or those the selector picks), its state, apps and load. */
+export async function hosts(opts: HostsOptions, ctx: CliContext): Promise<number> {
+  return runVerb(ctx, async () => {
+    const globals = resolveGlobals(opts, ctx.env);
+    const selector = (opts.selector ?? '').trim();
+    // Checked here too so that a typo is a usage error (exit 2) before anything is sent.
+    parseSelector(selector);
+    const response = await withController(ctx, globals, (client) => client.listHosts({ selector }));
+    if (globals.json) {
+      ctx.out.write(toJson(response));
+      return EXIT.OK;
+    }
+    if (response.hosts.length === 0) {
+      ctx.out.write(selector ? `no hosts match selector "${selector}"\n` : 'no hosts have announced themselves yet\n');
+      return EXIT.OK;
+    }
+    ctx.out.write(hostsTable(response.hosts, ctx));
+    return EXIT.OK;
+  });
+}
+
+export function hostsTable(list: readonly HostInfo__Output[], ctx: Pick<CliContext, 'now' | 'isTTY' | 'env'>): string {
+  const colour = useColour(ctx);
+  const now = ctx.now();
+  const rows = sortHosts(list).map((h) => [
+    h.host_id,
+    paint(h.state || 'unknown', h.state === 'up' ? 'good' : 'bad', colour),
+    formatLabels(h.labels),
+    formatApps(h.apps),
+    h.load ? `${Math.round(h.load.cpu_percent)}%` : '-',
+    h.load ? formatUsage(toNumber(h.load.mem_used_bytes), toNumber(h.load.mem_total_bytes)) : '-',
+    h.load ? formatBytes(toNumber(h.load.disk_free_bytes)) : '-',
+    formatAgo(toNumber(h.last_seen_ms), now),
+  ]);
+  return renderTable(['HOST', 'STATE', 'LABELS', 'APPS', 'CPU', 'MEM', 'DISK FREE', 'LAST SEEN'], rows, colour);
+}
+
+export function sortHosts(list: readonly HostInfo__Output[]): HostInfo__Output[] {
+  return [...list].sort((a, b) => (a.host_id < b.host_id ? -1 : a.host_id > b.host_id ? 1 : 0));
+}
+
+/** `web@1.4.2`, or `web@1.4.1->1.4.2` while the host moves to a new version. */
+function formatApps(apps: readonly AppStatus__Output[]): string {
+  if (apps.length === 0) return '-';
+  return [...apps]
+    .sort((a, b) => (a.app < b.app ? -1 : 1))
+    .map((a) => {
+      const active = a.active_version || '-';
+      return a.desired_version && a.desired_version !== a.active_version
+        ? `${a.app}@${active}->${a.desired_version}`
+        : `${a.app}@${active}`;
+    })
+    .join(',');
+}

@@ -1,0 +1,51 @@
+import { ValidationError, parseDuration } from '@flotilla/shared';
+import type { ConnectOptions } from './client.js';
+import type { CliContext } from './context.js';
+
+export const DEFAULT_CONTROLLER = '127.0.0.1:7400';
+export const DEFAULT_TIMEOUT = '30s';
+
+/** The global flags as commander hands them over (every one optional). */
+export interface RawGlobalOptions {
+  controller?: string | undefined;
+  token?: string | undefined;
+  json?: boolean | undefined;
+  timeout?: string | undefined;
+}
+
+/** The global flags, checked and defaulted: flag, then environment, then default. */
+export interface GlobalOptions {
+  readonly connect: ConnectOptions;
+  readonly json: boolean;
+}
+
+// HOST:PORT, [v6]:PORT, or a gRPC target with a scheme (dns:, unix:, ipv4:, ipv6:).
+const ADDRESS = /^(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):\d{1,5}$|^(?:dns|unix|unix-abstract|ipv4|ipv6):.+$/;
+
+export function resolveGlobals(raw: RawGlobalOptions, env: CliContext['env']): GlobalOptions {
+  const address = (raw.controller ?? env['FLOTILLA_CONTROLLER'] ?? DEFAULT_CONTROLLER).trim();
+  if (!ADDRESS.test(address)) {
+    throw new ValidationError(`controller address "${address}" is not HOST:PORT (for example 127.0.0.1:7400)`);
+  }
+  const timeoutMs = parseDuration(raw.timeout ?? DEFAULT_TIMEOUT, '--timeout');
+  if (timeoutMs <= 0) throw new ValidationError('--timeout must be longer than zero');
+  const token = raw.token ?? env['FLOTILLA_API_TOKEN'];
+  return Object.freeze({
+    connect: Object.freeze({ address, token: token ? token : undefined, timeoutMs }),
+    json: raw.json === true,
+  });
+}
+
+/** Opens a client, runs `body` with it and always closes it, so the process can exit. */
+export async function withController<T>(
+  ctx: CliContext,
+  globals: GlobalOptions,
+  body: (client: ReturnType<CliContext['connect']>) => Promise<T>,
+): Promise<T> {
+  const client = ctx.connect(globals.connect);
+  try {
+    return await body(client);
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,135 @@
+import { Command, CommanderError, Option } from 'commander';
+import { FLOTILLA_VERSION } from '@flotilla/shared';
+import { artifactList } from './commands/artifact-list.js';
+import { artifactPush } from './commands/artifact-push.js';
+import { artifactSign } from './commands/artifact-sign.js';
+import { DEFAULT_WAIT_TIMEOUT, deploy } from './commands/deploy.js';
+import { hosts } from './commands/hosts.js';
+import { keysGenerate } from './commands/keys-generate.js';
+import { status } from './commands/status.js';
+import type { CliContext } from './context.js';
+import { EXIT, reportError } from './errors.js';
+import { DEFAULT_CONTROLLER, DEFAULT_TIMEOUT, type RawGlobalOptions } from './options.js';
+
+const EXIT_CODES_HELP = `
+Environment:
+  FLOTILLA_CONTROLLER  controller address (instead of --controller)
+  FLOTILLA_API_TOKEN   API token (instead of --token)
+  NO_COLOR             no colour even on a terminal
+
+Exit codes:
+  0  done
+  1  the operation failed (the controller refused it, a deploy did not converge)
+  2  usage error or bad local input (arguments, key or artifact files)
+  3  the controller could not be reached`;
+
+/**
+ * Builds the `flotilla` program. A fresh program per run: commander keeps parsed state on it.
+ * Each action stores its verb's exit code through `setExit`.
+ */
+export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
+  const program = new Command('flotilla')
+    .description(`Flotilla ${FLOTILLA_VERSION}: ship signed releases to a fleet and watch them land.`)
+    .option('--controller <addr>', `controller gRPC address HOST:PORT (default: ${DEFAULT_CONTROLLER})`)
+    .option('--token <token>', 'API token, sent as a bearer token')
+    .option('--json', 'print machine-readable JSON instead of tables')
+    .option('--timeout <duration>', `deadline of each call to the controller (default: ${DEFAULT_TIMEOUT})`)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void ctx.out.write(s),
+      writeErr: (s) => void ctx.err.write(s),
+    });
+
+  // Verbs read globals and their own options from one object: the globals may come after the verb.
+  const opts = <T extends object>(command: Command): RawGlobalOptions & T =>
+    command.optsWithGlobals() as RawGlobalOptions & T;
+
+  const keys = program.command('keys').description('manage release signing keys');
+  keys
+    .command('generate')
+    .description('write a new Ed25519 key pair: NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM)')
+    .argument('<name>', 'file name stem of the pair')
+    .option('--out-dir <dir>', 'directory to write the files in', '.')
+    .option('--force', 'replace existing files')
+    .action(async (name: string, _o, command: Command) => {
+      setExit(await keysGenerate({ ...opts(command), name }, ctx));
+    });
+
+  const artifact = program.command('artifact').description('sign, push and list release artifacts');
+  artifact
+    .command('sign')
+    .description('sign FILE for APP@VERSION and write the signed descriptor (for a later push without the key)')
+    .argument('<file>', 'the release tarball (.tar.gz)')
+    .requiredOption('--app <app>', 'app name')
+    .requiredOption('--version <version>', 'release version')
+    .requiredOption('--key <file>', 'Ed25519 private key (PEM)')
+    .option('--out <file>', 'where to write the signed descriptor (default: FILE.sig.json)')
+    .action(async (file: string, _o, command: Command) => {
+      setExit(await artifactSign({ ...opts<{ app: string; version: string; key: string }>(command), file }, ctx));
+    });
+  artifact
+    .command('push')
+    .description('upload FILE as APP@VERSION, signing it now (--key) or with a pre-signed descriptor (--signature)')
+    .argument('<file>', 'the release tarball (.tar.gz)')
+    .requiredOption('--app <app>', 'app name')
+    .requiredOption('--version <version>', 'release version')
+    .addOption(new Option('--key <file>', 'Ed25519 private key to sign with').conflicts('signature'))
+    .addOption(new Option('--signature <file>', 'pre-signed descriptor from `flotilla artifact sign`'))
+    .action(async (file: string, _o, command: Command) => {
+      setExit(await artifactPush({ ...opts<{ app: string; version: string }>(command), file }, ctx));
+    });
+  artifact
+    .command('list')
+    .description('list stored artifacts')
+    .option('--app <app>', 'only this app')
+    .action(async (_o, command: Command) => {
+      setExit(await artifactList(opts(command), ctx));
+    });
+
+  program
+    .command('hosts')
+    .description('list hosts: state, labels, apps, load, last heartbeat')
+    .option('--selector <selector>', 'label selector, e.g. env=prod,zone!=b')
+    .action(async (_o, command: Command) => {
+      setExit(await hosts(opts(command), ctx));
+    });
+
+  program
+    .command('status')
+    .description('per host and app: desired and active version, process, health, install progress')
+    .argument('[app]', 'only this app')
+    .action(async (app: string | undefined, _o, command: Command) => {
+      setExit(await status({ ...opts(command), app }, ctx));
+    });
+
+  program
+    .command('deploy')
+    .description('assign APP@VERSION to every selected host and wait until all run it healthy')
+    .argument('<app@version>', 'what to deploy, e.g. web@1.4.2')
+    .option('--selector <selector>', 'label selector (default: every host)')
+    .option('--wait-timeout <duration>', 'how long to wait for every host', DEFAULT_WAIT_TIMEOUT)
+    .option('--no-wait', 'return once the hosts are assigned')
+    .action(async (target: string, _o, command: Command) => {
+      setExit(await deploy({ ...opts(command), target }, ctx));
+    });
+
+  return program;
+}
+
+/** Runs `flotilla` with `argv` (the words after the program name) and returns its exit code. */
+export async function runCli(argv: readonly string[], ctx: CliContext): Promise<number> {
+  let exitCode: number = EXIT.OK;
+  const program = buildProgram(ctx, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    // Commander has already printed its message; --help and the help verb end with 0.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    return reportError(ctx, err);
+  }
+  return exitCode;
+}
