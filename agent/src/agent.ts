@@ -1,0 +1,367 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect as natsConnect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import {
+  APP_NAME,
+  MANIFEST_FILE,
+  SignatureError,
+  StaleAssignmentError,
+  errorMessage,
+  parseManifest,
+  verifyAssignment,
+  type Announce,
+  type Assignment,
+  type Heartbeat,
+  type Inventory,
+  type Logger,
+  type SignedAssignment,
+} from '@flotilla/shared';
+import type { AgentConfig } from './config.js';
+import { ControlLink, type AssignmentSource } from './control-link.js';
+import { Converger } from './converge.js';
+import { cleanStaging, createArtifactsClient, downloadArtifact, ReleaseStore, unpackRelease } from './install/index.js';
+import { collectInventory, LoadSampler } from './inventory.js';
+import { AppProcesses } from './processes.js';
+import { StateKeeper, StateStore, sameProcess, type LocalState } from './state.js';
+import { ReportClock, appStatus, reportedApps } from './status.js';
+
+/** Where the agent is in its life. */
+export type AgentRunState =
+  | 'starting' // preparing the data dir, loading state, re-adopting apps
+  | 'running' // converging and (once NATS answers) talking to the controller
+  | 'stopping' // shutdown requested: calling off installs, detaching from apps, draining NATS
+  | 'stopped' // done; apps keep running without the agent
+  | 'failed'; // could not start; run() rejected with the reason
+
+export interface AgentDeps {
+  logger: Logger;
+  /** Opens the NATS connection. @default connect from @nats-io/transport-node */
+  connect?: (opts: NodeConnectionOptions) => Promise<NatsConnection>;
+  now?: () => number;
+}
+
+/**
+ * flotilla-agent: keeps this host on its signed assignment. Apps are supervised processes that
+ * outlive the agent: on start it re-adopts what its previous run left running, and on shutdown it
+ * lets go of them without stopping them.
+ */
+export class Agent {
+  private runState: AgentRunState = 'starting';
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly bootId = randomUUID();
+  private readonly startedAtMs: number;
+  private readonly releases: ReleaseStore;
+  private readonly stateStore: StateStore;
+  private keeper: StateKeeper | null = null;
+  private readonly processes: AppProcesses;
+  private readonly sampler: LoadSampler;
+  private readonly reports = new ReportClock();
+  private readonly artifacts: ReturnType<typeof createArtifactsClient>;
+  private converger: Converger | null = null;
+  private link: ControlLink | null = null;
+  private inventory: Inventory | null = null;
+  private heartbeats = 0;
+  private shuttingDown: Promise<void> | null = null;
+  private resolveStopped!: () => void;
+  private readonly stopped = new Promise<void>((resolve) => {
+    this.resolveStopped = resolve;
+  });
+
+  private constructor(
+    private readonly config: AgentConfig,
+    private readonly deps: AgentDeps,
+  ) {
+    this.log = deps.logger.child({ component: 'agent' });
+    this.now = deps.now ?? Date.now;
+    this.startedAtMs = this.now();
+    this.releases = new ReleaseStore({ dataDir: config.dataDir, logger: deps.logger });
+    this.stateStore = new StateStore(config.dataDir, deps.logger);
+    this.sampler = new LoadSampler(config.dataDir);
+    this.artifacts = createArtifactsClient(config.controller.address);
+    this.processes = new AppProcesses({
+      logger: deps.logger,
+      envOverrides: config.apps,
+      onChange: (app, _snapshot, identity) => this.onProcessChange(app, identity),
+    });
+  }
+
+  /** Builds an agent; nothing touches the disk or the network until run(). */
+  static async create(config: AgentConfig, deps: AgentDeps): Promise<Agent> {
+    return new Agent(config, deps);
+  }
+
+  get state(): AgentRunState {
+    return this.runState;
+  }
+
+  private setState(next: AgentRunState): void {
+    if (next === this.runState) return;
+    this.log.info({ from: this.runState, to: next }, 'agent state changed');
+    this.runState = next;
+  }
+
+  private get local(): LocalState {
+    return (this.keeper as StateKeeper).current;
+  }
+
+  /** Starts the agent and resolves once it has stopped again (after shutdown()). */
+  async run(): Promise<void> {
+    const started = this.now();
+    try {
+      await this.prepare();
+    } catch (err) {
+      this.setState('failed');
+      this.log.fatal({ err: errorMessage(err) }, 'agent could not start');
+      this.processes.detachAll();
+      this.artifacts.close();
+      this.resolveStopped();
+      throw err;
+    }
+    if (this.runState !== 'starting') return this.stopped; // shut down while starting
+    this.setState('running');
+    this.log.info(
+      { hostId: this.config.hostId, dataDir: this.config.dataDir, startMs: this.now() - started, apps: Object.keys(this.local.apps) },
+      'agent running',
+    );
+    this.link = new ControlLink({
+      hostId: this.config.hostId,
+      nats: this.config.nats,
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      logger: this.deps.logger,
+      connect: this.deps.connect ?? natsConnect,
+      announce: () => this.announceMessage(),
+      heartbeat: () => this.heartbeatMessage(),
+      onAssignment: (signed, source) => this.onAssignment(signed, source),
+    });
+    this.link.start();
+    return this.stopped;
+  }
+
+  /** Everything that happens before the agent talks to anyone: disk, state, apps. */
+  private async prepare(): Promise<void> {
+    await this.releases.ensureLayout();
+    const apps = await this.appsOnDisk();
+    // What a crash left half-done (an unpack, a link switch) is removed before anything looks at it.
+    for (const app of apps) {
+      await this.releases.ensureApp(app);
+      await cleanStaging(this.releases.releasesDir(app));
+    }
+    const saved = await this.stateStore.load();
+    this.keeper = new StateKeeper(this.stateStore, await this.reconcile(saved, apps));
+    this.converger = new Converger({
+      logger: this.deps.logger,
+      releaseKeys: this.config.releaseKeys,
+      keepReleases: this.config.keepReleases,
+      appOverrides: this.config.apps,
+      releases: this.releases,
+      processes: this.processes,
+      state: this.keeper,
+      download: (d, signal) =>
+        downloadArtifact({
+          client: this.artifacts,
+          sha256: d.sha256,
+          size: d.size,
+          cacheDir: this.releases.cacheDir,
+          logger: this.deps.logger,
+          ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+          signal,
+        }),
+      unpack: (tarball, d, signal) =>
+        unpackRelease({
+          tarball,
+          releasesDir: this.releases.releasesDir(d.app),
+          version: d.version,
+          limits: this.config.unpack,
+          logger: this.deps.logger,
+          marker: { app: d.app, version: d.version, sha256: d.sha256, unpackedAtMs: this.now() },
+          signal,
+        }),
+      onProgress: () => this.link?.heartbeatSoon(),
+      now: this.now,
+    });
+    await this.adoptApps();
+    this.resumeAssignment();
+    this.inventory = await collectInventory(this.deps.logger);
+  }
+
+  private async appsOnDisk(): Promise<string[]> {
+    return (await this.releases.listApps()).filter((app) => APP_NAME.test(app));
+  }
+
+  /**
+   * The `current` links are the truth about what is active: a crash between the link switch and
+   * the state write leaves state.json one step behind, and this catches it up.
+   */
+  private async reconcile(saved: LocalState, appsOnDisk: readonly string[]): Promise<LocalState> {
+    const apps = { ...saved.apps };
+    for (const app of new Set([...Object.keys(apps), ...appsOnDisk])) {
+      const linked = await this.releases.currentVersion(app);
+      const entry = apps[app] ?? { activeVersion: null, previousVersion: null, process: null };
+      if (linked !== null && linked !== entry.activeVersion) {
+        this.log.warn({ app, saved: entry.activeVersion, linked }, 'state.json was behind the current link; following the link');
+        apps[app] = { activeVersion: linked, previousVersion: entry.activeVersion ?? entry.previousVersion, process: null };
+      }
+    }
+    return { ...saved, apps };
+  }
+
+  /** Takes over the apps the previous agent process left running; starts again those that died. */
+  private async adoptApps(): Promise<void> {
+    for (const [app, entry] of Object.entries(this.local.apps)) {
+      if (entry.process === null || entry.activeVersion === null) continue;
+      const version = entry.activeVersion;
+      const releaseDir = this.releases.releaseDir(app, version);
+      let manifest;
+      try {
+        manifest = parseManifest(await readFile(join(releaseDir, MANIFEST_FILE), 'utf8'), { app, version });
+      } catch (err) {
+        this.log.error({ app, version, err: errorMessage(err) }, 'cannot read the active release manifest; app not re-adopted');
+        continue;
+      }
+      const release = { app, version, releaseDir, manifest, logDir: this.releases.logDir(app) };
+      if (this.processes.adopt(release, entry.process)) {
+        this.log.info({ app, version, pid: entry.process.pid }, 'app re-adopted');
+        continue;
+      }
+      this.log.info({ app, version, pid: entry.process.pid }, 'app process is gone; starting it again');
+      await this.processes.launch(release);
+      await this.keeper!.updateApp(app, (a) => ({ ...a, process: this.processes.identity(app) }));
+    }
+  }
+
+  /** Converges on the saved assignment at once: the agent must not need the controller to recover. */
+  private resumeAssignment(): void {
+    const signed = this.local.assignment;
+    if (signed === null) return;
+    try {
+      const assignment = verifyAssignment(signed, this.config.controllerKeys, this.config.hostId, this.local.acceptedSeq - 1);
+      this.log.info({ seq: assignment.seq }, 'resuming the saved assignment');
+      this.converger!.submit(assignment, true);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'saved assignment no longer verifies; waiting for the controller');
+    }
+  }
+
+  private onProcessChange(app: string, identity: ReturnType<AppProcesses['identity']>): void {
+    this.link?.heartbeatSoon();
+    // Keep the identity of a restarted process on disk, so that the next agent process finds it.
+    if (this.keeper === null || identity === null || this.runState === 'stopping') return;
+    const entry = this.local.apps[app];
+    if (entry !== undefined && !sameProcess(entry.process, identity)) {
+      void this.keeper.updateApp(app, (a) => ({ ...a, process: identity })).catch((err) =>
+        this.log.error({ app, err: errorMessage(err) }, 'cannot save the app process identity'),
+      );
+    }
+  }
+
+  /** Verify, persist, then converge; anything stale, replayed or forged is logged and dropped. */
+  private async onAssignment(signed: SignedAssignment, source: AssignmentSource): Promise<void> {
+    if (this.runState !== 'running' || this.keeper === null) return;
+    const acceptedSeq = this.local.acceptedSeq;
+    let assignment: Assignment;
+    try {
+      assignment = verifyAssignment(signed, this.config.controllerKeys, this.config.hostId, acceptedSeq);
+    } catch (err) {
+      if (err instanceof StaleAssignmentError) {
+        this.log.info({ source, seq: err.details.seq, acceptedSeq }, 'stale or replayed assignment ignored');
+      } else if (err instanceof SignatureError) {
+        this.log.warn({ source, keyId: signed.keyId, err: err.message }, 'assignment with an invalid signature ignored');
+      } else {
+        this.log.warn({ source, err: errorMessage(err) }, 'malformed assignment ignored');
+      }
+      return;
+    }
+    // Persisted before acting: a replay of anything older can never move the host again.
+    await this.keeper.update((s) => ({ ...s, acceptedSeq: assignment.seq, assignment: signed }));
+    this.log.info(
+      {
+        source,
+        seq: assignment.seq,
+        apps: Object.fromEntries(Object.entries(assignment.apps).map(([app, a]) => [app, a.version])),
+      },
+      'assignment accepted',
+    );
+    this.converger?.submit(assignment, true);
+    this.link?.heartbeatSoon();
+  }
+
+  private announceMessage(): Announce {
+    return {
+      type: 'announce',
+      hostId: this.config.hostId,
+      labels: { ...this.config.labels },
+      inventory: this.inventory as Inventory,
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      bootId: this.bootId,
+      sentAtMs: this.now(),
+    };
+  }
+
+  private async heartbeatMessage(): Promise<Heartbeat> {
+    const load = await this.sampler.sample();
+    const state = this.local;
+    const assignment = this.converger?.assignment ?? null;
+    const now = this.now();
+    const apps = reportedApps(assignment, state, this.processes.apps(), this.converger?.apps() ?? []).map((app) =>
+      this.reports.stamp(
+        appStatus({
+          app,
+          assignment,
+          state,
+          snapshot: this.processes.snapshot(app),
+          progress: this.converger?.progressOf(app),
+          sinceMs: this.startedAtMs,
+        }),
+        now,
+      ),
+    );
+    return {
+      type: 'heartbeat',
+      hostId: this.config.hostId,
+      n: ++this.heartbeats,
+      bootId: this.bootId,
+      sentAtMs: now,
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      acceptedSeq: state.acceptedSeq,
+      load,
+      apps,
+      labels: { ...this.config.labels },
+    };
+  }
+
+  /**
+   * Stops the agent, not the apps: installs in flight are called off (nothing half-activated),
+   * supervisors let go of their processes, their identities are saved for the next agent process,
+   * and the NATS connection is drained.
+   */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= this.doShutdown();
+    return this.shuttingDown;
+  }
+
+  private async doShutdown(): Promise<void> {
+    if (this.runState === 'stopped' || this.runState === 'failed') return;
+    this.setState('stopping');
+    try {
+      await this.converger?.close();
+      this.processes.detachAll();
+      if (this.keeper !== null) {
+        for (const app of this.processes.apps()) {
+          const identity = this.processes.identity(app);
+          if (identity !== null && !sameProcess(this.local.apps[app]?.process, identity)) {
+            await this.keeper.updateApp(app, (a) => ({ ...a, process: identity }));
+          }
+        }
+      }
+      await this.link?.close();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'shutdown did not finish cleanly');
+    } finally {
+      this.artifacts.close();
+      this.setState('stopped');
+      this.resolveStopped();
+    }
+  }
+}

@@ -1,0 +1,339 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import {
+  APP_NAME,
+  ConfigError,
+  HOST_ID,
+  LABEL_KEY,
+  LABEL_VALUE,
+  LOG_LEVELS,
+  errorMessage,
+  hostIdFromHostname,
+  loadConfig,
+  loadTrustedKeys,
+  parseDuration,
+  parseLabels,
+  type EnvBinding,
+  type LogLevel,
+  type TrustedKey,
+} from '@flotilla/shared';
+import { parseAgentFlags, type AgentFlags } from './flags.js';
+
+const PROGRAM = 'flotilla-agent';
+
+/** Caps on what one release may unpack to; a tarball over any of them is refused. */
+export interface UnpackLimitSettings {
+  /** Total bytes of all files once unpacked. @default 2 GiB */
+  readonly maxBytes: number;
+  /** Entries (files and directories) in the archive. @default 100000 */
+  readonly maxEntries: number;
+  /** Path components below the release root. @default 64 */
+  readonly maxDepth: number;
+}
+
+/** The agent's settings, parsed once at start, fully defaulted and frozen. */
+export interface AgentConfig {
+  /** This host's id in subjects, assignments and the controller's records. @default the hostname, made valid */
+  readonly hostId: string;
+  /** Labels rollouts select hosts by. @default {} */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly nats: {
+    /** @default ['nats://127.0.0.1:4222'] */
+    readonly servers: readonly string[];
+    /** @default none */
+    readonly user?: string;
+    /** @default none */
+    readonly password?: string;
+    /** @default none */
+    readonly token?: string;
+    /** First token of every subject. @default 'flotilla' */
+    readonly subjectPrefix: string;
+  };
+  readonly controller: {
+    /** gRPC address artifacts are downloaded from. @default '127.0.0.1:7400' */
+    readonly address: string;
+    /** Bearer token for the controller's gRPC API (FLOTILLA_API_TOKEN). @default none */
+    readonly token?: string;
+  };
+  /** Releases, the download cache and state.json live here (absolute). @default '/var/lib/flotilla-agent' */
+  readonly dataDir: string;
+  /** Paths of the release signers' public keys. Required: at least one. */
+  readonly trustedKeys: readonly string[];
+  /** Paths of the controller's public keys (they verify assignments). Required: at least one. */
+  readonly controllerPublicKeys: readonly string[];
+  /** @default 5000 (5s) */
+  readonly heartbeatIntervalMs: number;
+  /** Unpacked releases kept per app; current, previous and stable are never removed. @default 5 */
+  readonly keepReleases: number;
+  /** Per-app settings; `env` wins over the manifest's start.env. @default {} */
+  readonly apps: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
+  readonly unpack: UnpackLimitSettings;
+  readonly log: {
+    /** @default 'info' */
+    readonly level: LogLevel;
+    /** Human-readable lines. @default true on a terminal */
+    readonly pretty?: boolean;
+  };
+  /** The release public keys, read from `trustedKeys` at start. */
+  readonly releaseKeys: readonly TrustedKey[];
+  /** The controller public keys, read from `controllerPublicKeys` at start. */
+  readonly controllerKeys: readonly TrustedKey[];
+}
+
+export const DEFAULT_DATA_DIR = '/var/lib/flotilla-agent';
+export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
+export const DEFAULT_CONTROLLER_ADDRESS = '127.0.0.1:7400';
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Reads a size such as `1048576`, `512MiB`, `2GB` or `1g` into bytes. */
+export function parseByteSize(input: string | number, what = 'size'): number {
+  if (typeof input === 'number') {
+    if (!Number.isSafeInteger(input) || input <= 0) throw new ConfigError(`${what}: ${input} is not a positive number of bytes`);
+    return input;
+  }
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(input);
+  const unit = m ? BYTE_UNITS[(m[2] as string).toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    throw new ConfigError(`${what}: "${input}" is not a size (use bytes or forms like 512MiB, 2GB)`);
+  }
+  const bytes = Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new ConfigError(`${what}: "${input}" is not a positive size`);
+  return bytes;
+}
+
+/**
+ * Reads `--app-env APP:NAME=VALUE` flags into `{ APP: { env: { NAME: VALUE } } }`. The value may
+ * be empty and may itself hold ':' and '='; later flags win over earlier ones.
+ */
+export function parseAppEnv(entries: readonly string[]): Record<string, { env: Record<string, string> }> {
+  const apps: Record<string, { env: Record<string, string> }> = {};
+  for (const entry of entries) {
+    const colon = entry.indexOf(':');
+    const eq = entry.indexOf('=', colon + 1);
+    if (colon <= 0 || eq < 0) {
+      throw new ConfigError(`--app-env "${entry}" is not APP:NAME=VALUE (for example web:PORT=8080)`);
+    }
+    const app = entry.slice(0, colon);
+    const name = entry.slice(colon + 1, eq);
+    if (!APP_NAME.test(app)) {
+      throw new ConfigError(`--app-env "${entry}": "${app}" is not a valid app name`);
+    }
+    if (!ENV_NAME.test(name)) {
+      throw new ConfigError(`--app-env "${entry}": "${name}" is not a valid environment variable name`);
+    }
+    (apps[app] ??= { env: {} }).env[name] = entry.slice(eq + 1);
+  }
+  return apps;
+}
+
+// The issue path already names the setting, so the messages below start with the value.
+const durationField = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseDuration(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (use forms like 500ms, 30s, 5m, 1h)` });
+      return z.NEVER;
+    }
+  });
+
+const byteSizeField = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseByteSize(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (use bytes or forms like 512MiB, 2GB)` });
+      return z.NEVER;
+    }
+  });
+
+/** Labels come as a mapping (file) or as `k=v` strings (FLOTILLA_LABELS, --label). */
+const labelsField = z
+  .union([z.record(z.string(), z.string()), z.array(z.string())])
+  .transform((v, ctx) => {
+    if (!Array.isArray(v)) return v;
+    try {
+      return parseLabels(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: errorMessage(err) });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.record(
+      z.string().regex(LABEL_KEY, 'is not a valid label key'),
+      z.string().regex(LABEL_VALUE, 'is not a valid label value'),
+    ),
+  );
+
+const keyPaths = (flag: string, what: string) =>
+  z
+    .array(z.string().min(1))
+    .prefault([])
+    .refine((paths) => paths.length > 0, { message: `name at least one ${what} (${flag} PATH)` });
+
+const secret = z.string().min(1).optional();
+
+export const agentConfigSchema = z
+  .object({
+    hostId: z
+      .string()
+      .regex(HOST_ID, "is not a valid host id (1-128 letters, digits, '-' or '_')")
+      .default(() => hostIdFromHostname(hostname())),
+    labels: labelsField.prefault({}),
+    nats: z
+      .object({
+        servers: z
+          .union([z.string(), z.array(z.string())])
+          .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''))
+          .pipe(z.array(z.string()).min(1, 'name at least one NATS server'))
+          .prefault([DEFAULT_NATS_SERVER]),
+        user: secret,
+        password: secret,
+        token: secret,
+        subjectPrefix: z.string().regex(SUBJECT_PREFIX, 'is not a valid subject prefix').default('flotilla'),
+      })
+      .strict()
+      .prefault({}),
+    controller: z
+      .object({
+        address: z.string().regex(HOST_PORT, 'is not HOST:PORT').default(DEFAULT_CONTROLLER_ADDRESS),
+        token: secret,
+      })
+      .strict()
+      .prefault({}),
+    dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
+    trustedKeys: keyPaths('--trusted-key', 'trusted release public key'),
+    controllerPublicKeys: keyPaths('--controller-public-key', 'controller public key'),
+    heartbeatInterval: durationField()
+      .pipe(z.number().min(100, 'must be at least 100ms').max(3_600_000, 'must be at most 1h'))
+      .prefault('5s'),
+    keepReleases: z.number().int().min(1).max(1000).default(5),
+    apps: z
+      .record(
+        z.string().regex(APP_NAME, 'is not a valid app name'),
+        z
+          .object({ env: z.record(z.string().regex(ENV_NAME, 'is not a valid variable name'), z.string()).default({}) })
+          .strict(),
+      )
+      .default({}),
+    unpack: z
+      .object({
+        maxBytes: byteSizeField().prefault('2GiB'),
+        maxEntries: z.number().int().positive().default(100_000),
+        maxDepth: z.number().int().positive().max(1024).default(64),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(LOG_LEVELS).default('info'), pretty: z.boolean().optional() })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .transform(({ heartbeatInterval, dataDir, ...rest }) => ({
+    ...rest,
+    dataDir: resolve(dataDir),
+    heartbeatIntervalMs: heartbeatInterval,
+  }));
+
+export const AGENT_ENV: Readonly<Record<string, EnvBinding>> = Object.freeze({
+  FLOTILLA_HOST_ID: { path: 'hostId' },
+  FLOTILLA_LABELS: { path: 'labels', kind: 'list' },
+  FLOTILLA_NATS_SERVERS: { path: 'nats.servers', kind: 'list' },
+  FLOTILLA_NATS_USER: { path: 'nats.user' },
+  FLOTILLA_NATS_PASSWORD: { path: 'nats.password' },
+  FLOTILLA_NATS_TOKEN: { path: 'nats.token' },
+  FLOTILLA_CONTROLLER: { path: 'controller.address' },
+  FLOTILLA_API_TOKEN: { path: 'controller.token' },
+  FLOTILLA_DATA_DIR: { path: 'dataDir' },
+  FLOTILLA_TRUSTED_KEYS: { path: 'trustedKeys', kind: 'list' },
+  FLOTILLA_CONTROLLER_PUBLIC_KEYS: { path: 'controllerPublicKeys', kind: 'list' },
+  FLOTILLA_HEARTBEAT_INTERVAL: { path: 'heartbeatInterval' },
+  FLOTILLA_LOG_LEVEL: { path: 'log.level' },
+});
+
+/** Shapes parsed flags like the config file, so that they can win over it key by key. */
+export function flagOverrides(flags: AgentFlags): Record<string, unknown> {
+  let keepReleases: number | undefined;
+  if (flags.keepReleases !== undefined) {
+    if (!/^\d+$/.test(flags.keepReleases)) {
+      throw new ConfigError(`${PROGRAM}: --keep-releases "${flags.keepReleases}" is not a whole number`);
+    }
+    keepReleases = Number(flags.keepReleases);
+  }
+  return {
+    hostId: flags.hostId,
+    labels: flags.label,
+    nats: { servers: flags.nats },
+    controller: { address: flags.controller },
+    dataDir: flags.dataDir,
+    trustedKeys: flags.trustedKey,
+    controllerPublicKeys: flags.controllerPublicKey,
+    heartbeatInterval: flags.heartbeatInterval,
+    keepReleases,
+    apps: flags.appEnv ? parseAppEnv(flags.appEnv) : undefined,
+    log: { level: flags.logLevel, pretty: flags.logPretty },
+  };
+}
+
+function loadKeys(paths: readonly string[], setting: string): readonly TrustedKey[] {
+  try {
+    return Object.freeze(loadTrustedKeys(paths).map((k) => Object.freeze({ ...k })));
+  } catch (err) {
+    throw new ConfigError(`${PROGRAM} config: ${setting}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Builds the config from parsed flags, the environment and the file `--config` names. */
+export function agentConfigFromFlags(
+  flags: AgentFlags,
+  environment: Readonly<Record<string, string | undefined>>,
+): AgentConfig {
+  const base = loadConfig({
+    program: PROGRAM,
+    schema: agentConfigSchema,
+    file: flags.config,
+    env: AGENT_ENV,
+    environment,
+    overrides: flagOverrides(flags),
+  });
+  return Object.freeze({
+    ...base,
+    releaseKeys: loadKeys(base.trustedKeys, 'trustedKeys'),
+    controllerKeys: loadKeys(base.controllerPublicKeys, 'controllerPublicKeys'),
+  });
+}
+
+/**
+ * The agent's configuration from, in rising priority: defaults, the YAML file (`--config`),
+ * FLOTILLA_* variables and flags. Key files are read and parsed here, so that a bad key stops
+ * the agent at start with a ConfigError naming the file.
+ */
+export function loadAgentConfig(
+  argv: readonly string[],
+  environment: Readonly<Record<string, string | undefined>>,
+): AgentConfig {
+  return agentConfigFromFlags(parseAgentFlags(argv), environment);
+}

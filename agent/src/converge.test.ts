@@ -1,0 +1,301 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ASSIGNMENT_TYPE,
+  UnavailableError,
+  createLogger,
+  generateKeyPairPem,
+  makeDescriptor,
+  parsePrivateKey,
+  parsePublicKey,
+  signDescriptor,
+  type AppAssignment,
+  type Assignment,
+  type Descriptor,
+  type SigningKey,
+  type TrustedKey,
+} from '@flotilla/shared';
+import { Converger, type ReleaseLayout } from './converge.js';
+import type { AppRunner } from './processes.js';
+import { EMPTY_STATE, StateKeeper, StateStore } from './state.js';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+
+function keyPair(): { signer: SigningKey; trusted: TrustedKey } {
+  const pem = generateKeyPairPem();
+  return { signer: parsePrivateKey(pem.privateKeyPem, 'test.key'), trusted: parsePublicKey(pem.publicKeyPem, 'test.pub') };
+}
+
+const releaseKey = keyPair();
+const rogueKey = keyPair();
+const sha = (version: string) => version.replace(/\D/g, '').padEnd(64, 'a').slice(0, 64);
+
+function release(app: string, version: string, key: SigningKey = releaseKey.signer): AppAssignment {
+  return { version, release: signDescriptor(makeDescriptor({ app, version, sha256: sha(version), size: 100 }), key) };
+}
+
+function assignment(seq: number, apps: Record<string, AppAssignment>): Assignment {
+  return { type: ASSIGNMENT_TYPE, hostId: 'h1', seq, issuedAtMs: 0, apps };
+}
+
+/** Everything the converger does to the outside world, in order. */
+type Event = string;
+
+class FakeReleases implements ReleaseLayout {
+  readonly unpacked = new Map<string, string>(); // "app@version" → sha256
+  readonly current = new Map<string, string>();
+  constructor(
+    private readonly root: string,
+    private readonly events: Event[],
+  ) {}
+  releasesDir(app: string): string {
+    return join(this.root, app, 'releases');
+  }
+  releaseDir(app: string, version: string): string {
+    return join(this.releasesDir(app), version);
+  }
+  logDir(app: string): string {
+    return join(this.root, app, 'logs');
+  }
+  async hasRelease(app: string, version: string, sha256: string): Promise<boolean> {
+    return this.unpacked.get(`${app}@${version}`) === sha256;
+  }
+  async activate(app: string, version: string): Promise<unknown> {
+    this.events.push(`activate ${app}@${version}`);
+    this.current.set(app, version);
+    return {};
+  }
+  async removeRelease(): Promise<void> {}
+  async prune(app: string, opts: { keep: number; protect: readonly string[] }): Promise<unknown> {
+    this.events.push(`prune ${app} protect=${[...opts.protect].join(',')}`);
+    return [];
+  }
+  /** What unpack leaves: the release dir with its manifest, and a marker. */
+  async put(app: string, version: string): Promise<void> {
+    const dir = this.releaseDir(app, version);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'flotilla.json'), JSON.stringify({ app, version, start: { command: ['true'] } }));
+    this.unpacked.set(`${app}@${version}`, sha(version));
+  }
+}
+
+class FakeRunner implements AppRunner {
+  readonly running = new Map<string, { version: string }>();
+  constructor(private readonly events: Event[]) {}
+  get(app: string) {
+    return this.running.get(app);
+  }
+  apps(): string[] {
+    return [...this.running.keys()];
+  }
+  identity(app: string) {
+    return this.running.has(app) ? { pid: 1000, startTime: `t-${this.running.get(app)?.version}` } : null;
+  }
+  async launch(r: { app: string; version: string }): Promise<unknown> {
+    this.events.push(`launch ${r.app}@${r.version}`);
+    this.running.set(r.app, { version: r.version });
+    return {};
+  }
+  async stop(app: string): Promise<void> {
+    if (!this.running.has(app)) return;
+    this.events.push(`stop ${app}@${this.running.get(app)?.version}`);
+    this.running.delete(app);
+  }
+}
+
+let dir: string;
+let events: Event[];
+let releases: FakeReleases;
+let runner: FakeRunner;
+let keeper: StateKeeper;
+let clock: number;
+let download: (d: Descriptor, signal: AbortSignal) => Promise<string>;
+let converger: Converger;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'flotilla-converge-'));
+  events = [];
+  releases = new FakeReleases(join(dir, 'apps'), events);
+  runner = new FakeRunner(events);
+  keeper = new StateKeeper(new StateStore(dir, logger), EMPTY_STATE);
+  clock = 1_000_000;
+  download = async (d) => {
+    events.push(`download ${d.app}@${d.version}`);
+    return join(dir, `${d.sha256}.tar.gz`);
+  };
+  converger = new Converger({
+    logger,
+    releaseKeys: [releaseKey.trusted],
+    keepReleases: 5,
+    appOverrides: {},
+    releases,
+    processes: runner,
+    state: keeper,
+    download: (d, signal) => download(d, signal),
+    unpack: async (_tarball, d) => {
+      events.push(`unpack ${d.app}@${d.version}`);
+      await releases.put(d.app, d.version);
+      return { manifestText: '' };
+    },
+    onProgress: () => undefined,
+    now: () => clock,
+  });
+});
+
+afterEach(async () => {
+  await converger.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function converge(a: Assignment, fresh = true): Promise<void> {
+  converger.submit(a, fresh);
+  await converger.idle();
+}
+
+describe('Converger', () => {
+  it('installs a new version: download, unpack, stop old, switch, start new, prune', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    events.length = 0;
+    await converge(assignment(2, { web: { ...release('web', '2.0.0'), stableVersion: '1.0.0' } }));
+    expect(events).toEqual([
+      'download web@2.0.0',
+      'unpack web@2.0.0',
+      'stop web@1.0.0',
+      'activate web@2.0.0',
+      'launch web@2.0.0',
+      'prune web protect=2.0.0,1.0.0',
+    ]);
+    expect(keeper.current.apps.web).toEqual({
+      activeVersion: '2.0.0',
+      previousVersion: '1.0.0',
+      process: { pid: 1000, startTime: 't-2.0.0' },
+    });
+    expect(converger.progressOf('web')).toMatchObject({ phase: 'done', version: '2.0.0', error: null });
+  });
+
+  it('reverts to a release on disk without downloading it', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    await converge(assignment(2, { web: release('web', '2.0.0') }));
+    events.length = 0;
+    await converge(assignment(3, { web: release('web', '1.0.0') }));
+    expect(events.filter((e) => e.startsWith('download') || e.startsWith('unpack'))).toEqual([]);
+    expect(releases.current.get('web')).toBe('1.0.0');
+    expect(keeper.current.apps.web?.previousVersion).toBe('2.0.0');
+  });
+
+  it('does nothing when the desired version already runs', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    events.length = 0;
+    await converge(assignment(2, { web: release('web', '1.0.0') }));
+    expect(events).toEqual([]);
+  });
+
+  it('refuses a descriptor signed by an untrusted key, leaves the old version running and does not retry it', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    events.length = 0;
+    const bad = assignment(2, { web: release('web', '2.0.0', rogueKey.signer) });
+    await converge(bad);
+    expect(events).toEqual([]);
+    expect(runner.running.get('web')).toEqual({ version: '1.0.0' });
+    expect(converger.progressOf('web')).toMatchObject({ phase: 'failed', version: '2.0.0' });
+    expect(converger.progressOf('web')?.error).toContain('not trusted');
+    // Passes without a new assignment (a reconnect, a timer) do not try again.
+    clock += 3_600_000;
+    converger.kick();
+    await converger.idle();
+    expect(events).toEqual([]);
+  });
+
+  it('refuses a descriptor for another version', async () => {
+    await converge(assignment(1, { web: { version: '3.0.0', release: release('web', '2.0.0').release } }));
+    expect(events).toEqual([]);
+    expect(converger.progressOf('web')?.error).toContain('expected "3.0.0"');
+  });
+
+  it('retries a transient download failure after the back-off, not before', async () => {
+    let fail = true;
+    download = async (d) => {
+      events.push(`download ${d.app}@${d.version}`);
+      if (fail) throw new UnavailableError('controller unreachable');
+      return join(dir, 'x.tar.gz');
+    };
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    expect(converger.progressOf('web')).toMatchObject({ phase: 'failed', error: 'controller unreachable' });
+    expect(events).toEqual(['download web@1.0.0']);
+    converger.kick();
+    await converger.idle();
+    expect(events).toEqual(['download web@1.0.0']);
+    fail = false;
+    clock += 30_000;
+    converger.kick();
+    await converger.idle();
+    expect(runner.running.get('web')).toEqual({ version: '1.0.0' });
+    expect(converger.progressOf('web')?.phase).toBe('done');
+  });
+
+  it('gives a failed version another chance when a new assignment arrives', async () => {
+    download = async () => {
+      throw new UnavailableError('down');
+    };
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    download = async (d) => join(dir, `${d.sha256}.tar.gz`);
+    await converge(assignment(2, { web: release('web', '1.0.0') }));
+    expect(runner.running.get('web')).toEqual({ version: '1.0.0' });
+  });
+
+  it('calls off a download in flight when a newer assignment wants another version', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    let started!: () => void;
+    const downloading = new Promise<void>((r) => (started = r));
+    download = (d, signal) => {
+      events.push(`download ${d.app}@${d.version}`);
+      if (d.version !== '2.0.0') return Promise.resolve(join(dir, 'x.tar.gz'));
+      started();
+      return new Promise((_, reject) =>
+        signal.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })), { once: true }),
+      );
+    };
+    converger.submit(assignment(2, { web: release('web', '2.0.0') }), true);
+    await downloading;
+    converger.submit(assignment(3, { web: release('web', '3.0.0') }), true);
+    await converger.idle();
+    expect(releases.current.get('web')).toBe('3.0.0');
+    expect(runner.running.get('web')).toEqual({ version: '3.0.0' });
+    expect(events).not.toContain('activate web@2.0.0');
+    expect(converger.progressOf('web')).toMatchObject({ phase: 'done', version: '3.0.0' });
+  });
+
+  it('ignores an assignment older than the one it converges on', async () => {
+    await converge(assignment(5, { web: release('web', '1.0.0') }));
+    events.length = 0;
+    await converge(assignment(4, { web: release('web', '2.0.0') }));
+    expect(events).toEqual([]);
+    expect(converger.assignment?.seq).toBe(5);
+  });
+
+  it('stops an app that is no longer assigned and remembers it is not running', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0'), api: release('api', '1.0.0') }));
+    events.length = 0;
+    await converge(assignment(2, { api: release('api', '1.0.0') }));
+    expect(events).toEqual(['stop web@1.0.0']);
+    expect(keeper.current.apps.web).toEqual({ activeVersion: '1.0.0', previousVersion: null, process: null });
+  });
+
+  it('starts the active version when nothing runs it', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    await runner.stop('web');
+    events.length = 0;
+    converger.kick();
+    await converger.idle();
+    expect(events).toEqual(['launch web@1.0.0']);
+  });
+
+  it('leaves everything alone without an accepted assignment', async () => {
+    runner.running.set('web', { version: '1.0.0' });
+    converger.kick();
+    await converger.idle();
+    expect(events).toEqual([]);
+  });
+});

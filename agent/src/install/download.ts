@@ -1,0 +1,473 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as grpc from '@grpc/grpc-js';
+import { loadFlotillaProto, type ArtifactsClient, type DownloadChunk__Output } from '@flotilla/proto';
+import {
+  errorMessage,
+  FlotillaError,
+  IntegrityError,
+  InternalError,
+  NotFoundError,
+  SHA256_HEX,
+  UnauthenticatedError,
+  UnavailableError,
+  ValidationError,
+  type Logger,
+} from '@flotilla/shared';
+import { withDefaults } from './defaults.js';
+import { errnoCode, syncDir, syncFile } from './durable.js';
+
+export interface RetryPolicy {
+  /** Attempts in a row that bring no new byte before the download gives up. @default 5 */
+  readonly attempts: number;
+  /** Wait before the first retry; doubles with each further one. @default 250 */
+  readonly baseDelayMs: number;
+  /** Longest wait between attempts. @default 10000 */
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_DOWNLOAD_RETRY: Readonly<RetryPolicy> = Object.freeze({
+  attempts: 5,
+  baseDelayMs: 250,
+  maxDelayMs: 10_000,
+});
+
+export interface DownloadOptions {
+  client: ArtifactsClient;
+  /** The descriptor's SHA-256 (64 lowercase hex digits). */
+  sha256: string;
+  /** The descriptor's size: the download never accepts a byte more. */
+  size: number;
+  /** `<dataDir>/cache`; created (0700) when missing. */
+  cacheDir: string;
+  logger: Logger;
+  /** Sent as `authorization: Bearer <token>` when the controller requires it. */
+  token?: string;
+  /** Calls the download off; the promise rejects with the signal's reason, the partial file stays. */
+  signal?: AbortSignal;
+  /** Called as bytes arrive (also with what was already on disk). */
+  onProgress?: (bytes: number, total: number) => void;
+  retry?: Partial<RetryPolicy>;
+  /** A stream that delivers nothing for this long is dropped and resumed. @default 30000 */
+  idleTimeoutMs?: number;
+}
+
+/** Options of the gRPC channel to the controller. */
+export interface ArtifactsClientOptions {
+  /** @default insecure (plain TCP) */
+  credentials?: grpc.ChannelCredentials;
+  /** Merged over DEFAULT_CHANNEL_OPTIONS. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export const DEFAULT_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object.freeze({
+  // Chunks are 256 KiB by default and tunable on the controller; leave ample room.
+  'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  // Pings only while a call is open, so a half-dead connection fails a download within a minute
+  // or so instead of hanging it.
+  'grpc.keepalive_time_ms': 60_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+  'grpc.initial_reconnect_backoff_ms': 500,
+  'grpc.max_reconnect_backoff_ms': 10_000,
+});
+
+/** A client of the controller's Artifacts service. */
+export function createArtifactsClient(address: string, opts: ArtifactsClientOptions = {}): ArtifactsClient {
+  const { Artifacts } = loadFlotillaProto();
+  return new Artifacts(address, opts.credentials ?? grpc.credentials.createInsecure(), {
+    ...DEFAULT_CHANNEL_OPTIONS,
+    ...opts.channelOptions,
+  });
+}
+
+/**
+ * Resumptions that brought new bytes do not count against `retry.attempts`; this bounds them, so
+ * a link that drops every few bytes is reported rather than ground through forever.
+ */
+const MAX_ATTEMPTS = 100;
+const HASH_READ_CHUNK = 1024 * 1024;
+
+/** Downloads of one cache path run one after the other, never side by side on one partial file. */
+const inFlight = new Map<string, Promise<unknown>>();
+
+/**
+ * Fetches an artifact into `<cacheDir>/<sha256>.tar.gz` and returns that path, once its size and
+ * SHA-256 match the descriptor. Bytes are hashed as they arrive into `<sha256>.partial`; an
+ * interrupted download resumes from what is on disk (hashed again first), transient failures are
+ * retried with bounded exponential back-off, and a verified file already in the cache is re-hashed
+ * and reused. Throws IntegrityError when the bytes do not match (nothing is left in the cache),
+ * UnavailableError when the controller cannot be reached, NotFoundError when it has no such
+ * artifact.
+ */
+export async function downloadArtifact(opts: DownloadOptions): Promise<string> {
+  const key = join(resolve(opts.cacheDir), opts.sha256);
+  const before = inFlight.get(key) ?? Promise.resolve();
+  const run = before.catch(() => undefined).then(() => download(opts));
+  inFlight.set(key, run);
+  try {
+    return await run;
+  } finally {
+    if (inFlight.get(key) === run) inFlight.delete(key);
+  }
+}
+
+/** Where the bytes stand: a running hash over exactly the `offset` bytes in the partial file. */
+interface Progress {
+  hash: Hash;
+  offset: number;
+}
+
+type Outcome =
+  | { kind: 'complete' }
+  | { kind: 'short' }
+  | { kind: 'transient'; error: FlotillaError }
+  | { kind: 'fatal'; error: FlotillaError; discardPartial: boolean }
+  | { kind: 'aborted' };
+
+async function download(opts: DownloadOptions): Promise<string> {
+  const { sha256, size, cacheDir, signal } = opts;
+  if (!SHA256_HEX.test(sha256)) throw new ValidationError(`"${sha256}" is not a SHA-256 (64 lowercase hex digits)`);
+  if (!Number.isSafeInteger(size) || size < 0) throw new ValidationError(`artifact size ${size} is not a byte count`);
+  const retry = withDefaults(DEFAULT_DOWNLOAD_RETRY, opts.retry);
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  const log = opts.logger.child({ component: 'download', sha256 });
+  signal?.throwIfAborted();
+
+  await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const finalPath = join(cacheDir, `${sha256}.tar.gz`);
+  const partialPath = join(cacheDir, `${sha256}.partial`);
+  if (await cachedFileVerifies(finalPath, sha256, size, log, signal)) {
+    log.debug({ path: finalPath }, 'artifact already in cache');
+    return finalPath;
+  }
+
+  const started = Date.now();
+  let progress = await hashPartial(partialPath, size, signal);
+  let resumedFromDisk = progress.offset > 0;
+  const resumedFrom = progress.offset;
+  if (resumedFromDisk) log.info({ offset: progress.offset, size }, 'resuming artifact download');
+  opts.onProgress?.(progress.offset, size);
+
+  let attempts = 0;
+  let idleAttempts = 0;
+  let lastFailure: Outcome | undefined;
+  for (;;) {
+    if (progress.offset === size) {
+      const actual = progress.hash.digest('hex');
+      if (actual === sha256) break;
+      await unlinkIfPresent(partialPath);
+      if (resumedFromDisk) {
+        // The prefix on disk may be what was damaged (a crash, a bad disk); one fresh download
+        // tells that apart from a controller that serves the wrong bytes.
+        log.warn({ expected: sha256, actual }, 'resumed download does not verify; downloading again from the start');
+        resumedFromDisk = false;
+        progress = { hash: createHash('sha256'), offset: 0 };
+        continue;
+      }
+      throw new IntegrityError(
+        `artifact ${sha256} failed verification: expected SHA-256 ${sha256}, got ${actual} over ${size} bytes`,
+        { details: { expected: sha256, actual, size } },
+      );
+    }
+    if (attempts >= MAX_ATTEMPTS) {
+      throw new UnavailableError(`download of artifact ${sha256} did not finish after ${attempts} attempts`, {
+        details: { offset: progress.offset, size },
+      });
+    }
+    attempts += 1;
+    const offsetBefore = progress.offset;
+    const outcome = await runAttempt(opts, progress, partialPath, idleTimeoutMs);
+    progress = await reconcile(partialPath, progress, size, signal);
+
+    switch (outcome.kind) {
+      case 'complete':
+        continue;
+      case 'aborted':
+        throw abortReason(signal);
+      case 'fatal':
+        if (outcome.discardPartial) await unlinkIfPresent(partialPath);
+        log.warn({ err: outcome.error, offset: progress.offset, size }, 'artifact download failed');
+        throw outcome.error;
+      case 'short':
+      case 'transient':
+        break;
+    }
+    lastFailure = outcome;
+    idleAttempts = progress.offset > offsetBefore ? 0 : idleAttempts + 1;
+    if (idleAttempts >= retry.attempts) throw exhausted(sha256, size, progress.offset, idleAttempts, lastFailure);
+    const delayMs = backoffMs(retry, idleAttempts);
+    log.warn(
+      {
+        attempt: attempts,
+        offset: progress.offset,
+        size,
+        delayMs,
+        reason: outcome.kind === 'transient' ? outcome.error.message : 'stream ended early',
+      },
+      'artifact download interrupted; resuming',
+    );
+    try {
+      await sleep(delayMs, undefined, signal ? { signal } : undefined);
+    } catch {
+      throw abortReason(signal);
+    }
+  }
+
+  await syncFile(partialPath);
+  await rename(partialPath, finalPath);
+  await syncDir(cacheDir);
+  log.info({ size, resumedFrom, attempts, ms: Date.now() - started }, 'artifact downloaded and verified');
+  return finalPath;
+}
+
+/**
+ * One Download call from `progress.offset`. Resolves (never rejects) once the partial file is
+ * closed, so the next attempt appends to a file whose length is known.
+ */
+function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: string, idleTimeoutMs: number): Promise<Outcome> {
+  const { size, signal } = opts;
+  return new Promise<Outcome>((resolvePromise) => {
+    if (signal?.aborted) {
+      resolvePromise({ kind: 'aborted' });
+      return;
+    }
+    const metadata = new grpc.Metadata();
+    if (opts.token) metadata.set('authorization', `Bearer ${opts.token}`);
+    const out = createWriteStream(partialPath, { flags: 'a', mode: 0o600 });
+    const call = opts.client.Download({ sha256: opts.sha256, offset: String(progress.offset) }, metadata);
+    let done = false;
+    let ended = false;
+    let okStatus = false;
+
+    const finish = (outcome: Outcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(idle);
+      signal?.removeEventListener('abort', onAbort);
+      // Stops the server sending (a no-op once the call has its status).
+      call.cancel();
+      void closeWriter(out).then(() => resolvePromise(outcome));
+    };
+    const idle = setTimeout(() => {
+      finish({
+        kind: 'transient',
+        error: new UnavailableError(`the controller sent nothing for ${idleTimeoutMs} ms`),
+      });
+    }, idleTimeoutMs);
+    const onAbort = () => finish({ kind: 'aborted' });
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    call.on('data', (chunk: DownloadChunk__Output) => {
+      if (done) return;
+      idle.refresh();
+      const data = chunk.data;
+      if (chunk.offset !== String(progress.offset)) {
+        finish({
+          kind: 'fatal',
+          discardPartial: false,
+          error: new IntegrityError(
+            `the controller sent bytes for offset ${chunk.offset} of artifact ${opts.sha256}, expected offset ${progress.offset}`,
+          ),
+        });
+        return;
+      }
+      if (progress.offset + data.length > size) {
+        // Not one byte past the signed size is written, or even hashed.
+        finish({
+          kind: 'fatal',
+          discardPartial: true,
+          error: new IntegrityError(
+            `the controller sent more than the signed size of ${size} bytes for artifact ${opts.sha256}`,
+            { details: { size, received: progress.offset + data.length } },
+          ),
+        });
+        return;
+      }
+      progress.hash.update(data);
+      progress.offset += data.length;
+      opts.onProgress?.(progress.offset, size);
+      if (!out.write(data)) {
+        call.pause();
+        out.once('drain', () => {
+          if (done) return;
+          idle.refresh();
+          call.resume();
+        });
+      }
+    });
+    call.on('status', (status: grpc.StatusObject) => {
+      if (status.code === grpc.status.OK) {
+        okStatus = true;
+        settleOk();
+      } else {
+        finish(outcomeOfStatus(status, opts.sha256));
+      }
+    });
+    call.on('end', () => {
+      ended = true;
+      settleOk();
+    });
+    // Every non-OK status also arrives as 'error'; 'status' above decides what it means.
+    call.on('error', () => undefined);
+    out.on('error', (err) => {
+      finish({
+        kind: 'fatal',
+        discardPartial: false,
+        error: new InternalError(`cannot write the download to ${partialPath}: ${err.message}`, { cause: err }),
+      });
+    });
+
+    // With an OK status, 'end' says every message has been handled.
+    function settleOk() {
+      if (okStatus && ended) finish(progress.offset === size ? { kind: 'complete' } : { kind: 'short' });
+    }
+  });
+}
+
+function outcomeOfStatus(status: grpc.StatusObject, sha256: string): Outcome {
+  const what = `${grpc.status[status.code] ?? status.code}: ${status.details}`;
+  switch (status.code) {
+    case grpc.status.UNAVAILABLE:
+    case grpc.status.DEADLINE_EXCEEDED:
+    case grpc.status.ABORTED:
+    case grpc.status.CANCELLED:
+    case grpc.status.RESOURCE_EXHAUSTED:
+    // Stream resets and dropped connections surface as INTERNAL or UNKNOWN.
+    case grpc.status.INTERNAL:
+    case grpc.status.UNKNOWN:
+      return { kind: 'transient', error: new UnavailableError(`the download stream failed (${what})`) };
+    case grpc.status.NOT_FOUND:
+      return {
+        kind: 'fatal',
+        discardPartial: false,
+        error: new NotFoundError(`the controller has no artifact ${sha256} (${what})`),
+      };
+    case grpc.status.UNAUTHENTICATED:
+    case grpc.status.PERMISSION_DENIED:
+      return {
+        kind: 'fatal',
+        discardPartial: false,
+        error: new UnauthenticatedError(`the controller refused the download of ${sha256} (${what})`),
+      };
+    case grpc.status.OUT_OF_RANGE:
+    case grpc.status.DATA_LOSS:
+      return {
+        kind: 'fatal',
+        discardPartial: true,
+        error: new IntegrityError(`the controller's copy of artifact ${sha256} does not match its descriptor (${what})`),
+      };
+    case grpc.status.INVALID_ARGUMENT:
+      return { kind: 'fatal', discardPartial: false, error: new ValidationError(`the controller refused the download (${what})`) };
+    default:
+      return { kind: 'fatal', discardPartial: false, error: new UnavailableError(`the controller refused the download (${what})`) };
+  }
+}
+
+function exhausted(sha256: string, size: number, offset: number, tries: number, last: Outcome | undefined): FlotillaError {
+  const details = { size, received: offset, attempts: tries };
+  if (last?.kind === 'short') {
+    return new IntegrityError(
+      `the controller kept ending the download of artifact ${sha256} early: ${offset} of ${size} bytes after ${tries} attempts`,
+      { details },
+    );
+  }
+  const why = last?.kind === 'transient' ? `: ${last.error.message}` : '';
+  return new UnavailableError(
+    `cannot download artifact ${sha256} from the controller (${offset} of ${size} bytes after ${tries} attempts without progress)${why}`,
+    { details },
+  );
+}
+
+/** Exponential, capped, with jitter so that a fleet that lost the controller does not return in step. */
+function backoffMs(retry: RetryPolicy, failures: number): number {
+  const exp = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(exp / 2 + (Math.random() * exp) / 2);
+}
+
+/** True when the cached file is there and verifies; a file that does not verify is deleted. */
+async function cachedFileVerifies(path: string, sha256: string, size: number, log: Logger, signal?: AbortSignal): Promise<boolean> {
+  let actualSize: number;
+  try {
+    actualSize = (await stat(path)).size;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return false;
+    throw err;
+  }
+  if (actualSize === size) {
+    const hash = createHash('sha256');
+    await hashFileInto(path, hash, signal);
+    const actual = hash.digest('hex');
+    if (actual === sha256) return true;
+    log.warn({ path, expected: sha256, actual }, 'cached artifact does not verify; deleting it');
+  } else {
+    log.warn({ path, size, actualSize }, 'cached artifact has the wrong size; deleting it');
+  }
+  await unlinkIfPresent(path);
+  return false;
+}
+
+/** Hashes what an earlier download left, so it can be continued; drops it when it cannot be. */
+async function hashPartial(path: string, size: number, signal?: AbortSignal): Promise<Progress> {
+  const hash = createHash('sha256');
+  let have: number;
+  try {
+    have = (await stat(path)).size;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return { hash, offset: 0 };
+    throw err;
+  }
+  if (have > size) {
+    await unlinkIfPresent(path);
+    return { hash, offset: 0 };
+  }
+  await hashFileInto(path, hash, signal);
+  return { hash, offset: have };
+}
+
+/**
+ * After an attempt the partial file must hold exactly the bytes hashed. If a failed write left it
+ * shorter or longer, the hash is rebuilt from the disk.
+ */
+async function reconcile(path: string, progress: Progress, size: number, signal?: AbortSignal): Promise<Progress> {
+  let have = -1;
+  try {
+    have = (await stat(path)).size;
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    have = 0;
+  }
+  if (have === progress.offset) return progress;
+  return hashPartial(path, size, signal);
+}
+
+async function hashFileInto(path: string, hash: Hash, signal?: AbortSignal): Promise<void> {
+  for await (const chunk of createReadStream(path, { highWaterMark: HASH_READ_CHUNK })) {
+    signal?.throwIfAborted();
+    hash.update(chunk as Buffer);
+  }
+}
+
+function closeWriter(out: WriteStream): Promise<void> {
+  return new Promise((resolvePromise) => {
+    if (out.closed) return resolvePromise();
+    out.once('close', () => resolvePromise());
+    if (!out.writableEnded && !out.destroyed) out.end();
+  });
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+}
+
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  if (reason instanceof Error) return reason;
+  return new DOMException(`the download was aborted${reason === undefined ? '' : `: ${errorMessage(reason)}`}`, 'AbortError');
+}

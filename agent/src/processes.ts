@@ -1,0 +1,123 @@
+import type { Logger, Manifest } from '@flotilla/shared';
+import { AppSupervisor, type ProcessIdentity, type ProcessSnapshot, type SupervisedRelease } from './process/index.js';
+
+/** What one supervised app runs: its release and the environment it was started with. */
+export interface RunningRelease {
+  readonly app: string;
+  readonly version: string;
+  readonly supervisor: AppSupervisor;
+}
+
+export interface AppProcessesDeps {
+  logger: Logger;
+  /** Per-app environment overrides from the agent's config; they win over the manifest's env. */
+  envOverrides: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
+  /** Any supervised app's snapshot changed. */
+  onChange(app: string, snapshot: ProcessSnapshot, identity: ProcessIdentity | null): void;
+  /** Overrides for the supervisors (tests shorten their timers). */
+  supervisorOptions?: { settleMs?: number; adoptPollMs?: number };
+}
+
+/** What convergence needs of the supervised apps (AppProcesses; a fake in unit tests). */
+export interface AppRunner {
+  get(app: string): { readonly version: string } | undefined;
+  apps(): string[];
+  identity(app: string): ProcessIdentity | null;
+  launch(release: Omit<SupervisedRelease, 'env'>): Promise<unknown>;
+  stop(app: string): Promise<void>;
+}
+
+/** The manifest's start.env with the agent's per-app overrides on top. */
+export function appEnvironment(
+  manifest: Manifest,
+  overrides: Readonly<Record<string, string>> | undefined,
+): Record<string, string> {
+  return { ...manifest.start.env, ...(overrides ?? {}) };
+}
+
+/**
+ * The supervisors of the apps on this host, one per app, each holding the active release's
+ * process. Convergence swaps them on activation; the agent detaches them all when it stops, so
+ * that the apps outlive it.
+ */
+export class AppProcesses implements AppRunner {
+  private readonly running = new Map<string, RunningRelease>();
+
+  constructor(private readonly deps: AppProcessesDeps) {}
+
+  get(app: string): RunningRelease | undefined {
+    return this.running.get(app);
+  }
+
+  apps(): string[] {
+    return [...this.running.keys()];
+  }
+
+  snapshot(app: string): ProcessSnapshot | null {
+    return this.running.get(app)?.supervisor.snapshot() ?? null;
+  }
+
+  identity(app: string): ProcessIdentity | null {
+    return this.running.get(app)?.supervisor.identity() ?? null;
+  }
+
+  private supervise(release: Omit<SupervisedRelease, 'env'>): RunningRelease {
+    const full: SupervisedRelease = {
+      ...release,
+      env: appEnvironment(release.manifest, this.deps.envOverrides[release.app]?.env),
+    };
+    const app = release.app;
+    const supervisor: AppSupervisor = new AppSupervisor(full, {
+      logger: this.deps.logger,
+      ...this.deps.supervisorOptions,
+      onChange: (snapshot) => {
+        // Only the supervisor that currently holds the app speaks for it.
+        if (this.running.get(app)?.supervisor === supervisor) {
+          this.deps.onChange(app, snapshot, supervisor.identity());
+        }
+      },
+    });
+    const entry: RunningRelease = { app, version: release.version, supervisor };
+    this.running.set(app, entry);
+    return entry;
+  }
+
+  /** Starts a release's process under a new supervisor; the app must have none. */
+  async launch(release: Omit<SupervisedRelease, 'env'>): Promise<RunningRelease> {
+    if (this.running.has(release.app)) await this.stop(release.app);
+    const entry = this.supervise(release);
+    await entry.supervisor.start();
+    this.deps.onChange(release.app, entry.supervisor.snapshot(), entry.supervisor.identity());
+    return entry;
+  }
+
+  /**
+   * Takes over a process an earlier agent process started. False (and nothing supervised) when
+   * that process is gone.
+   */
+  adopt(release: Omit<SupervisedRelease, 'env'>, identity: ProcessIdentity): boolean {
+    const entry = this.supervise(release);
+    if (entry.supervisor.adopt(identity)) {
+      this.deps.onChange(release.app, entry.supervisor.snapshot(), entry.supervisor.identity());
+      return true;
+    }
+    this.running.delete(release.app);
+    return false;
+  }
+
+  /** Stops the app's process and forgets its supervisor; nothing happens when none runs. */
+  async stop(app: string): Promise<void> {
+    const entry = this.running.get(app);
+    if (!entry) return;
+    try {
+      await entry.supervisor.stop();
+    } finally {
+      if (this.running.get(app) === entry) this.running.delete(app);
+    }
+  }
+
+  /** Lets every app run on without the agent: no more restarts, checks or timers from here. */
+  detachAll(): void {
+    for (const { supervisor } of this.running.values()) supervisor.detach();
+  }
+}
