@@ -1,1 +1,67 @@
-export {};
+export { Controller, type ControllerAddresses, type ControllerDeps, type ControllerState } from './controller.js';
+export {
+  CONTROLLER_ENV,
+  DEFAULT_GRPC_LISTEN,
+  DEFAULT_HTTP_LISTEN,
+  DEFAULT_NATS_SERVER,
+  controllerConfigSchema,
+  dialableAddress,
+  loadControllerConfig,
+  loadControllerKeys,
+  parseListenAddress,
+  type ControllerConfig,
+  type ControllerConfigInput,
+  type ControllerKeys,
+  type ListenAddress,
+} from './config.js';
+export { FlagsExitRequest, flagOverrides, parseControllerFlags, type ControllerFlags } from './flags.js';
+export {
+  AssignmentWriter,
+  buildAssignment,
+  type AppsMutation,
+  type AssignResult,
+  type AssignedApps,
+  type AssignmentPublisher,
+  type AssignmentWriterOptions,
+  type BuildAssignmentInput,
+} from './assignments.js';
+export {
+  HostRegistry,
+  type HostEvent,
+  type HostListener,
+  type HostRegistryOptions,
+  type HostView,
+  type LiveHostView,
+} from './hosts.js';
+export { isSilentTooLong, sweepDecision, sweepIntervalMs, type LivenessInput } from './liveness.js';
+export { ArtifactStore, UploadSession, type ArtifactStoreOptions, type OpenArtifact, type UploadResult } from './artifacts.js';
+export { readReleaseManifest, MAX_MANIFEST_BYTES } from './release-manifest.js';
+export { JsonBucket, isRevisionConflict, type Entry, type Mutation, type UpdateOptions } from './store/kv.js';
+export { openControllerStore, type ControllerStore, type OpenStoreOptions } from './store/store.js';
+export {
+  BUCKETS,
+  BUCKET_HISTORY,
+  artifactKey,
+  recordSchemas,
+  type AppRecord,
+  type ArtifactRecord,
+  type AssignmentRecord,
+  type HostRecord,
+  type HostState,
+} from './store/records.js';
+export { CONFLICT_KIND, OutOfRangeError } from './errors.js';
+export {
+  ERROR_CODE_METADATA,
+  STATUS_BY_ERROR_CODE,
+  fromServiceError,
+  statusFor,
+  toServiceError,
+} from './grpc/errors.js';
+export { bearerTokenCheck, withAuth, type AuthCheck } from './grpc/auth.js';
+export { GRPC_MAX_MESSAGE_BYTES, GRPC_SERVER_OPTIONS } from './grpc/server.js';
+export { HttpServer, sendJson, type HttpMethod, type RouteHandler } from './http.js';
+export { ControllerMetrics } from './metrics.js';
+export { KeyedMutex, mapConcurrent, mapConcurrentSettled } from './concurrency.js';
+export { writeReadyFile, type ReadyInfo } from './ready-file.js';
+export { connectNats, type NatsLink, type NatsState } from './nats.js';
+export { natsAssignmentPublisher, subscribeControlSubjects, SYNC_QUEUE_GROUP, type ControlSubjectsDeps } from './subscriptions.js';

@@ -6,7 +6,7 @@ import { ValidationError } from './errors.js';
  * version can never name a parent directory.
  */
 export const APP_NAME = /^[a-z0-9](?:[a-z0-9_-]{0,62})$/;
-export const VERSION = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/;
+export const VERSION = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9_-])?$/;
 export const HOST_ID = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,127})$/;
 export const LABEL_KEY = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,62})$/;
 export const LABEL_VALUE = /^[A-Za-z0-9._-]{0,63}$/;
@@ -24,7 +24,7 @@ export function assertAppName(name: string): string {
 export function assertVersion(version: string): string {
   if (!VERSION.test(version) || version.includes('..')) {
     throw new ValidationError(
-      `version "${version}" is invalid: use 1-63 letters, digits, '.', '-' or '_', starting with a letter or digit, without '..'`,
+      `version "${version}" is invalid: use 1-63 letters, digits, '.', '-' or '_', starting with a letter or digit, not ending with '.', without '..'`,
     );
   }
   return version;

@@ -1,0 +1,324 @@
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ConflictError,
+  IntegrityError,
+  InternalError,
+  NotFoundError,
+  SHA256_HEX,
+  SignatureError,
+  ValidationError,
+  errorMessage,
+  verifyDescriptor,
+  type Descriptor,
+  type Logger,
+  type Signed,
+  type TrustedKey,
+} from '@flotilla/shared';
+import { KeyedMutex } from './concurrency.js';
+import { CONFLICT_KIND, OutOfRangeError } from './errors.js';
+import { readReleaseManifest } from './release-manifest.js';
+import type { JsonBucket } from './store/kv.js';
+import { artifactKey, type AppRecord, type ArtifactRecord } from './store/records.js';
+
+export interface ArtifactStoreOptions {
+  /** The controller's data directory; artifacts live in `<dataDir>/artifacts/`. */
+  dataDir: string;
+  /** Release signers' public keys; an upload must verify against one of them. */
+  trusted: readonly TrustedKey[];
+  /** Largest artifact an upload may announce. */
+  maxBytes: number;
+  buckets: { artifacts: JsonBucket<ArtifactRecord>; apps: JsonBucket<AppRecord> };
+  logger: Logger;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/** The outcome of a successful upload. */
+export interface UploadResult {
+  record: ArtifactRecord;
+  /** The same app, version and bytes were already stored: nothing changed. */
+  alreadyPresent: boolean;
+}
+
+/** An artifact opened for reading from an offset. The caller closes `handle`. */
+export interface OpenArtifact {
+  handle: FileHandle;
+  size: number;
+}
+
+const TEMP_PREFIX = '.upload-';
+
+/**
+ * Artifacts by content: bytes at `<dataDir>/artifacts/<sha256>.tar.gz`, descriptors and
+ * signatures in the `flotilla_artifacts` bucket, and an `flotilla_apps` record per app.
+ * Nothing is recorded for an upload that is refused, and its temporary file is removed.
+ */
+export class ArtifactStore {
+  readonly dir: string;
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private readonly recording = new KeyedMutex();
+
+  private constructor(private readonly opts: ArtifactStoreOptions) {
+    this.dir = join(opts.dataDir, 'artifacts');
+    this.now = opts.now ?? Date.now;
+    this.logger = opts.logger;
+  }
+
+  /** Creates the artifacts directory and removes uploads a previous run left half written. */
+  static async open(opts: ArtifactStoreOptions): Promise<ArtifactStore> {
+    const store = new ArtifactStore(opts);
+    await mkdir(store.dir, { recursive: true });
+    for (const name of await readdir(store.dir)) {
+      if (name.startsWith(TEMP_PREFIX)) await rm(join(store.dir, name), { force: true });
+    }
+    return store;
+  }
+
+  /** Where the bytes of the artifact with this SHA-256 live. */
+  pathOf(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) throw new ValidationError(`"${sha256}" is not a SHA-256 (64 lowercase hex digits)`);
+    return join(this.dir, `${sha256}.tar.gz`);
+  }
+
+  /**
+   * Starts an upload from its signed descriptor. Everything that can be refused before a single
+   * byte arrives is refused here: a missing or untrusted signature, a bad descriptor, a size over
+   * the limit, and a version that already exists with other bytes.
+   */
+  async beginUpload(signed: Signed): Promise<UploadSession> {
+    if (!signed.signature) {
+      throw new SignatureError('upload is unsigned: its descriptor carries no signature; sign it with a release key');
+    }
+    const descriptor = verifyDescriptor(signed, this.opts.trusted);
+    if (descriptor.size > this.opts.maxBytes) {
+      throw new ValidationError(
+        `${descriptor.app}@${descriptor.version} is ${descriptor.size} bytes, over the controller's limit of ${this.opts.maxBytes} (artifacts.maxBytes)`,
+      );
+    }
+    const existing = await this.opts.buckets.artifacts.get(artifactKey(descriptor.app, descriptor.version));
+    if (existing && existing.value.sha256 !== descriptor.sha256) throw versionTaken(descriptor, existing.value);
+    const tempPath = join(this.dir, `${TEMP_PREFIX}${randomUUID()}.partial`);
+    const handle = await open(tempPath, 'wx', 0o644);
+    return new UploadSession(this, descriptor, signed, tempPath, handle);
+  }
+
+  /** @internal Records a verified upload: called by UploadSession.finish. */
+  async record(session: UploadSession, tempPath: string): Promise<UploadResult> {
+    const { descriptor } = session;
+    const key = artifactKey(descriptor.app, descriptor.version);
+    return this.recording.run(key, async () => {
+      const finalPath = this.pathOf(descriptor.sha256);
+      const existing = await this.opts.buckets.artifacts.get(key);
+      if (existing) {
+        if (existing.value.sha256 !== descriptor.sha256) throw versionTaken(descriptor, existing.value);
+        // Same bytes again: idempotent. Put the file back if the disk lost it.
+        if (await exists(finalPath)) await rm(tempPath, { force: true });
+        else await this.moveIntoPlace(tempPath, finalPath);
+        await this.ensureApp(descriptor.app);
+        return { record: existing.value, alreadyPresent: true };
+      }
+      const record: ArtifactRecord = {
+        app: descriptor.app,
+        version: descriptor.version,
+        sha256: descriptor.sha256,
+        size: descriptor.size,
+        keyId: session.signed.keyId,
+        uploadedAtMs: this.now(),
+        signed: { payload: session.signed.payload, keyId: session.signed.keyId, signature: session.signed.signature },
+      };
+      // Record first, then move the bytes in: a crash in between leaves a record whose file is
+      // missing, which the next upload of the same bytes repairs; the other order could leave
+      // bytes on disk that no record vouches for after a refused (conflicting) upload.
+      try {
+        await this.opts.buckets.artifacts.create(key, record);
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        const raced = await this.opts.buckets.artifacts.get(key);
+        if (!raced || raced.value.sha256 !== descriptor.sha256) {
+          throw raced ? versionTaken(descriptor, raced.value) : err;
+        }
+        if (await exists(finalPath)) await rm(tempPath, { force: true });
+        else await this.moveIntoPlace(tempPath, finalPath);
+        return { record: raced.value, alreadyPresent: true };
+      }
+      try {
+        await this.moveIntoPlace(tempPath, finalPath);
+      } catch (err) {
+        await this.opts.buckets.artifacts.delete(key).catch(() => undefined);
+        throw new InternalError(`cannot store ${descriptor.app}@${descriptor.version}: ${errorMessage(err)}`, { cause: err });
+      }
+      await this.ensureApp(descriptor.app);
+      this.logger.info(
+        { app: descriptor.app, version: descriptor.version, sha256: descriptor.sha256, size: descriptor.size, keyId: record.keyId },
+        'artifact stored',
+      );
+      return { record, alreadyPresent: false };
+    });
+  }
+
+  /** The artifact record of one version, or null. */
+  async get(app: string, version: string): Promise<ArtifactRecord | null> {
+    return (await this.opts.buckets.artifacts.get(artifactKey(app, version)))?.value ?? null;
+  }
+
+  /** Every artifact (of one app, when given), by app and then upload time, oldest first. */
+  async list(app?: string): Promise<ArtifactRecord[]> {
+    const entries = await this.opts.buckets.artifacts.list(app ? `${app}.>` : undefined);
+    return entries
+      .map((e) => e.value)
+      .sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : a.uploadedAtMs - b.uploadedAtMs));
+  }
+
+  /** Opens an artifact's bytes to be read from `offset`; NotFoundError / OutOfRangeError otherwise. */
+  async openForDownload(sha256: string, offset: number): Promise<OpenArtifact> {
+    const path = this.pathOf(sha256);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new NotFoundError(`no artifact with SHA-256 ${sha256} is stored`);
+      }
+      throw err;
+    }
+    const { size } = await handle.stat();
+    if (offset > size) {
+      await handle.close();
+      throw new OutOfRangeError(`offset ${offset} is past the end of artifact ${sha256} (${size} bytes)`, {
+        details: { offset, size },
+      });
+    }
+    return { handle, size };
+  }
+
+  private async moveIntoPlace(tempPath: string, finalPath: string): Promise<void> {
+    await rename(tempPath, finalPath);
+    // The rename is only durable once the directory itself is on disk.
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  private async ensureApp(app: string): Promise<void> {
+    if (await this.opts.buckets.apps.get(app)) return;
+    try {
+      await this.opts.buckets.apps.create(app, {
+        name: app,
+        stableVersion: null,
+        stableSinceMs: null,
+        createdAtMs: this.now(),
+      });
+      this.logger.info({ app }, 'app registered');
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err; // created meanwhile: fine
+    }
+  }
+}
+
+/**
+ * One upload in progress: bytes go to a temporary file in the artifacts directory (so the final
+ * rename stays on one filesystem) while they are hashed. Call `write` per chunk, then `finish`;
+ * on any failure call `abort`, which removes the temporary file.
+ */
+export class UploadSession {
+  private readonly hash: Hash = createHash('sha256');
+  private received = 0;
+  private closed = false;
+
+  /** @internal Use ArtifactStore.beginUpload. */
+  constructor(
+    private readonly store: ArtifactStore,
+    readonly descriptor: Descriptor,
+    readonly signed: Signed,
+    private readonly tempPath: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  get bytesReceived(): number {
+    return this.received;
+  }
+
+  /** Appends a chunk; refuses at once when the bytes would exceed the descriptor's size. */
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.closed) throw new InternalError('upload is already finished');
+    if (chunk.length === 0) return;
+    const { size, app, version } = this.descriptor;
+    if (this.received + chunk.length > size) {
+      throw new IntegrityError(
+        `artifact is larger than its descriptor says: more than ${size} bytes arrived for ${app}@${version}`,
+        { details: { size } },
+      );
+    }
+    this.hash.update(chunk);
+    this.received += chunk.length;
+    let done = 0;
+    while (done < chunk.length) {
+      const { bytesWritten } = await this.handle.write(chunk, done, chunk.length - done);
+      done += bytesWritten;
+    }
+  }
+
+  /**
+   * Checks size and SHA-256 against the descriptor, then that the tarball carries a valid
+   * flotilla.json for this app and version, then makes the file durable and records it.
+   */
+  async finish(): Promise<UploadResult> {
+    if (this.closed) throw new InternalError('upload is already finished');
+    const { size, sha256, app, version } = this.descriptor;
+    try {
+      if (this.received !== size) {
+        throw new IntegrityError(
+          `artifact is truncated: ${this.received} of the ${size} bytes its descriptor for ${app}@${version} promises arrived`,
+          { details: { received: this.received, size } },
+        );
+      }
+      const actual = this.hash.digest('hex');
+      if (actual !== sha256) {
+        throw new IntegrityError(
+          `artifact bytes do not match the descriptor for ${app}@${version}: their SHA-256 is ${actual}, the signed one is ${sha256}`,
+          { details: { actual, expected: sha256 } },
+        );
+      }
+      await this.handle.sync();
+      await this.handle.close();
+      this.closed = true;
+      await readReleaseManifest(this.tempPath, { app, version });
+      return await this.store.record(this, this.tempPath);
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
+  /** Drops the upload: closes and removes the temporary file. Safe to call more than once. */
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.handle.close().catch(() => undefined);
+    }
+    await rm(this.tempPath, { force: true });
+  }
+}
+
+function versionTaken(descriptor: Descriptor, existing: ArtifactRecord): ConflictError {
+  return new ConflictError(
+    `${descriptor.app}@${descriptor.version} already exists with other bytes (SHA-256 ${existing.sha256}); ` +
+      'a version is immutable: push the new bytes as a new version',
+    { details: { kind: CONFLICT_KIND.duplicate, app: descriptor.app, version: descriptor.version, sha256: existing.sha256 } },
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

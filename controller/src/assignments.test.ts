@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createLogger,
+  generateKeyPairPem,
+  parsePrivateKey,
+  parsePublicKey,
+  verifyAssignment,
+  type AppAssignment,
+  type SignedAssignment,
+} from '@flotilla/shared';
+import { AssignmentWriter, buildAssignment } from './assignments.js';
+import { memoryBucket } from './store/memory-kv.js';
+import { recordSchemas, type AssignmentRecord } from './store/records.js';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+const pair = generateKeyPairPem();
+const signingKey = parsePrivateKey(pair.privateKeyPem, 'controller.key');
+const publicKey = parsePublicKey(pair.publicKeyPem, 'controller.pub');
+
+const release = (version: string): AppAssignment => ({
+  version,
+  release: { payload: `{"version":"${version}"}`, keyId: 'k', signature: 's' },
+});
+
+describe('buildAssignment', () => {
+  it('numbers the next assignment one above the last and holds the whole desired state', () => {
+    const a = buildAssignment({ hostId: 'h1', previousSeq: 4, apps: { web: release('2'), api: release('7') }, nowMs: 42 });
+    expect(a).toMatchObject({ type: 'flotilla.assignment/v1', hostId: 'h1', seq: 5, issuedAtMs: 42 });
+    expect(Object.keys(a.apps)).toEqual(['api', 'web']);
+  });
+
+  it('goes above a seq the host reports having accepted', () => {
+    expect(buildAssignment({ hostId: 'h1', previousSeq: 2, seqFloor: 9, apps: {}, nowMs: 0 }).seq).toBe(10);
+    expect(buildAssignment({ hostId: 'h1', previousSeq: 0, apps: {}, nowMs: 0 }).seq).toBe(1);
+  });
+
+  it('keeps stableVersion only when there is one', () => {
+    const a = buildAssignment({
+      hostId: 'h1',
+      previousSeq: 0,
+      apps: { web: { ...release('2'), stableVersion: '1' }, api: release('3') },
+      nowMs: 0,
+    });
+    expect(a.apps.web?.stableVersion).toBe('1');
+    expect('stableVersion' in (a.apps.api as object)).toBe(false);
+  });
+});
+
+async function setup() {
+  let now = 1000;
+  const { bucket, kv } = memoryBucket<AssignmentRecord>('flotilla_assignments', recordSchemas.assignments as never);
+  const sent: { hostId: string; signed: SignedAssignment }[] = [];
+  const writer = await AssignmentWriter.load({
+    bucket,
+    signingKey,
+    publisher: { publish: (hostId, signed) => sent.push({ hostId, signed }) },
+    logger,
+    now: () => now,
+  });
+  return { writer, bucket, kv, sent, advance: (ms: number) => (now += ms) };
+}
+
+describe('AssignmentWriter', () => {
+  it('writes signed assignments with growing seqs, keeps other apps, and publishes after writing', async () => {
+    const t = await setup();
+    const r1 = await t.writer.assign('h1', (apps) => ({ ...apps, web: release('1') }));
+    const r2 = await t.writer.assign('h1', (apps) => ({ ...apps, api: release('5') }));
+    const r3 = await t.writer.assign('h1', (apps) => ({ ...apps, web: release('2') }));
+    expect([r1.seq, r2.seq, r3.seq]).toEqual([1, 2, 3]);
+    expect(r3.changed).toBe(true);
+
+    const stored = await t.bucket.get('h1');
+    expect(stored?.value.seq).toBe(3);
+    const verified = verifyAssignment(stored!.value.signed, [publicKey], 'h1', 2);
+    expect(verified.apps.web?.version).toBe('2');
+    expect(verified.apps.api?.version).toBe('5');
+
+    expect(t.sent.map((s) => s.hostId)).toEqual(['h1', 'h1', 'h1']);
+    expect(t.sent[2]?.signed).toEqual(stored?.value.signed);
+  });
+
+  it('writes and sends nothing when the apps do not change', async () => {
+    const t = await setup();
+    await t.writer.assign('h1', () => ({ web: release('1') }));
+    const writes = t.kv.writes;
+    const again = await t.writer.assign('h1', (apps) => ({ ...apps, web: release('1') }));
+    expect(again).toMatchObject({ changed: false, seq: 1 });
+    expect(t.kv.writes).toBe(writes);
+    expect(t.sent).toHaveLength(1);
+  });
+
+  it('assigns many hosts, each with its own seq', async () => {
+    const t = await setup();
+    await t.writer.assign('h2', () => ({ api: release('1') }));
+    const results = await t.writer.assignMany(['h1', 'h2', 'h3'], (apps) => ({ ...apps, web: release('1') }));
+    expect(results.map((r) => [r.hostId, r.seq])).toEqual([
+      ['h1', 1],
+      ['h2', 2],
+      ['h3', 1],
+    ]);
+    expect(Object.keys(t.writer.current('h2')?.assignment.apps ?? {}).sort()).toEqual(['api', 'web']);
+  });
+
+  it('re-sends to a host behind, at most once per heartbeat interval', async () => {
+    const t = await setup();
+    await t.writer.assign('h1', () => ({ web: release('1') }));
+    expect(t.sent).toHaveLength(1);
+    t.writer.noteAcceptedSeq('h1', 0, 200); // right after the publish: wait
+    expect(t.sent).toHaveLength(1);
+    t.advance(200);
+    t.writer.noteAcceptedSeq('h1', 0, 200);
+    t.writer.noteAcceptedSeq('h1', 0, 200);
+    expect(t.sent).toHaveLength(2);
+    t.advance(200);
+    t.writer.noteAcceptedSeq('h1', 1, 200); // caught up
+    expect(t.sent).toHaveLength(2);
+  });
+
+  it('goes above a seq the host accepted beyond the controller record', async () => {
+    const t = await setup();
+    t.writer.noteAcceptedSeq('h1', 7, 200);
+    expect((await t.writer.assign('h1', () => ({ web: release('1') }))).seq).toBe(8);
+  });
+
+  it('answers sync with the stored assignment, or null when there is none', async () => {
+    const t = await setup();
+    expect(await t.writer.syncReply('h1')).toEqual({ type: 'sync-reply', assignment: null });
+    await t.writer.assign('h1', () => ({ web: release('1') }));
+    const reply = await t.writer.syncReply('h1');
+    expect(reply?.assignment).toEqual((await t.bucket.get('h1'))?.value.signed);
+  });
+
+  it('loads the current assignments at start, so seqs continue after a restart', async () => {
+    const t = await setup();
+    await t.writer.assign('h1', () => ({ web: release('1') }));
+    const reloaded = await AssignmentWriter.load({
+      bucket: t.bucket,
+      signingKey,
+      publisher: { publish: () => undefined },
+      logger,
+    });
+    expect(reloaded.current('h1')?.record.seq).toBe(1);
+    expect((await reloaded.assign('h1', (apps) => ({ ...apps, web: release('2') }))).seq).toBe(2);
+  });
+});

@@ -1,0 +1,291 @@
+import { mkdir } from 'node:fs/promises';
+import type { Subscription } from '@nats-io/transport-node';
+import {
+  ConfigError,
+  FLOTILLA_VERSION,
+  createLogger,
+  errorMessage,
+  subjects as makeSubjects,
+  type Logger,
+} from '@flotilla/shared';
+import { ArtifactStore } from './artifacts.js';
+import { AssignmentWriter } from './assignments.js';
+import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
+import { artifactsService } from './grpc/artifacts-service.js';
+import { bearerTokenCheck } from './grpc/auth.js';
+import { controlService } from './grpc/control-service.js';
+import { startGrpcServer, type RunningGrpcServer } from './grpc/server.js';
+import { HostRegistry } from './hosts.js';
+import { HttpServer, sendJson } from './http.js';
+import { ControllerMetrics } from './metrics.js';
+import { connectNats, type NatsLink } from './nats.js';
+import { openControllerStore, type ControllerStore } from './store/store.js';
+import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
+
+/** Where the controller is in its life. */
+export type ControllerState =
+  | 'starting' // connecting, opening buckets, binding listeners
+  | 'running' // serving gRPC and HTTP, tracking hosts
+  | 'stopping' // graceful shutdown in progress
+  | 'stopped' // shut down cleanly
+  | 'failed'; // stopped because something it depends on broke
+
+export interface ControllerDeps {
+  /** The program's root logger. @default one built from config.log */
+  logger?: Logger;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/** Where a local client reaches the listeners (loopback when they listen on every interface). */
+export interface ControllerAddresses {
+  readonly grpc: string;
+  readonly http: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+}
+
+/**
+ * The control plane: stores signed artifacts, tracks hosts from their heartbeats, and signs and
+ * sends each host's assignment. `create()` connects and binds (so a bad address or an
+ * unreachable NATS fails start), `run()` serves until `shutdown()`.
+ */
+export class Controller {
+  private currentState: ControllerState = 'starting';
+  private subscriptions: Subscription[] = [];
+  private unsubscribeHosts: (() => void) | undefined;
+  private unsubscribeNats: (() => void) | undefined;
+  private readonly startedMs: number;
+  private shuttingDown: Promise<void> | undefined;
+  private markRunning!: () => void;
+  private readonly running = new Promise<void>((resolve) => (this.markRunning = resolve));
+  private markStopped!: () => void;
+  private readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
+
+  private constructor(
+    readonly config: ControllerConfig,
+    private readonly logger: Logger,
+    private readonly nats: NatsLink,
+    /** The KV buckets: the rollout engine keeps its own records beside these. */
+    readonly store: ControllerStore,
+    readonly artifacts: ArtifactStore,
+    readonly hosts: HostRegistry,
+    readonly assignments: AssignmentWriter,
+    readonly metrics: ControllerMetrics,
+    private readonly grpc: RunningGrpcServer,
+    /** Add routes here (alert webhooks) before or after run(). */
+    readonly http: HttpServer,
+    readonly addresses: ControllerAddresses,
+    now: () => number,
+  ) {
+    this.startedMs = now();
+  }
+
+  get state(): ControllerState {
+    return this.currentState;
+  }
+
+  /** The NATS connection, for parts wired in beside the controller (the rollout engine). */
+  get nc() {
+    return this.nats.nc;
+  }
+
+  static async create(config: ControllerConfig, deps: ControllerDeps = {}): Promise<Controller> {
+    const root = deps.logger ?? createLogger({ name: PROGRAM, level: config.log.level, pretty: config.log.pretty });
+    const logger = root.child({ component: 'controller' });
+    const now = deps.now ?? Date.now;
+    try {
+      await mkdir(config.dataDir, { recursive: true });
+    } catch (err) {
+      throw new ConfigError(`${PROGRAM} config is invalid: dataDir: cannot create ${config.dataDir}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+
+    const cleanups: (() => Promise<unknown>)[] = [];
+    try {
+      const nats = await connectNats(config.nats, root.child({ component: 'nats' }));
+      cleanups.push(() => nats.nc.close());
+      const store = await openControllerStore(nats.nc, {
+        replicas: config.nats.kvReplicas,
+        logger: root.child({ component: 'store' }),
+      });
+      const artifacts = await ArtifactStore.open({
+        dataDir: config.dataDir,
+        trusted: config.keys.trusted,
+        maxBytes: config.artifacts.maxBytes,
+        buckets: { artifacts: store.artifacts, apps: store.apps },
+        logger: root.child({ component: 'artifacts' }),
+        now,
+      });
+      const hosts = await HostRegistry.load({
+        bucket: store.hosts,
+        downAfterMissed: config.hosts.downAfterMissed,
+        logger: root.child({ component: 'hosts' }),
+        now,
+      });
+      const subjects = makeSubjects(config.nats.subjectPrefix);
+      const metrics = new ControllerMetrics(hosts);
+      const assignments = await AssignmentWriter.load({
+        bucket: store.assignments,
+        signingKey: config.keys.controller,
+        publisher: natsAssignmentPublisher(nats.nc, subjects),
+        logger: root.child({ component: 'assignments' }),
+        concurrency: config.assignments.concurrency,
+        now,
+        onWritten: () => metrics.assignmentsWritten.inc(),
+      });
+
+      const grpc = await startGrpcServer(
+        config.grpc.listen,
+        {
+          artifacts: artifactsService({
+            artifacts,
+            metrics,
+            logger: root,
+            downloadChunkBytes: config.artifacts.downloadChunkBytes,
+          }),
+          control: controlService({ artifacts, apps: store.apps, hosts, assignments, logger: root }),
+        },
+        bearerTokenCheck(config.apiToken),
+        root.child({ component: 'grpc' }),
+      );
+      cleanups.push(() => grpc.close(0));
+      const http = new HttpServer(root.child({ component: 'http' }));
+      const httpPort = await http.listen(config.http.listen);
+      cleanups.push(() => http.close(0));
+
+      const addresses: ControllerAddresses = Object.freeze({
+        grpc: dialableAddress(config.grpc.listen.host, grpc.port),
+        http: dialableAddress(config.http.listen.host, httpPort),
+        grpcPort: grpc.port,
+        httpPort,
+      });
+      const controller = new Controller(
+        config,
+        logger,
+        nats,
+        store,
+        artifacts,
+        hosts,
+        assignments,
+        metrics,
+        grpc,
+        http,
+        addresses,
+        now,
+      );
+      controller.addRoutes();
+      return controller;
+    } catch (err) {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Starts tracking hosts and answering agents, then serves until shutdown() (or a fatal loss of
+   * NATS). Resolves when the controller has stopped.
+   */
+  async run(): Promise<void> {
+    if (this.currentState !== 'starting') throw new Error(`controller cannot run from state ${this.currentState}`);
+    const { nc } = this.nats;
+    this.unsubscribeHosts = this.hosts.subscribe((event) => {
+      if (event.type === 'heartbeat') {
+        this.assignments.noteAcceptedSeq(event.hostId, event.heartbeat.acceptedSeq, event.heartbeat.heartbeatIntervalMs);
+      } else if (event.type === 'state') {
+        this.metrics.hostStateChanges.inc({ state: event.state });
+      }
+    });
+    this.subscriptions = subscribeControlSubjects({
+      nc,
+      subjects: makeSubjects(this.config.nats.subjectPrefix),
+      hosts: this.hosts,
+      assignments: this.assignments,
+      metrics: this.metrics,
+      logger: this.logger,
+    });
+    this.unsubscribeNats = this.nats.onStateChange((state) => this.hosts.setListening(state === 'connected'));
+    this.hosts.start();
+    void nc.closed().then((err) => {
+      if (this.currentState !== 'running') return;
+      this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
+      void this.shutdown('failed');
+    });
+    this.currentState = 'running';
+    this.logger.info(
+      {
+        version: FLOTILLA_VERSION,
+        grpc: this.addresses.grpc,
+        http: this.addresses.http,
+        hosts: this.hosts.list().length,
+        subjectPrefix: this.config.nats.subjectPrefix,
+        auth: this.config.apiToken ? 'token' : 'none',
+        trustedKeys: this.config.keys.trusted.map((k) => k.keyId),
+        controllerKeyId: this.config.keys.controller.keyId,
+      },
+      'controller running',
+    );
+    this.markRunning();
+    await this.stopped;
+  }
+
+  /** Resolves once run() has everything started. */
+  whenRunning(): Promise<void> {
+    return this.running;
+  }
+
+  /**
+   * Graceful stop: no new calls, in-flight ones get `shutdownTimeoutMs` to finish, then NATS is
+   * drained (pending publishes flushed) and the logs flushed. Safe to call more than once.
+   */
+  shutdown(outcome: 'stopped' | 'failed' = 'stopped'): Promise<void> {
+    this.shuttingDown ??= this.stop(outcome);
+    return this.shuttingDown;
+  }
+
+  private async stop(outcome: 'stopped' | 'failed'): Promise<void> {
+    this.currentState = 'stopping';
+    this.logger.info({}, 'controller stopping');
+    const graceMs = this.config.shutdownTimeoutMs;
+    this.unsubscribeHosts?.();
+    this.unsubscribeNats?.();
+    await this.hosts.stop(graceMs);
+    await Promise.all([
+      this.grpc.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'gRPC close failed')),
+      this.http.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'HTTP close failed')),
+    ]);
+    if (!this.nats.nc.isClosed()) {
+      const drained = this.nats.nc.drain().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'NATS drain failed'));
+      const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+      await Promise.race([drained, timer]);
+      if (!this.nats.nc.isClosed()) await this.nats.nc.close().catch(() => undefined);
+    }
+    this.currentState = outcome;
+    this.logger.info({ outcome }, 'controller stopped');
+    await new Promise<void>((resolve) => this.logger.flush(() => resolve()));
+    this.markStopped();
+  }
+
+  private addRoutes(): void {
+    this.http
+      .route('GET', '/healthz', (_req, res) => {
+        const nats = this.nats.state();
+        const ok = nats === 'connected' && this.currentState === 'running';
+        const { up, down } = this.hosts.counts();
+        sendJson(res, ok ? 200 : 503, {
+          status: ok ? 'ok' : 'unavailable',
+          nats,
+          state: this.currentState,
+          version: FLOTILLA_VERSION,
+          uptimeMs: Date.now() - this.startedMs,
+          hosts: { up, down },
+        });
+      })
+      .route('GET', '/metrics', async (_req, res) => {
+        const text = await this.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+        res.end(text);
+      });
+  }
+}

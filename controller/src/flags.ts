@@ -1,0 +1,82 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError, FLOTILLA_VERSION } from '@flotilla/shared';
+
+/** The controller's command-line flags, exactly as given (nothing defaulted here). */
+export interface ControllerFlags {
+  config?: string;
+  nats?: string;
+  grpcListen?: string;
+  httpListen?: string;
+  dataDir?: string;
+  trustedKey?: string[];
+  controllerKey?: string;
+  readyFile?: string;
+  logLevel?: string;
+  logPretty?: boolean;
+}
+
+/** Thrown for `--help` and `--version`: commander has printed what was asked; exit 0. */
+export class FlagsExitRequest extends Error {
+  constructor(readonly exitCode: number) {
+    super('flags asked for help or version');
+  }
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export function controllerCommand(): Command {
+  return new Command('flotilla-controller')
+    .description('Flotilla control plane: stores signed releases, tracks hosts, signs their assignments.')
+    .version(FLOTILLA_VERSION, '--version')
+    .option('--config <file>', 'YAML config file')
+    .option('--nats <urls>', 'NATS servers, comma-separated')
+    .option('--grpc-listen <host:port>', 'gRPC listen address (default 0.0.0.0:7400; port 0 picks a free port)')
+    .option('--http-listen <host:port>', 'HTTP listen address for /healthz and /metrics (default 0.0.0.0:7401)')
+    .option('--data-dir <dir>', 'where artifacts are stored')
+    .option('--trusted-key <path>', 'release signer public key (repeatable)', collect)
+    .option('--controller-key <path>', "the controller's Ed25519 private key; signs assignments")
+    .option('--ready-file <path>', 'write {pid,grpc,http} here once listening and connected')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--log-pretty', 'human-readable log lines')
+    .option('--no-log-pretty', 'JSON log lines even on a terminal')
+    .allowExcessArguments(false)
+    .exitOverride();
+}
+
+/**
+ * Reads the controller's flags. Usage mistakes become a ConfigError (one clear line, exit 2);
+ * `--help` and `--version` print and raise FlagsExitRequest.
+ */
+export function parseControllerFlags(argv: readonly string[]): ControllerFlags {
+  const command = controllerCommand().configureOutput({
+    // Usage errors are reported once, by the caller, as a ConfigError line.
+    writeErr: () => undefined,
+  });
+  try {
+    command.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') {
+        throw new FlagsExitRequest(0);
+      }
+      throw new ConfigError(`flotilla-controller: ${err.message.replace(/^error: /, '')}`, { cause: err });
+    }
+    throw err;
+  }
+  return command.opts<ControllerFlags>();
+}
+
+/** Shapes parsed flags like the config file, so that they win over it key by key. */
+export function flagOverrides(flags: ControllerFlags): Record<string, unknown> {
+  return {
+    nats: { servers: flags.nats },
+    grpc: { listen: flags.grpcListen },
+    http: { listen: flags.httpListen },
+    dataDir: flags.dataDir,
+    trustedKeys: flags.trustedKey,
+    controllerKey: flags.controllerKey,
+    log: { level: flags.logLevel, pretty: flags.logPretty },
+  };
+}

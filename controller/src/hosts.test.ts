@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, type Announce, type Heartbeat } from '@flotilla/shared';
+import { HostRegistry, type HostEvent } from './hosts.js';
+import { memoryBucket } from './store/memory-kv.js';
+import { recordSchemas, type HostRecord } from './store/records.js';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+
+function announce(hostId: string, labels: Record<string, string> = { env: 'prod' }): Announce {
+  return {
+    type: 'announce',
+    hostId,
+    labels,
+    inventory: { hostname: hostId, os: 'linux', arch: 'x64', kernel: '6.1', cpus: 2, memTotalBytes: 1e9, agentVersion: '0.1.0' },
+    heartbeatIntervalMs: 200,
+    bootId: 'boot-1',
+    sentAtMs: 0,
+  };
+}
+
+function heartbeat(hostId: string, n: number, extra: Partial<Heartbeat> = {}): Heartbeat {
+  return {
+    type: 'heartbeat',
+    hostId,
+    n,
+    bootId: 'boot-1',
+    sentAtMs: n * 200,
+    heartbeatIntervalMs: 200,
+    acceptedSeq: 0,
+    load: { cpuPercent: 1, memUsedBytes: 1, memTotalBytes: 2, diskFreeBytes: 3 },
+    apps: [],
+    labels: { env: 'prod' },
+    ...extra,
+  };
+}
+
+async function setup(records: HostRecord[] = []) {
+  let now = 1_000_000;
+  const { bucket, kv } = memoryBucket<HostRecord>('flotilla_hosts', recordSchemas.hosts as never);
+  for (const r of records) await bucket.create(r.hostId, r);
+  const writesBefore = kv.writes;
+  const registry = await HostRegistry.load({ bucket, downAfterMissed: 3, logger, now: () => now });
+  const events: HostEvent[] = [];
+  registry.subscribe((e) => events.push(e));
+  return {
+    registry,
+    bucket,
+    events,
+    writes: () => kv.writes - writesBefore,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    now: () => now,
+  };
+}
+
+describe('HostRegistry', () => {
+  it('registers a host on announce and writes its record', async () => {
+    const t = await setup();
+    await t.registry.handleAnnounce(announce('h1'));
+    const stored = await t.bucket.get('h1');
+    expect(stored?.value).toMatchObject({ hostId: 'h1', labels: { env: 'prod' }, state: 'up', heartbeatIntervalMs: 200 });
+    expect(stored?.value.inventory?.hostname).toBe('h1');
+    expect(t.registry.counts()).toEqual({ up: 1, down: 0 });
+  });
+
+  it('keeps heartbeats in memory and writes only up/down transitions', async () => {
+    const t = await setup();
+    await t.registry.handleAnnounce(announce('h1'));
+    const afterAnnounce = t.writes();
+    for (let n = 1; n <= 5; n++) {
+      t.advance(200);
+      expect(await t.registry.handleHeartbeat(heartbeat('h1', n, { acceptedSeq: n }))).toBe(true);
+      await t.registry.sweep();
+    }
+    expect(t.writes()).toBe(afterAnnounce);
+    expect(t.registry.get('h1')?.live?.acceptedSeq).toBe(5);
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+
+    // Silent for three intervals: still up. A moment more: down, and that is written.
+    t.advance(600);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+    t.advance(1);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('down');
+    expect((await t.bucket.get('h1'))?.value.state).toBe('down');
+    expect(t.writes()).toBe(afterAnnounce + 1);
+    await t.registry.sweep();
+    expect(t.writes()).toBe(afterAnnounce + 1);
+
+    // Its next heartbeat brings it back up.
+    t.advance(5000);
+    await t.registry.handleHeartbeat(heartbeat('h1', 6));
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+    expect((await t.bucket.get('h1'))?.value).toMatchObject({ state: 'up', stateSinceMs: t.now() });
+    expect(t.events.filter((e) => e.type === 'state').map((e) => (e.type === 'state' ? e.state : ''))).toEqual(['down', 'up']);
+  });
+
+  it('drops heartbeats older than the last one of the same boot', async () => {
+    const t = await setup();
+    await t.registry.handleHeartbeat(heartbeat('h1', 5, { acceptedSeq: 5 }));
+    expect(await t.registry.handleHeartbeat(heartbeat('h1', 4, { acceptedSeq: 4 }))).toBe(false);
+    expect(await t.registry.handleHeartbeat(heartbeat('h1', 5, { acceptedSeq: 4 }))).toBe(false);
+    expect(t.registry.get('h1')?.live?.acceptedSeq).toBe(5);
+    // A restarted agent counts from 1 again under a new boot id, whatever its clock says.
+    expect(await t.registry.handleHeartbeat(heartbeat('h1', 1, { bootId: 'boot-2', sentAtMs: 1 }))).toBe(true);
+    expect(t.registry.get('h1')?.live?.bootId).toBe('boot-2');
+    // A late heartbeat of the previous agent process changes nothing.
+    expect(await t.registry.handleHeartbeat(heartbeat('h1', 6, { acceptedSeq: 6 }))).toBe(false);
+    expect(t.registry.get('h1')?.live?.bootId).toBe('boot-2');
+  });
+
+  it('registers a host that only ever sent heartbeats, with their labels', async () => {
+    const t = await setup();
+    await t.registry.handleHeartbeat(heartbeat('h9', 1, { labels: { env: 'staging', zone: 'b' } }));
+    const stored = await t.bucket.get('h9');
+    expect(stored?.value).toMatchObject({ hostId: 'h9', labels: { env: 'staging', zone: 'b' }, inventory: null, state: 'up' });
+  });
+
+  it('marks nobody down while the controller cannot hear, and restarts the count when it can', async () => {
+    const t = await setup();
+    await t.registry.handleAnnounce(announce('h1'));
+    t.registry.setListening(false);
+    t.advance(10_000);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+    t.registry.setListening(true);
+    t.advance(600);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+    t.advance(1);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('down');
+  });
+
+  it('after a restart, marks a host down by the same rule measured from the start', async () => {
+    const record: HostRecord = {
+      hostId: 'h1',
+      labels: {},
+      inventory: null,
+      heartbeatIntervalMs: 200,
+      firstSeenMs: 1,
+      lastAnnounceMs: 1,
+      state: 'up',
+      stateSinceMs: 1,
+    };
+    const t = await setup([record]);
+    expect(t.registry.get('h1')?.live).toBeNull();
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+    t.advance(601);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('down');
+  });
+});

@@ -1,0 +1,335 @@
+import { canonicalJson, errorMessage, type Announce, type AppStatusReport, type Heartbeat, type LoadFigures, type Logger } from '@flotilla/shared';
+import { KeyedMutex } from './concurrency.js';
+import { sweepDecision, sweepIntervalMs } from './liveness.js';
+import type { JsonBucket } from './store/kv.js';
+import type { HostRecord, HostState } from './store/records.js';
+
+/** What the latest heartbeat said. Kept in memory only: heartbeats are never written to KV. */
+export interface LiveHostView {
+  readonly bootId: string;
+  /** The heartbeat's counter within its boot; older ones are dropped. */
+  readonly n: number;
+  /** The agent's clock when it sent the heartbeat. */
+  readonly sentAtMs: number;
+  /** The controller's clock when it arrived. */
+  readonly receivedAtMs: number;
+  readonly acceptedSeq: number;
+  readonly load: LoadFigures;
+  readonly apps: readonly AppStatusReport[];
+}
+
+/** One host as the controller sees it now. */
+export interface HostView {
+  readonly record: Readonly<HostRecord>;
+  /** Last announce or heartbeat (or, for a host not heard from since a restart, the restart). */
+  readonly lastSeenMs: number;
+  /** Null until a heartbeat has arrived since the controller started. */
+  readonly live: LiveHostView | null;
+}
+
+export type HostEvent =
+  | { readonly type: 'announce'; readonly hostId: string; readonly host: HostView }
+  | { readonly type: 'heartbeat'; readonly hostId: string; readonly heartbeat: Heartbeat; readonly host: HostView }
+  | {
+      readonly type: 'state';
+      readonly hostId: string;
+      readonly state: HostState;
+      readonly previous: HostState;
+      readonly host: HostView;
+    };
+
+export type HostListener = (event: HostEvent) => void;
+
+export interface HostRegistryOptions {
+  bucket: JsonBucket<HostRecord>;
+  /** Missed heartbeat intervals after which a host is down. */
+  downAfterMissed: number;
+  logger: Logger;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+interface HostEntry {
+  record: HostRecord;
+  lastSeenMs: number;
+  live: LiveHostView | null;
+  /** Boot ids of the host's earlier agent processes: their late heartbeats are stale. */
+  retiredBoots: string[];
+}
+
+/** Earlier boots remembered per host; late heartbeats from older ones are unlikely. */
+const RETIRED_BOOTS_KEPT = 4;
+
+/**
+ * The fleet's hosts. Announces and up/down transitions are written to `flotilla_hosts`;
+ * heartbeats only update the live view in memory. A sweep marks a host down when it has been
+ * silent for `downAfterMissed` of its heartbeat intervals; its next heartbeat marks it up.
+ *
+ * Memory is the source of truth while the controller runs, KV its durable copy: every write
+ * stores the host's in-memory record as it is when the write runs, one write per host at a time,
+ * so the last transition always wins in KV too.
+ */
+export class HostRegistry {
+  private readonly hosts = new Map<string, HostEntry>();
+  private readonly listeners = new Set<HostListener>();
+  private readonly writes = new KeyedMutex();
+  private readonly now: () => number;
+  private readonly logger: Logger;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private listening = true;
+
+  private constructor(private readonly opts: HostRegistryOptions) {
+    this.now = opts.now ?? Date.now;
+    this.logger = opts.logger;
+  }
+
+  /**
+   * Loads the host records from KV. Live data starts empty and every host counts as last seen
+   * now, so a host that never heartbeats again is marked down by the same rule, measured from
+   * the controller's start.
+   */
+  static async load(opts: HostRegistryOptions): Promise<HostRegistry> {
+    const registry = new HostRegistry(opts);
+    const startedMs = registry.now();
+    for (const { key, value } of await opts.bucket.list()) {
+      registry.hosts.set(key, { record: value, lastSeenMs: startedMs, live: null, retiredBoots: [] });
+    }
+    return registry;
+  }
+
+  /** Starts the liveness sweep. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.scheduleSweep();
+  }
+
+  /** Stops the sweep and waits (at most `graceMs`) for the KV writes already queued. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.running = false;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    const queued = Promise.all([...this.hosts.keys()].map((id) => this.writes.run(id, async () => undefined)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([queued, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Whether the controller can hear hosts at all. While it cannot (its NATS connection is down)
+   * silence says nothing about the hosts, so the sweep marks none of them down; when it can
+   * again, every host gets a fresh allowance measured from that moment.
+   */
+  setListening(listening: boolean): void {
+    if (listening && !this.listening) {
+      const now = this.now();
+      for (const entry of this.hosts.values()) entry.lastSeenMs = Math.max(entry.lastSeenMs, now);
+    }
+    this.listening = listening;
+  }
+
+  /** Listens to announces, heartbeats and up/down transitions; returns the unsubscribe function. */
+  subscribe(listener: HostListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get(hostId: string): HostView | undefined {
+    const entry = this.hosts.get(hostId);
+    return entry ? view(entry) : undefined;
+  }
+
+  /** Every known host, by id. */
+  list(): HostView[] {
+    return [...this.hosts.keys()].sort().map((id) => view(this.hosts.get(id) as HostEntry));
+  }
+
+  counts(): { up: number; down: number } {
+    let up = 0;
+    let down = 0;
+    for (const e of this.hosts.values()) {
+      if (e.record.state === 'up') up++;
+      else down++;
+    }
+    return { up, down };
+  }
+
+  /** An agent started or reconnected: record its labels and inventory; it is up. */
+  async handleAnnounce(announce: Announce): Promise<void> {
+    const now = this.now();
+    const entry = this.hosts.get(announce.hostId);
+    const previous = entry?.record.state;
+    const record: HostRecord = {
+      hostId: announce.hostId,
+      labels: { ...announce.labels },
+      inventory: { ...announce.inventory },
+      heartbeatIntervalMs: announce.heartbeatIntervalMs,
+      firstSeenMs: entry?.record.firstSeenMs ?? now,
+      lastAnnounceMs: now,
+      state: 'up',
+      stateSinceMs: previous === 'up' ? (entry as HostEntry).record.stateSinceMs : now,
+    };
+    const current: HostEntry = { record, lastSeenMs: now, live: entry?.live ?? null, retiredBoots: entry?.retiredBoots ?? [] };
+    if (current.live && current.live.bootId !== announce.bootId) retireBoot(current, current.live.bootId);
+    this.hosts.set(announce.hostId, current);
+    if (!entry) this.logger.info({ hostId: announce.hostId, labels: record.labels }, 'host registered');
+    this.emit({ type: 'announce', hostId: announce.hostId, host: view(current) });
+    if (previous === 'down') this.transitioned(announce.hostId, current, 'up', 'down', 'announce');
+    await this.persist(announce.hostId);
+  }
+
+  /**
+   * Updates the live view from a heartbeat. Returns false (and changes nothing) for a heartbeat
+   * older than one already seen: same boot and a counter not above the last, or an earlier boot.
+   */
+  async handleHeartbeat(hb: Heartbeat): Promise<boolean> {
+    const now = this.now();
+    let entry = this.hosts.get(hb.hostId);
+    if (entry && isStale(hb, entry)) return false;
+
+    let persist = false;
+    let previous: HostState | undefined;
+    if (!entry) {
+      // Labels travel in heartbeats too, so a host whose announce was lost is still tracked.
+      entry = {
+        record: {
+          hostId: hb.hostId,
+          labels: { ...hb.labels },
+          inventory: null,
+          heartbeatIntervalMs: hb.heartbeatIntervalMs,
+          firstSeenMs: now,
+          lastAnnounceMs: 0,
+          state: 'up',
+          stateSinceMs: now,
+        },
+        lastSeenMs: now,
+        live: null,
+        retiredBoots: [],
+      };
+      this.hosts.set(hb.hostId, entry);
+      this.logger.info({ hostId: hb.hostId, labels: entry.record.labels }, 'host registered from a heartbeat');
+      persist = true;
+    } else {
+      const r = entry.record;
+      if (r.heartbeatIntervalMs !== hb.heartbeatIntervalMs || !sameLabels(r.labels, hb.labels)) {
+        entry.record = { ...r, labels: { ...hb.labels }, heartbeatIntervalMs: hb.heartbeatIntervalMs };
+        persist = true;
+      }
+      if (r.state === 'down') {
+        previous = 'down';
+        entry.record = { ...entry.record, state: 'up', stateSinceMs: now };
+        persist = true;
+      }
+    }
+    entry.lastSeenMs = now;
+    if (entry.live && entry.live.bootId !== hb.bootId) retireBoot(entry, entry.live.bootId);
+    entry.live = {
+      bootId: hb.bootId,
+      n: hb.n,
+      sentAtMs: hb.sentAtMs,
+      receivedAtMs: now,
+      acceptedSeq: hb.acceptedSeq,
+      load: hb.load,
+      apps: hb.apps,
+    };
+    this.emit({ type: 'heartbeat', hostId: hb.hostId, heartbeat: hb, host: view(entry) });
+    if (previous) this.transitioned(hb.hostId, entry, 'up', previous, 'heartbeat');
+    if (persist) await this.persist(hb.hostId);
+    return true;
+  }
+
+  /** Marks down every host that has been silent too long. Runs on a timer; public for tests. */
+  async sweep(): Promise<void> {
+    if (!this.listening) return;
+    const now = this.now();
+    const writes: Promise<void>[] = [];
+    for (const [hostId, entry] of this.hosts) {
+      const next = sweepDecision(
+        { state: entry.record.state, lastSeenMs: entry.lastSeenMs, heartbeatIntervalMs: entry.record.heartbeatIntervalMs },
+        this.opts.downAfterMissed,
+        now,
+      );
+      if (next === null) continue;
+      const previous = entry.record.state;
+      entry.record = { ...entry.record, state: next, stateSinceMs: now };
+      this.transitioned(hostId, entry, next, previous, 'missed heartbeats');
+      writes.push(this.persist(hostId));
+    }
+    await Promise.all(writes);
+  }
+
+  private transitioned(hostId: string, entry: HostEntry, state: HostState, previous: HostState, reason: string): void {
+    const silentMs = this.now() - entry.lastSeenMs;
+    if (state === 'down') {
+      this.logger.warn({ hostId, silentMs, heartbeatIntervalMs: entry.record.heartbeatIntervalMs, reason }, 'host down');
+    } else {
+      this.logger.info({ hostId, reason }, 'host up');
+    }
+    this.emit({ type: 'state', hostId, state, previous, host: view(entry) });
+  }
+
+  /** Writes the host's in-memory record to KV; failures are logged (the next transition retries). */
+  private persist(hostId: string): Promise<void> {
+    return this.writes.run(hostId, async () => {
+      const entry = this.hosts.get(hostId);
+      if (!entry) return;
+      try {
+        await this.opts.bucket.updateWithRetry(hostId, (current) => {
+          const record = entry.record;
+          if (current && canonicalJson(current.value) === canonicalJson(record)) return undefined;
+          // Keep the earliest first sighting if another writer recorded the host before us.
+          const firstSeenMs = current ? Math.min(current.value.firstSeenMs, record.firstSeenMs) : record.firstSeenMs;
+          return { ...current?.value, ...record, firstSeenMs };
+        });
+      } catch (err) {
+        this.logger.error({ hostId, err: errorMessage(err) }, 'cannot write host record');
+      }
+    });
+  }
+
+  private scheduleSweep(): void {
+    if (!this.running) return;
+    const delay = sweepIntervalMs([...this.hosts.values()].map((e) => e.record.heartbeatIntervalMs));
+    this.sweepTimer = setTimeout(() => {
+      this.sweep()
+        .catch((err: unknown) => this.logger.error({ err: errorMessage(err) }, 'host sweep failed'))
+        .finally(() => this.scheduleSweep());
+    }, delay);
+    this.sweepTimer.unref();
+  }
+
+  private emit(event: HostEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.logger.error({ hostId: event.hostId, event: event.type, err: errorMessage(err) }, 'host listener failed');
+      }
+    }
+  }
+}
+
+/**
+ * Same boot: the counter must grow. A boot the host has since replaced: always stale. Clocks are
+ * not compared, so a host whose clock steps back after a reboot is still heard.
+ */
+function isStale(hb: Heartbeat, entry: HostEntry): boolean {
+  if (entry.live && hb.bootId === entry.live.bootId) return hb.n <= entry.live.n;
+  return entry.retiredBoots.includes(hb.bootId);
+}
+
+function retireBoot(entry: HostEntry, bootId: string): void {
+  if (entry.retiredBoots.includes(bootId)) return;
+  entry.retiredBoots = [...entry.retiredBoots, bootId].slice(-RETIRED_BOOTS_KEPT);
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
+}
+
+function view(entry: HostEntry): HostView {
+  return { record: entry.record, lastSeenMs: entry.lastSeenMs, live: entry.live };
+}

@@ -1,0 +1,71 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
+import type { ControllerConfig } from './config.js';
+
+export type NatsState = 'connected' | 'disconnected' | 'closed';
+
+/** The controller's NATS connection and whether it is up right now (for /healthz). */
+export interface NatsLink {
+  readonly nc: NatsConnection;
+  state(): NatsState;
+  /** Calls `listener` on every change of state; returns the unsubscribe function. */
+  onStateChange(listener: (state: NatsState) => void): () => void;
+}
+
+/**
+ * Connects to NATS (failing start when the first connection does not come up in time) and
+ * then reconnects forever: a controller outlives NATS restarts, and /healthz says when it is cut off.
+ */
+export async function connectNats(settings: ControllerConfig['nats'], logger: Logger): Promise<NatsLink> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: [...settings.servers],
+      name: 'flotilla-controller',
+      ...(settings.user ? { user: settings.user } : {}),
+      ...(settings.password ? { pass: settings.password } : {}),
+      ...(settings.token ? { token: settings.token } : {}),
+      timeout: settings.connectTimeoutMs,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1000,
+    });
+  } catch (err) {
+    throw new UnavailableError(`cannot connect to NATS at ${settings.servers.join(', ')}: ${errorMessage(err)}`, { cause: err });
+  }
+  let state: NatsState = 'connected';
+  const listeners = new Set<(state: NatsState) => void>();
+  const set = (next: NatsState) => {
+    if (next === state) return;
+    state = next;
+    for (const l of listeners) l(next);
+  };
+  logger.info({ server: nc.getServer() }, 'NATS connected');
+  void (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          set('disconnected');
+          logger.warn({ server: s.server }, 'NATS disconnected');
+          break;
+        case 'reconnect':
+          set('connected');
+          logger.info({ server: s.server }, 'NATS reconnected');
+          break;
+        case 'error':
+          logger.warn({ err: errorMessage(s.error) }, 'NATS error');
+          break;
+        default:
+          break;
+      }
+    }
+  })().catch(() => undefined);
+  void nc.closed().then(() => set('closed'));
+  return {
+    nc,
+    state: () => (nc.isClosed() ? 'closed' : state),
+    onStateChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}

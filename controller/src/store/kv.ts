@@ -1,0 +1,184 @@
+import type { KV, KvEntry } from '@nats-io/kv';
+import type { z } from 'zod';
+import { ConflictError, FlotillaError, InternalError, UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
+import { mapConcurrent } from '../concurrency.js';
+
+/** A stored value with the KV revision it was read at (the token for compare-and-set). */
+export interface Entry<T> {
+  readonly key: string;
+  readonly value: T;
+  readonly revision: number;
+}
+
+export interface UpdateOptions {
+  /** Read-modify-write rounds before giving up on a contended key. @default 8 */
+  attempts?: number;
+}
+
+/**
+ * What `updateWithRetry` does with a key: return the new value, or `undefined` to leave the
+ * key as it is. It may run several times (once per lost race), so it must not have side effects.
+ */
+export type Mutation<T> = (current: Entry<T> | null) => T | undefined;
+
+const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
+
+/** True for JetStream's "wrong last sequence": someone else wrote the key since we read it. */
+export function isRevisionConflict(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number' && WRONG_LAST_SEQUENCE.has(code)) return true;
+  return /wrong last sequence/i.test(errorMessage(err));
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * One JetStream KV bucket of JSON records of one shape. Writes that race use the revision
+ * (compare-and-set); a lost race is a ConflictError, any other NATS failure an UnavailableError,
+ * and a stored value of the wrong shape an InternalError naming the key.
+ */
+export class JsonBucket<T> {
+  constructor(
+    readonly name: string,
+    private readonly kv: KV,
+    private readonly schema: z.ZodType<T>,
+    private readonly logger?: Logger,
+  ) {}
+
+  /** The live value under `key`, or null when there is none (never written, or deleted). */
+  async get(key: string): Promise<Entry<T> | null> {
+    const entry = await this.call('read', key, () => this.kv.get(key));
+    if (!entry || entry.operation !== 'PUT') return null;
+    return { key, value: this.decode(entry), revision: entry.revision };
+  }
+
+  /** Writes `value` only if `key` holds nothing; otherwise ConflictError (kind 'duplicate'). */
+  async create(key: string, value: T): Promise<number> {
+    try {
+      return await this.kv.create(key, encoder.encode(JSON.stringify(value)));
+    } catch (err) {
+      if (isRevisionConflict(err)) {
+        throw new ConflictError(`${this.name}: "${key}" already exists`, {
+          cause: err,
+          details: { kind: 'duplicate', bucket: this.name, key },
+        });
+      }
+      throw this.unavailable('create', key, err);
+    }
+  }
+
+  /** Writes `value` only if `key` is still at `revision`; otherwise ConflictError (kind 'revision'). */
+  async update(key: string, value: T, revision: number): Promise<number> {
+    try {
+      return await this.kv.update(key, encoder.encode(JSON.stringify(value)), revision);
+    } catch (err) {
+      if (isRevisionConflict(err)) {
+        throw new ConflictError(`${this.name}: "${key}" changed since revision ${revision}`, {
+          cause: err,
+          details: { kind: 'revision', bucket: this.name, key, revision },
+        });
+      }
+      throw this.unavailable('update', key, err);
+    }
+  }
+
+  /** Writes `value` whatever is there. Only for keys a single writer owns. */
+  async put(key: string, value: T): Promise<number> {
+    return this.call('write', key, () => this.kv.put(key, encoder.encode(JSON.stringify(value))));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call('delete', key, () => this.kv.delete(key));
+  }
+
+  /** Keys with a live value, optionally filtered by a subject-style pattern (`web.>`). */
+  async keys(filter?: string): Promise<string[]> {
+    return this.call('list', filter ?? '>', async () => {
+      const out: string[] = [];
+      const it = await this.kv.keys(filter);
+      for await (const k of it) out.push(k);
+      return out;
+    });
+  }
+
+  /** Every live entry (optionally filtered). Values of the wrong shape are logged and skipped. */
+  async list(filter?: string): Promise<Entry<T>[]> {
+    const keys = await this.keys(filter);
+    const entries = await mapConcurrent(keys, 16, async (key) => {
+      try {
+        return await this.get(key);
+      } catch (err) {
+        if (err instanceof InternalError) {
+          this.logger?.warn({ bucket: this.name, key, err }, 'skipping malformed record');
+          return null;
+        }
+        throw err;
+      }
+    });
+    return entries.filter((e): e is Entry<T> => e !== null);
+  }
+
+  /**
+   * Read-modify-write with compare-and-set, retried when another writer got there first.
+   * Returns the entry as written (or as found, when `mutate` left it unchanged; null if absent).
+   */
+  async updateWithRetry(key: string, mutate: Mutation<T>, opts: UpdateOptions = {}): Promise<Entry<T> | null> {
+    const attempts = opts.attempts ?? 8;
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.get(key);
+      const next = mutate(current);
+      if (next === undefined) return current;
+      try {
+        const revision = current ? await this.update(key, next, current.revision) : await this.create(key, next);
+        return { key, value: next, revision };
+      } catch (err) {
+        const lostRace = err instanceof ConflictError;
+        if (!lostRace || attempt >= attempts) {
+          if (lostRace) {
+            throw new ConflictError(`${this.name}: gave up updating "${key}" after ${attempts} attempts (it keeps changing)`, {
+              cause: err,
+              details: { kind: 'state', bucket: this.name, key },
+            });
+          }
+          throw err;
+        }
+        // A short, jittered pause lets the other writer finish instead of colliding again.
+        await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * attempt)));
+      }
+    }
+  }
+
+  private decode(entry: KvEntry): T {
+    let raw: unknown;
+    try {
+      raw = entry.json();
+    } catch (err) {
+      throw new InternalError(`${this.name}: value of "${entry.key}" is not JSON`, { cause: err });
+    }
+    const r = this.schema.safeParse(raw);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      throw new InternalError(
+        `${this.name}: value of "${entry.key}" is malformed (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unknown problem'})`,
+      );
+    }
+    return r.data;
+  }
+
+  private async call<R>(op: string, key: string, fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.unavailable(op, key, err);
+    }
+  }
+
+  private unavailable(op: string, key: string, err: unknown): FlotillaError {
+    if (err instanceof FlotillaError) return err;
+    return new UnavailableError(`cannot ${op} "${key}" in KV bucket ${this.name}: ${errorMessage(err)}`, {
+      cause: err,
+      details: { bucket: this.name, key },
+    });
+  }
+}

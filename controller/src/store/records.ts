@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { ValidationError, type Inventory, type Signed } from '@flotilla/shared';
+
+/** JetStream KV buckets holding the controller's durable state. */
+export const BUCKETS = Object.freeze({
+  hosts: 'flotilla_hosts',
+  apps: 'flotilla_apps',
+  artifacts: 'flotilla_artifacts',
+  assignments: 'flotilla_assignments',
+});
+
+/** Values kept per key: enough to see recent changes, small enough to stay cheap. */
+export const BUCKET_HISTORY = 5;
+
+export type HostState =
+  | 'up' // heartbeats arrive (or the host has not yet missed enough of them)
+  | 'down'; // missed `downAfterMissed` heartbeat intervals in a row
+
+/** `flotilla_hosts[hostId]`: written on announce, label changes and up/down transitions only. */
+export interface HostRecord {
+  hostId: string;
+  labels: Record<string, string>;
+  /** Null for a host that has sent heartbeats but never an announce. */
+  inventory: Inventory | null;
+  heartbeatIntervalMs: number;
+  firstSeenMs: number;
+  /** 0 when the host never announced. */
+  lastAnnounceMs: number;
+  state: HostState;
+  stateSinceMs: number;
+}
+
+/** `flotilla_apps[app]` */
+export interface AppRecord {
+  name: string;
+  stableVersion: string | null;
+  stableSinceMs: number | null;
+  createdAtMs: number;
+}
+
+/** `flotilla_artifacts[<app>.<version>]` */
+export interface ArtifactRecord {
+  app: string;
+  version: string;
+  sha256: string;
+  size: number;
+  keyId: string;
+  uploadedAtMs: number;
+  /** The release signer's descriptor and signature, shipped to agents in assignments. */
+  signed: Signed;
+}
+
+/** `flotilla_assignments[hostId]` */
+export interface AssignmentRecord {
+  hostId: string;
+  seq: number;
+  /** The controller-signed `Assignment` (shared/assignment.ts). */
+  signed: Signed;
+  updatedAtMs: number;
+}
+
+/**
+ * KV key of an artifact record. Versions may hold dots; they simply add tokens to the key. A
+ * trailing dot would leave an empty token, which KV refuses, so such a version is refused here.
+ */
+export function artifactKey(app: string, version: string): string {
+  if (version.endsWith('.')) throw new ValidationError(`version "${version}" is invalid: it must not end with '.'`);
+  return `${app}.${version}`;
+}
+
+const count = z.number().int().nonnegative();
+const signed = z.object({ payload: z.string(), keyId: z.string(), signature: z.string() });
+
+/**
+ * Shapes a stored value must have; a value that does not is reported, never trusted blindly.
+ * Loose on purpose: fields a newer controller added survive a read-modify-write by this one.
+ */
+export const recordSchemas = {
+  hosts: z.object({
+    hostId: z.string(),
+    labels: z.record(z.string(), z.string()),
+    inventory: z
+      .object({
+        hostname: z.string(),
+        os: z.string(),
+        arch: z.string(),
+        kernel: z.string(),
+        cpus: count,
+        memTotalBytes: count,
+        agentVersion: z.string(),
+      })
+      .nullable(),
+    heartbeatIntervalMs: z.number().int().positive(),
+    firstSeenMs: count,
+    lastAnnounceMs: count,
+    state: z.enum(['up', 'down']),
+    stateSinceMs: count,
+  }).loose(),
+  apps: z.object({
+    name: z.string(),
+    stableVersion: z.string().nullable(),
+    stableSinceMs: count.nullable(),
+    createdAtMs: count,
+  }).loose(),
+  artifacts: z.object({
+    app: z.string(),
+    version: z.string(),
+    sha256: z.string(),
+    size: count,
+    keyId: z.string(),
+    uploadedAtMs: count,
+    signed,
+  }).loose(),
+  assignments: z.object({
+    hostId: z.string(),
+    seq: z.number().int().positive(),
+    signed,
+    updatedAtMs: count,
+  }).loose(),
+} satisfies Record<keyof typeof BUCKETS, z.ZodType>;

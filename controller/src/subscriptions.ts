@@ -1,0 +1,107 @@
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import {
+  HOST_ID,
+  decodeAnnounce,
+  decodeHeartbeat,
+  encodeMessage,
+  errorMessage,
+  type Logger,
+  type SignedAssignment,
+  type Subjects,
+} from '@flotilla/shared';
+import type { AssignmentPublisher, AssignmentWriter } from './assignments.js';
+import type { HostRegistry } from './hosts.js';
+import type { ControllerMetrics } from './metrics.js';
+
+/** Sync requests are answered by one controller of a group, whichever gets it first. */
+export const SYNC_QUEUE_GROUP = 'flotilla-controller';
+
+/** Publishes assignments on `<prefix>.v1.assign.<host>`. */
+export function natsAssignmentPublisher(nc: NatsConnection, subjects: Subjects): AssignmentPublisher {
+  return {
+    publish(hostId: string, signed: SignedAssignment) {
+      nc.publish(subjects.assign(hostId), encodeMessage(signed));
+    },
+  };
+}
+
+export interface ControlSubjectsDeps {
+  nc: NatsConnection;
+  subjects: Subjects;
+  hosts: HostRegistry;
+  assignments: AssignmentWriter;
+  metrics: ControllerMetrics;
+  logger: Logger;
+}
+
+/**
+ * Subscribes to the agents' side of the control conversation: announces and heartbeats go to
+ * the host registry, sync requests are answered with the host's current assignment. Malformed
+ * messages, and messages whose subject names another host than their body, are counted and
+ * logged at debug, never acted on. Returns the subscriptions (drained at shutdown).
+ */
+export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscription[] {
+  const { nc, subjects, hosts, assignments, metrics } = deps;
+  const logger = deps.logger.child({ component: 'control-subjects' });
+
+  const malformed = (kind: string, msg: Msg, reason: string) => {
+    metrics.malformed.inc({ kind });
+    logger.debug({ kind, subject: msg.subject, reason }, 'ignoring malformed message');
+  };
+
+  const announce = nc.subscribe(subjects.allAnnounce, {
+    callback: (err, msg) => {
+      if (err) return;
+      const hostId = subjects.hostIdOf(msg.subject);
+      let body;
+      try {
+        body = decodeAnnounce(msg.data);
+      } catch (e) {
+        return malformed('announce', msg, errorMessage(e));
+      }
+      if (body.hostId !== hostId) return malformed('announce', msg, `body names host "${body.hostId}"`);
+      metrics.announces.inc();
+      hosts.handleAnnounce(body).catch((e: unknown) => logger.error({ hostId, err: errorMessage(e) }, 'announce failed'));
+    },
+  });
+
+  const heartbeat = nc.subscribe(subjects.allHeartbeat, {
+    callback: (err, msg) => {
+      if (err) return;
+      const hostId = subjects.hostIdOf(msg.subject);
+      let body;
+      try {
+        body = decodeHeartbeat(msg.data);
+      } catch (e) {
+        return malformed('heartbeat', msg, errorMessage(e));
+      }
+      if (body.hostId !== hostId) return malformed('heartbeat', msg, `body names host "${body.hostId}"`);
+      hosts.handleHeartbeat(body).then(
+        (accepted) => {
+          if (accepted) metrics.heartbeats.inc();
+          else logger.debug({ hostId, n: body.n, bootId: body.bootId }, 'dropping out-of-order heartbeat');
+        },
+        (e: unknown) => logger.error({ hostId, err: errorMessage(e) }, 'heartbeat failed'),
+      );
+    },
+  });
+
+  const sync = nc.subscribe(subjects.allSync, {
+    queue: SYNC_QUEUE_GROUP,
+    callback: (err, msg) => {
+      if (err) return;
+      const hostId = subjects.hostIdOf(msg.subject);
+      if (!hostId || !HOST_ID.test(hostId)) return malformed('sync', msg, 'subject names no valid host id');
+      if (!msg.reply) return malformed('sync', msg, 'request has no reply subject');
+      assignments.syncReply(hostId).then(
+        (reply) => {
+          if (reply) msg.respond(encodeMessage(reply));
+          logger.debug({ hostId, answered: reply !== undefined, hasAssignment: Boolean(reply?.assignment) }, 'sync request');
+        },
+        (e: unknown) => logger.error({ hostId, err: errorMessage(e) }, 'sync failed'),
+      );
+    },
+  });
+
+  return [announce, heartbeat, sync];
+}
