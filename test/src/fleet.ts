@@ -1,0 +1,247 @@
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { create as createTar } from 'tar';
+import { AgentProcess, freePort, httpGet, killAppsOf, tempDir, writeKeyPair, type KeyFiles } from './agent-process.js';
+import { ControllerProcess, waitUntil } from './controller-process.js';
+import { startNatsServer, type NatsServer } from './nats-server.js';
+
+/** The CLI the tests and the demo run as a real process. */
+export const CLI_MAIN = fileURLToPath(new URL('../../controller/dist/cli/main.js', import.meta.url));
+/** The demo app shipped in deploy/demo/app. */
+export const DEMO_APP_DIR = fileURLToPath(new URL('../../deploy/demo/app/', import.meta.url));
+
+/** How a release of the demo app behaves (see deploy/demo/app/server.js). */
+export type DemoMode = 'good' | 'unhealthy' | 'crash';
+
+export interface FleetOptions {
+  /** @default 3 */
+  agents?: number;
+  /** @default '1s' */
+  heartbeatInterval?: string;
+  /** Labels for agent i (default: zone a/b/c round robin). */
+  labels?: (i: number) => string[];
+  /** A directory to keep everything in (default: a fresh temp dir, removed by stop()). */
+  dir?: string;
+  /** @default 'info' */
+  logLevel?: string;
+  /** Start the agents now (default true). */
+  startAgents?: boolean;
+}
+
+export interface FleetAgent {
+  readonly hostId: string;
+  readonly dataDir: string;
+  /** The demo app's port on this host (--app-env demo:PORT=...). */
+  readonly port: number;
+  readonly labels: string[];
+  process: AgentProcess | undefined;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * A whole local fleet with real parts: a nats-server with JetStream, the controller, and agents
+ * each with their own data directory and app port, plus the release and controller keys.
+ */
+export class Fleet {
+  readonly agents: FleetAgent[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly ownsDir: boolean,
+    readonly nats: NatsServer,
+    public controller: ControllerProcess,
+    readonly releaseKey: KeyFiles,
+    readonly controllerKey: KeyFiles,
+    private readonly opts: FleetOptions,
+  ) {}
+
+  static async start(opts: FleetOptions = {}): Promise<Fleet> {
+    const ownsDir = opts.dir === undefined;
+    const dir = opts.dir ?? (await tempDir('fleet'));
+    await mkdir(join(dir, 'keys'), { recursive: true });
+    const releaseKey = await writeKeyPair(join(dir, 'keys'), 'release');
+    const controllerKey = await writeKeyPair(join(dir, 'keys'), 'controller');
+    const nats = await startNatsServer();
+    let controller: ControllerProcess;
+    try {
+      controller = await ControllerProcess.start({
+        natsUrl: nats.url,
+        dir: join(dir, 'controller'),
+        controllerKey: controllerKey.keyPath,
+        trustedKeys: [releaseKey.pubPath],
+        logLevel: opts.logLevel ?? 'info',
+      });
+    } catch (err) {
+      await nats.stop();
+      throw err;
+    }
+    const fleet = new Fleet(dir, ownsDir, nats, controller, releaseKey, controllerKey, opts);
+    const count = opts.agents ?? 3;
+    for (let i = 0; i < count; i++) {
+      fleet.agents.push({
+        hostId: `host-${i + 1}`,
+        dataDir: join(dir, `host-${i + 1}`),
+        port: await freePort(),
+        labels: opts.labels?.(i) ?? [`zone=${'abc'[i % 3]}`, 'env=demo'],
+        process: undefined,
+      });
+    }
+    if (opts.startAgents ?? true) {
+      for (let i = 0; i < count; i++) fleet.startAgent(i);
+    }
+    return fleet;
+  }
+
+  /** Starts (or restarts) agent i as a real process. */
+  startAgent(i: number): AgentProcess {
+    const a = this.agents[i];
+    if (!a) throw new Error(`no agent ${i}`);
+    a.process = AgentProcess.spawn({
+      hostId: a.hostId,
+      natsUrl: this.nats.url,
+      dataDir: a.dataDir,
+      controller: this.controller.grpc,
+      trustedKeys: [this.releaseKey.pubPath],
+      controllerPublicKeys: [this.controllerKey.pubPath],
+      appEnv: [`demo:PORT=${a.port}`],
+      labels: a.labels,
+      heartbeatInterval: this.opts.heartbeatInterval ?? '1s',
+      extraArgs: ['--log-level', this.opts.logLevel ?? 'info'],
+    });
+    return a.process;
+  }
+
+  /** Restarts the controller on the same NATS and data dir (after `controller.stop()`). */
+  async restartController(): Promise<ControllerProcess> {
+    this.controller = await ControllerProcess.start({
+      natsUrl: this.nats.url,
+      dir: join(this.dir, 'controller'),
+      controllerKey: this.controllerKey.keyPath,
+      trustedKeys: [this.releaseKey.pubPath],
+      logLevel: this.opts.logLevel ?? 'info',
+    });
+    return this.controller;
+  }
+
+  /** Runs `flotilla ARGS` against this fleet's controller as a real process. */
+  cli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; stdio?: 'pipe' | 'inherit' } = {}): Promise<CliResult> {
+    return runCli(args, { controller: this.controller.grpc, cwd: this.dir, ...opts });
+  }
+
+  /** Builds a release tarball of the demo app; returns its path. */
+  release(version: string, mode: DemoMode = 'good'): Promise<string> {
+    return buildDemoAppRelease({ version, mode, outDir: join(this.dir, 'releases') });
+  }
+
+  /** Builds, signs and pushes a release with the CLI; throws with the CLI's output when it fails. */
+  async push(version: string, mode: DemoMode = 'good'): Promise<string> {
+    const file = await this.release(version, mode);
+    const r = await this.cli(['artifact', 'push', file, '--app', 'demo', '--version', version, '--key', this.releaseKey.keyPath]);
+    if (r.code !== 0) throw new Error(`push of demo@${version} failed (${r.code}):\n${r.stdout}${r.stderr}`);
+    return file;
+  }
+
+  /** What the demo app answers on agent i's port (null when nothing answers). */
+  async answer(i: number): Promise<{ version: string; pid: number } | null> {
+    const a = this.agents[i];
+    if (!a) throw new Error(`no agent ${i}`);
+    const r = await httpGet(a.port, '/', 1000);
+    if (r.status !== 200) return null;
+    try {
+      return JSON.parse(r.body) as { version: string; pid: number };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits until every agent's app answers with `version` (bounded). */
+  async waitForVersionEverywhere(version: string, timeoutMs = 30_000): Promise<void> {
+    await waitUntil(
+      `every host to serve demo ${version}`,
+      async () => {
+        const answers = await Promise.all(this.agents.map((_, i) => this.answer(i)));
+        return answers.every((a) => a?.version === version);
+      },
+      { timeoutMs, intervalMs: 100 },
+    );
+  }
+
+  /** Everything the parts logged lately, for failure messages. */
+  diagnostics(): string {
+    return [
+      `--- controller ---\n${this.controller.output()}`,
+      ...this.agents.map((a) => `--- ${a.hostId} ---\n${a.process?.tail(25) ?? '(not started)'}`),
+    ].join('\n');
+  }
+
+  /** Stops agents, their apps, the controller and NATS; removes the temp dir it made. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all(this.agents.map((a) => a.process?.stop()));
+    await Promise.all(this.agents.map((a) => killAppsOf(a.dataDir)));
+    await this.controller.stop();
+    await this.nats.stop();
+    if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs the built CLI as a process. FLOTILLA_* variables of this process are not passed on. */
+export function runCli(
+  args: string[],
+  opts: { controller?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string; stdio?: 'pipe' | 'inherit' } = {},
+): Promise<CliResult> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FLOTILLA_')) env[k] = v;
+  if (opts.controller) env.FLOTILLA_CONTROLLER = opts.controller;
+  Object.assign(env, opts.env);
+  const inherit = opts.stdio === 'inherit';
+  const child = spawn(process.execPath, [CLI_MAIN, ...args], {
+    cwd: opts.cwd,
+    env,
+    stdio: inherit ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+/**
+ * A release of the demo app from deploy/demo/app: its server, and a flotilla.json naming the
+ * version and the behaviour (DEMO_MODE) of this release.
+ */
+export async function buildDemoAppRelease(opts: { version: string; mode?: DemoMode; outDir: string }): Promise<string> {
+  const src = await tempDir('demo-release');
+  try {
+    for (const f of ['server.js', 'package.json']) await copyFile(join(DEMO_APP_DIR, f), join(src, f));
+    const manifest = JSON.parse(await readFile(join(DEMO_APP_DIR, 'flotilla.json'), 'utf8')) as {
+      version?: string;
+      start: { env: Record<string, string> };
+    };
+    manifest.version = opts.version;
+    manifest.start.env = { ...manifest.start.env, DEMO_MODE: opts.mode ?? 'good' };
+    await writeFile(join(src, 'flotilla.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    await mkdir(opts.outDir, { recursive: true });
+    const file = join(opts.outDir, `demo-${opts.version}.tar.gz`);
+    await createTar({ gzip: true, file, cwd: src, portable: true }, ['flotilla.json', 'server.js', 'package.json']);
+    return file;
+  } finally {
+    await rm(src, { recursive: true, force: true });
+  }
+}
