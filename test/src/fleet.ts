@@ -3,7 +3,7 @@ import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create as createTar } from 'tar';
-import { AgentProcess, freePort, httpGet, killAppsOf, tempDir, writeKeyPair, type KeyFiles } from './agent-process.js';
+import { AgentProcess, freePort, httpGet, killAppsOf, tempDir, writeKeyPair } from './agent-process.js';
 import { ControllerProcess, waitUntil } from './controller-process.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
@@ -28,6 +28,14 @@ export interface FleetOptions {
   logLevel?: string;
   /** Start the agents now (default true). */
   startAgents?: boolean;
+  /** Key files to use (default: new pairs written under `<dir>/keys`). */
+  keys?: { release: KeyPaths; controller: KeyPaths };
+}
+
+/** Where an Ed25519 pair lives on disk. */
+export interface KeyPaths {
+  keyPath: string;
+  pubPath: string;
 }
 
 export interface FleetAgent {
@@ -58,8 +66,8 @@ export class Fleet {
     private readonly ownsDir: boolean,
     readonly nats: NatsServer,
     public controller: ControllerProcess,
-    readonly releaseKey: KeyFiles,
-    readonly controllerKey: KeyFiles,
+    readonly releaseKey: KeyPaths,
+    readonly controllerKey: KeyPaths,
     private readonly opts: FleetOptions,
   ) {}
 
@@ -67,8 +75,8 @@ export class Fleet {
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? (await tempDir('fleet'));
     await mkdir(join(dir, 'keys'), { recursive: true });
-    const releaseKey = await writeKeyPair(join(dir, 'keys'), 'release');
-    const controllerKey = await writeKeyPair(join(dir, 'keys'), 'controller');
+    const releaseKey = opts.keys?.release ?? (await writeKeyPair(join(dir, 'keys'), 'release'));
+    const controllerKey = opts.keys?.controller ?? (await writeKeyPair(join(dir, 'keys'), 'controller'));
     const nats = await startNatsServer();
     let controller: ControllerProcess;
     try {

@@ -54,8 +54,8 @@ export async function keysGenerate(opts: KeysGenerateOptions, ctx: CliContext): 
     } else {
       ctx.out.write(
         `key id ${pair.keyId}\n` +
-          `  private key  ${privatePath}  (mode 0600; keep it off the controller and the hosts)\n` +
-          `  public key   ${publicPath}  (give to the controller and agents with --trusted-key)\n`,
+          `  private key  ${privatePath}  (mode 0600; keep it secret, and a release key off the controller and the hosts)\n` +
+          `  public key   ${publicPath}  (release key: --trusted-key on controller and agents; controller key: --controller-public-key on agents)\n`,
       );
     }
     return EXIT.OK;

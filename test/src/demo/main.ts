@@ -1,0 +1,131 @@
+// The demo: a whole fleet on this machine, with real parts, and a release walking across it.
+//   npm run demo [-- --keep] [-- --dir DIR]
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { tempDir } from '../agent-process.js';
+import { Fleet, runCli } from '../fleet.js';
+
+const { values: flags } = parseArgs({
+  options: { keep: { type: 'boolean', default: false }, dir: { type: 'string' }, help: { type: 'boolean', default: false } },
+});
+if (flags.help) {
+  console.log('usage: npm run demo [-- --keep] [-- --dir DIR]\n  --keep  leave the fleet running until Ctrl-C\n  --dir   keep keys, data and logs in DIR');
+  process.exit(0);
+}
+
+const tty = process.stdout.isTTY;
+const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+const step = (text: string) => console.log(`\n${bold(`==> ${text}`)} ${dim(`[${elapsed()}]`)}`);
+
+let fleet: Fleet | undefined;
+
+async function flotilla(args: string[], opts: { expectFail?: boolean } = {}): Promise<void> {
+  console.log(dim(`$ flotilla ${args.join(' ')}`));
+  const r = await runCli(args, { controller: fleet?.controller.grpc, cwd: fleet?.dir, stdio: 'inherit' });
+  if ((r.code === 0) === Boolean(opts.expectFail)) {
+    throw new Error(`flotilla ${args[0]} exited ${r.code}${opts.expectFail ? ' (a failure was expected)' : ''}`);
+  }
+}
+
+async function showAnswers(): Promise<void> {
+  if (!fleet) return;
+  for (const [i, a] of fleet.agents.entries()) {
+    const answer = await fleet.answer(i);
+    console.log(`   ${a.hostId}  http://127.0.0.1:${a.port}/  →  ${answer ? `demo ${answer.version} (pid ${answer.pid})` : 'no answer'}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const dir = flags.dir ?? (await tempDir('demo'));
+  await mkdir(dir, { recursive: true });
+  console.log(bold('Flotilla demo: a local fleet of three hosts'));
+  console.log(dim(`everything lives in ${dir}`));
+
+  step('Making the release key (kept by whoever signs releases) and the controller key');
+  const keysDir = join(dir, 'keys');
+  await mkdir(keysDir, { recursive: true });
+  for (const name of ['release', 'controller']) {
+    console.log(dim(`$ flotilla keys generate ${name} --out-dir keys`));
+    const r = await runCli(['keys', 'generate', name, '--out-dir', keysDir], { stdio: 'inherit' });
+    if (r.code !== 0) throw new Error(`keys generate ${name} failed`);
+  }
+
+  step('Starting nats-server (JetStream), flotilla-controller and three flotilla-agents');
+  fleet = await Fleet.start({
+    dir,
+    agents: 3,
+    heartbeatInterval: '1s',
+    keys: {
+      release: { keyPath: join(keysDir, 'release.key'), pubPath: join(keysDir, 'release.pub') },
+      controller: { keyPath: join(keysDir, 'controller.key'), pubPath: join(keysDir, 'controller.pub') },
+    },
+  });
+  console.log(`   nats-server          ${fleet.nats.url}`);
+  console.log(`   flotilla-controller  gRPC ${fleet.controller.grpc}, HTTP ${fleet.controller.http}`);
+  for (const a of fleet.agents) console.log(`   flotilla-agent       ${a.hostId} (${a.labels.join(', ')}), demo app port ${a.port}`);
+  await waitForHosts(3);
+  await flotilla(['hosts']);
+
+  step('Building demo 1.0.0, signing it with the release key and pushing it');
+  await flotilla(['artifact', 'push', await fleet.release('1.0.0'), '--app', 'demo', '--version', '1.0.0', '--key', join(keysDir, 'release.key')]);
+
+  step('Deploying demo 1.0.0 to every host');
+  await flotilla(['deploy', 'demo@1.0.0', '--wait-timeout', '60s']);
+  await showAnswers();
+
+  step('Building, pushing and deploying demo 2.0.0');
+  await flotilla(['artifact', 'push', await fleet.release('2.0.0'), '--app', 'demo', '--version', '2.0.0', '--key', join(keysDir, 'release.key')]);
+  await flotilla(['deploy', 'demo@2.0.0', '--wait-timeout', '60s']);
+  await showAnswers();
+
+  step('A release signed by someone else is refused at the door');
+  const rogue = join(keysDir, 'rogue');
+  await runCli(['keys', 'generate', 'rogue', '--out-dir', keysDir], { stdio: 'pipe' });
+  await flotilla(['artifact', 'push', await fleet.release('2.0.1'), '--app', 'demo', '--version', '2.0.1', '--key', `${rogue}.key`], { expectFail: true });
+
+  step('Where the fleet stands');
+  await flotilla(['status', 'demo']);
+  await flotilla(['artifact', 'list']);
+
+  console.log(`\n${bold(`Demo finished in ${elapsed()}.`)}`);
+  if (flags.keep) {
+    console.log(`The fleet keeps running. Try: FLOTILLA_CONTROLLER=${fleet.controller.grpc} npx flotilla status`);
+    console.log('Ctrl-C stops it.');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+  }
+}
+
+async function waitForHosts(count: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const r = await runCli(['hosts', '--json'], { controller: fleet?.controller.grpc });
+    if (r.code === 0) {
+      const hosts = (JSON.parse(r.stdout) as { hosts: Array<{ state: string }> }).hosts;
+      if (hosts.filter((h) => h.state === 'up').length >= count) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`fewer than ${count} hosts came up within 30s`);
+}
+
+let failed = false;
+try {
+  await main();
+} catch (err) {
+  failed = true;
+  console.error(`\ndemo failed: ${(err as Error).message}`);
+  if (fleet) console.error(fleet.diagnostics());
+} finally {
+  if (fleet) {
+    step('Stopping the fleet');
+    await fleet.stop();
+  }
+}
+process.exit(failed ? 1 : 0);
