@@ -18,6 +18,8 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'unit',
+          // Unit tests first (fast, no processes), then the integration files two at a time.
+          sequence: { groupOrder: 0 },
           include: ['{shared,controller,agent,proto}/src/**/*.test.ts'],
           environment: 'node',
         },
@@ -26,6 +28,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['test/src/**/*.test.ts'],
           environment: 'node',
           testTimeout: 120_000,

@@ -204,11 +204,15 @@ export class ArchiveRules {
   }
 }
 
-/** Throws the one error every rule raises. */
-export function refuse(entry: string, rule: UnsafeArchiveRule, why: string): never {
-  throw new UnsafeArchiveError(`release archive refused: entry "${printable(entry)}" breaks rule ${rule}: ${why}`, {
+/** The one error every rule raises, naming the entry and the rule. */
+export function unsafeArchive(entry: string, rule: UnsafeArchiveRule, why: string): UnsafeArchiveError {
+  return new UnsafeArchiveError(`release archive refused: entry "${printable(entry)}" breaks rule ${rule}: ${why}`, {
     details: { entry, rule },
   });
+}
+
+export function refuse(entry: string, rule: UnsafeArchiveRule, why: string): never {
+  throw unsafeArchive(entry, rule, why);
 }
 
 function isAbsolute(p: string): boolean {

@@ -89,6 +89,8 @@ export function createArtifactsClient(address: string, opts: ArtifactsClientOpti
  */
 const MAX_ATTEMPTS = 100;
 const HASH_READ_CHUNK = 1024 * 1024;
+/** How long, after a failed status, messages already received may take to be handled. */
+const STATUS_GRACE_MS = 1000;
 
 /** Downloads of one cache path run one after the other, never side by side on one partial file. */
 const inFlight = new Map<string, Promise<unknown>>();
@@ -240,7 +242,7 @@ function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: stri
     const call = opts.client.Download({ sha256: opts.sha256, offset: String(progress.offset) }, metadata);
     let done = false;
     let ended = false;
-    let okStatus = false;
+    let finalStatus: grpc.StatusObject | undefined;
 
     const finish = (outcome: Outcome) => {
       if (done) return;
@@ -299,16 +301,17 @@ function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: stri
       }
     });
     call.on('status', (status: grpc.StatusObject) => {
-      if (status.code === grpc.status.OK) {
-        okStatus = true;
-        settleOk();
-      } else {
-        finish(outcomeOfStatus(status, opts.sha256));
+      finalStatus = status;
+      if (status.code !== grpc.status.OK && !ended) {
+        // Messages that arrived before the failure may still sit in the stream's buffer; taking
+        // them in first saves downloading them again. 'end' follows them, or this gives up.
+        setTimeout(() => settle(true), STATUS_GRACE_MS).unref();
       }
+      settle(false);
     });
     call.on('end', () => {
       ended = true;
-      settleOk();
+      settle(false);
     });
     // Every non-OK status also arrives as 'error'; 'status' above decides what it means.
     call.on('error', () => undefined);
@@ -320,9 +323,15 @@ function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: stri
       });
     });
 
-    // With an OK status, 'end' says every message has been handled.
-    function settleOk() {
-      if (okStatus && ended) finish(progress.offset === size ? { kind: 'complete' } : { kind: 'short' });
+    // Once the status is known and 'end' says every message has been handled (or the grace
+    // after a failed status ran out).
+    function settle(graceOver: boolean) {
+      if (!finalStatus || !(ended || graceOver)) return;
+      if (finalStatus.code === grpc.status.OK) {
+        finish(progress.offset === size ? { kind: 'complete' } : { kind: 'short' });
+      } else {
+        finish(outcomeOfStatus(finalStatus, opts.sha256));
+      }
     }
   });
 }

@@ -15,7 +15,7 @@ import {
   type Logger,
 } from '@flotilla/shared';
 import { ReadEntry, Unpack } from 'tar';
-import { ArchiveRules, refuse } from './archive-rules.js';
+import { ArchiveRules, refuse, unsafeArchive } from './archive-rules.js';
 import { resolveContainment } from './containment.js';
 import { withDefaults } from './defaults.js';
 import { errnoCode, syncDir } from './durable.js';
@@ -208,14 +208,10 @@ async function extract(
     for await (const chunk of inflated as AsyncIterable<Buffer>) {
       if (failure || sawEnd) break;
       inflatedBytes += chunk.length;
-      // Headers were checked as they came; this catches bytes no header accounts for (trailing
-      // garbage after the end of the archive, oversized metadata records).
+      // Headers were checked as they came; this catches bytes no header accounts for (metadata
+      // records tar skips without a look, padding that never ends).
       if (inflatedBytes > rules.bytes + (rules.entries + 1) * perEntryOverhead + slack) {
-        try {
-          refuse('(archive)', 'max-inflated-bytes', 'the archive inflates to far more bytes than its entries declare');
-        } catch (err) {
-          stop(err as Error);
-        }
+        stop(unsafeArchive('(archive)', 'max-inflated-bytes', 'the archive inflates to far more bytes than its entries declare'));
         break;
       }
       if (!unpack.write(chunk)) await drained(unpack, wakeOnStop, () => failure !== undefined || sawEnd);
