@@ -1,5 +1,7 @@
-import { Command, CommanderError } from 'commander';
-import { ConfigError, FLOTILLA_VERSION } from '@flotilla/shared';
+import { Command } from 'commander';
+import { FLOTILLA_VERSION, FlagsExitRequest, collectRepeated, parseDaemonFlags } from '@flotilla/shared';
+
+export { FlagsExitRequest };
 
 /** The controller's command-line flags, exactly as given (nothing defaulted here). */
 export interface ControllerFlags {
@@ -15,17 +17,6 @@ export interface ControllerFlags {
   logPretty?: boolean;
 }
 
-/** Thrown for `--help` and `--version`: commander has printed what was asked; exit 0. */
-export class FlagsExitRequest extends Error {
-  constructor(readonly exitCode: number) {
-    super('flags asked for help or version');
-  }
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 export function controllerCommand(): Command {
   return new Command('flotilla-controller')
     .description('Flotilla control plane: stores signed releases, tracks hosts, signs their assignments.')
@@ -35,7 +26,7 @@ export function controllerCommand(): Command {
     .option('--grpc-listen <host:port>', 'gRPC listen address (default 0.0.0.0:7400; port 0 picks a free port)')
     .option('--http-listen <host:port>', 'HTTP listen address for /healthz and /metrics (default 0.0.0.0:7401)')
     .option('--data-dir <dir>', 'where artifacts are stored')
-    .option('--trusted-key <path>', 'release signer public key (repeatable)', collect)
+    .option('--trusted-key <path>', 'release signer public key (repeatable)', collectRepeated)
     .option('--controller-key <path>', "the controller's Ed25519 private key; signs assignments")
     .option('--ready-file <path>', 'write {pid,grpc,http} here once listening and connected')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
@@ -46,26 +37,11 @@ export function controllerCommand(): Command {
 }
 
 /**
- * Reads the controller's flags. Usage mistakes become a ConfigError (one clear line, exit 2);
+ * Reads the flags. Usage mistakes become a ConfigError (one clear line, exit 2);
  * `--help` and `--version` print and raise FlagsExitRequest.
  */
 export function parseControllerFlags(argv: readonly string[]): ControllerFlags {
-  const command = controllerCommand().configureOutput({
-    // Usage errors are reported once, by the caller, as a ConfigError line.
-    writeErr: () => undefined,
-  });
-  try {
-    command.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') {
-        throw new FlagsExitRequest(0);
-      }
-      throw new ConfigError(`flotilla-controller: ${err.message.replace(/^error: /, '')}`, { cause: err });
-    }
-    throw err;
-  }
-  return command.opts<ControllerFlags>();
+  return parseDaemonFlags<ControllerFlags>(controllerCommand(), argv);
 }
 
 /** Shapes parsed flags like the config file, so that they win over it key by key. */

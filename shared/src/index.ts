@@ -13,3 +13,4 @@ export * from './selector.js';
 export * from './signing.js';
 export * from './subjects.js';
 export * from './version.js';
+export * from './flags.js';
