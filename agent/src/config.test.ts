@@ -50,7 +50,7 @@ describe('loadAgentConfig', () => {
     expect(c.nats.subjectPrefix).toBe('flotilla');
     expect(c.controller.address).toBe('127.0.0.1:7400');
     expect(c.controller.token).toBeUndefined();
-    expect(c.dataDir).toBe('/var/lib/flotilla-agent');
+    expect(c.dataDir).toBe('/var/lib/flotilla');
     expect(c.heartbeatIntervalMs).toBe(5000);
     expect(c.keepReleases).toBe(5);
     expect(c.apps).toEqual({});

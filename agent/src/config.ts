@@ -56,7 +56,7 @@ export interface AgentConfig {
     /** Bearer token for the controller's gRPC API (FLOTILLA_API_TOKEN). @default none */
     readonly token?: string;
   };
-  /** Releases, the download cache and state.json live here (absolute). @default '/var/lib/flotilla-agent' */
+  /** Releases, the download cache and state.json live here (absolute). @default '/var/lib/flotilla' */
   readonly dataDir: string;
   /** Paths of the release signers' public keys. Required: at least one. */
   readonly trustedKeys: readonly string[];
@@ -81,7 +81,7 @@ export interface AgentConfig {
   readonly controllerKeys: readonly TrustedKey[];
 }
 
-export const DEFAULT_DATA_DIR = '/var/lib/flotilla-agent';
+export const DEFAULT_DATA_DIR = '/var/lib/flotilla';
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
 export const DEFAULT_CONTROLLER_ADDRESS = '127.0.0.1:7400';
 

@@ -30,6 +30,7 @@ Exit codes:
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command('flotilla')
     .description(`Flotilla ${FLOTILLA_VERSION}: ship signed releases to a fleet and watch them land.`)
+    .version(FLOTILLA_VERSION, '--version', 'print the version')
     .option('--controller <addr>', `controller gRPC address HOST:PORT (default: ${DEFAULT_CONTROLLER})`)
     .option('--token <token>', 'API token, sent as a bearer token')
     .option('--json', 'print machine-readable JSON instead of tables')
