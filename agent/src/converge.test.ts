@@ -72,11 +72,13 @@ class FakeReleases implements ReleaseLayout {
     this.events.push(`prune ${app} protect=${[...opts.protect].join(',')}`);
     return [];
   }
+  /** Start command of the releases `put` makes from now on. */
+  command: string[] = ['true'];
   /** What unpack leaves: the release dir with its manifest, and a marker. */
   async put(app: string, version: string): Promise<void> {
     const dir = this.releaseDir(app, version);
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'flotilla.json'), JSON.stringify({ app, version, start: { command: ['true'] } }));
+    await writeFile(join(dir, 'flotilla.json'), JSON.stringify({ app, version, start: { command: this.command } }));
     this.unpacked.set(`${app}@${version}`, sha(version));
   }
 }
@@ -206,6 +208,21 @@ describe('Converger', () => {
     converger.kick();
     await converger.idle();
     expect(events).toEqual([]);
+  });
+
+  it('refuses a release whose start program does not exist before stopping the running one', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    events.length = 0;
+    releases.command = ['./bin/missing-server'];
+    await converge(assignment(2, { web: release('web', '2.0.0') }));
+    expect(events).toEqual(['download web@2.0.0', 'unpack web@2.0.0']);
+    expect(runner.running.get('web')).toEqual({ version: '1.0.0' });
+    expect(converger.progressOf('web')).toMatchObject({ phase: 'failed', version: '2.0.0' });
+    expect(converger.progressOf('web')?.error).toMatch(/\.\/bin\/missing-server" is not an executable file in the release/);
+    releases.command = ['no-such-program-anywhere'];
+    await converge(assignment(3, { web: release('web', '3.0.0') }));
+    expect(runner.running.get('web')).toEqual({ version: '1.0.0' });
+    expect(converger.progressOf('web')?.error).toMatch(/"no-such-program-anywhere" is not an executable on PATH/);
   });
 
   it('refuses a descriptor for another version', async () => {

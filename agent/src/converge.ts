@@ -17,7 +17,7 @@ import {
   type Manifest,
   type TrustedKey,
 } from '@flotilla/shared';
-import { releaseEnv, runCommand } from './process/index.js';
+import { checkStartable, releaseEnv, runCommand, type SupervisedRelease } from './process/index.js';
 import { decideApp, installSteps, nextWakeMs, protectedVersions, type AppDecision } from './plan.js';
 import { appEnvironment, type AppRunner } from './processes.js';
 import { HookFailedError, isAbort, recordFailure, type InstallFailure } from './retry.js';
@@ -61,6 +61,8 @@ export interface ConvergerDeps {
   unpack(tarball: string, descriptor: Descriptor, signal: AbortSignal): Promise<{ manifestText: string }>;
   /** Any app's install progress changed. */
   onProgress(app: string): void;
+  /** Refuses a release whose start command cannot run, before the old process stops. @default checkStartable */
+  checkStartable?: (release: SupervisedRelease) => Promise<void>;
   now?: () => number;
 }
 
@@ -370,6 +372,7 @@ export class Converger {
       const manifest = await this.readManifest(app, version);
       throwIfAborted(signal);
       const release = this.release(app, version, manifest);
+      await (this.deps.checkStartable ?? checkStartable)(release);
 
       // pre-activate: the last step a newer assignment can call off.
       this.setProgress(app, 'activating', version, null);

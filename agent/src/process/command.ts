@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { expandEnv, type CommandSpec } from '@flotilla/shared';
+import { constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs';
+import { access, mkdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ManifestError, expandEnv, type CommandSpec } from '@flotilla/shared';
 import { signalGroup } from './proc.js';
 import type { SupervisedRelease } from './types.js';
 
@@ -177,4 +177,37 @@ function runToEnd(
       });
     });
   });
+}
+
+/**
+ * Checks, before the old process is stopped, that a release's start command can be executed at
+ * all: its working directory exists and the program (an argv array's first element) is an
+ * executable file, either by path relative to the working directory or on PATH. A string command
+ * runs through /bin/sh, whose own errors show only when it runs. Throws ManifestError naming the
+ * problem, so a release that cannot start never replaces one that runs.
+ */
+export async function checkStartable(release: SupervisedRelease): Promise<void> {
+  const cwd = resolve(release.releaseDir, release.manifest.start.cwd);
+  const cwdStat = await stat(cwd).catch(() => null);
+  if (!cwdStat?.isDirectory()) {
+    throw new ManifestError(`start.cwd "${release.manifest.start.cwd}" is not a directory in the release`);
+  }
+  const env = releaseEnv(release);
+  const { file } = commandArgv(release.manifest.start.command, env);
+  const candidates = file.includes('/')
+    ? [resolve(cwd, file)]
+    : (env.PATH ?? '').split(':').filter((dir) => dir !== '').map((dir) => resolve(cwd, dir, file));
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, fsConstants.X_OK);
+      if ((await stat(candidate)).isFile()) return;
+    } catch {
+      // not here; try the next place
+    }
+  }
+  throw new ManifestError(
+    file.includes('/')
+      ? `start.command: "${file}" is not an executable file in the release`
+      : `start.command: "${file}" is not an executable on PATH (${env.PATH ?? 'unset'})`,
+  );
 }

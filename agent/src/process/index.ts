@@ -16,6 +16,6 @@ export {
   type ProbeContext,
   type ProbeResult,
 } from './health.js';
-export { baseEnv, releaseEnv, runCommand, type RunCommandOptions, type RunCommandResult } from './command.js';
+export { baseEnv, checkStartable, releaseEnv, runCommand, type RunCommandOptions, type RunCommandResult } from './command.js';
 export { identityOf, isSameProcessAlive } from './proc.js';
 export type { ProcessExit, ProcessIdentity, ProcessSnapshot, SupervisedRelease } from './types.js';
