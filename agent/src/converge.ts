@@ -372,7 +372,10 @@ export class Converger {
       const manifest = await this.readManifest(app, version);
       throwIfAborted(signal);
       const release = this.release(app, version, manifest);
-      await (this.deps.checkStartable ?? checkStartable)(release);
+      await (this.deps.checkStartable ?? checkStartable)({
+        ...release,
+        env: appEnvironment(manifest, this.deps.appOverrides[app]?.env),
+      });
 
       // pre-activate: the last step a newer assignment can call off.
       this.setProgress(app, 'activating', version, null);
