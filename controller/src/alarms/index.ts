@@ -1,0 +1,60 @@
+export type { Alarm, AlarmAction, AlarmOutcome, AlarmSink } from './types.js';
+export {
+  ALERTMANAGER_PAYLOAD_VERSION,
+  ALERTMANAGER_SOURCE,
+  alarmFromAppAlerts,
+  alertmanagerPayloadSchema,
+  digestAlertmanagerPayload,
+  parseAlertmanagerPayload,
+  type AlertmanagerAlert,
+  type AlertmanagerDigest,
+  type AlertmanagerPayload,
+  type AppAlerts,
+} from './alertmanager.js';
+export { GENERIC_SOURCE, alarmFromGenericAlert, genericAlertSchema, parseGenericAlert, type GenericAlert } from './generic.js';
+export {
+  ALERTMANAGER_PATH,
+  DEFAULT_APP_LABEL,
+  DEFAULT_MAX_BODY_BYTES,
+  GENERIC_ALERT_PATH,
+  alertRoutes,
+  type AlertAnswer,
+  type AlertRoute,
+  type AlertRoutesOptions,
+  type AppResult,
+} from './webhooks.js';
+export { BodyTooLargeError, HTTP_STATUS_BY_CODE, UnsupportedMediaTypeError } from './request.js';
+export {
+  BUILTIN_KINDS,
+  BuiltinAlarms,
+  EMPTY_BUILTIN_STATE,
+  builtinSource,
+  evaluateBuiltin,
+  type AppAlarmState,
+  type BuiltinAlarmKind,
+  type BuiltinAlarmsOptions,
+  type BuiltinDecision,
+  type BuiltinEvent,
+  type BuiltinResult,
+  type BuiltinState,
+  type Episode,
+  type HostAppSample,
+  type HostFeed,
+  type HostFeedEvent,
+  type RestartSample,
+} from './builtin.js';
+export {
+  ALARMS_ENV,
+  ALARM_DEFAULTS,
+  DEFAULT_ALARMS_CONFIG,
+  alarmPolicyFor,
+  alarmsConfigSchema,
+  alertsConfigSchema,
+  type AlarmsConfig,
+  type AlertsConfig,
+  type AppAlarmPolicy,
+  type CrashLoopAlarmSettings,
+  type HealthAlarmSettings,
+  type ResourceAlarmSettings,
+} from './config.js';
+export { AlarmMetrics } from './metrics.js';
