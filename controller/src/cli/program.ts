@@ -30,7 +30,6 @@ Exit codes:
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command('flotilla')
     .description(`Flotilla ${FLOTILLA_VERSION}: ship signed releases to a fleet and watch them land.`)
-    .version(FLOTILLA_VERSION, '--version', 'print the version')
     .option('--controller <addr>', `controller gRPC address HOST:PORT (default: ${DEFAULT_CONTROLLER})`)
     .option('--token <token>', 'API token, sent as a bearer token')
     .option('--json', 'print machine-readable JSON instead of tables')
@@ -121,6 +120,12 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 
 /** Runs `flotilla` with `argv` (the words after the program name) and returns its exit code. */
 export async function runCli(argv: readonly string[], ctx: CliContext): Promise<number> {
+  // Not commander's .version(): a program-level --version would swallow the verbs' own
+  // `--version VERSION` (artifact sign/push), since global options may follow the verb.
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    ctx.out.write(`${FLOTILLA_VERSION}\n`);
+    return EXIT.OK;
+  }
   let exitCode: number = EXIT.OK;
   const program = buildProgram(ctx, (code) => {
     exitCode = code;
