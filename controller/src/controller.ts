@@ -19,6 +19,8 @@ import { HostRegistry } from './hosts.js';
 import { HttpServer, sendJson } from './http.js';
 import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
+import { RolloutManager } from './rollouts/manager.js';
+import { RolloutStore } from './rollouts/store.js';
 import { openControllerStore, type ControllerStore } from './store/store.js';
 import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
 
@@ -71,6 +73,8 @@ export class Controller {
     readonly artifacts: ArtifactStore,
     readonly hosts: HostRegistry,
     readonly assignments: AssignmentWriter,
+    /** The rollout engine's I/O layer; `rollouts.alarm(app, source, reason)` stops an app's rollout. */
+    readonly rollouts: RolloutManager,
     readonly metrics: ControllerMetrics,
     private readonly grpc: RunningGrpcServer,
     /** Add routes here (alert webhooks) before or after run(). */
@@ -135,6 +139,21 @@ export class Controller {
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
       });
+      const rollouts = await RolloutManager.load({
+        store: new RolloutStore(store.rollouts),
+        apps: store.apps,
+        artifacts,
+        hosts,
+        assignments,
+        logger: root.child({ component: 'rollouts' }),
+        now,
+        onTransition: (t) => {
+          metrics.rolloutTransitions.observe({ phase: 'decide' }, t.decideMs / 1000);
+          metrics.rolloutTransitions.observe({ phase: 'persist' }, t.persistMs / 1000);
+          metrics.rolloutTransitions.observe({ phase: 'act' }, t.actMs / 1000);
+          metrics.rolloutTransitions.observe({ phase: 'total' }, (t.decideMs + t.persistMs + t.actMs) / 1000);
+        },
+      });
 
       const grpc = await startGrpcServer(
         config.grpc.listen,
@@ -145,7 +164,7 @@ export class Controller {
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
           }),
-          control: controlService({ artifacts, apps: store.apps, hosts, assignments, logger: root }),
+          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, logger: root, now }),
         },
         bearerTokenCheck(config.apiToken),
         root.child({ component: 'grpc' }),
@@ -169,6 +188,7 @@ export class Controller {
         artifacts,
         hosts,
         assignments,
+        rollouts,
         metrics,
         grpc,
         http,
@@ -207,6 +227,8 @@ export class Controller {
     });
     this.unsubscribeNats = this.nats.onStateChange((state) => this.hosts.setListening(state === 'connected'));
     this.hosts.start();
+    // After the host registry: rollouts resume (a tick each) and hear every heartbeat from here on.
+    this.rollouts.listen();
     void nc.closed().then((err) => {
       if (this.currentState !== 'running') return;
       this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
@@ -219,6 +241,7 @@ export class Controller {
         grpc: this.addresses.grpc,
         http: this.addresses.http,
         hosts: this.hosts.list().length,
+        activeRollouts: this.rollouts.activeIds(),
         subjectPrefix: this.config.nats.subjectPrefix,
         auth: this.config.apiToken ? 'token' : 'none',
         trustedKeys: this.config.keys.trusted.map((k) => k.keyId),
@@ -251,10 +274,14 @@ export class Controller {
     this.unsubscribeHosts?.();
     this.unsubscribeNats?.();
     await this.hosts.stop(graceMs);
+    // Watch streams never end on their own; end them so the gRPC server can close at once.
+    this.rollouts.closeWatches();
     await Promise.all([
       this.grpc.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'gRPC close failed')),
       this.http.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'HTTP close failed')),
     ]);
+    // Transitions in flight finish their KV write and actions while NATS is still up.
+    await this.rollouts.stop(graceMs);
     if (!this.nats.nc.isClosed()) {
       const drained = this.nats.nc.drain().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'NATS drain failed'));
       const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());

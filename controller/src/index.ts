@@ -41,6 +41,7 @@ export { openControllerStore, type ControllerStore, type OpenStoreOptions } from
 export {
   BUCKETS,
   BUCKET_HISTORY,
+  ROLLOUTS_BUCKET_HISTORY,
   artifactKey,
   recordSchemas,
   type AppRecord,
@@ -65,3 +66,6 @@ export { KeyedMutex, mapConcurrent, mapConcurrentSettled } from './concurrency.j
 export { writeReadyFile, type ReadyInfo } from './ready-file.js';
 export { connectNats, type NatsLink, type NatsState } from './nats.js';
 export { natsAssignmentPublisher, subscribeControlSubjects, SYNC_QUEUE_GROUP, type ControlSubjectsDeps } from './subscriptions.js';
+export * from './rollout/index.js';
+export * from './rollouts/index.js';
+export { DEPLOY_STRATEGY } from './grpc/control-service.js';

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Where host counts come from at scrape time. */
 export interface HostCounts {
@@ -22,6 +22,7 @@ export class ControllerMetrics {
   readonly downloadBytes: Counter<never>;
   readonly assignmentsWritten: Counter<never>;
   readonly hostStateChanges: Counter<'state'>;
+  readonly rolloutTransitions: Histogram<'phase'>;
 
   constructor(hosts: HostCounts) {
     const registers = [this.registry];
@@ -73,6 +74,13 @@ export class ControllerMetrics {
       name: 'flotilla_host_state_changes_total',
       help: 'Host up/down transitions, by the state entered.',
       labelNames: ['state'],
+      registers,
+    });
+    this.rolloutTransitions = new Histogram({
+      name: 'flotilla_rollout_transition_seconds',
+      help: 'Controller time per rollout transition, by phase: decide, persist (the KV write), act (assignments), total.',
+      labelNames: ['phase'],
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
   }

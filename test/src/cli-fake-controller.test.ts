@@ -14,17 +14,20 @@ import {
   loadFlotillaProto,
   type ArtifactInfo,
   type DeployRequest__Output,
+  type GetRolloutRequest__Output,
   type GetStatusRequest__Output,
   type GetStatusResponse,
   type HostInfo,
   type ListArtifactsRequest__Output,
   type ListHostsRequest__Output,
+  type Rollout__Output,
+  type WatchRolloutRequest__Output,
   type SignedDescriptor__Output,
   type UploadResponse,
 } from '@flotilla/proto';
 import { loadTrustedKeys, verifyDescriptor } from '@flotilla/shared';
 import { runCli } from '../../controller/src/cli/index.js';
-import { captureContext } from '../../controller/src/cli/testing.js';
+import { captureContext, testReport, testRollout, testRolloutHost } from '../../controller/src/cli/testing.js';
 import { createControllerClient } from '../../controller/src/cli/client.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../../controller/dist/cli/main.js', import.meta.url));
@@ -47,7 +50,10 @@ interface Handlers {
   listArtifacts: (req: ListArtifactsRequest__Output) => { artifacts: ArtifactInfo[] };
   listHosts: (req: ListHostsRequest__Output) => { hosts: HostInfo[] };
   getStatus: (req: GetStatusRequest__Output, callNo: number) => GetStatusResponse;
-  deploy: (req: DeployRequest__Output) => { assigned: { host_id: string; seq: string }[] };
+  deploy: (req: DeployRequest__Output) => { assigned: { host_id: string; seq: string }[]; rollout_id?: string };
+  getRollout: (req: GetRolloutRequest__Output, callNo: number) => { rollout: Rollout__Output };
+  /** The states WatchRollout streams, in order, before it ends. */
+  watchRollout: (req: WatchRolloutRequest__Output) => Rollout__Output[];
   /** Decides the answer once the header arrived (throw a Refusal to refuse before the bytes). */
   uploadHeader: (header: SignedDescriptor__Output) => void;
   upload: (header: SignedDescriptor__Output, bytes: Buffer) => UploadResponse;
@@ -78,6 +84,7 @@ interface FakeController {
   received: Received[];
   uploads: RecordedUpload[];
   statusCalls: number;
+  rolloutCalls: number;
   stop(): Promise<void>;
 }
 
@@ -87,6 +94,8 @@ function defaultHandlers(): Handlers {
     listHosts: () => ({ hosts: [] }),
     getStatus: () => ({ hosts: [], apps: [] }),
     deploy: () => ({ assigned: [] }),
+    getRollout: () => ({ rollout: testRollout() }),
+    watchRollout: () => [],
     uploadHeader: () => {},
     upload: () => ({ artifact: null, already_present: false }),
     hang: false,
@@ -114,6 +123,7 @@ async function startFakeController(): Promise<FakeController> {
     received: [],
     uploads: [],
     statusCalls: 0,
+    rolloutCalls: 0,
     stop: () =>
       new Promise<void>((resolve) => {
         server.tryShutdown(() => resolve());
@@ -135,6 +145,12 @@ async function startFakeController(): Promise<FakeController> {
     ListHosts: unary('ListHosts', (r: ListHostsRequest__Output) => fake.handlers.listHosts(r)),
     GetStatus: unary('GetStatus', (r: GetStatusRequest__Output) => fake.handlers.getStatus(r, fake.statusCalls++)),
     Deploy: unary('Deploy', (r: DeployRequest__Output) => fake.handlers.deploy(r)),
+    GetRollout: unary('GetRollout', (r: GetRolloutRequest__Output) => fake.handlers.getRollout(r, fake.rolloutCalls++)),
+    WatchRollout: (call: grpc.ServerWritableStream<WatchRolloutRequest__Output, Rollout__Output>) => {
+      fake.received.push({ method: 'WatchRollout', request: call.request, authorization: auth(call.metadata) });
+      for (const state of fake.handlers.watchRollout(call.request)) call.write(state);
+      call.end();
+    },
   });
   server.addService(proto.Artifacts.service, {
     Upload: (call: grpc.ServerReadableStream<{ header?: SignedDescriptor__Output; chunk?: Buffer }, UploadResponse>, callback: grpc.sendUnaryData<UploadResponse>) => {
@@ -422,25 +438,37 @@ describe('read commands', () => {
 });
 
 describe('deploy', () => {
-  const assignThree = () => ({ assigned: ['h1', 'h2', 'h3'].map((host_id) => ({ host_id, seq: '5' })) });
+  const assignThree = () => ({ assigned: ['h1', 'h2', 'h3'].map((host_id) => ({ host_id, seq: '5' })), rollout_id: 'web-7' });
+  /** The deploy's rollout of web@1.4.2 over h1..h3, each host given as [state, report or null, down]. */
+  const rollout = (hosts: [string, Partial<ReturnType<typeof testReport>> | null, boolean?][], over: Partial<Rollout__Output> = {}) =>
+    testRollout({
+      id: 'web-7',
+      version: '1.4.2',
+      hosts: hosts.map(([state, report, down], i) =>
+        testRolloutHost(`h${i + 1}`, {
+          state,
+          down: down === true,
+          last_report: report ? testReport({ active_version: '1.4.2', ...report }) : null,
+          failure_reason: state === 'failed' ? `install of web@1.4.2 failed: ${report?.error ?? ''}` : '',
+        }),
+      ),
+      ...over,
+    });
 
-  it('assigns, then waits while the hosts converge, and exits 0', async () => {
+  it('assigns, then follows the rollout while the hosts converge, and exits 0', async () => {
     fake.handlers.deploy = assignThree;
-    const steps: Partial<HostInfo>[][] = [
-      [{ apps: [appStatus({ active_version: '1.4.1', install_phase: 'downloading' })] }, { apps: [appStatus({ active_version: '1.4.1', install_phase: 'idle', install_version: '', desired_version: '1.4.1' })] }, { apps: [] }],
-      [{ apps: [appStatus({ health: 'unknown' })] }, { apps: [appStatus({ active_version: '1.4.1', install_phase: 'unpacking' })] }, { apps: [appStatus({ active_version: '1.4.1', install_phase: 'downloading' })] }],
-      [{}, { apps: [appStatus({ health: 'unknown' })] }, { apps: [appStatus({ process_state: 'starting', health: 'unknown' })] }],
-      [{}, {}, {}],
+    const polls = [
+      rollout([['assigned', { active_version: '1.4.1', install_phase: 'downloading' }], ['assigned', { active_version: '1.4.1', install_phase: 'idle' }], ['assigned', null]]),
+      rollout([['assigned', { health: 'unknown' }], ['assigned', { active_version: '1.4.1', install_phase: 'unpacking' }], ['assigned', { active_version: '1.4.1', install_phase: 'downloading' }]]),
+      rollout([['passed', {}], ['assigned', { health: 'unknown' }], ['assigned', { process_state: 'starting', health: 'unknown' }]]),
+      rollout([['passed', {}], ['passed', {}], ['passed', {}]], { status: 'succeeded' }),
     ];
-    fake.handlers.getStatus = (_req, n) => {
-      const step = steps[Math.min(n, steps.length - 1)]!;
-      return { hosts: step.map((over, i) => hostInfo(`h${i + 1}`, over)), apps: [] };
-    };
+    fake.handlers.getRollout = (_req, n) => ({ rollout: polls[Math.min(n, polls.length - 1)]! });
     const r = await cli(['deploy', 'web@1.4.2', '--selector', 'env=prod']);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(fake.received.find((x) => x.method === 'Deploy')?.request).toEqual({ app: 'web', version: '1.4.2', selector: 'env=prod' });
-    expect(fake.statusCalls).toBe(4);
+    expect(fake.received.find((x) => x.method === 'Deploy')?.request).toMatchObject({ app: 'web', version: '1.4.2', selector: 'env=prod', healthy_deadline: '5m' });
+    expect(fake.received.filter((x) => x.method === 'GetRollout').map((x) => x.request)).toEqual(Array(4).fill({ id: 'web-7', app: '' }));
     expect(r.out).toBe(
       'assigned web@1.4.2 to 3 hosts: h1, h2, h3\n' +
         '0/3 healthy, 1 installing, 2 pending (0ms)\n' +
@@ -453,40 +481,37 @@ describe('deploy', () => {
 
   it('--json prints a final summary with every host', async () => {
     fake.handlers.deploy = assignThree;
-    fake.handlers.getStatus = () => ({ hosts: ['h1', 'h2', 'h3'].map((id) => hostInfo(id)), apps: [] });
+    fake.handlers.getRollout = () => ({ rollout: rollout([['passed', {}], ['passed', {}], ['passed', {}]], { status: 'succeeded' }) });
     const r = await cli(['deploy', 'web@1.4.2', '--json']);
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.out);
-    expect(summary).toMatchObject({ app: 'web', version: '1.4.2', result: 'converged', assigned: [{ host_id: 'h1', seq: '5' }, { host_id: 'h2', seq: '5' }, { host_id: 'h3', seq: '5' }] });
+    expect(summary).toMatchObject({ app: 'web', version: '1.4.2', rollout_id: 'web-7', result: 'converged', assigned: [{ host_id: 'h1', seq: '5' }, { host_id: 'h2', seq: '5' }, { host_id: 'h3', seq: '5' }] });
     expect(summary.hosts.map((h: { progress: string }) => h.progress)).toEqual(['healthy', 'healthy', 'healthy']);
     expect(r.err).toContain('assigned web@1.4.2 to 3 hosts');
   });
 
-  it('reports which host failed to install and why, and exits 1', async () => {
+  it('reports which host failed and why as soon as the rollout fails, and exits 1', async () => {
     fake.handlers.deploy = assignThree;
-    fake.handlers.getStatus = (_req, n) => ({
-      hosts: [
-        hostInfo('h1'),
-        hostInfo('h2', n === 0 ? { apps: [appStatus({ active_version: '1.4.1', install_phase: 'verifying' })] } : { apps: [appStatus({ active_version: '1.4.1', install_phase: 'failed', error: 'signature by untrusted key 99aa' })] }),
-        hostInfo('h3', { apps: [appStatus({ health: 'unknown' })] }),
-      ],
-      apps: [],
+    fake.handlers.getRollout = (_req, n) => ({
+      rollout:
+        n === 0
+          ? rollout([['passed', {}], ['assigned', { active_version: '1.4.1', install_phase: 'verifying' }], ['assigned', { health: 'unknown' }]])
+          : rollout([['passed', {}], ['failed', { active_version: '1.4.1', install_phase: 'failed', error: 'signature by untrusted key 99aa' }], ['assigned', { health: 'unknown' }]], { status: 'failed' }),
     });
     const r = await cli(['deploy', 'web@1.4.2']);
     expect(r.code).toBe(1);
-    expect(r.err).toBe('error: web@1.4.2 failed on host h2: signature by untrusted key 99aa\n');
+    expect(r.err).toBe('error: web@1.4.2 failed on host h2: install of web@1.4.2 failed: signature by untrusted key 99aa\n');
     expect(r.out).toContain('1/3 healthy, 1 starting, 1 failed');
   });
 
   it('times out naming the hosts not there yet and their state, and exits 1', async () => {
     fake.handlers.deploy = assignThree;
-    fake.handlers.getStatus = () => ({
-      hosts: [
-        hostInfo('h1'),
-        hostInfo('h2', { apps: [appStatus({ process_state: 'crash-loop', health: 'unknown', restarts: 6, error: 'exited with code 1' })] }),
-        hostInfo('h3', { state: 'down', apps: [appStatus({ active_version: '1.4.1', install_phase: 'idle' })] }),
-      ],
-      apps: [],
+    fake.handlers.getRollout = () => ({
+      rollout: rollout([
+        ['passed', {}],
+        ['assigned', { process_state: 'crash-loop', health: 'unknown', restarts: 6, error: 'exited with code 1' }],
+        ['assigned', { active_version: '1.4.1', install_phase: 'idle' }, true],
+      ]),
     });
     const r = await cli(['deploy', 'web@1.4.2', '--wait-timeout', '2s']);
     expect(r.code).toBe(1);
@@ -495,7 +520,8 @@ describe('deploy', () => {
     expect(lines[1]).toMatch(/^HOST\s+PROGRESS\s+HOST STATE\s+ACTIVE\s+INSTALL\s+PROCESS\s+HEALTH\s+ERROR$/);
     expect(lines[2]).toMatch(/^h2\s+crashing\s+up\s+1\.4\.2\s+done\s+crash-loop\s+unknown\s+exited with code 1$/);
     expect(lines[3]).toMatch(/^h3\s+down\s+down\s+1\.4\.1\s+idle\s+running\s+healthy$/);
-    expect(lines).toHaveLength(4);
+    expect(lines[4]).toBe('rollout web-7 goes on until its healthy deadline (flotilla rollout status web-7)');
+    expect(lines).toHaveLength(5);
   });
 
   it('--no-wait returns once assigned', async () => {
@@ -503,7 +529,25 @@ describe('deploy', () => {
     const r = await cli(['deploy', 'web@1.4.2', '--no-wait']);
     expect(r.code).toBe(0);
     expect(r.out).toBe('assigned web@1.4.2 to 3 hosts: h1, h2, h3\n');
-    expect(fake.statusCalls).toBe(0);
+    expect(fake.rolloutCalls).toBe(0);
+  });
+});
+
+describe('rollout status --watch over gRPC', () => {
+  it('streams the rollout until it ends and exits with its outcome', async () => {
+    const running = testRollout({ id: 'web-9', hosts: [testRolloutHost('h1', { last_report: testReport() })] });
+    const reverted = testRollout({
+      id: 'web-9',
+      status: 'reverted',
+      end_reason: 'alarm from alertmanager: HighErrorRate',
+      hosts: [testRolloutHost('h1', { state: 'reverted' })],
+    });
+    fake.handlers.watchRollout = () => [running, reverted];
+    const r = await cli(['--token', 't0k', 'rollout', 'status', '--app', 'web', '--watch']);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('web-9 web@2.0 running, canary (step 1 of 1): 0/1 passed, 1 in progress');
+    expect(r.err).toBe('error: rollout web-9 reverted: alarm from alertmanager: HighErrorRate\n');
+    expect(fake.received.find((x) => x.method === 'WatchRollout')).toMatchObject({ request: { id: '', app: 'web' }, authorization: 'Bearer t0k' });
   });
 });
 
@@ -593,10 +637,18 @@ describe('the built program', () => {
   });
 
   it('deploys and waits in a real process (real clock)', async () => {
-    fake.handlers.deploy = () => ({ assigned: [{ host_id: 'h1', seq: '2' }] });
-    fake.handlers.getStatus = (_req, n) => ({
-      hosts: [hostInfo('h1', n < 2 ? { apps: [appStatus({ active_version: '1.4.1', install_phase: 'downloading' })] } : {})],
-      apps: [],
+    fake.handlers.deploy = () => ({ assigned: [{ host_id: 'h1', seq: '2' }], rollout_id: 'web-1' });
+    fake.handlers.getRollout = (_req, n) => ({
+      rollout: testRollout({
+        version: '1.4.2',
+        status: n < 2 ? 'running' : 'succeeded',
+        hosts: [
+          testRolloutHost('h1', {
+            state: n < 2 ? 'assigned' : 'passed',
+            last_report: testReport({ active_version: n < 2 ? '1.4.1' : '1.4.2', install_phase: n < 2 ? 'downloading' : 'done' }),
+          }),
+        ],
+      }),
     });
     const r = await run(['--controller', fake.address, 'deploy', 'web@1.4.2']);
     expect(r.code).toBe(0);

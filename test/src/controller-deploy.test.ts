@@ -87,7 +87,19 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const deploy = (app: string, version: string, selector = '') =>
+/**
+ * A deploy is a rollout, which ends once every host runs the version healthy. These fake hosts
+ * never run anything, so each deploy's rollout is ended here (abort, no revert: the hosts keep
+ * what they were assigned) to let the next deploy of the app start; this file is about the
+ * assignments, not the rollouts.
+ */
+async function deploy(app: string, version: string, selector = ''): Promise<DeployResponse__Output> {
+  const response = await startDeploy(app, version, selector);
+  await unaryCall(clients.control, 'RolloutCommand', { id: response.rollout_id, command: 'abort', no_revert: true, actor: 'test' });
+  return response;
+}
+
+const startDeploy = (app: string, version: string, selector = '') =>
   unaryCall<{ app: string; version: string; selector: string }, DeployResponse__Output>(clients.control, 'Deploy', {
     app,
     version,
@@ -163,6 +175,14 @@ describe('deploy', () => {
     expect(nobody.details).toMatch(/no host matches selector "env=nowhere"/);
     const bad = await refusal(deploy('Bad Name', '1'));
     expect(bad.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it('refuses a second deploy of an app while its rollout runs, naming that rollout', async () => {
+    const first = await startDeploy('api', '1', 'env=prod');
+    const second = await refusal(startDeploy('api', '1', 'env=prod'));
+    expect(second.code).toBe(status.FAILED_PRECONDITION);
+    expect(second.details).toContain(`rollout ${first.rollout_id} of api is still running`);
+    await unaryCall(clients.control, 'RolloutCommand', { id: first.rollout_id, command: 'abort', no_revert: true, actor: 'test' });
   });
 
   it('reports status per host and per app', async () => {

@@ -140,6 +140,10 @@ export interface ControllerProcessOptions {
   logLevel?: string;
   /** @default 15000 */
   readyTimeoutMs?: number;
+  /** gRPC listen address. @default '127.0.0.1:0' (a free port) */
+  grpcListen?: string;
+  /** HTTP listen address. @default '127.0.0.1:0' */
+  httpListen?: string;
 }
 
 /** A running flotilla-controller, started from controller/dist/main.js. */
@@ -163,8 +167,8 @@ export class ControllerProcess {
     const args = [
       CONTROLLER_MAIN,
       '--nats', opts.natsUrl,
-      '--grpc-listen', '127.0.0.1:0',
-      '--http-listen', '127.0.0.1:0',
+      '--grpc-listen', opts.grpcListen ?? '127.0.0.1:0',
+      '--http-listen', opts.httpListen ?? '127.0.0.1:0',
       '--data-dir', dataDir,
       '--controller-key', opts.controllerKey,
       ...opts.trustedKeys.flatMap((k) => ['--trusted-key', k]),
@@ -295,7 +299,16 @@ export function bearer(token?: string): grpc.Metadata {
 /** Calls a unary Control method, resolving its response or rejecting with the ServiceError. */
 export function unaryCall<Req, Res>(
   client: ControlClient,
-  method: 'ListArtifacts' | 'ListHosts' | 'GetStatus' | 'Deploy',
+  method:
+    | 'ListArtifacts'
+    | 'ListHosts'
+    | 'GetStatus'
+    | 'Deploy'
+    | 'StartRollout'
+    | 'GetRollout'
+    | 'ListRollouts'
+    | 'RolloutCommand'
+    | 'GetHistory',
   request: Req,
   metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<Res> {

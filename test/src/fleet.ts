@@ -3,8 +3,9 @@ import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { create as createTar } from 'tar';
+import type { HostInfo__Output, ListHostsResponse__Output, Rollout__Output } from '@flotilla/proto';
 import { AgentProcess, freePort, httpGet, killAppsOf, tempDir, writeKeyPair } from './agent-process.js';
-import { ControllerProcess, waitUntil } from './controller-process.js';
+import { ControllerProcess, controllerClients, unaryCall, waitUntil, type ControllerClients } from './controller-process.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
 /** The CLI the tests and the demo run as a real process. */
@@ -60,6 +61,7 @@ export interface CliResult {
 export class Fleet {
   readonly agents: FleetAgent[] = [];
   private stopped = false;
+  private grpcClients: ControllerClients | undefined;
 
   private constructor(
     readonly dir: string,
@@ -127,16 +129,61 @@ export class Fleet {
     return a.process;
   }
 
-  /** Restarts the controller on the same NATS and data dir (after `controller.stop()`). */
+  /**
+   * Restarts the controller on the same NATS and data dir (after `controller.stop()`, which may be
+   * a SIGKILL), on the same ports: the agents download from the address they were given.
+   */
   async restartController(): Promise<ControllerProcess> {
+    this.grpcClients?.close();
+    this.grpcClients = undefined;
     this.controller = await ControllerProcess.start({
       natsUrl: this.nats.url,
       dir: join(this.dir, 'controller'),
       controllerKey: this.controllerKey.keyPath,
       trustedKeys: [this.releaseKey.pubPath],
       logLevel: this.opts.logLevel ?? 'info',
+      grpcListen: this.controller.grpc,
+      httpListen: this.controller.http,
     });
     return this.controller;
+  }
+
+  /** gRPC clients of the current controller, for quick polling where the CLI would be slow. */
+  get clients(): ControllerClients {
+    this.grpcClients ??= controllerClients(this.controller.grpc);
+    return this.grpcClients;
+  }
+
+  /** A rollout by id, or the active (else latest) one of an app. */
+  async rollout(ref: { id?: string; app?: string }): Promise<Rollout__Output> {
+    const r = await unaryCall<{ id?: string; app?: string }, { rollout: Rollout__Output | null }>(this.clients.control, 'GetRollout', ref);
+    if (!r.rollout) throw new Error('GetRollout answered without a rollout');
+    return r.rollout;
+  }
+
+  /** Waits (bounded) until the rollout satisfies `check`; returns it then. */
+  waitForRollout(id: string, what: string, check: (r: Rollout__Output) => boolean, timeoutMs = 60_000): Promise<Rollout__Output> {
+    return waitUntil(
+      `rollout ${id}: ${what}`,
+      async () => {
+        const r = await this.rollout({ id });
+        return check(r) ? r : undefined;
+      },
+      { timeoutMs, intervalMs: 50 },
+    );
+  }
+
+  /** Every host as the controller sees it (assignment and accepted seqs, apps' statuses). */
+  async hosts(): Promise<HostInfo__Output[]> {
+    const r = await unaryCall<{ selector: string }, ListHostsResponse__Output>(this.clients.control, 'ListHosts', { selector: '' });
+    return [...r.hosts].sort((a, b) => (a.host_id < b.host_id ? -1 : 1));
+  }
+
+  /** Index of the agent with this host id. */
+  indexOf(hostId: string): number {
+    const i = this.agents.findIndex((a) => a.hostId === hostId);
+    if (i < 0) throw new Error(`no agent ${hostId}`);
+    return i;
   }
 
   /** Runs `flotilla ARGS` against this fleet's controller as a real process. */
@@ -196,6 +243,7 @@ export class Fleet {
     this.stopped = true;
     await Promise.all(this.agents.map((a) => a.process?.stop()));
     await Promise.all(this.agents.map((a) => killAppsOf(a.dataDir)));
+    this.grpcClients?.close();
     await this.controller.stop();
     await this.nats.stop();
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });

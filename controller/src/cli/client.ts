@@ -4,13 +4,25 @@ import {
   loadFlotillaProto,
   type DeployRequest,
   type DeployResponse__Output,
+  type GetHistoryRequest,
+  type GetHistoryResponse__Output,
+  type GetRolloutRequest,
+  type GetRolloutResponse__Output,
   type GetStatusRequest,
   type GetStatusResponse__Output,
   type ListArtifactsRequest,
   type ListArtifactsResponse__Output,
   type ListHostsRequest,
   type ListHostsResponse__Output,
+  type ListRolloutsRequest,
+  type ListRolloutsResponse__Output,
+  type Rollout__Output,
+  type RolloutCommandRequest,
+  type RolloutCommandResponse__Output,
   type SignedDescriptor as SignedDescriptorMessage,
+  type StartRolloutRequest,
+  type StartRolloutResponse__Output,
+  type WatchRolloutRequest,
   type UploadRequest,
   type UploadResponse__Output,
 } from '@flotilla/proto';
@@ -39,6 +51,16 @@ export interface ControllerClient {
   listHosts(request: ListHostsRequest): Promise<ListHostsResponse__Output>;
   getStatus(request: GetStatusRequest): Promise<GetStatusResponse__Output>;
   deploy(request: DeployRequest): Promise<DeployResponse__Output>;
+  startRollout(request: StartRolloutRequest): Promise<StartRolloutResponse__Output>;
+  getRollout(request: GetRolloutRequest): Promise<GetRolloutResponse__Output>;
+  listRollouts(request: ListRolloutsRequest): Promise<ListRolloutsResponse__Output>;
+  rolloutCommand(request: RolloutCommandRequest): Promise<RolloutCommandResponse__Output>;
+  getHistory(request: GetHistoryRequest): Promise<GetHistoryResponse__Output>;
+  /**
+   * The rollout, then every change until it finishes (the stream then ends). No deadline: a
+   * rollout may take hours. Failures arrive translated, as from the other calls.
+   */
+  watchRollout(request: WatchRolloutRequest): AsyncIterable<Rollout__Output>;
   /** Client-streaming upload: the signed descriptor, then the artifact's bytes as they come. */
   upload(header: SignedDescriptorMessage, chunks: AsyncIterable<Buffer>): Promise<UploadResponse__Output>;
   close(): void;
@@ -177,6 +199,23 @@ export function createControllerClient(options: ConnectOptions): ControllerClien
     listHosts: (request) => unary('ListHosts', (md, opts, cb) => control.ListHosts(request, md, opts, cb)),
     getStatus: (request) => unary('GetStatus', (md, opts, cb) => control.GetStatus(request, md, opts, cb)),
     deploy: (request) => unary('Deploy', (md, opts, cb) => control.Deploy(request, md, opts, cb)),
+    startRollout: (request) => unary('StartRollout', (md, opts, cb) => control.StartRollout(request, md, opts, cb)),
+    getRollout: (request) => unary('GetRollout', (md, opts, cb) => control.GetRollout(request, md, opts, cb)),
+    listRollouts: (request) => unary('ListRollouts', (md, opts, cb) => control.ListRollouts(request, md, opts, cb)),
+    rolloutCommand: (request) => unary('RolloutCommand', (md, opts, cb) => control.RolloutCommand(request, md, opts, cb)),
+    getHistory: (request) => unary('GetHistory', (md, opts, cb) => control.GetHistory(request, md, opts, cb)),
+    watchRollout: (request) => ({
+      async *[Symbol.asyncIterator]() {
+        const call = control.WatchRollout(request, metadata());
+        try {
+          for await (const rollout of call) yield rollout as Rollout__Output;
+        } catch (err) {
+          throw translate(err, 'WatchRollout');
+        } finally {
+          call.cancel();
+        }
+      },
+    }),
     upload: (header, chunks) =>
       streamUpload({
         open: (cb) => artifacts.Upload(metadata(), {}, cb),

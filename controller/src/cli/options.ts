@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { ValidationError, parseDuration } from '@flotilla/shared';
 import type { ConnectOptions } from './client.js';
 import type { CliContext } from './context.js';
@@ -47,5 +48,24 @@ export async function withController<T>(
     return await body(client);
   } finally {
     client.close();
+  }
+}
+
+/**
+ * Who runs the command, as the rollout's event log records it: FLOTILLA_ACTOR, else the login
+ * name. Characters the controller does not take in a name become '-'.
+ */
+export function actorOf(env: CliContext['env']): string {
+  const raw = (env['FLOTILLA_ACTOR'] || env['USER'] || env['LOGNAME'] || loginName()).trim();
+  const cleaned = raw.replace(/[^A-Za-z0-9._@+-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return cleaned || 'unknown';
+}
+
+function loginName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    // No passwd entry for this uid (some containers).
+    return 'unknown';
   }
 }

@@ -44,6 +44,16 @@ describe('flotilla argument parsing', () => {
     expect(c.connections).toEqual([]);
   });
 
+  it('--version alone prints the version; after a verb it is that verb\'s option', async () => {
+    const c = captureContext();
+    expect(await runCli(['--version'], c.ctx)).toBe(0);
+    expect(c.out()).toMatch(/^\d+\.\d+\.\d+\n$/);
+    const d = captureContext();
+    expect(await runCli(['artifact', 'sign', 'missing.tar.gz', '--app', 'web', '--version', '1.0', '--key', 'k'], d.ctx)).toBe(2);
+    // The verb ran with its own --version (it got as far as reading the key).
+    expect(d.err()).toMatch(/cannot read key file k/);
+  });
+
   it('--help prints usage with the exit codes and exits 0', async () => {
     const c = captureContext();
     expect(await runCli(['--help'], c.ctx)).toBe(0);

@@ -4,22 +4,34 @@ import { artifactList } from './commands/artifact-list.js';
 import { artifactPush } from './commands/artifact-push.js';
 import { artifactSign } from './commands/artifact-sign.js';
 import { DEFAULT_WAIT_TIMEOUT, deploy } from './commands/deploy.js';
+import { history } from './commands/history.js';
 import { hosts } from './commands/hosts.js';
 import { keysGenerate } from './commands/keys-generate.js';
+import { rolloutAbort } from './commands/rollout-abort.js';
+import { rolloutList } from './commands/rollout-list.js';
+import { rolloutPause } from './commands/rollout-pause.js';
+import { rolloutPromote } from './commands/rollout-promote.js';
+import { rolloutResume } from './commands/rollout-resume.js';
+import { rolloutStart, type RolloutStartOptions } from './commands/rollout-start.js';
+import { rolloutStatus } from './commands/rollout-status.js';
 import { status } from './commands/status.js';
 import type { CliContext } from './context.js';
 import { EXIT, reportError } from './errors.js';
 import { DEFAULT_CONTROLLER, DEFAULT_TIMEOUT, type RawGlobalOptions } from './options.js';
 
 const EXIT_CODES_HELP = `
+flotilla --version prints the version (alone: verbs such as artifact push take --version VERSION).
+
 Environment:
   FLOTILLA_CONTROLLER  controller address (instead of --controller)
   FLOTILLA_API_TOKEN   API token (instead of --token)
+  FLOTILLA_ACTOR       who you are, for rollouts' event logs (default: your login name)
   NO_COLOR             no colour even on a terminal
 
 Exit codes:
   0  done
-  1  the operation failed (the controller refused it, a deploy did not converge)
+  1  the operation failed (the controller refused it, a deploy did not converge, a watched
+     rollout ended failed, reverted or aborted)
   2  usage error or bad local input (arguments, key or artifact files)
   3  the controller could not be reached`;
 
@@ -106,13 +118,85 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
 
   program
     .command('deploy')
-    .description('assign APP@VERSION to every selected host and wait until all run it healthy')
+    .description('roll APP@VERSION out to every selected host at once (one step, no revert) and wait until all run it healthy')
     .argument('<app@version>', 'what to deploy, e.g. web@1.4.2')
     .option('--selector <selector>', 'label selector (default: every host)')
     .option('--wait-timeout <duration>', 'how long to wait for every host', DEFAULT_WAIT_TIMEOUT)
     .option('--no-wait', 'return once the hosts are assigned')
     .action(async (target: string, _o, command: Command) => {
       setExit(await deploy({ ...opts(command), target }, ctx));
+    });
+
+  const rollout = program.command('rollout').description('health-gated rollouts: canary, batches, pause, promote, abort');
+  rollout
+    .command('start')
+    .description('roll APP@VERSION out: a canary, then batches, each gated on health; revert on failure')
+    .argument('<app@version>', 'what to roll out, e.g. web@1.4.2')
+    .option('--selector <selector>', 'label selector (default: every host)')
+    .option('--canary <n|p%>', 'hosts in the canary step (default: 1)')
+    .option('--batch <n|p%>', 'hosts per batch after the canary (default: 25%)')
+    .option('--steps <list>', 'cumulative steps instead of canary/batch, e.g. 1,10%,50%,100%')
+    .option('--min-healthy-time <duration>', 'a host passes after running the version healthy this long (default: 10s)')
+    .option('--healthy-deadline <duration>', 'a host that has not passed this long after its assignment fails (default: 5m)')
+    .option('--bake <duration>', 'wait after each batch passes (default: 0s)')
+    .option('--canary-bake <duration>', 'wait after the canary passes (default: the --bake)')
+    .option('--max-failures <n|p%>', 'failed hosts tolerated (default: 0)')
+    .option('--max-restarts <n>', 'a host whose process restarts more often under watch fails (default: 3)')
+    .option('--spread-by <label>', 'label whose values each batch should span (default: zone)')
+    .option('--pause-after-canary', 'wait for `flotilla rollout promote` after the canary')
+    .option('--stable-after <duration>', 'stabilisation window before the version is marked stable (default: 0s)')
+    .option('--no-auto-revert', 'on failure, stop and leave hosts as they are')
+    .option('--dry-run', 'print the steps and the hosts in each; change nothing')
+    .option('--watch', 'follow the rollout until it ends (exit 1 unless it succeeds)')
+    .action(async (target: string, _o, command: Command) => {
+      setExit(await rolloutStart({ ...opts<Omit<RolloutStartOptions, 'target'>>(command), target }, ctx));
+    });
+  rollout
+    .command('status')
+    .description('a rollout: its steps, each host and why any failed, and its event log')
+    .argument('[id]', 'rollout id (e.g. web-3)')
+    .option('--app <app>', "the app's active (else latest) rollout")
+    .option('--watch', 'a live view until it ends (exit 1 unless it succeeds)')
+    .action(async (id: string | undefined, _o, command: Command) => {
+      setExit(await rolloutStatus({ ...opts<{ app?: string; watch?: boolean }>(command), id }, ctx));
+    });
+  rollout
+    .command('list')
+    .description('rollouts, newest first, and how each ended')
+    .option('--app <app>', 'only this app')
+    .action(async (_o, command: Command) => {
+      setExit(await rolloutList(opts(command), ctx));
+    });
+  const commands: [string, string, typeof rolloutPause][] = [
+    ['pause', 'stop starting new steps (hosts already assigned are still watched)', rolloutPause],
+    ['resume', 'go on after a pause', rolloutResume],
+    ['promote', 'go on after the canary (--pause-after-canary), or after a pause', rolloutPromote],
+  ];
+  for (const [name, description, run] of commands) {
+    rollout
+      .command(name)
+      .description(description)
+      .argument('<id>', 'rollout id')
+      .action(async (id: string, _o, command: Command) => {
+        setExit(await run({ ...opts(command), id }, ctx));
+      });
+  }
+  rollout
+    .command('abort')
+    .description('stop the rollout and revert every host it touched to the stable version')
+    .argument('<id>', 'rollout id')
+    .option('--no-revert', 'leave hosts as they are')
+    .action(async (id: string, _o, command: Command) => {
+      const o = opts<{ revert?: boolean }>(command);
+      setExit(await rolloutAbort({ ...o, id, noRevert: o.revert === false }, ctx));
+    });
+
+  program
+    .command('history')
+    .description("an app's versions (which were stable, when) and how each rollout ended and why")
+    .argument('<app>', 'app name')
+    .action(async (app: string, _o, command: Command) => {
+      setExit(await history({ ...opts(command), app }, ctx));
     });
 
   return program;

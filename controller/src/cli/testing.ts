@@ -1,3 +1,4 @@
+import type { Rollout__Output, RolloutHost__Output, RolloutHostReport__Output } from '@flotilla/proto';
 import type { ClientFactory, ConnectOptions, ControllerClient } from './client.js';
 import type { CliContext } from './context.js';
 
@@ -66,8 +67,107 @@ export function fakeClient(calls: Partial<ControllerClient> = {}): ControllerCli
     listHosts: unexpected('ListHosts'),
     getStatus: unexpected('GetStatus'),
     deploy: unexpected('Deploy'),
+    startRollout: unexpected('StartRollout'),
+    getRollout: unexpected('GetRollout'),
+    listRollouts: unexpected('ListRollouts'),
+    rolloutCommand: unexpected('RolloutCommand'),
+    getHistory: unexpected('GetHistory'),
+    watchRollout: () => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('unexpected call WatchRollout')) }),
+    }),
     upload: unexpected('Upload'),
     close: () => {},
     ...calls,
+  };
+}
+
+/** A host of a rollout as the controller reports it (for tests); running the target healthy by default. */
+export function testRolloutHost(hostId: string, over: Partial<RolloutHost__Output> = {}): RolloutHost__Output {
+  return {
+    host_id: hostId,
+    step: 0,
+    state: 'assigned',
+    assigned_at_ms: '1700000000000',
+    healthy_since_ms: '0',
+    passed_at_ms: '0',
+    failed_at_ms: '0',
+    failure_reason: '',
+    reverted_at_ms: '0',
+    down: false,
+    removed: false,
+    last_report: null,
+    ...over,
+  };
+}
+
+/** A report as a rollout host carries it (for tests). */
+export function testReport(over: Partial<RolloutHostReport__Output> = {}): RolloutHostReport__Output {
+  return { active_version: '2.0', process_state: 'running', health: 'healthy', install_phase: 'done', restarts: 0, error: '', ...over };
+}
+
+/** A rollout as the controller reports it (for tests): web@2.0 over the hosts given, in one step. */
+export function testRollout(over: Partial<Rollout__Output> = {}): Rollout__Output {
+  const hosts = over.hosts ?? [testRolloutHost('h1')];
+  const count = (pred: (h: RolloutHost__Output) => boolean) => hosts.filter(pred).length;
+  return {
+    id: 'web-1',
+    app: 'web',
+    version: '2.0',
+    status: 'running',
+    stable_version: '1.0',
+    strategy: {
+      selector: '',
+      kind: 'steps',
+      canary: '',
+      batch: '',
+      steps: ['100%'],
+      spread_by: 'zone',
+      min_healthy_time_ms: '0',
+      healthy_deadline_ms: '300000',
+      bake_ms: '0',
+      canary_bake_ms: '0',
+      max_failures: '0',
+      pause_after_canary: false,
+      stable_after_ms: '0',
+      auto_revert: false,
+      max_restarts: 3,
+    },
+    steps: [
+      {
+        index: 0,
+        host_ids: hosts.map((h) => h.host_id),
+        target_count: hosts.length,
+        started_at_ms: '1700000000000',
+        passed_at_ms: '0',
+        bake_until_ms: '0',
+      },
+    ],
+    current_step: 0,
+    hosts,
+    counters: {
+      hosts: hosts.length,
+      pending: count((h) => h.state === 'pending'),
+      in_progress: count((h) => h.state === 'assigned' || h.state === 'healthy-wait'),
+      passed: count((h) => h.state === 'passed'),
+      failed: count((h) => h.state === 'failed'),
+      skipped: 0,
+      reverting: count((h) => h.state === 'reverting'),
+      reverted: count((h) => h.state === 'reverted'),
+    },
+    failure_limit: 0,
+    pause_reason: '',
+    paused_at_ms: '0',
+    paused_by: '',
+    promoted_at_ms: '0',
+    stabilise_until_ms: '0',
+    created_at_ms: '1700000000000',
+    updated_at_ms: '1700000000000',
+    finished_at_ms: '0',
+    end_reason: '',
+    ended_by: '',
+    created_by: 'alice',
+    log: [],
+    now_ms: '1700000000000',
+    ...over,
   };
 }

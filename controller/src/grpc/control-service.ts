@@ -1,8 +1,10 @@
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
-import type { AppStatus, ControlHandlers } from '@flotilla/proto';
+import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import type { AppStatus, ControlHandlers, Rollout, WatchRolloutRequest__Output } from '@flotilla/proto';
 import {
   ConflictError,
   NotFoundError,
+  UnavailableError,
+  ValidationError,
   assertAppName,
   assertVersion,
   matchesSelector,
@@ -14,17 +16,43 @@ import type { ArtifactStore } from '../artifacts.js';
 import type { AssignmentWriter } from '../assignments.js';
 import { CONFLICT_KIND } from '../errors.js';
 import type { HostRegistry, HostView } from '../hosts.js';
+import { isFinished, type RolloutState } from '../rollout/index.js';
+import type { RolloutManager } from '../rollouts/manager.js';
 import type { JsonBucket } from '../store/kv.js';
 import type { AppRecord, ArtifactRecord } from '../store/records.js';
 import { appInfo, appStatus, artifactInfo, hostInfo } from './convert.js';
 import { toServiceError } from './errors.js';
+import { historyMessage, rolloutMessage, rolloutSummary, specInput } from './rollout-convert.js';
 
 export interface ControlServiceDeps {
   artifacts: ArtifactStore;
   apps: JsonBucket<AppRecord>;
   hosts: HostRegistry;
   assignments: AssignmentWriter;
+  rollouts: RolloutManager;
   logger: Logger;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * How `flotilla deploy` rolls out: every selected host in one step, passing as soon as it runs
+ * the version healthy, and no revert on failure (hosts stay where they are, as before rollouts).
+ */
+export const DEPLOY_STRATEGY = Object.freeze({
+  steps: '100%',
+  minHealthyTime: 0,
+  healthyDeadline: '5m',
+  autoRevert: false,
+});
+
+/** A rollout reference from a request: an id, or an app. */
+function rolloutRef(req: { id?: string; app?: string }): { id?: string; app?: string } {
+  const id = (req.id ?? '').trim();
+  const app = (req.app ?? '').trim();
+  if (id && app) throw new ValidationError('name a rollout by id or by app, not both');
+  if (!id && !app) throw new ValidationError('name a rollout id or an app');
+  return id ? { id } : { app };
 }
 
 /** Runs a unary handler body; whatever it throws becomes the call's status. */
@@ -40,6 +68,7 @@ function unary<Req, Res>(body: (request: Req) => Promise<Res>) {
 /** The Control service: what the operator CLI calls. */
 export function controlService(deps: ControlServiceDeps): ControlHandlers {
   const logger = deps.logger.child({ component: 'control-service' });
+  const now = deps.now ?? Date.now;
 
   /** Status of each app on a host: what it reports, plus apps assigned that it has not reported yet. */
   function hostApps(host: HostView, app: string | undefined): AppStatus[] {
@@ -98,26 +127,118 @@ export function controlService(deps: ControlServiceDeps): ControlHandlers {
     Deploy: unary(async (req) => {
       const app = assertAppName(req.app ?? '');
       const version = assertVersion(req.version ?? '');
-      const artifact = await findArtifact(deps, app, version);
+      await findArtifact(deps, app, version);
       const selectorText = req.selector ?? '';
       const selector = parseSelector(selectorText);
       const known = deps.hosts.list();
-      const targets = known.filter((h) => matchesSelector(h.record.labels, selector)).map((h) => h.record.hostId);
-      if (targets.length === 0) {
+      if (!known.some((h) => matchesSelector(h.record.labels, selector))) {
         const which = selectorText.trim() ? `matches selector "${selectorText}"` : 'is known';
         throw new ConflictError(`no host ${which} (${known.length} hosts known); nothing was assigned`, {
           details: { kind: CONFLICT_KIND.state, selector: selectorText },
         });
       }
-      const stableVersion = (await deps.apps.get(app))?.value.stableVersion ?? undefined;
-      const results = await deps.assignments.assignMany(targets, (apps) => ({
-        ...apps,
-        [app]: { version, release: artifact.signed, ...(stableVersion ? { stableVersion } : {}) },
-      }));
-      logger.info({ app, version, selector: selectorText, hosts: targets.length }, 'deploy assigned');
-      return { assigned: results.map((r) => ({ host_id: r.hostId, seq: String(r.seq) })) };
+      const { state } = await deps.rollouts.start({
+        app,
+        version,
+        selector: selectorText,
+        ...DEPLOY_STRATEGY,
+        healthyDeadline: req.healthy_deadline?.trim() || DEPLOY_STRATEGY.healthyDeadline,
+        createdBy: req.actor ?? '',
+      });
+      const rollout = state as RolloutState;
+      const hostIds = rollout.hosts.map((h) => h.hostId).sort();
+      logger.info({ app, version, selector: selectorText, hosts: hostIds.length, rolloutId: rollout.id }, 'deploy assigned');
+      return { assigned: hostIds.map((id) => ({ host_id: id, seq: String(seqOf(id)) })), rollout_id: rollout.id };
     }),
+
+    StartRollout: unary(async (req) => {
+      const { state, plan } = await deps.rollouts.start(specInput(req), { dryRun: req.dry_run === true });
+      return { rollout: state ? rolloutMessage(state, now()) : null, plan };
+    }),
+
+    GetRollout: unary(async (req) => ({ rollout: rolloutMessage(await deps.rollouts.get(rolloutRef(req)), now()) })),
+
+    ListRollouts: unary(async (req) => {
+      const app = req.app ? assertAppName(req.app) : undefined;
+      return { rollouts: (await deps.rollouts.list(app)).map(rolloutSummary) };
+    }),
+
+    RolloutCommand: unary(async (req) => {
+      const state = await deps.rollouts.command((req.id ?? '').trim(), req.command ?? '', {
+        noRevert: req.no_revert === true,
+        actor: req.actor ?? '',
+      });
+      return { rollout: rolloutMessage(state, now()) };
+    }),
+
+    GetHistory: unary(async (req) => historyMessage(await deps.rollouts.history(req.app ?? ''))),
+
+    WatchRollout: (call: ServerWritableStream<WatchRolloutRequest__Output, Rollout>) => {
+      watchRollout(call, deps.rollouts, now);
+    },
   };
+}
+
+/**
+ * Streams the rollout, then every change, and ends once it has finished. Only the latest state
+ * waits while the client is slow (write() said the buffer is full): a watcher wants the present,
+ * not every step in between.
+ */
+function watchRollout(call: ServerWritableStream<WatchRolloutRequest__Output, Rollout>, rollouts: RolloutManager, now: () => number): void {
+  let unsubscribe: () => void = () => {};
+  let ended = false;
+  let started = false;
+  let blocked = false;
+  let pending: RolloutState | null = null;
+
+  const end = (err?: unknown): void => {
+    if (ended) return;
+    ended = true;
+    unsubscribe();
+    if (err !== undefined) call.emit('error', toServiceError(err));
+    else call.end();
+  };
+  const send = (state: RolloutState): void => {
+    if (ended) return;
+    if (call.cancelled) return end();
+    if (!started || blocked) {
+      pending = state;
+      return;
+    }
+    const ok = call.write(rolloutMessage(state, now()));
+    if (isFinished(state.status)) return end();
+    if (!ok) {
+      blocked = true;
+      call.once('drain', () => {
+        blocked = false;
+        const next = pending;
+        pending = null;
+        if (next) send(next);
+      });
+    }
+  };
+
+  call.on('cancelled', () => end());
+  let ref: { id?: string; app?: string };
+  try {
+    ref = rolloutRef(call.request);
+  } catch (err) {
+    end(err);
+    return;
+  }
+  const closed = () => end(new UnavailableError('the controller is shutting down; watch again once it is back'));
+  rollouts.watch(ref, { change: send, closed }).then(
+    (watching) => {
+      unsubscribe = watching.unsubscribe;
+      if (ended) return unsubscribe();
+      started = true;
+      // A change that came while the watch was being set up is newer than the state it returned.
+      const first = pending ?? watching.state;
+      pending = null;
+      send(first);
+    },
+    (err: unknown) => end(err),
+  );
 }
 
 async function findArtifact(deps: ControlServiceDeps, app: string, version: string): Promise<ArtifactRecord> {

@@ -260,7 +260,9 @@ function transition(d: Draft, event: RolloutEvent | null): void {
         }
       }
       if (d.s.counters.reverting === 0) {
-        end(d, 'reverted', s.endReason ?? 'reverted', s.endedBy ?? 'engine');
+        // The reason was logged when the revert started; this entry says it is done.
+        const done = `reverted ${d.s.counters.reverted} host(s) to ${s.stableVersion}`;
+        end(d, 'reverted', s.endReason ?? 'reverted', s.endedBy ?? 'engine', done);
         return;
       }
       if (d.timersDue) retryReverts(d);
@@ -366,9 +368,15 @@ function stop(d: Draft, reason: string, actor: Actor, revert: boolean, without: 
   }
 }
 
-function end(d: Draft, status: 'succeeded' | 'reverted' | 'failed' | 'aborted', reason: string, actor: Actor): void {
+function end(
+  d: Draft,
+  status: 'succeeded' | 'reverted' | 'failed' | 'aborted',
+  reason: string,
+  actor: Actor,
+  logMessage: string = reason,
+): void {
   d.set({ status, pause: null, finishedAtMs: d.now, endReason: reason, endedBy: actor });
-  d.log(status, actor, reason, {});
+  d.log(status, actor, logMessage, {});
   d.action({ kind: 'finished', status, reason });
 }
 

@@ -185,9 +185,10 @@ export function formatPlan(
       const value = labels.get(id)?.[spec.spreadBy];
       lines.push(value === undefined ? `    ${id}` : `    ${id}  ${spec.spreadBy}=${value}`);
     }
-    if (i === 0 && steps.length > 1) {
-      const gate = spec.pauseAfterCanary ? ', then wait for promote' : '';
-      lines.push(`    then bake ${formatDuration(spec.canaryBakeMs)}${gate}`);
+    if (i === 0 && steps.length > 1 && (spec.canaryBakeMs > 0 || spec.pauseAfterCanary)) {
+      const bake = spec.canaryBakeMs > 0 ? `then bake ${formatDuration(spec.canaryBakeMs)}` : '';
+      const gate = spec.pauseAfterCanary ? `${bake ? ', then ' : 'then '}wait for promote` : '';
+      lines.push(`    ${bake}${gate}`);
     } else if (i < steps.length - 1 && spec.bakeMs > 0) {
       lines.push(`    then bake ${formatDuration(spec.bakeMs)}`);
     }

@@ -7,10 +7,19 @@ export const BUCKETS = Object.freeze({
   apps: 'flotilla_apps',
   artifacts: 'flotilla_artifacts',
   assignments: 'flotilla_assignments',
+  /** Rollout states (`rollout.<id>`), the one-active-rollout claim per app (`active.<app>`) and
+   * each app's history (`history.<app>`). See rollouts/store.ts. */
+  rollouts: 'flotilla_rollouts',
 });
 
 /** Values kept per key: enough to see recent changes, small enough to stay cheap. */
 export const BUCKET_HISTORY = 5;
+
+/**
+ * Values kept per key of `flotilla_rollouts`: one. A rollout's state is large (about 0.5 KB per
+ * host) and carries its own event log, so older revisions would only cost storage.
+ */
+export const ROLLOUTS_BUCKET_HISTORY = 1;
 
 export type HostState =
   | 'up' // heartbeats arrive (or the host has not yet missed enough of them)
@@ -117,4 +126,5 @@ export const recordSchemas = {
     signed,
     updatedAtMs: count,
   }).loose(),
-} satisfies Record<keyof typeof BUCKETS, z.ZodType>;
+  // flotilla_rollouts holds three shapes of record under key prefixes: rollouts/records.ts.
+} satisfies Record<Exclude<keyof typeof BUCKETS, 'rollouts'>, z.ZodType>;

@@ -2,10 +2,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import type { z } from 'zod';
 import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
+import { rolloutBuckets, type RolloutBuckets } from '../rollouts/store.js';
 import { JsonBucket } from './kv.js';
 import {
   BUCKETS,
   BUCKET_HISTORY,
+  ROLLOUTS_BUCKET_HISTORY,
   recordSchemas,
   type AppRecord,
   type ArtifactRecord,
@@ -19,6 +21,8 @@ export interface ControllerStore {
   readonly apps: JsonBucket<AppRecord>;
   readonly artifacts: JsonBucket<ArtifactRecord>;
   readonly assignments: JsonBucket<AssignmentRecord>;
+  /** `flotilla_rollouts`: rollout states, the per-app active claim, per-app history. */
+  readonly rollouts: RolloutBuckets;
 }
 
 export interface OpenStoreOptions {
@@ -30,21 +34,23 @@ export interface OpenStoreOptions {
 /** Creates the buckets that are missing (or opens them) and wraps each in a typed JsonBucket. */
 export async function openControllerStore(nc: NatsConnection, opts: OpenStoreOptions = {}): Promise<ControllerStore> {
   const kvm = new Kvm(nc);
-  const open = async <T>(name: string, schema: z.ZodType<T>) => {
+  const openKv = async (name: string, history: number) => {
     try {
-      const kv = await kvm.create(name, { history: BUCKET_HISTORY, replicas: opts.replicas ?? 1 });
-      return new JsonBucket<T>(name, kv, schema, opts.logger);
+      return await kvm.create(name, { history, replicas: opts.replicas ?? 1 });
     } catch (err) {
       throw new UnavailableError(`cannot open KV bucket ${name} (is JetStream enabled on the NATS server?): ${errorMessage(err)}`, {
         cause: err,
       });
     }
   };
-  const [hosts, apps, artifacts, assignments] = await Promise.all([
+  const open = async <T>(name: string, schema: z.ZodType<T>) =>
+    new JsonBucket<T>(name, await openKv(name, BUCKET_HISTORY), schema, opts.logger);
+  const [hosts, apps, artifacts, assignments, rolloutsKv] = await Promise.all([
     open<HostRecord>(BUCKETS.hosts, recordSchemas.hosts as z.ZodType<HostRecord>),
     open<AppRecord>(BUCKETS.apps, recordSchemas.apps as z.ZodType<AppRecord>),
     open<ArtifactRecord>(BUCKETS.artifacts, recordSchemas.artifacts as z.ZodType<ArtifactRecord>),
     open<AssignmentRecord>(BUCKETS.assignments, recordSchemas.assignments as z.ZodType<AssignmentRecord>),
+    openKv(BUCKETS.rollouts, ROLLOUTS_BUCKET_HISTORY),
   ]);
-  return Object.freeze({ hosts, apps, artifacts, assignments });
+  return Object.freeze({ hosts, apps, artifacts, assignments, rollouts: rolloutBuckets(rolloutsKv, opts.logger) });
 }

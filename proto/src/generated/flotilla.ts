@@ -10,6 +10,10 @@ import type { DeployRequest as _flotilla_v1_DeployRequest, DeployRequest__Output
 import type { DeployResponse as _flotilla_v1_DeployResponse, DeployResponse__Output as _flotilla_v1_DeployResponse__Output } from './flotilla/v1/DeployResponse.js';
 import type { DownloadChunk as _flotilla_v1_DownloadChunk, DownloadChunk__Output as _flotilla_v1_DownloadChunk__Output } from './flotilla/v1/DownloadChunk.js';
 import type { DownloadRequest as _flotilla_v1_DownloadRequest, DownloadRequest__Output as _flotilla_v1_DownloadRequest__Output } from './flotilla/v1/DownloadRequest.js';
+import type { GetHistoryRequest as _flotilla_v1_GetHistoryRequest, GetHistoryRequest__Output as _flotilla_v1_GetHistoryRequest__Output } from './flotilla/v1/GetHistoryRequest.js';
+import type { GetHistoryResponse as _flotilla_v1_GetHistoryResponse, GetHistoryResponse__Output as _flotilla_v1_GetHistoryResponse__Output } from './flotilla/v1/GetHistoryResponse.js';
+import type { GetRolloutRequest as _flotilla_v1_GetRolloutRequest, GetRolloutRequest__Output as _flotilla_v1_GetRolloutRequest__Output } from './flotilla/v1/GetRolloutRequest.js';
+import type { GetRolloutResponse as _flotilla_v1_GetRolloutResponse, GetRolloutResponse__Output as _flotilla_v1_GetRolloutResponse__Output } from './flotilla/v1/GetRolloutResponse.js';
 import type { GetStatusRequest as _flotilla_v1_GetStatusRequest, GetStatusRequest__Output as _flotilla_v1_GetStatusRequest__Output } from './flotilla/v1/GetStatusRequest.js';
 import type { GetStatusResponse as _flotilla_v1_GetStatusResponse, GetStatusResponse__Output as _flotilla_v1_GetStatusResponse__Output } from './flotilla/v1/GetStatusResponse.js';
 import type { HostAssignment as _flotilla_v1_HostAssignment, HostAssignment__Output as _flotilla_v1_HostAssignment__Output } from './flotilla/v1/HostAssignment.js';
@@ -19,10 +23,27 @@ import type { ListArtifactsRequest as _flotilla_v1_ListArtifactsRequest, ListArt
 import type { ListArtifactsResponse as _flotilla_v1_ListArtifactsResponse, ListArtifactsResponse__Output as _flotilla_v1_ListArtifactsResponse__Output } from './flotilla/v1/ListArtifactsResponse.js';
 import type { ListHostsRequest as _flotilla_v1_ListHostsRequest, ListHostsRequest__Output as _flotilla_v1_ListHostsRequest__Output } from './flotilla/v1/ListHostsRequest.js';
 import type { ListHostsResponse as _flotilla_v1_ListHostsResponse, ListHostsResponse__Output as _flotilla_v1_ListHostsResponse__Output } from './flotilla/v1/ListHostsResponse.js';
+import type { ListRolloutsRequest as _flotilla_v1_ListRolloutsRequest, ListRolloutsRequest__Output as _flotilla_v1_ListRolloutsRequest__Output } from './flotilla/v1/ListRolloutsRequest.js';
+import type { ListRolloutsResponse as _flotilla_v1_ListRolloutsResponse, ListRolloutsResponse__Output as _flotilla_v1_ListRolloutsResponse__Output } from './flotilla/v1/ListRolloutsResponse.js';
 import type { Load as _flotilla_v1_Load, Load__Output as _flotilla_v1_Load__Output } from './flotilla/v1/Load.js';
+import type { Rollout as _flotilla_v1_Rollout, Rollout__Output as _flotilla_v1_Rollout__Output } from './flotilla/v1/Rollout.js';
+import type { RolloutCommandRequest as _flotilla_v1_RolloutCommandRequest, RolloutCommandRequest__Output as _flotilla_v1_RolloutCommandRequest__Output } from './flotilla/v1/RolloutCommandRequest.js';
+import type { RolloutCommandResponse as _flotilla_v1_RolloutCommandResponse, RolloutCommandResponse__Output as _flotilla_v1_RolloutCommandResponse__Output } from './flotilla/v1/RolloutCommandResponse.js';
+import type { RolloutCounters as _flotilla_v1_RolloutCounters, RolloutCounters__Output as _flotilla_v1_RolloutCounters__Output } from './flotilla/v1/RolloutCounters.js';
+import type { RolloutHost as _flotilla_v1_RolloutHost, RolloutHost__Output as _flotilla_v1_RolloutHost__Output } from './flotilla/v1/RolloutHost.js';
+import type { RolloutHostReport as _flotilla_v1_RolloutHostReport, RolloutHostReport__Output as _flotilla_v1_RolloutHostReport__Output } from './flotilla/v1/RolloutHostReport.js';
+import type { RolloutLogEntry as _flotilla_v1_RolloutLogEntry, RolloutLogEntry__Output as _flotilla_v1_RolloutLogEntry__Output } from './flotilla/v1/RolloutLogEntry.js';
+import type { RolloutStep as _flotilla_v1_RolloutStep, RolloutStep__Output as _flotilla_v1_RolloutStep__Output } from './flotilla/v1/RolloutStep.js';
+import type { RolloutStrategy as _flotilla_v1_RolloutStrategy, RolloutStrategy__Output as _flotilla_v1_RolloutStrategy__Output } from './flotilla/v1/RolloutStrategy.js';
+import type { RolloutSummary as _flotilla_v1_RolloutSummary, RolloutSummary__Output as _flotilla_v1_RolloutSummary__Output } from './flotilla/v1/RolloutSummary.js';
 import type { SignedDescriptor as _flotilla_v1_SignedDescriptor, SignedDescriptor__Output as _flotilla_v1_SignedDescriptor__Output } from './flotilla/v1/SignedDescriptor.js';
+import type { StablePeriod as _flotilla_v1_StablePeriod, StablePeriod__Output as _flotilla_v1_StablePeriod__Output } from './flotilla/v1/StablePeriod.js';
+import type { StartRolloutRequest as _flotilla_v1_StartRolloutRequest, StartRolloutRequest__Output as _flotilla_v1_StartRolloutRequest__Output } from './flotilla/v1/StartRolloutRequest.js';
+import type { StartRolloutResponse as _flotilla_v1_StartRolloutResponse, StartRolloutResponse__Output as _flotilla_v1_StartRolloutResponse__Output } from './flotilla/v1/StartRolloutResponse.js';
 import type { UploadRequest as _flotilla_v1_UploadRequest, UploadRequest__Output as _flotilla_v1_UploadRequest__Output } from './flotilla/v1/UploadRequest.js';
 import type { UploadResponse as _flotilla_v1_UploadResponse, UploadResponse__Output as _flotilla_v1_UploadResponse__Output } from './flotilla/v1/UploadResponse.js';
+import type { VersionHistory as _flotilla_v1_VersionHistory, VersionHistory__Output as _flotilla_v1_VersionHistory__Output } from './flotilla/v1/VersionHistory.js';
+import type { WatchRolloutRequest as _flotilla_v1_WatchRolloutRequest, WatchRolloutRequest__Output as _flotilla_v1_WatchRolloutRequest__Output } from './flotilla/v1/WatchRolloutRequest.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -40,6 +61,10 @@ export interface ProtoGrpcType {
       DeployResponse: MessageTypeDefinition<_flotilla_v1_DeployResponse, _flotilla_v1_DeployResponse__Output>
       DownloadChunk: MessageTypeDefinition<_flotilla_v1_DownloadChunk, _flotilla_v1_DownloadChunk__Output>
       DownloadRequest: MessageTypeDefinition<_flotilla_v1_DownloadRequest, _flotilla_v1_DownloadRequest__Output>
+      GetHistoryRequest: MessageTypeDefinition<_flotilla_v1_GetHistoryRequest, _flotilla_v1_GetHistoryRequest__Output>
+      GetHistoryResponse: MessageTypeDefinition<_flotilla_v1_GetHistoryResponse, _flotilla_v1_GetHistoryResponse__Output>
+      GetRolloutRequest: MessageTypeDefinition<_flotilla_v1_GetRolloutRequest, _flotilla_v1_GetRolloutRequest__Output>
+      GetRolloutResponse: MessageTypeDefinition<_flotilla_v1_GetRolloutResponse, _flotilla_v1_GetRolloutResponse__Output>
       GetStatusRequest: MessageTypeDefinition<_flotilla_v1_GetStatusRequest, _flotilla_v1_GetStatusRequest__Output>
       GetStatusResponse: MessageTypeDefinition<_flotilla_v1_GetStatusResponse, _flotilla_v1_GetStatusResponse__Output>
       HostAssignment: MessageTypeDefinition<_flotilla_v1_HostAssignment, _flotilla_v1_HostAssignment__Output>
@@ -49,10 +74,27 @@ export interface ProtoGrpcType {
       ListArtifactsResponse: MessageTypeDefinition<_flotilla_v1_ListArtifactsResponse, _flotilla_v1_ListArtifactsResponse__Output>
       ListHostsRequest: MessageTypeDefinition<_flotilla_v1_ListHostsRequest, _flotilla_v1_ListHostsRequest__Output>
       ListHostsResponse: MessageTypeDefinition<_flotilla_v1_ListHostsResponse, _flotilla_v1_ListHostsResponse__Output>
+      ListRolloutsRequest: MessageTypeDefinition<_flotilla_v1_ListRolloutsRequest, _flotilla_v1_ListRolloutsRequest__Output>
+      ListRolloutsResponse: MessageTypeDefinition<_flotilla_v1_ListRolloutsResponse, _flotilla_v1_ListRolloutsResponse__Output>
       Load: MessageTypeDefinition<_flotilla_v1_Load, _flotilla_v1_Load__Output>
+      Rollout: MessageTypeDefinition<_flotilla_v1_Rollout, _flotilla_v1_Rollout__Output>
+      RolloutCommandRequest: MessageTypeDefinition<_flotilla_v1_RolloutCommandRequest, _flotilla_v1_RolloutCommandRequest__Output>
+      RolloutCommandResponse: MessageTypeDefinition<_flotilla_v1_RolloutCommandResponse, _flotilla_v1_RolloutCommandResponse__Output>
+      RolloutCounters: MessageTypeDefinition<_flotilla_v1_RolloutCounters, _flotilla_v1_RolloutCounters__Output>
+      RolloutHost: MessageTypeDefinition<_flotilla_v1_RolloutHost, _flotilla_v1_RolloutHost__Output>
+      RolloutHostReport: MessageTypeDefinition<_flotilla_v1_RolloutHostReport, _flotilla_v1_RolloutHostReport__Output>
+      RolloutLogEntry: MessageTypeDefinition<_flotilla_v1_RolloutLogEntry, _flotilla_v1_RolloutLogEntry__Output>
+      RolloutStep: MessageTypeDefinition<_flotilla_v1_RolloutStep, _flotilla_v1_RolloutStep__Output>
+      RolloutStrategy: MessageTypeDefinition<_flotilla_v1_RolloutStrategy, _flotilla_v1_RolloutStrategy__Output>
+      RolloutSummary: MessageTypeDefinition<_flotilla_v1_RolloutSummary, _flotilla_v1_RolloutSummary__Output>
       SignedDescriptor: MessageTypeDefinition<_flotilla_v1_SignedDescriptor, _flotilla_v1_SignedDescriptor__Output>
+      StablePeriod: MessageTypeDefinition<_flotilla_v1_StablePeriod, _flotilla_v1_StablePeriod__Output>
+      StartRolloutRequest: MessageTypeDefinition<_flotilla_v1_StartRolloutRequest, _flotilla_v1_StartRolloutRequest__Output>
+      StartRolloutResponse: MessageTypeDefinition<_flotilla_v1_StartRolloutResponse, _flotilla_v1_StartRolloutResponse__Output>
       UploadRequest: MessageTypeDefinition<_flotilla_v1_UploadRequest, _flotilla_v1_UploadRequest__Output>
       UploadResponse: MessageTypeDefinition<_flotilla_v1_UploadResponse, _flotilla_v1_UploadResponse__Output>
+      VersionHistory: MessageTypeDefinition<_flotilla_v1_VersionHistory, _flotilla_v1_VersionHistory__Output>
+      WatchRolloutRequest: MessageTypeDefinition<_flotilla_v1_WatchRolloutRequest, _flotilla_v1_WatchRolloutRequest__Output>
     }
   }
 }

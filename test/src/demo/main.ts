@@ -1,4 +1,5 @@
-// The demo: a whole fleet on this machine, with real parts, and a release walking across it.
+// The demo: a whole fleet on this machine, with real parts: releases deployed, a canary rollout
+// walking across it, and a bad release stopped at the canary and reverted.
 //   npm run demo [-- --keep] [-- --dir DIR]
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
   await flotilla(['deploy', 'demo@1.0.0', '--wait-timeout', '60s']);
   await showAnswers();
 
-  step('Building, pushing and deploying demo 2.0.0');
+  step('Building, pushing and deploying demo 2.0.0 (a deploy is a one-step rollout: its success makes 2.0.0 the stable version)');
   await flotilla(['artifact', 'push', await fleet.release('2.0.0'), '--app', 'demo', '--version', '2.0.0', '--key', join(keysDir, 'release.key')]);
   await flotilla(['deploy', 'demo@2.0.0', '--wait-timeout', '60s']);
   await showAnswers();
@@ -87,9 +88,22 @@ async function main(): Promise<void> {
   await runCli(['keys', 'generate', 'rogue', '--out-dir', keysDir], { stdio: 'pipe' });
   await flotilla(['artifact', 'push', await fleet.release('2.0.1'), '--app', 'demo', '--version', '2.0.1', '--key', `${rogue}.key`], { expectFail: true });
 
-  step('Where the fleet stands');
+  step('A canary rollout of a good 3.0.0: one host first, then one batch at a time, each gated on health');
+  await flotilla(['artifact', 'push', await fleet.release('3.0.0'), '--app', 'demo', '--version', '3.0.0', '--key', join(keysDir, 'release.key')]);
+  const strategy = ['--canary', '1', '--batch', '1', '--min-healthy-time', '2s', '--healthy-deadline', '6s'];
+  await flotilla(['rollout', 'start', 'demo@3.0.0', ...strategy, '--dry-run']);
+  await flotilla(['rollout', 'start', 'demo@3.0.0', ...strategy, '--watch']);
+  await showAnswers();
+
+  step('A bad 4.0.0 (its health check fails): stopped at the canary and reverted to the stable 3.0.0');
+  await flotilla(['artifact', 'push', await fleet.release('4.0.0', 'unhealthy'), '--app', 'demo', '--version', '4.0.0', '--key', join(keysDir, 'release.key')]);
+  await flotilla(['rollout', 'start', 'demo@4.0.0', ...strategy, '--watch'], { expectFail: true });
+  await waitForAnswers('3.0.0');
+  await showAnswers();
+
+  step('Where the fleet stands, and how each release went');
   await flotilla(['status', 'demo']);
-  await flotilla(['artifact', 'list']);
+  await flotilla(['history', 'demo']);
 
   console.log(`\n${bold(`Demo finished in ${elapsed()}.`)}`);
   if (flags.keep) {
@@ -100,6 +114,21 @@ async function main(): Promise<void> {
       process.once('SIGTERM', () => resolve());
     });
   }
+}
+
+/** Waits (bounded) until every host runs `version` healthy and answers with it: a revert takes a moment. */
+async function waitForAnswers(version: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && fleet) {
+    const hosts = await fleet.hosts();
+    const healthy = hosts.every((h) =>
+      h.apps.some((a) => a.app === 'demo' && a.active_version === version && a.process_state === 'running' && a.health === 'healthy'),
+    );
+    const answers = await Promise.all(fleet.agents.map((_, i) => fleet?.answer(i)));
+    if (healthy && answers.every((a) => a?.version === version)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`not every host ran demo ${version} healthy within 20s`);
 }
 
 async function waitForHosts(count: number): Promise<void> {

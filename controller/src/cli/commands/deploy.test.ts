@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { AppStatus__Output, GetStatusResponse__Output, HostInfo__Output } from '@flotilla/proto';
 import { UnavailableError } from '@flotilla/shared';
 import { runCli } from '../program.js';
-import { captureContext, fakeClient } from '../testing.js';
-import { classifyHost, evaluateConvergence, progressLine } from './deploy.js';
+import { captureContext, fakeClient, testReport, testRollout, testRolloutHost } from '../testing.js';
+import { classifyHost, classifyRolloutHost, evaluateRollout, progressLine } from './deploy.js';
 
 function appStatus(over: Partial<AppStatus__Output> = {}): AppStatus__Output {
   return {
@@ -62,42 +62,55 @@ describe('classifyHost', () => {
   });
 });
 
-describe('evaluateConvergence and the progress line', () => {
-  const assigned = ['h1', 'h2', 'h3', 'h4', 'h5'].map((host_id) => ({ host_id, seq: '2' }));
-  it('counts hosts by state and converges only when every assigned host is healthy', () => {
-    const status: GetStatusResponse__Output = {
-      apps: [],
-      hosts: [
-        host('h1', {}),
-        host('h2', {}),
-        host('h3', {}),
-        host('h4', { active_version: '1.0', install_phase: 'unpacking' }),
-        host('h5', { active_version: '1.0', install_phase: 'failed', error: 'no space left' }),
-        host('other', { active_version: '9' }),
-      ],
-    };
-    const c = evaluateConvergence(assigned, status, 'web', '2.0');
+describe('classifyRolloutHost', () => {
+  it.each([
+    ['passed', testRolloutHost('h', { state: 'passed' }), 'healthy'],
+    ['failed', testRolloutHost('h', { state: 'failed', failure_reason: 'install failed' }), 'failed'],
+    ['assigned, nothing reported yet', testRolloutHost('h'), 'pending'],
+    ['assigned, downloading', testRolloutHost('h', { last_report: testReport({ active_version: '1.0', install_phase: 'downloading' }) }), 'installing'],
+    ['assigned, starting', testRolloutHost('h', { last_report: testReport({ health: 'unknown' }) }), 'starting'],
+    ['assigned, crash-looping', testRolloutHost('h', { last_report: testReport({ process_state: 'crash-loop' }) }), 'crashing'],
+    ['assigned, down', testRolloutHost('h', { down: true, last_report: testReport({ active_version: '1.0' }) }), 'down'],
+  ] as const)('%s -> %s', (_what, h, state) => {
+    expect(classifyRolloutHost(h, '2.0')).toBe(state);
+  });
+});
+
+describe('evaluateRollout and the progress line', () => {
+  it('counts hosts by state; converged only when the rollout succeeded', () => {
+    const hosts = [
+      testRolloutHost('h1', { state: 'passed' }),
+      testRolloutHost('h2', { state: 'passed' }),
+      testRolloutHost('h3', { state: 'passed' }),
+      testRolloutHost('h4', { last_report: testReport({ active_version: '1.0', install_phase: 'unpacking' }) }),
+      testRolloutHost('h5', { state: 'failed', failure_reason: 'install of web@2.0 failed: no space left' }),
+    ];
+    const c = evaluateRollout(testRollout({ hosts }));
     expect(progressLine(c)).toBe('3/5 healthy, 1 installing, 1 failed');
     expect(c.converged).toBe(false);
+    expect(c.ended).toBe(false);
     expect(c.failed.map((f) => f.hostId)).toEqual(['h5']);
 
-    const done = evaluateConvergence(assigned, { apps: [], hosts: assigned.map((a) => host(a.host_id, {})) }, 'web', '2.0');
+    const done = evaluateRollout(testRollout({ status: 'succeeded', hosts: hosts.map((h) => ({ ...h, state: 'passed' })) }));
     expect(done.converged).toBe(true);
     expect(progressLine(done)).toBe('5/5 healthy');
   });
 });
 
 describe('flotilla deploy (in-memory controller)', () => {
-  const deployOne = () => Promise.resolve({ assigned: [{ host_id: 'h1', seq: '7' }] });
+  const deployOne = () => Promise.resolve({ assigned: [{ host_id: 'h1', seq: '7' }], rollout_id: 'web-1' });
+  const polls = (answers: Parameters<typeof testRollout>[0][]) => {
+    let poll = 0;
+    return async () => ({ rollout: testRollout(answers[Math.min(poll++, answers.length - 1)]) });
+  };
 
   it('on a terminal rewrites one progress line in place, then ends it', async () => {
-    const answers = [host('h1', { active_version: '1.0', install_phase: 'downloading' }), host('h1', { health: 'unknown' }), host('h1', {})];
-    let poll = 0;
-    const c = captureContext({
-      isTTY: true,
-      env: { NO_COLOR: '1' },
-      connect: () => fakeClient({ deploy: deployOne, getStatus: async () => ({ apps: [], hosts: [answers[Math.min(poll++, 2)] as HostInfo__Output] }) }),
-    });
+    const getRollout = polls([
+      { hosts: [testRolloutHost('h1', { last_report: testReport({ active_version: '1.0', install_phase: 'downloading' }) })] },
+      { hosts: [testRolloutHost('h1', { last_report: testReport({ health: 'unknown' }) })] },
+      { status: 'succeeded', hosts: [testRolloutHost('h1', { state: 'passed', last_report: testReport() })] },
+    ]);
+    const c = captureContext({ isTTY: true, env: { NO_COLOR: '1' }, connect: () => fakeClient({ deploy: deployOne, getRollout }) });
     expect(await runCli(['deploy', 'web@2.0'], c.ctx)).toBe(0);
     expect(c.out()).toBe(
       'assigned web@2.0 to 1 host: h1\n' +
@@ -108,16 +121,33 @@ describe('flotilla deploy (in-memory controller)', () => {
     );
   });
 
+  it('sends the wait timeout as the healthy deadline, and who asks', async () => {
+    let sent: unknown;
+    const c = captureContext({
+      env: { USER: 'carol' },
+      connect: () =>
+        fakeClient({
+          deploy: (req) => {
+            sent = req;
+            return deployOne();
+          },
+          getRollout: polls([{ status: 'succeeded', hosts: [testRolloutHost('h1', { state: 'passed' })] }]),
+        }),
+    });
+    expect(await runCli(['deploy', 'web@2.0', '--wait-timeout', '90s'], c.ctx)).toBe(0);
+    expect(sent).toEqual({ app: 'web', version: '2.0', selector: '', healthy_deadline: '90s', actor: 'carol' });
+  });
+
   it('keeps polling while the controller is briefly unreachable', async () => {
     let poll = 0;
     const c = captureContext({
       connect: () =>
         fakeClient({
           deploy: deployOne,
-          getStatus: async () => {
+          getRollout: async () => {
             poll++;
             if (poll === 2) throw new UnavailableError('cannot reach the controller at fake:0: connect ECONNREFUSED');
-            return { apps: [], hosts: [host('h1', poll < 3 ? { health: 'unknown' } : {})] };
+            return { rollout: testRollout(poll < 3 ? {} : { status: 'succeeded', hosts: [testRolloutHost('h1', { state: 'passed' })] }) };
           },
         }),
     });
@@ -126,18 +156,34 @@ describe('flotilla deploy (in-memory controller)', () => {
     expect(c.out()).toMatch(/is running and healthy on 1\/1 hosts/);
   });
 
+  it('ends with exit 1 naming the host that failed and why, as soon as the rollout fails', async () => {
+    const c = captureContext({
+      connect: () =>
+        fakeClient({
+          deploy: deployOne,
+          getRollout: polls([
+            {},
+            { status: 'failed', end_reason: '1 host(s) failed', hosts: [testRolloutHost('h1', { state: 'failed', failure_reason: 'crash-looping: 4 restart(s)' })] },
+          ]),
+        }),
+    });
+    expect(await runCli(['deploy', 'web@2.0'], c.ctx)).toBe(1);
+    expect(c.err()).toBe('error: web@2.0 failed on host h1: crash-looping: 4 restart(s)\n');
+  });
+
   it('gives up after the wait timeout without relying on the clock alone', async () => {
     const c = captureContext({
-      connect: () => fakeClient({ deploy: deployOne, getStatus: async () => ({ apps: [], hosts: [host('h1', { health: 'unknown' })] }) }),
+      connect: () =>
+        fakeClient({ deploy: deployOne, getRollout: polls([{ hosts: [testRolloutHost('h1', { last_report: testReport({ health: 'unknown' }) })] }]) }),
     });
     expect(await runCli(['deploy', 'web@2.0', '--wait-timeout', '2s'], c.ctx)).toBe(1);
     expect(c.slept()).toBe(2000);
     expect(c.err()).toMatch(/^error: timed out after 2\.00s waiting for web@2\.0: 0\/1 hosts healthy; not there yet:\n/);
-    expect(c.err()).toMatch(/\nh1\s+starting\s+up\s+2\.0\s+done\s+running\s+unknown\n$/);
+    expect(c.err()).toMatch(/\nh1\s+starting\s+up\s+2\.0\s+done\s+running\s+unknown\n/);
   });
 
   it('fails when no host is assigned', async () => {
-    const c = captureContext({ connect: () => fakeClient({ deploy: async () => ({ assigned: [] }) }) });
+    const c = captureContext({ connect: () => fakeClient({ deploy: async () => ({ assigned: [], rollout_id: '' }) }) });
     expect(await runCli(['deploy', 'web@2.0', '--selector', 'env=nowhere'], c.ctx)).toBe(1);
     expect(c.err()).toBe('error: no host matches selector "env=nowhere"; web@2.0 was not assigned anywhere\n');
   });

@@ -1,4 +1,10 @@
-import type { AppStatus__Output, GetStatusResponse__Output, HostAssignment__Output, HostInfo__Output } from '@flotilla/proto';
+import type {
+  AppStatus__Output,
+  HostAssignment__Output,
+  HostInfo__Output,
+  Rollout__Output,
+  RolloutHost__Output,
+} from '@flotilla/proto';
 import {
   NotFoundError,
   UnavailableError,
@@ -10,17 +16,17 @@ import {
 } from '@flotilla/shared';
 import type { ControllerClient } from '../client.js';
 import type { CliContext } from '../context.js';
-import { EXIT, reportError, runVerb } from '../errors.js';
+import { ControllerError, EXIT, reportError, runVerb } from '../errors.js';
 import { formatList, paint, plural, renderTable, toJson, toNumber, useColour } from '../format.js';
-import { resolveGlobals, withController, type GlobalOptions, type RawGlobalOptions } from '../options.js';
-import { installCell } from './status.js';
+import { actorOf, resolveGlobals, withController, type GlobalOptions, type RawGlobalOptions } from '../options.js';
+import { isFinishedStatus } from './rollout-view.js';
 
 export interface DeployOptions extends RawGlobalOptions {
   /** `APP@VERSION`. */
   target: string;
   /** Label selector; empty selects every host. */
   selector?: string | undefined;
-  /** How long to wait for every host to converge. @default '5m' */
+  /** How long to wait for every host to converge; also the rollout's healthy deadline. @default '5m' */
   waitTimeout?: string | undefined;
   /** Wait for convergence (commander's `--no-wait` sets false). @default true */
   wait?: boolean | undefined;
@@ -66,23 +72,23 @@ const STATE_ORDER: readonly HostProgressState[] = [
 export interface HostProgress {
   readonly hostId: string;
   readonly state: HostProgressState;
-  /** The host as the controller last reported it, when it did. */
-  readonly host?: HostInfo__Output | undefined;
-  /** The app's status on that host, when reported. */
-  readonly app?: AppStatus__Output | undefined;
+  /** The host as the rollout last saw it. */
+  readonly host?: RolloutHost__Output | undefined;
 }
 
 export interface Convergence {
   readonly hosts: readonly HostProgress[];
   readonly counts: Readonly<Record<HostProgressState, number>>;
-  /** Every assigned host is healthy on the target version. */
+  /** The rollout succeeded: every host runs the version healthy. */
   readonly converged: boolean;
+  /** The rollout ended without succeeding. */
+  readonly ended: boolean;
   readonly failed: readonly HostProgress[];
 }
 
 const INSTALLING = new Set(['downloading', 'verifying', 'unpacking', 'activating']);
 
-/** Where one host stands. Pure: status in, state out. */
+/** Where one host stands, from its status as `flotilla status` shows it. Pure. */
 export function classifyHost(
   host: HostInfo__Output | undefined,
   appName: string,
@@ -90,9 +96,18 @@ export function classifyHost(
 ): HostProgressState {
   const a = host?.apps.find((s) => s.app === appName);
   if (!host || !a) return host?.state === 'down' ? 'down' : 'pending';
-  const phase = a.install_phase || 'idle';
   // A failure of some other version's install (before this assignment arrived) is not ours.
   const aboutTarget = a.install_version ? a.install_version === version : a.desired_version === version;
+  return classifyReport(a, version, aboutTarget, host.state === 'down');
+}
+
+function classifyReport(
+  a: Pick<AppStatus__Output, 'install_phase' | 'active_version' | 'process_state' | 'health'>,
+  version: string,
+  aboutTarget: boolean,
+  down: boolean,
+): HostProgressState {
+  const phase = a.install_phase || 'idle';
   if (phase === 'failed' && aboutTarget) return 'failed';
   if (
     a.active_version === version &&
@@ -102,7 +117,7 @@ export function classifyHost(
   ) {
     return 'healthy';
   }
-  if (host.state === 'down') return 'down';
+  if (down) return 'down';
   if (INSTALLING.has(phase) && aboutTarget) return 'installing';
   if (a.active_version === version) {
     if (a.process_state === 'backoff' || a.process_state === 'crash-loop' || a.process_state === 'exited') {
@@ -114,25 +129,32 @@ export function classifyHost(
   return 'pending';
 }
 
-/** Where every assigned host stands, and whether the deploy is done. Pure. */
-export function evaluateConvergence(
-  assigned: readonly HostAssignment__Output[],
-  status: GetStatusResponse__Output,
-  appName: string,
-  version: string,
-): Convergence {
-  const byId = new Map(status.hosts.map((h) => [h.host_id, h]));
+/** Where one host of the deploy's rollout stands. Pure. */
+export function classifyRolloutHost(h: RolloutHost__Output, version: string): HostProgressState {
+  if (h.state === 'passed') return 'healthy';
+  if (h.state === 'failed') return 'failed';
+  if (h.state === 'pending' || h.state === 'skipped') return h.down ? 'down' : 'pending';
+  const r = h.last_report;
+  if (!r) return h.down ? 'down' : 'pending';
+  // The host was told to install the target: an install in progress is about it.
+  return classifyReport(r, version, true, h.down);
+}
+
+/** Where every host of the deploy's rollout stands, and whether it is done. Pure. */
+export function evaluateRollout(rollout: Rollout__Output): Convergence {
   const counts = Object.fromEntries(STATE_ORDER.map((s) => [s, 0])) as Record<HostProgressState, number>;
-  const hosts = assigned.map((a): HostProgress => {
-    const host = byId.get(a.host_id);
-    const state = classifyHost(host, appName, version);
-    counts[state]++;
-    return { hostId: a.host_id, state, host, app: host?.apps.find((s) => s.app === appName) };
-  });
+  const hosts = [...rollout.hosts]
+    .sort((a, b) => (a.host_id < b.host_id ? -1 : 1))
+    .map((h): HostProgress => {
+      const state = classifyRolloutHost(h, rollout.version);
+      counts[state]++;
+      return { hostId: h.host_id, state, host: h };
+    });
   return {
     hosts,
     counts,
-    converged: hosts.length > 0 && counts.healthy === hosts.length,
+    converged: rollout.status === 'succeeded',
+    ended: isFinishedStatus(rollout.status) && rollout.status !== 'succeeded',
     failed: hosts.filter((h) => h.state === 'failed'),
   };
 }
@@ -147,9 +169,9 @@ export function progressLine(c: Pick<Convergence, 'counts' | 'hosts'>): string {
 type DeployResult = 'converged' | 'failed' | 'timeout' | 'assigned';
 
 /**
- * `flotilla deploy APP@VERSION`: assigns the version to every selected host at once, then waits
- * until each reports it active, running and healthy; a failed install or the wait timeout ends
- * it with exit 1.
+ * `flotilla deploy APP@VERSION`: a rollout of one step of 100% (every selected host at once, no
+ * revert). Waits until each host runs the version healthy; a host that fails (install, crash,
+ * silence) or the wait timeout ends it with exit 1.
  */
 export async function deploy(opts: DeployOptions, ctx: CliContext): Promise<number> {
   return runVerb(ctx, async () => {
@@ -157,12 +179,13 @@ export async function deploy(opts: DeployOptions, ctx: CliContext): Promise<numb
     const { app, version } = parseAppVersion(opts.target);
     const selector = (opts.selector ?? '').trim();
     parseSelector(selector);
-    const waitMs = parseDuration(opts.waitTimeout ?? DEFAULT_WAIT_TIMEOUT, '--wait-timeout');
+    const waitText = opts.waitTimeout ?? DEFAULT_WAIT_TIMEOUT;
+    const waitMs = parseDuration(waitText, '--wait-timeout');
     if (waitMs <= 0) throw new ValidationError('--wait-timeout must be longer than zero');
 
     return withController(ctx, globals, async (client) => {
       const started = ctx.now();
-      const response = await client.deploy({ app, version, selector });
+      const response = await client.deploy({ app, version, selector, healthy_deadline: waitText, actor: actorOf(ctx.env) });
       const assigned = [...response.assigned].sort((a, b) => (a.host_id < b.host_id ? -1 : 1));
       if (assigned.length === 0) {
         throw new NotFoundError(
@@ -175,11 +198,15 @@ export async function deploy(opts: DeployOptions, ctx: CliContext): Promise<numb
       say.write(
         `assigned ${app}@${version} to ${plural(assigned.length, 'host')}: ${formatList(assigned.map((a) => a.host_id))}\n`,
       );
+      const rolloutId = response.rollout_id;
       if (opts.wait === false) {
-        if (globals.json) ctx.out.write(toJson(summary(app, version, selector, 'assigned', 0, assigned, [])));
+        if (globals.json) ctx.out.write(toJson(summary(app, version, selector, rolloutId, 'assigned', 0, assigned, [])));
         return EXIT.OK;
       }
-      return waitForConvergence({ ctx, globals, client, app, version, selector, assigned, started, waitMs });
+      if (!rolloutId) {
+        throw new ControllerError('FLOTILLA_ERR_INTERNAL', 'the controller did not say which rollout carries the deploy (is it older than this CLI?)', 'OK');
+      }
+      return waitForRollout({ ctx, globals, client, app, version, selector, rolloutId, assigned, started, waitMs });
     });
   });
 }
@@ -191,12 +218,13 @@ interface WaitInput {
   app: string;
   version: string;
   selector: string;
+  rolloutId: string;
   assigned: readonly HostAssignment__Output[];
   started: number;
   waitMs: number;
 }
 
-async function waitForConvergence(w: WaitInput): Promise<number> {
+async function waitForRollout(w: WaitInput): Promise<number> {
   const { ctx, app, version } = w;
   const target = `${app}@${version}`;
   const colour = useColour(ctx);
@@ -208,6 +236,7 @@ async function waitForConvergence(w: WaitInput): Promise<number> {
   const maxPolls = Math.ceil(w.waitMs / POLL_INTERVAL_MS) + 1;
 
   let last: Convergence | undefined;
+  let lastRollout: Rollout__Output | undefined;
   let lastLine = '';
   let unreachable: UnavailableError | undefined;
   const endLive = (): void => {
@@ -215,9 +244,9 @@ async function waitForConvergence(w: WaitInput): Promise<number> {
   };
 
   for (let poll = 0; poll < maxPolls; poll++) {
-    let status: GetStatusResponse__Output | undefined;
+    let rollout: Rollout__Output | undefined;
     try {
-      status = await w.client.getStatus({ app });
+      rollout = (await w.client.getRollout({ id: w.rolloutId })).rollout ?? undefined;
       unreachable = undefined;
     } catch (err) {
       // A controller restarting mid-deploy is not a failed deploy: keep asking until the deadline.
@@ -230,9 +259,10 @@ async function waitForConvergence(w: WaitInput): Promise<number> {
       unreachable = err;
     }
 
-    if (status) {
-      const c = evaluateConvergence(w.assigned, status, app, version);
+    if (rollout) {
+      const c = evaluateRollout(rollout);
       last = c;
+      lastRollout = rollout;
       const line = progressLine(c);
       const elapsed = formatDuration(ctx.now() - w.started);
       if (live) {
@@ -242,13 +272,12 @@ async function waitForConvergence(w: WaitInput): Promise<number> {
       }
       if (live || line !== lastLine) lastLine = line;
 
-      if (c.failed.length > 0) {
+      if (c.ended) {
         endLive();
         for (const f of c.failed) {
-          ctx.err.write(
-            `error: ${target} failed on host ${f.hostId}: ${f.app?.error || `install ${f.app?.install_phase ?? 'failed'}`}\n`,
-          );
+          ctx.err.write(`error: ${target} failed on host ${f.hostId}: ${f.host?.failure_reason || 'failed'}\n`);
         }
+        if (c.failed.length === 0) ctx.err.write(`error: ${target}: rollout ${rollout.id} ended ${rollout.status}: ${rollout.end_reason}\n`);
         if (w.globals.json) ctx.out.write(toJson(finalSummary(w, 'failed', c)));
         return EXIT.FAILED;
       }
@@ -284,21 +313,28 @@ async function waitForConvergence(w: WaitInput): Promise<number> {
     `error: timed out after ${waited} waiting for ${target}: ${c.counts.healthy}/${c.hosts.length} hosts healthy; not there yet:\n`,
   );
   ctx.err.write(laggardsTable(behind, colour));
+  if (lastRollout && !isFinishedStatus(lastRollout.status)) {
+    ctx.err.write(`rollout ${lastRollout.id} goes on until its healthy deadline (flotilla rollout status ${lastRollout.id})\n`);
+  }
   if (w.globals.json) ctx.out.write(toJson(finalSummary(w, 'timeout', c)));
   return EXIT.FAILED;
 }
 
 function laggardsTable(hosts: readonly HostProgress[], colour: boolean): string {
-  const rows = hosts.map((h) => [
-    h.hostId,
-    paint(h.state, h.state === 'failed' || h.state === 'down' || h.state === 'crashing' ? 'bad' : 'warn', colour),
-    h.host?.state || 'unknown',
-    h.app?.active_version || '-',
-    h.app ? installCell(h.app) : '-',
-    h.app?.process_state || '-',
-    h.app?.health || '-',
-    h.app?.error || '',
-  ]);
+  const rows = hosts.map((h) => {
+    const r = h.host?.last_report;
+    const phase = r?.install_phase || '';
+    return [
+      h.hostId,
+      paint(h.state, h.state === 'failed' || h.state === 'down' || h.state === 'crashing' ? 'bad' : 'warn', colour),
+      h.host?.down ? 'down' : 'up',
+      r?.active_version || '-',
+      phase || '-',
+      r?.process_state || '-',
+      r?.health || '-',
+      h.host?.failure_reason || r?.error || '',
+    ];
+  });
   return renderTable(['HOST', 'PROGRESS', 'HOST STATE', 'ACTIVE', 'INSTALL', 'PROCESS', 'HEALTH', 'ERROR'], rows, colour);
 }
 
@@ -306,10 +342,9 @@ interface HostSummary {
   host_id: string;
   progress: HostProgressState;
   host_state: string;
-  desired_version: string;
+  rollout_state: string;
   active_version: string;
   install_phase: string;
-  install_version: string;
   process_state: string;
   health: string;
   restarts: number;
@@ -320,6 +355,7 @@ function summary(
   app: string,
   version: string,
   selector: string,
+  rolloutId: string,
   result: DeployResult,
   elapsedMs: number,
   assigned: readonly HostAssignment__Output[],
@@ -329,6 +365,7 @@ function summary(
     app,
     version,
     selector,
+    rollout_id: rolloutId,
     result,
     elapsed_ms: elapsedMs,
     assigned: assigned.map((a) => ({ host_id: a.host_id, seq: a.seq })),
@@ -336,21 +373,19 @@ function summary(
       (h): HostSummary => ({
         host_id: h.hostId,
         progress: h.state,
-        host_state: h.host?.state ?? 'unknown',
-        desired_version: h.app?.desired_version ?? '',
-        active_version: h.app?.active_version ?? '',
-        install_phase: h.app?.install_phase ?? '',
-        install_version: h.app?.install_version ?? '',
-        process_state: h.app?.process_state ?? '',
-        health: h.app?.health ?? '',
-        restarts: toNumber(h.app?.restarts),
-        error: h.app?.error ?? '',
+        host_state: h.host?.down ? 'down' : 'up',
+        rollout_state: h.host?.state ?? '',
+        active_version: h.host?.last_report?.active_version ?? '',
+        install_phase: h.host?.last_report?.install_phase ?? '',
+        process_state: h.host?.last_report?.process_state ?? '',
+        health: h.host?.last_report?.health ?? '',
+        restarts: toNumber(h.host?.last_report?.restarts),
+        error: h.host?.failure_reason || h.host?.last_report?.error || '',
       }),
     ),
   };
 }
 
 function finalSummary(w: WaitInput, result: DeployResult, c: Convergence): Record<string, unknown> {
-  return summary(w.app, w.version, w.selector, result, w.ctx.now() - w.started, w.assigned, c.hosts);
+  return summary(w.app, w.version, w.selector, w.rolloutId, result, w.ctx.now() - w.started, w.assigned, c.hosts);
 }
-

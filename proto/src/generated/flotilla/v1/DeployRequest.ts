@@ -5,10 +5,14 @@ export interface DeployRequest {
   'app'?: (string);
   'version'?: (string);
   'selector'?: (string);
+  'healthy_deadline'?: (string);
+  'actor'?: (string);
 }
 
 export interface DeployRequest__Output {
   'app': (string);
   'version': (string);
   'selector': (string);
+  'healthy_deadline': (string);
+  'actor': (string);
 }

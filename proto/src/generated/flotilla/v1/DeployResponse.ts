@@ -4,8 +4,10 @@ import type { HostAssignment as _flotilla_v1_HostAssignment, HostAssignment__Out
 
 export interface DeployResponse {
   'assigned'?: (_flotilla_v1_HostAssignment)[];
+  'rollout_id'?: (string);
 }
 
 export interface DeployResponse__Output {
   'assigned': (_flotilla_v1_HostAssignment__Output)[];
+  'rollout_id': (string);
 }

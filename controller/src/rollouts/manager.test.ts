@@ -1,0 +1,547 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ConflictError,
+  NotFoundError,
+  createLogger,
+  generateKeyPairPem,
+  parsePrivateKey,
+  type AppStatusReport,
+  type Heartbeat,
+} from '@flotilla/shared';
+import { AssignmentWriter, type AppsMutation } from '../assignments.js';
+import { statusFor } from '../grpc/errors.js';
+import { HostRegistry, type HostListener } from '../hosts.js';
+import type { RolloutSpecInput, RolloutState } from '../rollout/index.js';
+import { memoryBucket, memoryKv } from '../store/memory-kv.js';
+import { recordSchemas, type AppRecord, type ArtifactRecord, type AssignmentRecord, type HostRecord } from '../store/records.js';
+import { RolloutManager, type RolloutTimers } from './manager.js';
+import { rolloutBuckets, RolloutStore } from './store.js';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+const signingKey = parsePrivateKey(generateKeyPairPem().privateKeyPem, 'controller.key');
+const T0 = 1_700_000_000_000;
+
+/** A clock whose timers fire only when the test moves it. */
+class Clock {
+  nowMs = T0;
+  private readonly pending = new Map<number, { at: number; fire: () => void; alive: () => boolean }>();
+  private seq = 0;
+  readonly now = (): number => this.nowMs;
+
+  /** Timers for one manager; `kill` drops them (the process died). */
+  timers(): RolloutTimers & { kill(): void } {
+    let alive = true;
+    return {
+      set: (fire, delayMs) => {
+        const id = ++this.seq;
+        this.pending.set(id, { at: this.nowMs + delayMs, fire, alive: () => alive });
+        return id;
+      },
+      clear: (handle) => void this.pending.delete(handle as number),
+      kill: () => {
+        alive = false;
+      },
+    };
+  }
+
+  /** Moves time forward, firing due timers in order and letting `settle` run after each. */
+  async advance(ms: number, settle: () => Promise<void>): Promise<void> {
+    const until = this.nowMs + ms;
+    for (let i = 0; i < 10_000; i++) {
+      const next = [...this.pending.entries()].filter(([, t]) => t.alive()).sort((a, b) => a[1].at - b[1].at)[0];
+      if (!next || next[1].at > until) break;
+      this.pending.delete(next[0]);
+      this.nowMs = Math.max(this.nowMs, next[1].at);
+      next[1].fire();
+      await settle();
+    }
+    this.nowMs = until;
+    await settle();
+  }
+}
+
+function artifact(version: string): ArtifactRecord {
+  return {
+    app: 'web',
+    version,
+    sha256: 'a'.repeat(64),
+    size: 10,
+    keyId: 'k',
+    uploadedAtMs: T0 - 1000 + Number(version.split('.')[0]),
+    signed: { payload: `{"app":"web","version":"${version}"}`, keyId: 'k', signature: 's' },
+  };
+}
+
+function report(version: string, over: Partial<AppStatusReport> = {}): AppStatusReport {
+  return {
+    app: 'web',
+    desiredVersion: version,
+    activeVersion: version,
+    processState: 'running',
+    pid: 100,
+    restarts: 0,
+    health: 'healthy',
+    healthSinceMs: 0,
+    installPhase: 'done',
+    installVersion: version,
+    error: null,
+    updatedAtMs: 0,
+    ...over,
+  };
+}
+
+interface AssignCall {
+  hostIds: string[];
+  version: string;
+  /** The rollout's state in KV when the call was made. */
+  persisted: RolloutState;
+}
+
+/**
+ * The I/O layer over in-memory KV: a real host registry, a real assignment writer, the clock
+ * above. Managers can be "restarted": a new one loads from the same KV while the old one is cut
+ * off from events, timers and writes, as if its process had died.
+ */
+async function fixture(hostCount = 5, opts: { stable?: string | null } = {}) {
+  const clock = new Clock();
+  const rolloutsKv = memoryKv('flotilla_rollouts');
+  const buckets = rolloutBuckets(rolloutsKv);
+  const apps = memoryBucket<AppRecord>('flotilla_apps', recordSchemas.apps as never).bucket;
+  const stable = opts.stable === undefined ? '1.0.0' : opts.stable;
+  await apps.put('web', { name: 'web', stableVersion: stable, stableSinceMs: stable ? T0 - 5000 : null, createdAtMs: T0 - 10_000 });
+  const versions = ['1.0.0', '2.0.0', '3.0.0'];
+  const artifacts = {
+    get: async (app: string, version: string) => (app === 'web' && versions.includes(version) ? artifact(version) : null),
+    list: async (app?: string) => (app === undefined || app === 'web' ? versions.map(artifact) : []),
+  };
+  const registry = await HostRegistry.load({
+    bucket: memoryBucket<HostRecord>('flotilla_hosts', recordSchemas.hosts as never).bucket,
+    downAfterMissed: 3,
+    logger,
+    now: clock.now,
+  });
+  const hostIds = Array.from({ length: hostCount }, (_, i) => `h${i + 1}`);
+  const beats = new Map<string, number>();
+  const heartbeat = (hostId: string, apps: AppStatusReport[]): Heartbeat => {
+    const n = (beats.get(hostId) ?? 0) + 1;
+    beats.set(hostId, n);
+    return {
+      type: 'heartbeat',
+      hostId,
+      n,
+      bootId: `boot-${hostId}`,
+      sentAtMs: clock.nowMs,
+      heartbeatIntervalMs: 1000,
+      acceptedSeq: 0,
+      load: { cpuPercent: 1, memUsedBytes: 1, memTotalBytes: 2, diskFreeBytes: 3 },
+      apps,
+      labels: { zone: ['a', 'b', 'c'][Number(hostId.slice(1)) % 3] as string },
+    };
+  };
+  for (const id of hostIds) await registry.handleHeartbeat(heartbeat(id, stable ? [report(stable)] : []));
+
+  const assignmentsBucket = memoryBucket<AssignmentRecord>('flotilla_assignments', recordSchemas.assignments as never).bucket;
+  const writer = await AssignmentWriter.load({
+    bucket: assignmentsBucket,
+    signingKey,
+    publisher: { publish: () => {} },
+    logger,
+    now: clock.now,
+  });
+  const calls: AssignCall[] = [];
+  const transitions: number[] = [];
+  /** When set, the manager's process "dies" at its next assignment call, before writing it. */
+  const crash = { atNextAssign: false };
+
+  let current: { manager: RolloutManager; kill: () => void; dead: Promise<void> } | undefined;
+  const start = async () => {
+    let alive = true;
+    const timers = clock.timers();
+    const hosts = {
+      list: () => registry.list(),
+      subscribe: (listener: HostListener) => registry.subscribe((e) => (alive ? listener(e) : undefined)),
+    };
+    const assignments = {
+      assignMany: async (ids: readonly string[], mutate: AppsMutation) => {
+        if (crash.atNextAssign) {
+          crash.atNextAssign = false;
+          current?.kill();
+        }
+        // A dead process writes nothing more.
+        if (!alive) return new Promise<never>(() => {});
+        const persisted = (await buckets.states.list('rollout.>')).sort((a, b) => b.revision - a.revision)[0]?.value as RolloutState;
+        calls.push({ hostIds: [...ids], version: mutate({}, ids[0] as string).web?.version as string, persisted });
+        return writer.assignMany(ids, mutate);
+      },
+    };
+    const manager = await RolloutManager.load({
+      store: new RolloutStore(buckets),
+      apps,
+      artifacts,
+      hosts,
+      assignments,
+      logger,
+      now: clock.now,
+      timers,
+      onTransition: () => transitions.push(1),
+    });
+    manager.listen();
+    await manager.idle();
+    let died: () => void = () => {};
+    current = {
+      manager,
+      dead: new Promise<void>((resolve) => (died = resolve)),
+      kill: () => {
+        alive = false;
+        timers.kill();
+        died();
+      },
+    };
+    return manager;
+  };
+
+  const f = {
+    clock,
+    kv: rolloutsKv,
+    buckets,
+    apps,
+    registry,
+    writer,
+    calls,
+    crash,
+    transitions,
+    hostIds,
+    get manager(): RolloutManager {
+      return (current as { manager: RolloutManager }).manager;
+    },
+    start,
+    /** Kills the running manager: no more events, timers or writes, as if its process died. */
+    kill() {
+      current?.kill();
+    },
+    /** Kills the running manager and loads a new one from the same KV. */
+    async restart() {
+      current?.kill();
+      return start();
+    },
+    // A dead manager may be stuck mid-write for ever: waiting for it ends when it dies.
+    settle: () => (current ? Promise.race([current.manager.idle(), current.dead]) : Promise.resolve()),
+    async advance(ms: number) {
+      await clock.advance(ms, f.settle);
+    },
+    async beat(hostId: string, apps: AppStatusReport[]) {
+      await registry.handleHeartbeat(heartbeat(hostId, apps));
+      await f.settle();
+    },
+    /** Every host reports the version its assignment names, running and healthy (agents converged). */
+    async converge(over: Partial<AppStatusReport> = {}) {
+      for (const id of hostIds) {
+        const version = writer.current(id)?.assignment.apps.web?.version ?? stable;
+        if (version) await f.beat(id, [report(version, over)]);
+      }
+    },
+    /** The host's assignment: seq and web's version. */
+    assignment(hostId: string) {
+      const c = writer.current(hostId);
+      return c ? { seq: c.record.seq, version: c.assignment.apps.web?.version, stable: c.assignment.apps.web?.stableVersion } : null;
+    },
+    async rollout(id: string): Promise<RolloutState> {
+      return (await buckets.states.get(`rollout.${id}`))?.value as RolloutState;
+    },
+  };
+  await start();
+  return f;
+}
+
+const spec = (over: Partial<RolloutSpecInput> = {}): RolloutSpecInput => ({
+  app: 'web',
+  version: '2.0.0',
+  canary: 1,
+  batch: 2,
+  minHealthyTime: '10s',
+  healthyDeadline: '1m',
+  bake: '5s',
+  createdBy: 'alice',
+  ...over,
+});
+
+describe('starting a rollout', () => {
+  it('writes the state, claims the app and assigns the canary, in that order', async () => {
+    const f = await fixture();
+    const { state } = await f.manager.start(spec());
+    expect(state?.id).toBe('web-1');
+    expect(f.calls).toHaveLength(1);
+    const [canary] = f.calls;
+    expect(canary?.version).toBe('2.0.0');
+    // The state was in KV, with the canary assigned, before the assignment was written.
+    expect(canary?.persisted.id).toBe('web-1');
+    expect(canary?.persisted.steps[0]?.startedAtMs).toBe(T0);
+    for (const h of canary?.hostIds ?? []) {
+      expect(canary?.persisted.hosts.find((x) => x.hostId === h)?.state).toBe('assigned');
+    }
+    // The agent keeps the stable version on disk: it travels in the assignment.
+    expect(f.assignment(canary?.hostIds[0] as string)).toEqual({ seq: 1, version: '2.0.0', stable: '1.0.0' });
+    expect((await f.buckets.active.get('active.web'))?.value.rolloutId).toBe('web-1');
+    // The acknowledgement was written too.
+    expect((await f.rollout('web-1')).hosts.find((h) => h.hostId === canary?.hostIds[0])?.assignAckedAtMs).toBe(T0);
+  });
+
+  it('plans without changing anything on a dry run', async () => {
+    const f = await fixture();
+    const writes = f.kv.writes;
+    const { state, plan } = await f.manager.start(spec(), { dryRun: true });
+    expect(state).toBeNull();
+    expect(plan).toMatch(/^rollout of web@2\.0\.0: 5 hosts \(all hosts\) in 3 steps/);
+    expect(f.kv.writes).toBe(writes);
+    expect(f.calls).toEqual([]);
+  });
+
+  it('refuses a second rollout of the app, naming the running one', async () => {
+    const f = await fixture();
+    await f.manager.start(spec());
+    const second = await f.manager.start(spec({ version: '3.0.0' })).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(ConflictError);
+    expect((second as ConflictError).message).toMatch(/rollout web-1 of web is still running/);
+    expect(statusFor(second as ConflictError)).toBe(9); // FAILED_PRECONDITION
+    expect(f.calls).toHaveLength(1);
+  });
+
+  it('refuses through the KV claim too, when another controller process holds it', async () => {
+    const f = await fixture();
+    await f.manager.start(spec());
+    f.calls.length = 0;
+    // A fresh manager over the same KV that is not driving web-1 (its claim is live in KV).
+    const other = await f.restart();
+    await expect(other.start(spec({ version: '3.0.0' }))).rejects.toThrow(/web-1/);
+  });
+
+  it('says which app or version is unknown', async () => {
+    const f = await fixture();
+    await expect(f.manager.start(spec({ version: '9.9.9' }))).rejects.toThrow(NotFoundError);
+    await expect(f.manager.start(spec({ version: '9.9.9' }))).rejects.toThrow(/no artifact for version "9\.9\.9" \(known versions: 1\.0\.0, 2\.0\.0, 3\.0\.0\)/);
+    await expect(f.manager.start(spec({ app: 'api' }))).rejects.toThrow(/app "api" has no artifacts/);
+    expect(await f.buckets.active.get('active.web')).toBeNull();
+  });
+});
+
+describe('driving a rollout', () => {
+  it('walks canary and batches to success on reports and timers, then marks the version stable', async () => {
+    const f = await fixture();
+    const { state } = await f.manager.start(spec());
+    const id = state?.id as string;
+    await f.converge();
+    await f.advance(10_000 + 5_000); // canary healthy 10s, bake 5s
+    expect(f.calls.map((c) => c.hostIds.length)).toEqual([1, 2]);
+    await f.converge();
+    await f.advance(15_000);
+    await f.converge();
+    await f.advance(10_000);
+    const done = await f.rollout(id);
+    expect(done.status).toBe('succeeded');
+    expect(f.calls.map((c) => c.hostIds.length)).toEqual([1, 2, 2]);
+    // Each host written once: its first assignment, seq 1.
+    for (const h of f.hostIds) expect(f.assignment(h)).toMatchObject({ seq: 1, version: '2.0.0' });
+    expect((await f.apps.get('web'))?.value).toMatchObject({ stableVersion: '2.0.0', stableSinceMs: done.finishedAtMs });
+    expect((await f.buckets.active.get('active.web'))?.value.rolloutId).toBeNull();
+    // The next rollout of the app may start now.
+    const next = await f.manager.start(spec({ version: '3.0.0' }));
+    expect(next.state?.stableVersion).toBe('2.0.0');
+  });
+
+  it('writes nothing for heartbeats that change nothing', async () => {
+    const f = await fixture();
+    await f.manager.start(spec());
+    await f.converge();
+    const writes = f.kv.writes;
+    const transitions = f.transitions.length;
+    for (let i = 0; i < 20; i++) await f.converge();
+    expect(f.kv.writes).toBe(writes);
+    expect(f.transitions.length).toBe(transitions);
+  });
+
+  it('reverts every touched host at once to the stable version when the canary fails, writing first', async () => {
+    const f = await fixture();
+    const { state } = await f.manager.start(spec({ healthyDeadline: '30s' }));
+    const canary = f.calls[0]?.hostIds[0] as string;
+    await f.beat(canary, [report('2.0.0', { health: 'unhealthy', error: 'GET /healthz: 500' })]);
+    await f.advance(30_000);
+    const revert = f.calls[1];
+    expect(revert).toMatchObject({ hostIds: [canary], version: '1.0.0' });
+    expect(revert?.persisted.status).toBe('reverting');
+    expect(revert?.persisted.hosts.find((h) => h.hostId === canary)?.state).toBe('reverting');
+    const done = await f.rollout(state?.id as string);
+    expect(done.status).toBe('reverted');
+    expect(done.hosts.find((h) => h.hostId === canary)?.failureReason).toMatch(/not healthy for 10\.0s .*health unhealthy: GET \/healthz: 500/);
+    expect(f.assignment(canary)).toEqual({ seq: 2, version: '1.0.0', stable: '1.0.0' });
+    // Only the canary was ever touched.
+    for (const h of f.hostIds.filter((h) => h !== canary)) expect(f.assignment(h)).toBeNull();
+    expect((await f.apps.get('web'))?.value.stableVersion).toBe('1.0.0');
+  });
+
+  it('an alarm stops the rollout and reverts; alarms for an app with no active rollout are no-ops', async () => {
+    const f = await fixture();
+    expect(await f.manager.alarm('web', 'alertmanager', 'HighErrorRate')).toBeNull();
+    const { state } = await f.manager.start(spec());
+    const after = await f.manager.alarm('web', 'alertmanager', 'HighErrorRate');
+    expect(after?.status).toBe('reverted');
+    expect(after?.endedBy).toBe('alarm:alertmanager');
+    expect((await f.rollout(state?.id as string)).log.map((e) => e.kind)).toContain('alarm');
+  });
+});
+
+describe('operator commands', () => {
+  it('pause, a refused promote, resume, and abort --no-revert', async () => {
+    const f = await fixture();
+    const { state } = await f.manager.start(spec());
+    const id = state?.id as string;
+    await expect(f.manager.command(id, 'promote', { actor: 'bob' })).rejects.toThrow(`rollout ${id} is not paused (it is running): nothing to promote`);
+    expect((await f.manager.command(id, 'pause', { actor: 'bob' })).status).toBe('paused');
+    await f.converge();
+    await f.advance(60_000);
+    // Paused: the canary passed and baked, but no new step started.
+    expect(f.calls).toHaveLength(1);
+    expect((await f.manager.command(id, 'resume', { actor: 'bob' })).status).toBe('running');
+    expect(f.calls).toHaveLength(2);
+    const aborted = await f.manager.command(id, 'abort', { actor: 'bob', noRevert: true });
+    expect(aborted).toMatchObject({ status: 'aborted', endedBy: 'operator:bob' });
+    expect(aborted.log.filter((e) => e.actor === 'operator:bob').map((e) => e.kind)).toEqual(['paused', 'resumed', 'aborted']);
+    // No revert: the hosts keep what they were given.
+    expect(f.calls).toHaveLength(2);
+    await expect(f.manager.command(id, 'resume')).rejects.toThrow(`rollout ${id} already ended aborted; it cannot resume`);
+    await expect(f.manager.command('web-99', 'pause')).rejects.toThrow(NotFoundError);
+  });
+
+  it('abort reverts the touched hosts', async () => {
+    const f = await fixture();
+    const { state } = await f.manager.start(spec());
+    const aborted = await f.manager.command(state?.id as string, 'abort', { actor: 'bob' });
+    expect(aborted.status).toBe('reverted');
+    expect(f.calls.at(-1)).toMatchObject({ version: '1.0.0' });
+  });
+});
+
+describe('a controller restart', () => {
+  it('resumes mid-bake: no step redone, no host assigned twice, the time already baked counts', async () => {
+    const f = await fixture();
+    const { state } = await f.manager.start(spec({ bake: '20s' }));
+    const id = state?.id as string;
+    await f.converge();
+    await f.advance(10_000 + 8_000); // canary passed at +10s, baked 8 of 20s
+    expect(f.calls).toHaveLength(1);
+    await f.restart();
+    await f.advance(11_000);
+    expect(f.calls).toHaveLength(1);
+    await f.advance(1_000); // 20s after the canary passed, counting the time before the restart
+    expect(f.calls).toHaveLength(2);
+    await f.converge();
+    await f.advance(10_000 + 20_000);
+    await f.converge();
+    await f.advance(10_000);
+    const done = await f.rollout(id);
+    expect(done.status).toBe('succeeded');
+    expect(done.log.filter((e) => e.kind === 'step-started').map((e) => e.details['step'])).toEqual([0, 1, 2]);
+    for (const h of f.hostIds) expect(f.assignment(h)?.seq).toBe(1);
+  });
+
+  it('resumes after dying between writing a step and assigning its hosts: they are assigned once', async () => {
+    const f = await fixture();
+    const { state } = await f.manager.start(spec({ bake: '0s' }));
+    const id = state?.id as string;
+    const canary = f.calls[0]?.hostIds[0] as string;
+    await f.converge();
+    // The process dies as the canary passes: step 2 is written, its assignments never are.
+    f.crash.atNextAssign = true;
+    await f.advance(10_000);
+    const step2 = (await f.rollout(id)).steps[1];
+    expect(step2?.startedAtMs).not.toBeNull();
+    for (const h of step2?.hostIds ?? []) expect(f.assignment(h)).toBeNull();
+
+    await f.restart();
+    await f.advance(5_000); // an unacknowledged assignment is sent again after 5s
+    for (const h of step2?.hostIds ?? []) expect(f.assignment(h)).toMatchObject({ seq: 1, version: '2.0.0' });
+    // A second restart right after changes nothing: the writes are "set the version", idempotent.
+    await f.restart();
+    await f.advance(10_000);
+    for (const h of step2?.hostIds ?? []) expect(f.assignment(h)?.seq).toBe(1);
+    expect(f.assignment(canary)?.seq).toBe(1);
+    expect((await f.rollout(id)).log.filter((e) => e.kind === 'step-started')).toHaveLength(2);
+  });
+
+  it('settles a rollout that finished just before the crash: stable version, history and claim', async () => {
+    const f = await fixture(1);
+    const { state } = await f.manager.start(spec({ canary: 1 }));
+    const id = state?.id as string;
+    f.kill();
+    // The state says "succeeded", but the process died before anything after that write.
+    const entry = await f.buckets.states.get(`rollout.${id}`);
+    const finished: RolloutState = { ...(entry?.value as RolloutState), status: 'succeeded', finishedAtMs: T0 + 1, endReason: 'done' };
+    await f.buckets.states.update(`rollout.${id}`, finished, entry?.revision as number);
+    await f.start();
+    expect((await f.apps.get('web'))?.value).toMatchObject({ stableVersion: '2.0.0', stableSinceMs: T0 + 1 });
+    expect((await f.buckets.active.get('active.web'))?.value.rolloutId).toBeNull();
+    const history = await f.manager.history('web');
+    expect(history.rollouts[0]).toMatchObject({ id, status: 'succeeded' });
+    expect(history.versions.find((v) => v.version === '2.0.0')?.periods).toEqual([
+      { version: '2.0.0', sinceMs: T0 + 1, untilMs: null, rolloutId: id },
+    ]);
+  });
+});
+
+describe('history', () => {
+  it('shows each version, when it was stable, and how each rollout ended and why', async () => {
+    const f = await fixture(3);
+    const first = await f.manager.start(spec({ canary: 1, batch: '100%', bake: '0s' }));
+    await f.converge();
+    await f.advance(10_000);
+    await f.converge();
+    await f.advance(10_000);
+    expect((await f.rollout(first.state?.id as string)).status).toBe('succeeded');
+    const second = await f.manager.start(spec({ version: '3.0.0', healthyDeadline: '20s' }));
+    await f.advance(20_000);
+    expect((await f.rollout(second.state?.id as string)).status).toBe('reverted');
+
+    const h = await f.manager.history('web');
+    expect(h.stableVersion).toBe('2.0.0');
+    expect(h.versions.map((v) => [v.version, v.stable, v.periods.map((p) => p.rolloutId)])).toEqual([
+      ['1.0.0', false, []],
+      ['2.0.0', true, ['web-1']],
+      ['3.0.0', false, []],
+    ]);
+    expect(h.rollouts.map((r) => [r.id, r.version, r.status])).toEqual([
+      ['web-2', '3.0.0', 'reverted'],
+      ['web-1', '2.0.0', 'succeeded'],
+    ]);
+    expect(h.rollouts[0]?.endReason).toMatch(/1 host\(s\) failed, more than the 0 tolerated/);
+    expect((await f.manager.list()).map((r) => r.id)).toEqual(['web-2', 'web-1']);
+    expect((await f.manager.get({ app: 'web' })).id).toBe('web-2');
+    await expect(f.manager.history('nope')).rejects.toThrow(/app "nope" is unknown/);
+  });
+
+  it('an app with no stable version fails without a revert and says so', async () => {
+    const f = await fixture(2, { stable: null });
+    const { state } = await f.manager.start(spec({ healthyDeadline: '20s' }));
+    await f.advance(20_000);
+    const done = await f.rollout(state?.id as string);
+    expect(done.status).toBe('failed');
+    expect(done.endReason).toMatch(/no stable version yet \(first release\)/);
+    expect(f.calls).toHaveLength(1);
+  });
+});
+
+describe('hosts going down', () => {
+  it('fails an observed host that the registry marks down', async () => {
+    const f = await fixture(3);
+    const { state } = await f.manager.start(spec({ maxFailures: 1 }));
+    const canary = f.calls[0]?.hostIds[0] as string;
+    // Everyone else keeps beating; the canary goes silent.
+    for (let i = 0; i < 5; i++) {
+      f.clock.nowMs += 1000;
+      for (const h of f.hostIds.filter((x) => x !== canary)) await f.beat(h, [report('1.0.0')]);
+    }
+    await f.registry.sweep();
+    await f.settle();
+    const s = await f.rollout(state?.id as string);
+    expect(s.hosts.find((h) => h.hostId === canary)).toMatchObject({ state: 'failed', failureReason: 'host went silent (marked down)' });
+    expect(s.status).not.toBe('reverting');
+  });
+});

@@ -1,0 +1,13 @@
+// Original file: flotilla.proto
+
+import type { Rollout as _flotilla_v1_Rollout, Rollout__Output as _flotilla_v1_Rollout__Output } from '../../flotilla/v1/Rollout.js';
+
+export interface StartRolloutResponse {
+  'rollout'?: (_flotilla_v1_Rollout | null);
+  'plan'?: (string);
+}
+
+export interface StartRolloutResponse__Output {
+  'rollout': (_flotilla_v1_Rollout__Output | null);
+  'plan': (string);
+}
