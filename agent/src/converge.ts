@@ -246,7 +246,16 @@ export class Converger {
     const message = errorMessage(err);
     const failure = recordFailure(this.failures.get(app), version, err, message, this.now());
     this.failures.set(app, failure);
-    this.setProgress(app, 'failed', version, message);
+    if (failure.kind === 'transient' && failure.retryAtMs !== null) {
+      // Not a verdict on the release (the controller was away, a disk was full): report the
+      // install as still under way, with the reason, so that a rollout's healthy deadline,
+      // not a passing outage, decides whether this host failed.
+      const phase = this.progressOf(app)?.phase ?? 'downloading';
+      const retryIn = formatDuration(failure.retryAtMs - this.now());
+      this.setProgress(app, phase === 'failed' || phase === 'done' || phase === 'idle' ? 'downloading' : phase, version, `retrying in ${retryIn}: ${message}`);
+    } else {
+      this.setProgress(app, 'failed', version, message);
+    }
     log.warn(
       { err: message, code: (err as { code?: unknown }).code, kind: failure.kind, attempts: failure.attempts, retryAtMs: failure.retryAtMs },
       'install failed; the running version is left as it was',

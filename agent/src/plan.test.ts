@@ -31,8 +31,8 @@ describe('decideApp', () => {
 
   it('waits out the back-off of a transient failure, then retries', () => {
     const failure = recordFailure(undefined, '2.0.0', new UnavailableError('down'), 'down', base.nowMs);
-    expect(decideApp({ ...base, failure })).toEqual({ kind: 'wait', untilMs: base.nowMs + 30_000 });
-    expect(decideApp({ ...base, failure, nowMs: base.nowMs + 30_000 })).toEqual({ kind: 'install' });
+    expect(decideApp({ ...base, failure })).toEqual({ kind: 'wait', untilMs: base.nowMs + 5_000 });
+    expect(decideApp({ ...base, failure, nowMs: base.nowMs + 5_000 })).toEqual({ kind: 'install' });
   });
 
   it('ignores a failure of another version', () => {
@@ -88,8 +88,8 @@ describe('retry policy', () => {
     expect(classifyFailure(new Error('ENOSPC'))).toBe('transient');
   });
 
-  it('backs off 30s, 2m, then 10m for good', () => {
-    expect([1, 2, 3, 4, 10].map((n) => retryDelayMs(n))).toEqual([30_000, 120_000, 600_000, 600_000, 600_000]);
+  it('backs off 5s, 30s, 2m, then 10m for good', () => {
+    expect([1, 2, 3, 4, 5, 10].map((n) => retryDelayMs(n))).toEqual([5_000, 30_000, 120_000, 600_000, 600_000, 600_000]);
     expect(RETRY_DELAYS_MS.at(-1)).toBe(600_000);
   });
 
@@ -97,7 +97,7 @@ describe('retry policy', () => {
     const first = recordFailure(undefined, '2.0.0', new UnavailableError('x'), 'x', 0);
     const second = recordFailure(first, '2.0.0', new UnavailableError('x'), 'x', 100);
     expect(second.attempts).toBe(2);
-    expect(second.retryAtMs).toBe(100 + 120_000);
+    expect(second.retryAtMs).toBe(100 + 30_000);
     const other = recordFailure(second, '3.0.0', new UnavailableError('x'), 'x', 200);
     expect(other.attempts).toBe(1);
     const permanent = recordFailure(undefined, '2.0.0', new UnsafeArchiveError('x'), 'x', 0);

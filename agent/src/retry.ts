@@ -18,7 +18,7 @@ import {
 export type FailureKind = 'permanent' | 'transient';
 
 /** Waits before the 1st, 2nd, 3rd... retry of a transient failure; the last one repeats. */
-export const RETRY_DELAYS_MS: readonly number[] = Object.freeze([30_000, 120_000, 600_000]);
+export const RETRY_DELAYS_MS: readonly number[] = Object.freeze([5_000, 30_000, 120_000, 600_000]);
 
 /** A step of an activation failed because of the release's own hook. */
 export class HookFailedError extends FlotillaError {
