@@ -284,7 +284,7 @@ describe('host health', () => {
   it('restarts the minimum healthy time when a host turns unhealthy or stops running', () => {
     const run = new Run();
     run.report(run.canary, healthy(), 20);
-    run.report(run.canary, unhealthy(), 25);
+    run.report(run.canary, report({ processState: 'starting', health: 'unknown' }), 25);
     expect(run.host(run.canary)).toMatchObject({ state: 'assigned', healthySinceMs: null });
     run.report(run.canary, healthy(), 40);
     run.report(run.canary, report({ processState: 'backoff', restarts: 1 }), 45);
@@ -303,16 +303,12 @@ describe('host health', () => {
     expect(run.host(run.canary).state).toBe('assigned');
   });
 
-  it('fails the canary whose health check fails at the deadline and reverts the canary host only', () => {
+  it('fails the canary at once when it reports its health check failing, and reverts the canary host only', () => {
     const run = new Run();
-    run.report(run.canary, unhealthy(), 20);
-    expect(run.host(run.canary).state).toBe('assigned');
-    expect(effects(run.tick(299))).toEqual([]);
-    const actions = run.tick(300);
+    const actions = run.report(run.canary, unhealthy(), 20);
     const host = run.host(run.canary);
-    expect(host.failedAtMs).toBe(t(300));
-    expect(host.failureReason).toContain('healthy deadline of 5m00s');
-    expect(host.failureReason).toContain('health unhealthy');
+    expect(host.failedAtMs).toBe(t(20));
+    expect(host.failureReason).toContain('health check failing on');
     expect(ofKind(actions, 'revert')).toEqual([{ kind: 'revert', app: 'web', hostIds: [run.canary], version: STABLE }]);
     expect(ofKind(actions, 'assign')).toEqual([]);
     expect(run.state.status).toBe('reverted');
@@ -322,6 +318,18 @@ describe('host health', () => {
     ]);
     expect(run.state.hosts.filter((h) => h.state === 'pending')).toHaveLength(9);
     expect(run.logKinds()).toEqual(['started', 'step-started', 'host-failed', 'revert-started', 'reverted']);
+  });
+
+  it('fails a canary that never becomes healthy (health unknown, still starting) at the healthy deadline', () => {
+    const run = new Run();
+    run.report(run.canary, report({ processState: 'starting', health: 'unknown' }), 20);
+    expect(run.host(run.canary).state).toBe('assigned');
+    expect(effects(run.tick(299))).toEqual([]);
+    run.tick(300);
+    const host = run.host(run.canary);
+    expect(host.failedAtMs).toBe(t(300));
+    expect(host.failureReason).toContain('healthy deadline of 5m00s');
+    expect(run.state.status).toBe('reverted');
   });
 
   it('fails a host that never reports by the healthy deadline', () => {

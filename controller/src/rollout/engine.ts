@@ -544,10 +544,17 @@ function applyReport(d: Draft, hostId: string, report: AppStatusReport | null): 
     failHost(d, hostId, `process exited and will not be restarted: ${report.error ?? 'no reason given'}`, d.now, actor);
     return;
   }
+  const cur = d.host(hostId) as HostProgress;
+  // A health check reported failing on the target version fails the host at once: the agent
+  // only says 'unhealthy' after the manifest's failureThreshold (and past its startPeriod), so
+  // waiting out the deadline would only keep a bad canary serving longer.
+  if (onTarget && report.health === 'unhealthy' && (cur.state === 'assigned' || cur.state === 'healthy-wait')) {
+    failHost(d, hostId, `health check failing on ${target}: ${report.error ?? 'no reason given'}`, d.now, actor);
+    return;
+  }
   // Health is judged on the controller's clock from the reports as they arrive; the host's own
   // healthSinceMs is not trusted across machines.
   const healthy = onTarget && report.processState === 'running' && report.health === 'healthy';
-  const cur = d.host(hostId) as HostProgress;
   if (cur.state === 'assigned' && healthy) {
     d.patchHost(hostId, { state: 'healthy-wait', healthySinceMs: d.now });
   } else if (cur.state === 'healthy-wait' && !healthy) {

@@ -371,7 +371,7 @@ describe('driving a rollout', () => {
     expect(revert?.persisted.hosts.find((h) => h.hostId === canary)?.state).toBe('reverting');
     const done = await f.rollout(state?.id as string);
     expect(done.status).toBe('reverted');
-    expect(done.hosts.find((h) => h.hostId === canary)?.failureReason).toMatch(/not healthy for 10\.0s .*health unhealthy: GET \/healthz: 500/);
+    expect(done.hosts.find((h) => h.hostId === canary)?.failureReason).toMatch(/health check failing on 2\.0\.0: GET \/healthz: 500/);
     expect(f.assignment(canary)).toEqual({ seq: 2, version: '1.0.0', stable: '1.0.0' });
     // Only the canary was ever touched.
     for (const h of f.hostIds.filter((h) => h !== canary)) expect(f.assignment(h)).toBeNull();
