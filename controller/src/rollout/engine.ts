@@ -545,10 +545,11 @@ function applyReport(d: Draft, hostId: string, report: AppStatusReport | null): 
     return;
   }
   const cur = d.host(hostId) as HostProgress;
-  // A health check reported failing on the target version fails the host at once: the agent
+  // A running target whose health check is reported failing fails the host at once: the agent
   // only says 'unhealthy' after the manifest's failureThreshold (and past its startPeriod), so
-  // waiting out the deadline would only keep a bad canary serving longer.
-  if (onTarget && report.health === 'unhealthy' && (cur.state === 'assigned' || cur.state === 'healthy-wait')) {
+  // waiting out the deadline would only keep a bad canary serving longer. (A process that
+  // exited is judged by the crash-loop rule above instead, which names the real cause.)
+  if (onTarget && report.processState === 'running' && report.health === 'unhealthy' && (cur.state === 'assigned' || cur.state === 'healthy-wait')) {
     failHost(d, hostId, `health check failing on ${target}: ${report.error ?? 'no reason given'}`, d.now, actor);
     return;
   }
