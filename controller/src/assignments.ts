@@ -118,6 +118,11 @@ export class AssignmentWriter {
     return this.cache.get(hostId);
   }
 
+  /** Every host that has an assignment. */
+  hostIds(): string[] {
+    return [...this.cache.keys()];
+  }
+
   /** The host's current assignment record, read from KV. */
   async read(hostId: string): Promise<AssignmentRecord | null> {
     const entry = await this.opts.bucket.get(hostId);

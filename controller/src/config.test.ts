@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { ConfigError, generateKeyPairPem } from '@flotilla/shared';
-import { loadControllerConfig, parseListenAddress } from './config.js';
+import { controllerConfigSchema, loadControllerConfig, parseListenAddress } from './config.js';
 import { FlagsExitRequest, flagOverrides, parseControllerFlags } from './flags.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'flotilla-controller-config-'));
@@ -149,6 +150,49 @@ describe('loadControllerConfig', () => {
     const garbage = join(dir, 'garbage.pub');
     writeFileSync(garbage, 'not a key\n');
     expect(configError(load({ trustedKeys: [garbage] }))).toMatch(/trustedKeys: .*garbage\.pub: not a PEM public key/);
+  });
+
+  it('merges the alert webhooks and alarms, from the file and FLOTILLA_ALERTS_*', () => {
+    const file = join(dir, 'alarms.yaml');
+    writeFileSync(
+      file,
+      [
+        'alerts:',
+        '  appLabel: service',
+        'alarms:',
+        '  defaults:',
+        '    health: { failingShare: 30%, for: 5s }',
+        '  apps:',
+        '    web:',
+        '      crashLoop: { restarts: 1 }',
+        '      revertOutsideWatchWindow: true',
+      ].join('\n'),
+    );
+    const config = loadControllerConfig({
+      file,
+      environment: { FLOTILLA_ALERTS_TOKEN: 'a-token-of-sixteen-or-more', FLOTILLA_ALERTS_MAX_BODY_BYTES: '65536' },
+      overrides: essentials,
+    });
+    expect(config.alerts).toEqual({ token: 'a-token-of-sixteen-or-more', appLabel: 'service', maxBodyBytes: 65536 });
+    expect(config.alarms.defaults.health).toEqual({ enabled: true, failingShare: 0.3, forMs: 5000 });
+    expect(config.alarms.apps.web).toMatchObject({
+      health: { failingShare: 0.3, forMs: 5000 },
+      crashLoop: { enabled: true, restarts: 1, windowMs: 300_000 },
+      revertOutsideWatchWindow: true,
+    });
+    const defaults = loadControllerConfig({ environment: {}, overrides: essentials });
+    expect(defaults.alerts).toEqual({ appLabel: 'app', maxBodyBytes: 1024 * 1024 });
+    expect(defaults.alarms.defaults.revertOutsideWatchWindow).toBe(false);
+    expect(configError(() => loadControllerConfig({ environment: { FLOTILLA_ALERTS_TOKEN: 'short' }, overrides: essentials }))).toMatch(
+      /alerts\.token: must be at least 16 characters/,
+    );
+  });
+
+  it('takes the example deploy/config/controller.yaml as it is', () => {
+    const text = readFileSync(new URL('../../deploy/config/controller.yaml', import.meta.url), 'utf8');
+    const parsed = controllerConfigSchema.safeParse(parseYaml(text));
+    expect(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues)).toBe(true);
+    expect(parsed.data?.alarms.apps.web).toMatchObject({ health: { forMs: 30_000 }, revertOutsideWatchWindow: true });
   });
 
   it('refuses the controller key as a trusted release key', () => {

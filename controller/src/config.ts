@@ -13,6 +13,7 @@ import {
   type SigningKey,
   type TrustedKey,
 } from '@flotilla/shared';
+import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, type AlertsConfig } from './alarms/config.js';
 
 export const PROGRAM = 'flotilla-controller';
 
@@ -91,6 +92,10 @@ export interface ControllerConfig {
     /** Human-readable lines. @default true on a terminal */
     readonly pretty?: boolean;
   };
+  /** The alert webhooks: bearer token, app label, body size limit. */
+  readonly alerts: AlertsConfig;
+  /** Built-in alarms and what alarms do, for every app and per app. */
+  readonly alarms: AlarmsConfig;
   /** The keys read from `controllerKey` and `trustedKeys` at start. */
   readonly keys: ControllerKeys;
 }
@@ -202,6 +207,8 @@ export const controllerConfigSchema = z
       .object({ level: z.enum(LOG_LEVELS).default('info'), pretty: z.boolean().optional() })
       .strict()
       .prefault({}),
+    alerts: alertsConfigSchema,
+    alarms: alarmsConfigSchema,
   })
   .strict()
   .transform(({ shutdownTimeout, dataDir, trustedKeys, controllerKey, nats, ...rest }) => {
@@ -228,6 +235,7 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
   FLOTILLA_CONTROLLER_KEY: { path: 'controllerKey' },
   FLOTILLA_API_TOKEN: { path: 'apiToken' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
+  ...ALARMS_ENV,
 });
 
 /**

@@ -8,6 +8,7 @@ import {
   subjects as makeSubjects,
   type Logger,
 } from '@flotilla/shared';
+import { AlarmMetrics, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
 import { ArtifactStore } from './artifacts.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
@@ -20,6 +21,7 @@ import { HttpServer, sendJson } from './http.js';
 import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
 import { RolloutManager } from './rollouts/manager.js';
+import { RevertManager } from './rollouts/reverts.js';
 import { RolloutStore } from './rollouts/store.js';
 import { openControllerStore, type ControllerStore } from './store/store.js';
 import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
@@ -75,6 +77,10 @@ export class Controller {
     readonly assignments: AssignmentWriter,
     /** The rollout engine's I/O layer; `rollouts.alarm(app, source, reason)` stops an app's rollout. */
     readonly rollouts: RolloutManager,
+    /** Where every alarm goes (webhooks, built-in alarms); rollbacks; the event log. */
+    readonly reverts: RevertManager,
+    /** Built-in alarms from what agents report; started and stopped with the host registry. */
+    private readonly builtinAlarms: BuiltinAlarms,
     readonly metrics: ControllerMetrics,
     private readonly grpc: RunningGrpcServer,
     /** Add routes here (alert webhooks) before or after run(). */
@@ -139,8 +145,9 @@ export class Controller {
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
       });
+      const rolloutStore = new RolloutStore(store.rollouts);
       const rollouts = await RolloutManager.load({
-        store: new RolloutStore(store.rollouts),
+        store: rolloutStore,
         apps: store.apps,
         artifacts,
         hosts,
@@ -154,6 +161,18 @@ export class Controller {
           metrics.rolloutTransitions.observe({ phase: 'total' }, (t.decideMs + t.persistMs + t.actMs) / 1000);
         },
       });
+      const reverts = new RevertManager({
+        rollouts,
+        store: rolloutStore,
+        apps: store.apps,
+        artifacts,
+        assignments,
+        logger: root.child({ component: 'reverts' }),
+        revertOutsideWatchWindow: (app) => alarmPolicyFor(config.alarms, app).revertOutsideWatchWindow,
+        now,
+      });
+      const alarmMetrics = new AlarmMetrics(metrics.registry);
+      const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: reverts, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
       const grpc = await startGrpcServer(
         config.grpc.listen,
@@ -164,13 +183,24 @@ export class Controller {
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
           }),
-          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, logger: root, now }),
+          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, reverts, logger: root, now }),
         },
         bearerTokenCheck(config.apiToken),
         root.child({ component: 'grpc' }),
       );
       cleanups.push(() => grpc.close(0));
       const http = new HttpServer(root.child({ component: 'http' }));
+      for (const r of alertRoutes({
+        sink: reverts,
+        token: config.alerts.token,
+        appLabel: config.alerts.appLabel,
+        maxBodyBytes: config.alerts.maxBodyBytes,
+        logger: root,
+        metrics: alarmMetrics,
+        now,
+      })) {
+        http.route(r.method, r.path, r.handler);
+      }
       const httpPort = await http.listen(config.http.listen);
       cleanups.push(() => http.close(0));
 
@@ -189,6 +219,8 @@ export class Controller {
         hosts,
         assignments,
         rollouts,
+        reverts,
+        builtinAlarms,
         metrics,
         grpc,
         http,
@@ -229,6 +261,9 @@ export class Controller {
     this.hosts.start();
     // After the host registry: rollouts resume (a tick each) and hear every heartbeat from here on.
     this.rollouts.listen();
+    this.builtinAlarms.start();
+    // A revert a stopped controller left half-done is finished (its steps are idempotent).
+    void this.reverts.resume();
     void nc.closed().then((err) => {
       if (this.currentState !== 'running') return;
       this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
@@ -244,6 +279,7 @@ export class Controller {
         activeRollouts: this.rollouts.activeIds(),
         subjectPrefix: this.config.nats.subjectPrefix,
         auth: this.config.apiToken ? 'token' : 'none',
+        alertWebhooks: this.config.alerts.token ? 'on' : 'off (no alerts.token)',
         trustedKeys: this.config.keys.trusted.map((k) => k.keyId),
         controllerKeyId: this.config.keys.controller.keyId,
       },
@@ -273,6 +309,8 @@ export class Controller {
     const graceMs = this.config.shutdownTimeoutMs;
     this.unsubscribeHosts?.();
     this.unsubscribeNats?.();
+    // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
+    await this.builtinAlarms.stop();
     await this.hosts.stop(graceMs);
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();

@@ -9,8 +9,8 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /**
- * The controller's HTTP side: a table of exact-path routes (health and metrics now, alert
- * webhooks later), JSON answers, 404/405 for anything else.
+ * The controller's HTTP side: a table of exact-path routes (health, metrics, the alert
+ * webhooks), JSON answers, 404/405 for anything else.
  */
 export class HttpServer {
   private readonly routes = new Map<string, Map<HttpMethod, RouteHandler>>();

@@ -46,6 +46,7 @@ export {
   recordSchemas,
   type AppRecord,
   type ArtifactRecord,
+  type BadVersionRecord,
   type AssignmentRecord,
   type HostRecord,
   type HostState,
@@ -69,3 +70,4 @@ export { natsAssignmentPublisher, subscribeControlSubjects, SYNC_QUEUE_GROUP, ty
 export * from './rollout/index.js';
 export * from './rollouts/index.js';
 export { DEPLOY_STRATEGY } from './grpc/control-service.js';
+export * from './alarms/index.js';

@@ -31,6 +31,7 @@ export function loadFlotillaProto(): ProtoGrpcType['flotilla']['v1'] {
 }
 
 export type { ProtoGrpcType } from './generated/flotilla.js';
+export type * from './generated/flotilla/v1/AppEvent.js';
 export type * from './generated/flotilla/v1/AppInfo.js';
 export type * from './generated/flotilla/v1/AppStatus.js';
 export type * from './generated/flotilla/v1/ArtifactInfo.js';
@@ -51,11 +52,16 @@ export type * from './generated/flotilla/v1/HostInfo.js';
 export type * from './generated/flotilla/v1/Inventory.js';
 export type * from './generated/flotilla/v1/ListArtifactsRequest.js';
 export type * from './generated/flotilla/v1/ListArtifactsResponse.js';
+export type * from './generated/flotilla/v1/ListEventsRequest.js';
+export type * from './generated/flotilla/v1/ListEventsResponse.js';
 export type * from './generated/flotilla/v1/ListHostsRequest.js';
 export type * from './generated/flotilla/v1/ListHostsResponse.js';
 export type * from './generated/flotilla/v1/ListRolloutsRequest.js';
 export type * from './generated/flotilla/v1/ListRolloutsResponse.js';
 export type * from './generated/flotilla/v1/Load.js';
+export type * from './generated/flotilla/v1/Revert.js';
+export type * from './generated/flotilla/v1/RollbackRequest.js';
+export type * from './generated/flotilla/v1/RollbackResponse.js';
 export type * from './generated/flotilla/v1/Rollout.js';
 export type * from './generated/flotilla/v1/RolloutCommandRequest.js';
 export type * from './generated/flotilla/v1/RolloutCommandResponse.js';

@@ -191,6 +191,6 @@ describe('rollouts across a real fleet', () => {
     expect(list.stdout).toMatch(new RegExp(`\\n${first}\\s+demo@6\\.0\\.0\\s+reverted`));
     const text = (await cli(['history', 'demo'])).stdout;
     expect(text).toMatch(/^demo: stable 5\.0\.0 since /);
-    expect(text).toMatch(/\n6\.0\.0\s+\S+ ago\s+-\n/);
+    expect(text).toMatch(/\n6\.0\.0\s+\S+ ago\s+-\s+-\n/);
   });
 });

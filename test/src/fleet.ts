@@ -14,7 +14,10 @@ export const CLI_MAIN = fileURLToPath(new URL('../../controller/dist/cli/main.js
 export const DEMO_APP_DIR = fileURLToPath(new URL('../../deploy/demo/app/', import.meta.url));
 
 /** How a release of the demo app behaves (see deploy/demo/app/server.js). */
-export type DemoMode = 'good' | 'unhealthy' | 'crash';
+export type DemoMode = 'good' | 'unhealthy' | 'unhealthy-after' | 'crash';
+
+/** More of the demo app's environment in a release (DEMO_HEALTHY_FOR for `unhealthy-after`). */
+export type DemoEnv = Readonly<Record<string, string>>;
 
 export interface FleetOptions {
   /** @default 3 */
@@ -31,6 +34,10 @@ export interface FleetOptions {
   startAgents?: boolean;
   /** Key files to use (default: new pairs written under `<dir>/keys`). */
   keys?: { release: KeyPaths; controller: KeyPaths };
+  /** More environment for the controller (FLOTILLA_ALERTS_TOKEN, say). */
+  controllerEnv?: Record<string, string>;
+  /** A YAML config file's text for the controller (alarms settings, say); flags still win. */
+  controllerConfig?: string;
 }
 
 /** Where an Ed25519 pair lives on disk. */
@@ -88,6 +95,7 @@ export class Fleet {
         controllerKey: controllerKey.keyPath,
         trustedKeys: [releaseKey.pubPath],
         logLevel: opts.logLevel ?? 'info',
+        ...(await controllerExtras(dir, opts)),
       });
     } catch (err) {
       await nats.stop();
@@ -144,6 +152,7 @@ export class Fleet {
       logLevel: this.opts.logLevel ?? 'info',
       grpcListen: this.controller.grpc,
       httpListen: this.controller.http,
+      ...(await controllerExtras(this.dir, this.opts)),
     });
     return this.controller;
   }
@@ -192,13 +201,13 @@ export class Fleet {
   }
 
   /** Builds a release tarball of the demo app; returns its path. */
-  release(version: string, mode: DemoMode = 'good'): Promise<string> {
-    return buildDemoAppRelease({ version, mode, outDir: join(this.dir, 'releases') });
+  release(version: string, mode: DemoMode = 'good', env: DemoEnv = {}): Promise<string> {
+    return buildDemoAppRelease({ version, mode, env, outDir: join(this.dir, 'releases') });
   }
 
   /** Builds, signs and pushes a release with the CLI; throws with the CLI's output when it fails. */
-  async push(version: string, mode: DemoMode = 'good'): Promise<string> {
-    const file = await this.release(version, mode);
+  async push(version: string, mode: DemoMode = 'good', env: DemoEnv = {}): Promise<string> {
+    const file = await this.release(version, mode, env);
     const r = await this.cli(['artifact', 'push', file, '--app', 'demo', '--version', version, '--key', this.releaseKey.keyPath]);
     if (r.code !== 0) throw new Error(`push of demo@${version} failed (${r.code}):\n${r.stdout}${r.stderr}`);
     return file;
@@ -250,6 +259,19 @@ export class Fleet {
   }
 }
 
+/** The controller's extra environment and config file, as the fleet's options ask. */
+async function controllerExtras(dir: string, opts: FleetOptions): Promise<{ env?: Record<string, string>; args?: string[] }> {
+  const out: { env?: Record<string, string>; args?: string[] } = {};
+  if (opts.controllerEnv) out.env = { ...opts.controllerEnv };
+  if (opts.controllerConfig !== undefined) {
+    const file = join(dir, 'controller.yaml');
+    await mkdir(dir, { recursive: true });
+    await writeFile(file, opts.controllerConfig);
+    out.args = ['--config', file];
+  }
+  return out;
+}
+
 /** Runs the built CLI as a process. FLOTILLA_* variables of this process are not passed on. */
 export function runCli(
   args: string[],
@@ -282,7 +304,7 @@ export function runCli(
  * A release of the demo app from deploy/demo/app: its server, and a flotilla.json naming the
  * version and the behaviour (DEMO_MODE) of this release.
  */
-export async function buildDemoAppRelease(opts: { version: string; mode?: DemoMode; outDir: string }): Promise<string> {
+export async function buildDemoAppRelease(opts: { version: string; mode?: DemoMode; env?: DemoEnv; outDir: string }): Promise<string> {
   const src = await tempDir('demo-release');
   try {
     for (const f of ['server.js', 'package.json']) await copyFile(join(DEMO_APP_DIR, f), join(src, f));
@@ -291,7 +313,7 @@ export async function buildDemoAppRelease(opts: { version: string; mode?: DemoMo
       start: { env: Record<string, string> };
     };
     manifest.version = opts.version;
-    manifest.start.env = { ...manifest.start.env, DEMO_MODE: opts.mode ?? 'good' };
+    manifest.start.env = { ...manifest.start.env, ...opts.env, DEMO_MODE: opts.mode ?? 'good' };
     await writeFile(join(src, 'flotilla.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     await mkdir(opts.outDir, { recursive: true });
     const file = join(opts.outDir, `demo-${opts.version}.tar.gz`);

@@ -12,10 +12,14 @@ import {
   type GetStatusResponse__Output,
   type ListArtifactsRequest,
   type ListArtifactsResponse__Output,
+  type ListEventsRequest,
+  type ListEventsResponse__Output,
   type ListHostsRequest,
   type ListHostsResponse__Output,
   type ListRolloutsRequest,
   type ListRolloutsResponse__Output,
+  type RollbackRequest,
+  type RollbackResponse__Output,
   type Rollout__Output,
   type RolloutCommandRequest,
   type RolloutCommandResponse__Output,
@@ -56,6 +60,8 @@ export interface ControllerClient {
   listRollouts(request: ListRolloutsRequest): Promise<ListRolloutsResponse__Output>;
   rolloutCommand(request: RolloutCommandRequest): Promise<RolloutCommandResponse__Output>;
   getHistory(request: GetHistoryRequest): Promise<GetHistoryResponse__Output>;
+  rollback(request: RollbackRequest): Promise<RollbackResponse__Output>;
+  listEvents(request: ListEventsRequest): Promise<ListEventsResponse__Output>;
   /**
    * The rollout, then every change until it finishes (the stream then ends). No deadline: a
    * rollout may take hours. Failures arrive translated, as from the other calls.
@@ -204,6 +210,8 @@ export function createControllerClient(options: ConnectOptions): ControllerClien
     listRollouts: (request) => unary('ListRollouts', (md, opts, cb) => control.ListRollouts(request, md, opts, cb)),
     rolloutCommand: (request) => unary('RolloutCommand', (md, opts, cb) => control.RolloutCommand(request, md, opts, cb)),
     getHistory: (request) => unary('GetHistory', (md, opts, cb) => control.GetHistory(request, md, opts, cb)),
+    rollback: (request) => unary('Rollback', (md, opts, cb) => control.Rollback(request, md, opts, cb)),
+    listEvents: (request) => unary('ListEvents', (md, opts, cb) => control.ListEvents(request, md, opts, cb)),
     watchRollout: (request) => ({
       async *[Symbol.asyncIterator]() {
         const call = control.WatchRollout(request, metadata());

@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline/promises';
 import { createControllerClient, type ClientFactory } from './client.js';
 
 /** Where a verb writes: process.stdout/stderr in the program, a buffer in tests. */
@@ -22,6 +23,10 @@ export interface CliContext {
   readonly sleep: (ms: number) => Promise<void>;
   /** Opens a client to the controller. */
   readonly connect: ClientFactory;
+  /** Whether standard input is a terminal, so that a question can be answered. */
+  readonly stdinIsTTY: boolean;
+  /** Asks the operator one question on the terminal and resolves with the line typed. */
+  readonly ask: (question: string) => Promise<string>;
 }
 
 /** The context of the real program: the process's streams, environment and clock. */
@@ -34,5 +39,14 @@ export function processContext(): CliContext {
     now: () => Date.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     connect: createControllerClient,
+    stdinIsTTY: process.stdin.isTTY === true,
+    ask: async (question) => {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return await rl.question(question);
+      } finally {
+        rl.close();
+      }
+    },
   };
 }

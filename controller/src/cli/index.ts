@@ -34,6 +34,8 @@ export { rolloutResume } from './commands/rollout-resume.js';
 export { rolloutPromote } from './commands/rollout-promote.js';
 export { rolloutAbort, type RolloutAbortOptions } from './commands/rollout-abort.js';
 export { history, historyReport, type HistoryOptions } from './commands/history.js';
+export { rollback, type RollbackOptions } from './commands/rollback.js';
+export { events, eventsTable, DEFAULT_EVENTS_LIMIT, type EventsOptions } from './commands/events.js';
 export {
   RolloutProgress,
   progressBlock,

@@ -4,9 +4,11 @@ import { artifactList } from './commands/artifact-list.js';
 import { artifactPush } from './commands/artifact-push.js';
 import { artifactSign } from './commands/artifact-sign.js';
 import { DEFAULT_WAIT_TIMEOUT, deploy } from './commands/deploy.js';
+import { events } from './commands/events.js';
 import { history } from './commands/history.js';
 import { hosts } from './commands/hosts.js';
 import { keysGenerate } from './commands/keys-generate.js';
+import { rollback } from './commands/rollback.js';
 import { rolloutAbort } from './commands/rollout-abort.js';
 import { rolloutList } from './commands/rollout-list.js';
 import { rolloutPause } from './commands/rollout-pause.js';
@@ -123,6 +125,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--selector <selector>', 'label selector (default: every host)')
     .option('--wait-timeout <duration>', 'how long to wait for every host', DEFAULT_WAIT_TIMEOUT)
     .option('--no-wait', 'return once the hosts are assigned')
+    .option('--force', 'deploy a version marked bad all the same')
     .action(async (target: string, _o, command: Command) => {
       setExit(await deploy({ ...opts(command), target }, ctx));
     });
@@ -145,7 +148,9 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--spread-by <label>', 'label whose values each batch should span (default: zone)')
     .option('--pause-after-canary', 'wait for `flotilla rollout promote` after the canary')
     .option('--stable-after <duration>', 'stabilisation window before the version is marked stable (default: 0s)')
+    .option('--watch-window <duration>', 'how long after the end alarms still revert it to the previous stable version (default: 10m)')
     .option('--no-auto-revert', 'on failure, stop and leave hosts as they are')
+    .option('--force', 'roll out a version marked bad all the same')
     .option('--dry-run', 'print the steps and the hosts in each; change nothing')
     .option('--watch', 'follow the rollout until it ends (exit 1 unless it succeeds)')
     .action(async (target: string, _o, command: Command) => {
@@ -189,6 +194,26 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .action(async (id: string, _o, command: Command) => {
       const o = opts<{ revert?: boolean }>(command);
       setExit(await rolloutAbort({ ...o, id, noRevert: o.revert === false }, ctx));
+    });
+
+  program
+    .command('rollback')
+    .description('put every host of APP back on its last stable version (or --to VERSION) at once, aborting its rollout')
+    .argument('<app>', 'app name')
+    .option('--to <version>', 'a version the controller has an artifact for (default: the last stable version)')
+    .option('--yes', 'do not ask for confirmation (needed when not on a terminal)')
+    .option('--force', 'go to a version marked bad all the same')
+    .action(async (app: string, _o, command: Command) => {
+      setExit(await rollback({ ...opts<{ to?: string; yes?: boolean; force?: boolean }>(command), app }, ctx));
+    });
+
+  program
+    .command('events')
+    .description('alarms (alert webhooks, built-in alarms) and rollbacks, newest first, and what each did')
+    .option('--app <app>', 'only this app')
+    .option('--limit <n>', 'how many (default: 50)')
+    .action(async (_o, command: Command) => {
+      setExit(await events(opts(command), ctx));
     });
 
   program

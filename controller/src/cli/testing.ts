@@ -13,6 +13,8 @@ export interface CapturedContext {
   readonly connections: ConnectOptions[];
   /** Total time the CLI asked to sleep. */
   slept(): number;
+  /** Every question the CLI asked. */
+  readonly questions: string[];
 }
 
 export interface CaptureOptions {
@@ -25,6 +27,10 @@ export interface CaptureOptions {
   nowMs?: number;
   /** Run real timers in sleep (for a real server whose answers change over time). @default false */
   realSleep?: boolean;
+  /** Whether standard input is a terminal (questions can be asked). @default false */
+  stdinIsTTY?: boolean;
+  /** What the operator answers to questions, in order. @default none (a question fails the test) */
+  answers?: string[];
 }
 
 /** For running verbs in-process in tests. */
@@ -34,6 +40,8 @@ export function captureContext(options: CaptureOptions = {}): CapturedContext {
   let now = options.nowMs ?? 1_700_000_000_000;
   let slept = 0;
   const connections: ConnectOptions[] = [];
+  const questions: string[] = [];
+  const answers = [...(options.answers ?? [])];
   const connect: ClientFactory =
     options.connect ??
     (() => {
@@ -54,8 +62,16 @@ export function captureContext(options: CaptureOptions = {}): CapturedContext {
       connections.push(o);
       return connect(o);
     },
+    stdinIsTTY: options.stdinIsTTY ?? false,
+    ask: async (question) => {
+      questions.push(question);
+      out += question;
+      const answer = answers.shift();
+      if (answer === undefined) throw new Error(`unexpected question: ${question}`);
+      return answer;
+    },
   };
-  return { ctx, out: () => out, err: () => err, connections, slept: () => slept };
+  return { ctx, out: () => out, err: () => err, connections, slept: () => slept, questions };
 }
 
 /** A ControllerClient whose every call fails unless the test provides it. */
@@ -72,6 +88,8 @@ export function fakeClient(calls: Partial<ControllerClient> = {}): ControllerCli
     listRollouts: unexpected('ListRollouts'),
     rolloutCommand: unexpected('RolloutCommand'),
     getHistory: unexpected('GetHistory'),
+    rollback: unexpected('Rollback'),
+    listEvents: unexpected('ListEvents'),
     watchRollout: () => ({
       [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('unexpected call WatchRollout')) }),
     }),
@@ -131,6 +149,7 @@ export function testRollout(over: Partial<Rollout__Output> = {}): Rollout__Outpu
       stable_after_ms: '0',
       auto_revert: false,
       max_restarts: 3,
+      watch_window_ms: '600000',
     },
     steps: [
       {
@@ -168,6 +187,7 @@ export function testRollout(over: Partial<Rollout__Output> = {}): Rollout__Outpu
     created_by: 'alice',
     log: [],
     now_ms: '1700000000000',
+    events: [],
     ...over,
   };
 }

@@ -18,11 +18,12 @@ import { CONFLICT_KIND } from '../errors.js';
 import type { HostRegistry, HostView } from '../hosts.js';
 import { isFinished, type RolloutState } from '../rollout/index.js';
 import type { RolloutManager } from '../rollouts/manager.js';
+import type { RevertManager } from '../rollouts/reverts.js';
 import type { JsonBucket } from '../store/kv.js';
 import type { AppRecord, ArtifactRecord } from '../store/records.js';
 import { appInfo, appStatus, artifactInfo, hostInfo } from './convert.js';
 import { toServiceError } from './errors.js';
-import { historyMessage, rolloutMessage, rolloutSummary, specInput } from './rollout-convert.js';
+import { eventMessage, historyMessage, revertMessage, rolloutMessage, rolloutSummary, specInput } from './rollout-convert.js';
 
 export interface ControlServiceDeps {
   artifacts: ArtifactStore;
@@ -30,6 +31,8 @@ export interface ControlServiceDeps {
   hosts: HostRegistry;
   assignments: AssignmentWriter;
   rollouts: RolloutManager;
+  /** Alarms' and rollbacks' reverts, and the event log. */
+  reverts: RevertManager;
   logger: Logger;
   /** @default Date.now */
   now?: () => number;
@@ -45,6 +48,12 @@ export const DEPLOY_STRATEGY = Object.freeze({
   healthyDeadline: '5m',
   autoRevert: false,
 });
+
+/** Events `flotilla history` shows. */
+const HISTORY_EVENTS = 50;
+/** Events ListEvents answers with by default, and at most. */
+const DEFAULT_EVENTS = 100;
+const MAX_EVENTS = 1000;
 
 /** A rollout reference from a request: an id, or an app. */
 function rolloutRef(req: { id?: string; app?: string }): { id?: string; app?: string } {
@@ -137,14 +146,17 @@ export function controlService(deps: ControlServiceDeps): ControlHandlers {
           details: { kind: CONFLICT_KIND.state, selector: selectorText },
         });
       }
-      const { state } = await deps.rollouts.start({
-        app,
-        version,
-        selector: selectorText,
-        ...DEPLOY_STRATEGY,
-        healthyDeadline: req.healthy_deadline?.trim() || DEPLOY_STRATEGY.healthyDeadline,
-        createdBy: req.actor ?? '',
-      });
+      const { state } = await deps.rollouts.start(
+        {
+          app,
+          version,
+          selector: selectorText,
+          ...DEPLOY_STRATEGY,
+          healthyDeadline: req.healthy_deadline?.trim() || DEPLOY_STRATEGY.healthyDeadline,
+          createdBy: req.actor ?? '',
+        },
+        { force: req.force === true },
+      );
       const rollout = state as RolloutState;
       const hostIds = rollout.hosts.map((h) => h.hostId).sort();
       logger.info({ app, version, selector: selectorText, hosts: hostIds.length, rolloutId: rollout.id }, 'deploy assigned');
@@ -152,11 +164,14 @@ export function controlService(deps: ControlServiceDeps): ControlHandlers {
     }),
 
     StartRollout: unary(async (req) => {
-      const { state, plan } = await deps.rollouts.start(specInput(req), { dryRun: req.dry_run === true });
+      const { state, plan } = await deps.rollouts.start(specInput(req), { dryRun: req.dry_run === true, force: req.force === true });
       return { rollout: state ? rolloutMessage(state, now()) : null, plan };
     }),
 
-    GetRollout: unary(async (req) => ({ rollout: rolloutMessage(await deps.rollouts.get(rolloutRef(req)), now()) })),
+    GetRollout: unary(async (req) => {
+      const state = await deps.rollouts.get(rolloutRef(req));
+      return { rollout: rolloutMessage(state, now(), await deps.reverts.eventsOf(state.spec.app, state.id)) };
+    }),
 
     ListRollouts: unary(async (req) => {
       const app = req.app ? assertAppName(req.app) : undefined;
@@ -171,7 +186,32 @@ export function controlService(deps: ControlServiceDeps): ControlHandlers {
       return { rollout: rolloutMessage(state, now()) };
     }),
 
-    GetHistory: unary(async (req) => historyMessage(await deps.rollouts.history(req.app ?? ''))),
+    GetHistory: unary(async (req) => {
+      const history = await deps.rollouts.history(req.app ?? '');
+      return historyMessage(history, await deps.reverts.events(history.app, HISTORY_EVENTS));
+    }),
+
+    Rollback: unary(async (req) => {
+      const result = await deps.reverts.rollback({
+        app: req.app ?? '',
+        ...(req.to_version?.trim() ? { toVersion: req.to_version.trim() } : {}),
+        actor: req.actor ?? '',
+        force: req.force === true,
+      });
+      return {
+        revert: revertMessage(result.revert),
+        assigned: result.assigned.map((a) => ({ host_id: a.hostId, seq: String(a.seq) })),
+        event: eventMessage(result.event),
+        aborted_rollout_id: result.abortedRolloutId ?? '',
+        message: result.message,
+      };
+    }),
+
+    ListEvents: unary(async (req) => {
+      const app = req.app?.trim() ? assertAppName(req.app.trim()) : undefined;
+      const limit = Math.min(MAX_EVENTS, req.limit && req.limit > 0 ? req.limit : DEFAULT_EVENTS);
+      return { events: (await deps.reverts.events(app, limit)).map(eventMessage) };
+    }),
 
     WatchRollout: (call: ServerWritableStream<WatchRolloutRequest__Output, Rollout>) => {
       watchRollout(call, deps.rollouts, now);

@@ -95,5 +95,7 @@ export function appInfo(r: AppRecord, versions: readonly string[]): AppInfo {
     stable_version: r.stableVersion ?? '',
     stable_since_ms: long(r.stableSinceMs),
     versions: [...versions],
+    previous_stable_version: r.previousStableVersion ?? '',
+    bad_versions: (r.badVersions ?? []).map((b) => b.version),
   };
 }

@@ -1,5 +1,7 @@
 import type {
+  AppEvent,
   GetHistoryResponse,
+  Revert,
   Rollout,
   RolloutHost,
   RolloutStrategy,
@@ -7,7 +9,7 @@ import type {
   StartRolloutRequest__Output,
 } from '@flotilla/proto';
 import { formatStepSize, type HostProgress, type RolloutSpec, type RolloutSpecInput, type RolloutState } from '../rollout/index.js';
-import type { RolloutSummaryRecord } from '../rollouts/records.js';
+import type { AppEventRecord, RevertRecord, RolloutSummaryRecord } from '../rollouts/records.js';
 import type { AppHistory } from '../rollouts/manager.js';
 
 /** 64-bit fields travel as decimal strings; absent times are 0. */
@@ -36,6 +38,7 @@ export function specInput(req: StartRolloutRequest__Output): RolloutSpecInput {
     autoRevert: req.no_auto_revert !== true,
     crashLoopRestarts: restarts === undefined ? undefined : readRestarts(restarts),
     spreadBy: text(req.spread_by),
+    watchWindow: text(req.watch_window),
     createdBy: req.actor ?? '',
   };
 }
@@ -63,6 +66,7 @@ function strategy(spec: RolloutSpec): RolloutStrategy {
     stable_after_ms: long(spec.stableAfterMs),
     auto_revert: spec.autoRevert,
     max_restarts: spec.crashLoopRestarts,
+    watch_window_ms: long(spec.watchWindowMs),
   };
 }
 
@@ -93,7 +97,8 @@ function host(h: HostProgress): RolloutHost {
   };
 }
 
-export function rolloutMessage(s: RolloutState, nowMs: number): Rollout {
+/** The rollout, with the alarms and rollbacks that concerned it when given. */
+export function rolloutMessage(s: RolloutState, nowMs: number, events: readonly AppEventRecord[] = []): Rollout {
   const c = s.counters;
   return {
     id: s.id,
@@ -142,6 +147,46 @@ export function rolloutMessage(s: RolloutState, nowMs: number): Rollout {
       details_json: JSON.stringify(e.details ?? {}),
     })),
     now_ms: long(nowMs),
+    events: events.map(eventMessage),
+  };
+}
+
+export function eventMessage(e: AppEventRecord): AppEvent {
+  return {
+    id: e.id,
+    app: e.app,
+    kind: e.kind,
+    at_ms: long(e.atMs),
+    source: e.source,
+    reason: e.reason,
+    severity: e.severity ?? '',
+    summary_json: JSON.stringify(e.summary ?? {}),
+    action: e.action,
+    rollout_id: e.rolloutId ?? '',
+    revert_id: e.revertId ?? '',
+    from_version: e.fromVersion ?? '',
+    to_version: e.toVersion ?? '',
+    hosts: e.hosts,
+    message: e.message ?? '',
+    actor: e.actor ?? '',
+  };
+}
+
+export function revertMessage(r: RevertRecord): Revert {
+  return {
+    id: r.id,
+    app: r.app,
+    cause: r.cause,
+    from_version: r.fromVersion ?? '',
+    to_version: r.toVersion,
+    rollout_id: r.rolloutId ?? '',
+    host_ids: [...r.hostIds],
+    started_at_ms: long(r.startedAtMs),
+    finished_at_ms: long(r.finishedAtMs),
+    status: r.status,
+    actor: r.actor,
+    reason: r.reason,
+    bad_version: r.badVersion ?? '',
   };
 }
 
@@ -166,17 +211,24 @@ export function rolloutSummary(r: RolloutSummaryRecord): RolloutSummary {
   };
 }
 
-export function historyMessage(h: AppHistory): GetHistoryResponse {
+/** `events`: the app's alarms and rollbacks, newest first. */
+export function historyMessage(h: AppHistory, events: readonly AppEventRecord[] = []): GetHistoryResponse {
   return {
     app: h.app,
     stable_version: h.stableVersion ?? '',
     stable_since_ms: long(h.stableSinceMs),
+    previous_stable_version: h.previousStableVersion ?? '',
     versions: h.versions.map((v) => ({
       version: v.version,
       uploaded_at_ms: long(v.uploadedAtMs),
       stable: v.stable,
       stable_periods: v.periods.map((p) => ({ since_ms: long(p.sinceMs), until_ms: long(p.untilMs), rollout_id: p.rolloutId ?? '' })),
+      bad: v.bad !== null,
+      bad_since_ms: long(v.bad?.atMs),
+      bad_reason: v.bad?.reason ?? '',
+      bad_by: v.bad?.by ?? '',
     })),
     rollouts: h.rollouts.map(rolloutSummary),
+    events: events.map(eventMessage),
   };
 }

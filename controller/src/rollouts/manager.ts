@@ -31,7 +31,7 @@ import {
   type RolloutState,
 } from '../rollout/index.js';
 import type { JsonBucket } from '../store/kv.js';
-import type { AppRecord, ArtifactRecord } from '../store/records.js';
+import type { AppRecord, ArtifactRecord, BadVersionRecord } from '../store/records.js';
 import { appOfRolloutId, summarise, type RolloutSummaryRecord, type StablePeriodRecord } from './records.js';
 import type { RolloutStore } from './store.js';
 
@@ -88,8 +88,16 @@ export interface AppHistory {
   app: string;
   stableVersion: string | null;
   stableSinceMs: number | null;
+  previousStableVersion: string | null;
   /** Oldest first: versions with an artifact, and versions that were once stable. */
-  versions: { version: string; uploadedAtMs: number | null; stable: boolean; periods: StablePeriodRecord[] }[];
+  versions: {
+    version: string;
+    uploadedAtMs: number | null;
+    stable: boolean;
+    periods: StablePeriodRecord[];
+    /** Set when the version is marked bad. */
+    bad: BadVersionRecord | null;
+  }[];
   /** Newest first. */
   rollouts: RolloutSummaryRecord[];
 }
@@ -120,8 +128,17 @@ const realTimers: RolloutTimers = {
 };
 
 interface Waiter {
-  resolve(decision: Decision): void;
+  /** `prior` is the state the event was decided from. */
+  resolve(decision: Decision, prior: RolloutState): void;
   reject(err: unknown): void;
+}
+
+/** What an alarm fed to an app's live rollout did. */
+export interface LiveAlarmResult {
+  /** The rollout as the alarm found it. */
+  prior: RolloutState;
+  /** The rollout after the alarm's effects were carried out. */
+  state: RolloutState;
 }
 
 interface Queued {
@@ -262,10 +279,14 @@ export class RolloutManager {
    * Starts a rollout (or only plans it: `dryRun`). Resolves once the state is written and the
    * first step's hosts are assigned. Refused while another rollout of the app is active.
    */
-  async start(input: RolloutSpecInput, opts: { dryRun?: boolean } = {}): Promise<{ state: RolloutState | null; plan: string }> {
+  async start(
+    input: RolloutSpecInput,
+    opts: { dryRun?: boolean; force?: boolean } = {},
+  ): Promise<{ state: RolloutState | null; plan: string }> {
     const spec = makeRolloutSpec({ ...input, createdBy: checkActor(input.createdBy) });
     const { app, version } = spec;
     await this.requireArtifact(app, version);
+    if (!opts.force) await this.refuseBad(app, version);
     const selector = parseSelector(spec.selector);
     const known = this.opts.hosts.list();
     const hosts: PlanHost[] = known
@@ -284,6 +305,8 @@ export class RolloutManager {
     }
 
     return this.starts.run(app, async () => {
+      // Again under the app's lock: an alarm may have marked the version bad meanwhile.
+      if (!opts.force) await this.refuseBad(app, version);
       const running = this.byApp.get(app);
       if (running && !isFinished(running.state.status)) {
         throw new ConflictError(
@@ -371,14 +394,20 @@ export class RolloutManager {
       throw new NotFoundError(`app "${app}" is unknown: no artifact has been pushed for it`);
     }
     const stableVersion = appRecord?.value.stableVersion ?? null;
+    const bad = new Map((appRecord?.value.badVersions ?? []).map((b) => [b.version, b]));
     const versions = new Map<string, AppHistory['versions'][number]>();
-    for (const a of artifacts) {
-      versions.set(a.version, { version: a.version, uploadedAtMs: a.uploadedAtMs, stable: a.version === stableVersion, periods: [] });
-    }
+    const entry = (version: string, uploadedAtMs: number | null) => ({
+      version,
+      uploadedAtMs,
+      stable: version === stableVersion,
+      periods: [] as StablePeriodRecord[],
+      bad: bad.get(version) ?? null,
+    });
+    for (const a of artifacts) versions.set(a.version, entry(a.version, a.uploadedAtMs));
     for (const period of record.stable) {
       let v = versions.get(period.version);
       if (!v) {
-        v = { version: period.version, uploadedAtMs: null, stable: period.version === stableVersion, periods: [] };
+        v = entry(period.version, null);
         versions.set(period.version, v);
       }
       v.periods.push(period);
@@ -388,6 +417,7 @@ export class RolloutManager {
       app,
       stableVersion,
       stableSinceMs: appRecord?.value.stableSinceMs ?? null,
+      previousStableVersion: appRecord?.value.previousStableVersion ?? null,
       versions: [...versions.values()].sort(
         (a, b) => (a.uploadedAtMs ?? a.periods[0]?.sinceMs ?? 0) - (b.uploadedAtMs ?? b.periods[0]?.sinceMs ?? 0),
       ),
@@ -420,7 +450,7 @@ export class RolloutManager {
     const live = this.live.get(id);
     let decision: Decision;
     if (live && !isFinished(live.state.status)) {
-      decision = await new Promise<Decision>((resolve, reject) => this.enqueue(live, event, { resolve, reject }));
+      decision = await new Promise<Decision>((resolve, reject) => this.enqueue(live, event, { resolve: (d) => resolve(d), reject }));
     } else {
       const state = live?.state ?? (await this.store.read(id))?.value;
       if (!state) throw new NotFoundError(`no rollout ${id}`);
@@ -441,14 +471,54 @@ export class RolloutManager {
    * alarm, or null when no rollout of the app is active.
    */
   async alarm(app: string, source: string, reason: string): Promise<RolloutState | null> {
+    return (await this.alarmLive(app, source, reason))?.state ?? null;
+  }
+
+  /**
+   * Feeds an alarm to the app's live rollout and waits for its effects. Null when the app has no
+   * active rollout, or its rollout had ended by the time the alarm was decided (the end's
+   * bookkeeping, such as marking the version stable, is done when this resolves). Concurrent
+   * alarms are decided one after the other: only the first finds the rollout active.
+   */
+  async alarmLive(app: string, source: string, reason: string): Promise<LiveAlarmResult | null> {
     const live = this.byApp.get(assertAppName(app));
-    if (!live || isFinished(live.state.status)) return null;
-    await new Promise<Decision>((resolve, reject) =>
-      this.enqueue(live, { kind: 'alarm', source, reason, nowMs: this.now() }, { resolve, reject }),
+    if (!live) return null;
+    if (isFinished(live.state.status)) {
+      await this.settled(live);
+      return null;
+    }
+    const { prior } = await new Promise<{ decision: Decision; prior: RolloutState }>((resolve, reject) =>
+      this.enqueue(live, { kind: 'alarm', source, reason, nowMs: this.now() }, { resolve: (decision, p) => resolve({ decision, prior: p }), reject }),
     );
-    this.logger.warn({ rolloutId: live.state.id, app, source, reason }, 'alarm for an active rollout');
     await this.settled(live);
-    return live.published;
+    if (isFinished(prior.status)) return null;
+    this.logger.warn({ rolloutId: live.state.id, app, source, reason, was: prior.status, now: live.published.status }, 'alarm for an active rollout');
+    return { prior, state: live.published };
+  }
+
+  /** The app's active rollout (as readers see it), or null. */
+  activeRollout(app: string): RolloutState | null {
+    const live = this.byApp.get(app);
+    return live && !isFinished(live.state.status) ? live.published : null;
+  }
+
+  /**
+   * Runs `fn` while no rollout of the app can start (the lock `start` takes): reverts outside the
+   * engine run here, so that a rollout and a revert of one app never interleave in this process.
+   */
+  exclusive<T>(app: string, fn: () => Promise<T>): Promise<T> {
+    return this.starts.run(app, fn);
+  }
+
+  /** Refuses a version marked bad (ConflictError naming why), unless the caller forces it. */
+  private async refuseBad(app: string, version: string): Promise<void> {
+    const bad = (await this.opts.apps.get(app))?.value.badVersions?.find((b) => b.version === version);
+    if (!bad) return;
+    throw new ConflictError(
+      `${app}@${version} is marked bad (${bad.by}, ${new Date(bad.atMs).toISOString()}: ${bad.reason}); ` +
+        'pass --force to roll it out all the same',
+      { details: { kind: CONFLICT_KIND.state, badVersion: version } },
+    );
   }
 
   /**
@@ -544,13 +614,14 @@ export class RolloutManager {
     const before = live.state;
     let state = before;
     const actions: RolloutAction[] = [];
-    const decided: { item: Queued; decision: Decision }[] = [];
+    const decided: { item: Queued; decision: Decision; prior: RolloutState }[] = [];
     for (const item of batch) {
       try {
+        const prior = state;
         const decision = decide(state, item.event);
         state = decision.state;
         actions.push(...decision.actions);
-        decided.push({ item, decision });
+        decided.push({ item, decision, prior });
       } catch (err) {
         this.logger.error({ rolloutId: before.id, event: item.event.kind, err: errorMessage(err) }, 'rollout engine refused an event');
         item.waiter?.reject(err);
@@ -572,7 +643,7 @@ export class RolloutManager {
     await this.act(live, actions);
     this.publish(live);
     const t3 = performance.now();
-    for (const { item, decision } of decided) item.waiter?.resolve(decision);
+    for (const { item, decision, prior } of decided) item.waiter?.resolve(decision, prior);
     if (actions.some((a) => a.kind === 'finished')) await this.finish(live);
     if (changed) {
       const stats: TransitionStats = {
@@ -688,13 +759,25 @@ export class RolloutManager {
     throw new NotFoundError(`app "${app}" has no artifact for version "${version}" (known versions: ${known.join(', ')})`);
   }
 
-  /** Records the rollout's version as the app's stable version (idempotent). */
+  /**
+   * Records the rollout's version as the app's stable version (idempotent); the one it replaces
+   * becomes the previous stable version. A version that was marked bad and was rolled out with
+   * --force to success is bad no more.
+   */
   private async markStable(state: RolloutState): Promise<void> {
     const { app, version } = state.spec;
     const sinceMs = state.finishedAtMs ?? this.now();
     await this.opts.apps.updateWithRetry(app, (current) => {
       if (current?.value.stableVersion === version) return undefined;
-      return { ...(current?.value ?? { name: app, createdAtMs: sinceMs }), stableVersion: version, stableSinceMs: sinceMs };
+      const record: AppRecord = current?.value ?? { name: app, stableVersion: null, stableSinceMs: null, createdAtMs: sinceMs };
+      const previous = record.stableVersion ?? record.previousStableVersion ?? null;
+      return {
+        ...record,
+        stableVersion: version,
+        stableSinceMs: sinceMs,
+        previousStableVersion: previous === version ? (record.previousStableVersion ?? null) : previous,
+        badVersions: (record.badVersions ?? []).filter((b) => b.version !== version),
+      };
     });
     await this.store.recordStable(app, version, sinceMs, state.id);
     this.logger.info({ rolloutId: state.id, app, version }, 'version marked stable');

@@ -1,28 +1,37 @@
 import type { KV } from '@nats-io/kv';
 import type { z } from 'zod';
 import { ConflictError, type Logger } from '@flotilla/shared';
+import { KeyedMutex } from '../concurrency.js';
 import { CONFLICT_KIND } from '../errors.js';
 import { isFinished, type RolloutState } from '../rollout/index.js';
 import { JsonBucket, type Entry } from '../store/kv.js';
 import { BUCKETS } from '../store/records.js';
 import {
+  EVENTS_KEPT,
   HISTORY_ROLLOUTS_KEPT,
   HISTORY_STABLE_KEPT,
   activeKey,
+  eventsKey,
   historyKey,
+  revertKey,
   rolloutId,
   rolloutKey,
   rolloutSchemas,
   summarise,
   type ActiveRolloutRecord,
+  type AppEventRecord,
+  type AppEventsRecord,
   type AppHistoryRecord,
+  type RevertRecord,
 } from './records.js';
 
-/** The three kinds of record in `flotilla_rollouts`, each a typed view of the one bucket. */
+/** The kinds of record in `flotilla_rollouts`, each a typed view of the one bucket. */
 export interface RolloutBuckets {
   readonly states: JsonBucket<RolloutState>;
   readonly active: JsonBucket<ActiveRolloutRecord>;
   readonly history: JsonBucket<AppHistoryRecord>;
+  readonly reverts: JsonBucket<RevertRecord>;
+  readonly events: JsonBucket<AppEventsRecord>;
 }
 
 export function rolloutBuckets(kv: KV, logger?: Logger): RolloutBuckets {
@@ -31,6 +40,8 @@ export function rolloutBuckets(kv: KV, logger?: Logger): RolloutBuckets {
     states: new JsonBucket<RolloutState>(name, kv, rolloutSchemas.rollout as unknown as z.ZodType<RolloutState>, logger),
     active: new JsonBucket<ActiveRolloutRecord>(name, kv, rolloutSchemas.active as z.ZodType<ActiveRolloutRecord>, logger),
     history: new JsonBucket<AppHistoryRecord>(name, kv, rolloutSchemas.history as unknown as z.ZodType<AppHistoryRecord>, logger),
+    reverts: new JsonBucket<RevertRecord>(name, kv, rolloutSchemas.revert as unknown as z.ZodType<RevertRecord>, logger),
+    events: new JsonBucket<AppEventsRecord>(name, kv, rolloutSchemas.events as unknown as z.ZodType<AppEventsRecord>, logger),
   });
 }
 
@@ -47,6 +58,9 @@ function emptyHistory(app: string): AppHistoryRecord {
  * revision it last wrote.
  */
 export class RolloutStore {
+  /** Appends to one app's event log queue here, so that a storm of alarms does not race itself on KV. */
+  private readonly appends = new KeyedMutex();
+
   constructor(readonly buckets: RolloutBuckets) {}
 
   /** Hands out the app's next rollout id. */
@@ -155,5 +169,54 @@ export class RolloutStore {
 
   async histories(): Promise<AppHistoryRecord[]> {
     return (await this.buckets.history.list('history.*')).map((e) => e.value);
+  }
+
+  /** The app's latest revert outside the engine, with its revision (for compare-and-set). */
+  readRevert(app: string): Promise<Entry<RevertRecord> | null> {
+    return this.buckets.reverts.get(revertKey(app));
+  }
+
+  /**
+   * Writes a revert record if the key is still as read (`revision` null: it must not exist).
+   * A ConflictError means another writer got there first.
+   */
+  writeRevert(record: RevertRecord, revision: number | null): Promise<number> {
+    const key = revertKey(record.app);
+    return revision === null ? this.buckets.reverts.create(key, record) : this.buckets.reverts.update(key, record, revision);
+  }
+
+  /** Reverts left half-done (a controller that stopped during one). */
+  async unfinishedReverts(): Promise<Entry<RevertRecord>[]> {
+    return (await this.buckets.reverts.list('revert.*')).filter((e) => e.value.status === 'reverting');
+  }
+
+  /**
+   * Appends an event to the app's log (the oldest fall off past EVENTS_KEPT) and returns it
+   * with its id. Appends for one app queue in this process; other writers are met with
+   * compare-and-set.
+   */
+  appendEvent(event: Omit<AppEventRecord, 'id'>): Promise<AppEventRecord> {
+    const app = event.app;
+    return this.appends.run(app, async () => {
+      let stored: AppEventRecord | undefined;
+      await this.buckets.events.updateWithRetry(eventsKey(app), (current) => {
+        const record = current?.value ?? { app, lastSeq: 0, events: [] };
+        const seq = record.lastSeq + 1;
+        stored = { ...event, id: `${app}-e${seq}` };
+        return { app, lastSeq: seq, events: [...record.events, stored].slice(-EVENTS_KEPT) };
+      });
+      return stored as AppEventRecord;
+    });
+  }
+
+  /** The app's events, oldest first. */
+  async events(app: string): Promise<AppEventRecord[]> {
+    return (await this.buckets.events.get(eventsKey(app)))?.value.events ?? [];
+  }
+
+  /** Every app's events, oldest first by time. */
+  async allEvents(): Promise<AppEventRecord[]> {
+    const all = (await this.buckets.events.list('events.*')).flatMap((e) => e.value.events);
+    return all.sort((a, b) => a.atMs - b.atMs || (a.id < b.id ? -1 : 1));
   }
 }

@@ -39,12 +39,31 @@ export interface HostRecord {
   stateSinceMs: number;
 }
 
+/** A version an alarm reverted, or a rollback left: rolling it out again needs --force. */
+export interface BadVersionRecord {
+  version: string;
+  atMs: number;
+  /** Why, in words for operators (the alarm's reason, or the rollback's). */
+  reason: string;
+  /** `alarm:<source>` or `operator:<name>`. */
+  by: string;
+}
+
 /** `flotilla_apps[app]` */
 export interface AppRecord {
   name: string;
   stableVersion: string | null;
   stableSinceMs: number | null;
   createdAtMs: number;
+  /**
+   * The stable version before the current one (the most recent earlier stable version that is
+   * not marked bad): where an alarm outside any watch window goes back to, by policy, and where
+   * `flotilla rollback` goes when every host already runs the stable version. Absent in records
+   * of older controllers (read as null).
+   */
+  previousStableVersion?: string | null;
+  /** Absent: none. */
+  badVersions?: BadVersionRecord[];
 }
 
 /** `flotilla_artifacts[<app>.<version>]` */
@@ -110,6 +129,10 @@ export const recordSchemas = {
     stableVersion: z.string().nullable(),
     stableSinceMs: count.nullable(),
     createdAtMs: count,
+    previousStableVersion: z.string().nullable().optional(),
+    badVersions: z
+      .array(z.object({ version: z.string(), atMs: count, reason: z.string(), by: z.string() }).loose())
+      .optional(),
   }).loose(),
   artifacts: z.object({
     app: z.string(),

@@ -1,15 +1,19 @@
 // The demo app: a tiny HTTP service that says which release it is.
 // PORT comes from the environment (each agent gives it its own); DEMO_MODE picks a behaviour so
 // the demo can ship good and bad releases of the same code:
-//   good (default)  answers / and /healthz
-//   unhealthy       starts, answers /, but /healthz fails
-//   crash           exits with an error a moment after start
+//   good (default)   answers / and /healthz
+//   unhealthy        starts, answers /, but /healthz fails
+//   unhealthy-after  like good for DEMO_HEALTHY_FOR seconds after start (default 10), then /healthz
+//                    fails: a release that looks fine at first and goes bad (a leak, a cache)
+//   crash            exits with an error a moment after start
 import { createServer } from 'node:http';
 
 const port = Number(process.env.PORT ?? 8080);
 const version = process.env.FLOTILLA_VERSION ?? 'unknown';
 const host = process.env.FLOTILLA_HOST_ID ?? 'local';
 const mode = process.env.DEMO_MODE ?? 'good';
+const healthyForMs = Number(process.env.DEMO_HEALTHY_FOR ?? 10) * 1000;
+const startedAt = Date.now();
 
 if (mode === 'crash') {
   setTimeout(() => {
@@ -20,7 +24,7 @@ if (mode === 'crash') {
 
 const server = createServer((req, res) => {
   if (req.url === '/healthz') {
-    const ok = mode !== 'unhealthy';
+    const ok = mode === 'unhealthy-after' ? Date.now() - startedAt < healthyForMs : mode !== 'unhealthy';
     res.writeHead(ok ? 200 : 500, { 'content-type': 'text/plain' });
     res.end(ok ? 'ok\n' : 'failing\n');
     return;

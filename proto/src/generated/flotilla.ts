@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { AppEvent as _flotilla_v1_AppEvent, AppEvent__Output as _flotilla_v1_AppEvent__Output } from './flotilla/v1/AppEvent.js';
 import type { AppInfo as _flotilla_v1_AppInfo, AppInfo__Output as _flotilla_v1_AppInfo__Output } from './flotilla/v1/AppInfo.js';
 import type { AppStatus as _flotilla_v1_AppStatus, AppStatus__Output as _flotilla_v1_AppStatus__Output } from './flotilla/v1/AppStatus.js';
 import type { ArtifactInfo as _flotilla_v1_ArtifactInfo, ArtifactInfo__Output as _flotilla_v1_ArtifactInfo__Output } from './flotilla/v1/ArtifactInfo.js';
@@ -21,11 +22,16 @@ import type { HostInfo as _flotilla_v1_HostInfo, HostInfo__Output as _flotilla_v
 import type { Inventory as _flotilla_v1_Inventory, Inventory__Output as _flotilla_v1_Inventory__Output } from './flotilla/v1/Inventory.js';
 import type { ListArtifactsRequest as _flotilla_v1_ListArtifactsRequest, ListArtifactsRequest__Output as _flotilla_v1_ListArtifactsRequest__Output } from './flotilla/v1/ListArtifactsRequest.js';
 import type { ListArtifactsResponse as _flotilla_v1_ListArtifactsResponse, ListArtifactsResponse__Output as _flotilla_v1_ListArtifactsResponse__Output } from './flotilla/v1/ListArtifactsResponse.js';
+import type { ListEventsRequest as _flotilla_v1_ListEventsRequest, ListEventsRequest__Output as _flotilla_v1_ListEventsRequest__Output } from './flotilla/v1/ListEventsRequest.js';
+import type { ListEventsResponse as _flotilla_v1_ListEventsResponse, ListEventsResponse__Output as _flotilla_v1_ListEventsResponse__Output } from './flotilla/v1/ListEventsResponse.js';
 import type { ListHostsRequest as _flotilla_v1_ListHostsRequest, ListHostsRequest__Output as _flotilla_v1_ListHostsRequest__Output } from './flotilla/v1/ListHostsRequest.js';
 import type { ListHostsResponse as _flotilla_v1_ListHostsResponse, ListHostsResponse__Output as _flotilla_v1_ListHostsResponse__Output } from './flotilla/v1/ListHostsResponse.js';
 import type { ListRolloutsRequest as _flotilla_v1_ListRolloutsRequest, ListRolloutsRequest__Output as _flotilla_v1_ListRolloutsRequest__Output } from './flotilla/v1/ListRolloutsRequest.js';
 import type { ListRolloutsResponse as _flotilla_v1_ListRolloutsResponse, ListRolloutsResponse__Output as _flotilla_v1_ListRolloutsResponse__Output } from './flotilla/v1/ListRolloutsResponse.js';
 import type { Load as _flotilla_v1_Load, Load__Output as _flotilla_v1_Load__Output } from './flotilla/v1/Load.js';
+import type { Revert as _flotilla_v1_Revert, Revert__Output as _flotilla_v1_Revert__Output } from './flotilla/v1/Revert.js';
+import type { RollbackRequest as _flotilla_v1_RollbackRequest, RollbackRequest__Output as _flotilla_v1_RollbackRequest__Output } from './flotilla/v1/RollbackRequest.js';
+import type { RollbackResponse as _flotilla_v1_RollbackResponse, RollbackResponse__Output as _flotilla_v1_RollbackResponse__Output } from './flotilla/v1/RollbackResponse.js';
 import type { Rollout as _flotilla_v1_Rollout, Rollout__Output as _flotilla_v1_Rollout__Output } from './flotilla/v1/Rollout.js';
 import type { RolloutCommandRequest as _flotilla_v1_RolloutCommandRequest, RolloutCommandRequest__Output as _flotilla_v1_RolloutCommandRequest__Output } from './flotilla/v1/RolloutCommandRequest.js';
 import type { RolloutCommandResponse as _flotilla_v1_RolloutCommandResponse, RolloutCommandResponse__Output as _flotilla_v1_RolloutCommandResponse__Output } from './flotilla/v1/RolloutCommandResponse.js';
@@ -52,6 +58,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   flotilla: {
     v1: {
+      AppEvent: MessageTypeDefinition<_flotilla_v1_AppEvent, _flotilla_v1_AppEvent__Output>
       AppInfo: MessageTypeDefinition<_flotilla_v1_AppInfo, _flotilla_v1_AppInfo__Output>
       AppStatus: MessageTypeDefinition<_flotilla_v1_AppStatus, _flotilla_v1_AppStatus__Output>
       ArtifactInfo: MessageTypeDefinition<_flotilla_v1_ArtifactInfo, _flotilla_v1_ArtifactInfo__Output>
@@ -72,11 +79,16 @@ export interface ProtoGrpcType {
       Inventory: MessageTypeDefinition<_flotilla_v1_Inventory, _flotilla_v1_Inventory__Output>
       ListArtifactsRequest: MessageTypeDefinition<_flotilla_v1_ListArtifactsRequest, _flotilla_v1_ListArtifactsRequest__Output>
       ListArtifactsResponse: MessageTypeDefinition<_flotilla_v1_ListArtifactsResponse, _flotilla_v1_ListArtifactsResponse__Output>
+      ListEventsRequest: MessageTypeDefinition<_flotilla_v1_ListEventsRequest, _flotilla_v1_ListEventsRequest__Output>
+      ListEventsResponse: MessageTypeDefinition<_flotilla_v1_ListEventsResponse, _flotilla_v1_ListEventsResponse__Output>
       ListHostsRequest: MessageTypeDefinition<_flotilla_v1_ListHostsRequest, _flotilla_v1_ListHostsRequest__Output>
       ListHostsResponse: MessageTypeDefinition<_flotilla_v1_ListHostsResponse, _flotilla_v1_ListHostsResponse__Output>
       ListRolloutsRequest: MessageTypeDefinition<_flotilla_v1_ListRolloutsRequest, _flotilla_v1_ListRolloutsRequest__Output>
       ListRolloutsResponse: MessageTypeDefinition<_flotilla_v1_ListRolloutsResponse, _flotilla_v1_ListRolloutsResponse__Output>
       Load: MessageTypeDefinition<_flotilla_v1_Load, _flotilla_v1_Load__Output>
+      Revert: MessageTypeDefinition<_flotilla_v1_Revert, _flotilla_v1_Revert__Output>
+      RollbackRequest: MessageTypeDefinition<_flotilla_v1_RollbackRequest, _flotilla_v1_RollbackRequest__Output>
+      RollbackResponse: MessageTypeDefinition<_flotilla_v1_RollbackResponse, _flotilla_v1_RollbackResponse__Output>
       Rollout: MessageTypeDefinition<_flotilla_v1_Rollout, _flotilla_v1_Rollout__Output>
       RolloutCommandRequest: MessageTypeDefinition<_flotilla_v1_RolloutCommandRequest, _flotilla_v1_RolloutCommandRequest__Output>
       RolloutCommandResponse: MessageTypeDefinition<_flotilla_v1_RolloutCommandResponse, _flotilla_v1_RolloutCommandResponse__Output>

@@ -1,10 +1,13 @@
 // The demo: a whole fleet on this machine, with real parts: releases deployed, a canary rollout
-// walking across it, and a bad release stopped at the canary and reverted.
+// walking across it, a bad release stopped at the canary and reverted, and an Alertmanager alert
+// after a good-looking release putting the whole fleet back on the previous stable version.
 //   npm run demo [-- --keep] [-- --dir DIR]
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { tempDir } from '../agent-process.js';
+import { alertmanagerAlert, alertmanagerNotification, postAlert } from '../alerts.js';
 import { Fleet, runCli } from '../fleet.js';
 
 const { values: flags } = parseArgs({
@@ -56,10 +59,13 @@ async function main(): Promise<void> {
   }
 
   step('Starting nats-server (JetStream), flotilla-controller and three flotilla-agents');
+  // The alert webhooks' bearer token, as an operator would set it: FLOTILLA_ALERTS_TOKEN.
+  const alertsToken = randomBytes(16).toString('hex');
   fleet = await Fleet.start({
     dir,
     agents: 3,
     heartbeatInterval: '1s',
+    controllerEnv: { FLOTILLA_ALERTS_TOKEN: alertsToken },
     keys: {
       release: { keyPath: join(keysDir, 'release.key'), pubPath: join(keysDir, 'release.pub') },
       controller: { keyPath: join(keysDir, 'controller.key'), pubPath: join(keysDir, 'controller.pub') },
@@ -100,6 +106,26 @@ async function main(): Promise<void> {
   await flotilla(['rollout', 'start', 'demo@4.0.0', ...strategy, '--watch'], { expectFail: true });
   await waitForAnswers('3.0.0');
   await showAnswers();
+
+  step('A 5.0.0 that passes its rollout, then monitoring sees errors: Alertmanager fires inside the watch window');
+  await flotilla(['artifact', 'push', await fleet.release('5.0.0'), '--app', 'demo', '--version', '5.0.0', '--key', join(keysDir, 'release.key')]);
+  await flotilla(['rollout', 'start', 'demo@5.0.0', '--steps', '100%', '--min-healthy-time', '2s', '--watch-window', '10m', '--watch']);
+  await showAnswers();
+  // Exactly what Alertmanager's webhook receiver posts (deploy/alertmanager/alertmanager.yml).
+  const notification = alertmanagerNotification([
+    alertmanagerAlert('demo', { alertname: 'HighErrorRate', summary: 'demo answers 9% of requests with 5xx', instance: 'host-1:9100' }),
+    alertmanagerAlert('demo', { alertname: 'HighErrorRate', summary: 'demo answers 7% of requests with 5xx', instance: 'host-2:9100' }),
+  ]);
+  const url = `http://${fleet.controller.http}/v1/alerts/alertmanager`;
+  console.log(dim(`$ curl -H 'Authorization: Bearer $FLOTILLA_ALERTS_TOKEN' -H 'Content-Type: application/json' -d @alert.json ${url}`));
+  const sent = Date.now();
+  const reply = await postAlert(fleet.controller.http, '/v1/alerts/alertmanager', notification, alertsToken);
+  console.log(`   HTTP ${reply.status} ${JSON.stringify(reply.body.apps)}`);
+  if (reply.status !== 202 || reply.body.apps?.[0]?.action !== 'reverted') throw new Error(`the alert was not acted on: HTTP ${reply.status}`);
+  await waitForAnswers('3.0.0');
+  console.log(`   every host back on the previous stable 3.0.0, running and healthy, ${Date.now() - sent} ms after the alert`);
+  await showAnswers();
+  await flotilla(['events', '--app', 'demo']);
 
   step('Where the fleet stands, and how each release went');
   await flotilla(['status', 'demo']);

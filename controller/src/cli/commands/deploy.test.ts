@@ -135,7 +135,7 @@ describe('flotilla deploy (in-memory controller)', () => {
         }),
     });
     expect(await runCli(['deploy', 'web@2.0', '--wait-timeout', '90s'], c.ctx)).toBe(0);
-    expect(sent).toEqual({ app: 'web', version: '2.0', selector: '', healthy_deadline: '90s', actor: 'carol' });
+    expect(sent).toEqual({ app: 'web', version: '2.0', selector: '', healthy_deadline: '90s', actor: 'carol', force: false });
   });
 
   it('keeps polling while the controller is briefly unreachable', async () => {

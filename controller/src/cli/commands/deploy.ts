@@ -30,6 +30,8 @@ export interface DeployOptions extends RawGlobalOptions {
   waitTimeout?: string | undefined;
   /** Wait for convergence (commander's `--no-wait` sets false). @default true */
   wait?: boolean | undefined;
+  /** Deploy a version marked bad all the same. */
+  force?: boolean | undefined;
 }
 
 export const DEFAULT_WAIT_TIMEOUT = '5m';
@@ -185,7 +187,14 @@ export async function deploy(opts: DeployOptions, ctx: CliContext): Promise<numb
 
     return withController(ctx, globals, async (client) => {
       const started = ctx.now();
-      const response = await client.deploy({ app, version, selector, healthy_deadline: waitText, actor: actorOf(ctx.env) });
+      const response = await client.deploy({
+        app,
+        version,
+        selector,
+        healthy_deadline: waitText,
+        actor: actorOf(ctx.env),
+        force: opts.force === true,
+      });
       const assigned = [...response.assigned].sort((a, b) => (a.host_id < b.host_id ? -1 : 1));
       if (assigned.length === 0) {
         throw new NotFoundError(

@@ -4,6 +4,7 @@ import type { CliContext } from '../context.js';
 import { EXIT, runVerb } from '../errors.js';
 import { formatAgo, paint, renderTable, toJson, toNumber, useColour } from '../format.js';
 import { resolveGlobals, withController, type RawGlobalOptions } from '../options.js';
+import { eventsTable } from './events.js';
 import { statusTone } from './rollout-view.js';
 
 export interface HistoryOptions extends RawGlobalOptions {
@@ -11,8 +12,8 @@ export interface HistoryOptions extends RawGlobalOptions {
 }
 
 /**
- * `flotilla history APP`: the app's versions (which were stable, and when) and its rollouts
- * (how each ended and why), newest last and newest first respectively.
+ * `flotilla history APP`: the app's versions (which were stable, and when; which are marked bad),
+ * its rollouts (how each ended and why), and its alarms and rollbacks.
  */
 export async function history(opts: HistoryOptions, ctx: CliContext): Promise<number> {
   return runVerb(ctx, async () => {
@@ -28,11 +29,12 @@ export function historyReport(h: GetHistoryResponse__Output, ctx: Pick<CliContex
   const colour = useColour(ctx);
   const now = ctx.now();
   const stableSince = toNumber(h.stable_since_ms);
+  const previous = h.previous_stable_version ? `; previous stable ${h.previous_stable_version}` : '';
   let text = h.stable_version
-    ? `${h.app}: stable ${paint(h.stable_version, 'good', colour)} since ${formatAgo(stableSince, now)}\n\n`
+    ? `${h.app}: stable ${paint(h.stable_version, 'good', colour)} since ${formatAgo(stableSince, now)}${previous}\n\n`
     : `${h.app}: no stable version yet\n\n`;
   text += renderTable(
-    ['VERSION', 'UPLOADED', 'STABLE'],
+    ['VERSION', 'UPLOADED', 'STABLE', 'BAD'],
     h.versions.map((v) => {
       const periods = v.stable_periods.map((p) => {
         const since = toNumber(p.since_ms);
@@ -44,12 +46,13 @@ export function historyReport(h: GetHistoryResponse__Output, ctx: Pick<CliContex
         v.stable ? paint(v.version, 'good', colour) : v.version,
         toNumber(v.uploaded_at_ms) ? formatAgo(toNumber(v.uploaded_at_ms), now) : '-',
         periods.length ? periods.join('; ') : '-',
+        v.bad ? paint(`bad since ${formatAgo(toNumber(v.bad_since_ms), now)} (${v.bad_by}: ${clip(v.bad_reason, 80)})`, 'bad', colour) : '-',
       ];
     }),
     colour,
   );
   text += '\n';
-  if (h.rollouts.length === 0) return `${text}no rollouts yet\n`;
+  if (h.rollouts.length === 0) return `${text}no rollouts yet\n${alarms(h, now, colour)}`;
   text += renderTable(
     ['ROLLOUT', 'VERSION', 'FROM', 'OUTCOME', 'STARTED', 'TOOK', 'BY', 'WHY'],
     h.rollouts.map((r) => {
@@ -68,5 +71,14 @@ export function historyReport(h: GetHistoryResponse__Output, ctx: Pick<CliContex
     }),
     colour,
   );
-  return text;
+  return text + alarms(h, now, colour);
+}
+
+function alarms(h: GetHistoryResponse__Output, now: number, colour: boolean): string {
+  if (!h.events || h.events.length === 0) return '';
+  return `\nALARMS AND ROLLBACKS (newest first)\n${eventsTable(h.events, now, colour)}`;
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }

@@ -25,6 +25,10 @@ export interface RolloutStartOptions extends RawGlobalOptions {
   spreadBy?: string | undefined;
   pauseAfterCanary?: boolean | undefined;
   stableAfter?: string | undefined;
+  /** How long after the end alarms still revert it. @default '10m' */
+  watchWindow?: string | undefined;
+  /** Roll out a version marked bad all the same. */
+  force?: boolean | undefined;
   /** Commander's `--no-auto-revert` sets false. @default true */
   autoRevert?: boolean | undefined;
   dryRun?: boolean | undefined;
@@ -58,6 +62,7 @@ export async function rolloutStart(opts: RolloutStartOptions, ctx: CliContext): 
       spreadBy: opts.spreadBy,
       pauseAfterCanary: opts.pauseAfterCanary,
       stableAfter: opts.stableAfter,
+      watchWindow: opts.watchWindow,
       autoRevert: opts.autoRevert !== false,
       createdBy: actor,
     });
@@ -82,6 +87,8 @@ export async function rolloutStart(opts: RolloutStartOptions, ctx: CliContext): 
         no_auto_revert: opts.autoRevert === false,
         dry_run: opts.dryRun === true,
         actor,
+        watch_window: opts.watchWindow ?? '',
+        force: opts.force === true,
       });
       const rollout = response.rollout;
       if (opts.dryRun || !rollout) {

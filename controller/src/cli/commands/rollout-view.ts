@@ -4,6 +4,7 @@ import type { ControllerClient } from '../client.js';
 import type { CliContext, CliOutput } from '../context.js';
 import { EXIT } from '../errors.js';
 import { formatAgo, paint, plural, renderTable, toNumber, useColour, type Tone } from '../format.js';
+import { eventsTable } from './events.js';
 
 /*
  * How a rollout reads on the terminal: the full status view, the live progress view (redrawn in
@@ -140,10 +141,11 @@ function strategyText(r: Rollout__Output): string {
       ? `; bake ${formatDuration(ms(s.bake_ms))} (canary ${formatDuration(ms(s.canary_bake_ms))})`
       : '';
   const gate = s.pause_after_canary ? '; waits for promote after the canary' : '';
+  const watch = ms(s.watch_window_ms) ? `; alarms revert it until ${formatDuration(ms(s.watch_window_ms))} after the end` : '';
   return (
     `${steps}; healthy ${formatDuration(ms(s.min_healthy_time_ms))} within ${formatDuration(ms(s.healthy_deadline_ms))}` +
     `${bake}${gate}; stable after ${formatDuration(ms(s.stable_after_ms))}; ` +
-    `on failure ${s.auto_revert ? 'revert' : 'stop'}; more than ${s.max_restarts} restarts fails a host`
+    `on failure ${s.auto_revert ? 'revert' : 'stop'}; more than ${s.max_restarts} restarts fails a host${watch}`
   );
 }
 
@@ -197,6 +199,8 @@ export function rolloutReport(r: Rollout__Output, ctx: Pick<CliContext, 'isTTY' 
 
   text += `\nEVENTS\n`;
   for (const e of r.log) text += `  ${logLine(e, created)}\n`;
+  const alarms = r.events ?? [];
+  if (alarms.length > 0) text += `\nALARMS AND ROLLBACKS (while it ran or inside its watch window)\n${eventsTable(alarms, now, colour)}`;
   return text;
 }
 

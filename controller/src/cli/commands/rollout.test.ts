@@ -280,9 +280,9 @@ describe('flotilla rollout list and history', () => {
     expect(await runCli(['history', 'web'], c.ctx)).toBe(0);
     const out = c.out();
     expect(out).toMatch(/^web: stable 2\.0 since 5m ago\n/);
-    expect(out).toMatch(/\n1\.0\s+15m ago\s+was stable for 8m20s, until 5m ago via web-1\n/);
-    expect(out).toMatch(/\n2\.0\s+10m ago\s+stable since 5m ago via web-3\n/);
-    expect(out).toMatch(/\n3\.0\s+3m ago\s+-\n/);
+    expect(out).toMatch(/\n1\.0\s+15m ago\s+was stable for 8m20s, until 5m ago via web-1\s+-\n/);
+    expect(out).toMatch(/\n2\.0\s+10m ago\s+stable since 5m ago via web-3\s+-\n/);
+    expect(out).toMatch(/\n3\.0\s+3m ago\s+-\s+-\n/);
     expect(out).toMatch(/\nweb-2\s+3\.0\s+2\.0\s+reverted\s+2m ago\s+20\.0s\s+alice\s+alarm from alertmanager: HighErrorRate\n/);
   });
 });

@@ -105,5 +105,7 @@ function appSummary(a: AppInfo__Output, now: number): string {
   const versions = a.versions.length
     ? `; versions ${older > 0 ? `(${older} older) ` : ''}${recent.join(', ')}`
     : '; no artifacts';
-  return `${a.name}: ${stable}${versions}`;
+  const previous = a.previous_stable_version ? `; previous stable ${a.previous_stable_version}` : '';
+  const bad = a.bad_versions.length ? `; bad ${a.bad_versions.join(', ')}` : '';
+  return `${a.name}: ${stable}${previous}${versions}${bad}`;
 }

@@ -7,6 +7,8 @@ export interface AppInfo {
   'stable_version'?: (string);
   'stable_since_ms'?: (number | string | Long);
   'versions'?: (string)[];
+  'previous_stable_version'?: (string);
+  'bad_versions'?: (string)[];
 }
 
 export interface AppInfo__Output {
@@ -14,4 +16,6 @@ export interface AppInfo__Output {
   'stable_version': (string);
   'stable_since_ms': (string);
   'versions': (string)[];
+  'previous_stable_version': (string);
+  'bad_versions': (string)[];
 }

@@ -12,10 +12,14 @@ import type { GetStatusRequest as _flotilla_v1_GetStatusRequest, GetStatusReques
 import type { GetStatusResponse as _flotilla_v1_GetStatusResponse, GetStatusResponse__Output as _flotilla_v1_GetStatusResponse__Output } from '../../flotilla/v1/GetStatusResponse.js';
 import type { ListArtifactsRequest as _flotilla_v1_ListArtifactsRequest, ListArtifactsRequest__Output as _flotilla_v1_ListArtifactsRequest__Output } from '../../flotilla/v1/ListArtifactsRequest.js';
 import type { ListArtifactsResponse as _flotilla_v1_ListArtifactsResponse, ListArtifactsResponse__Output as _flotilla_v1_ListArtifactsResponse__Output } from '../../flotilla/v1/ListArtifactsResponse.js';
+import type { ListEventsRequest as _flotilla_v1_ListEventsRequest, ListEventsRequest__Output as _flotilla_v1_ListEventsRequest__Output } from '../../flotilla/v1/ListEventsRequest.js';
+import type { ListEventsResponse as _flotilla_v1_ListEventsResponse, ListEventsResponse__Output as _flotilla_v1_ListEventsResponse__Output } from '../../flotilla/v1/ListEventsResponse.js';
 import type { ListHostsRequest as _flotilla_v1_ListHostsRequest, ListHostsRequest__Output as _flotilla_v1_ListHostsRequest__Output } from '../../flotilla/v1/ListHostsRequest.js';
 import type { ListHostsResponse as _flotilla_v1_ListHostsResponse, ListHostsResponse__Output as _flotilla_v1_ListHostsResponse__Output } from '../../flotilla/v1/ListHostsResponse.js';
 import type { ListRolloutsRequest as _flotilla_v1_ListRolloutsRequest, ListRolloutsRequest__Output as _flotilla_v1_ListRolloutsRequest__Output } from '../../flotilla/v1/ListRolloutsRequest.js';
 import type { ListRolloutsResponse as _flotilla_v1_ListRolloutsResponse, ListRolloutsResponse__Output as _flotilla_v1_ListRolloutsResponse__Output } from '../../flotilla/v1/ListRolloutsResponse.js';
+import type { RollbackRequest as _flotilla_v1_RollbackRequest, RollbackRequest__Output as _flotilla_v1_RollbackRequest__Output } from '../../flotilla/v1/RollbackRequest.js';
+import type { RollbackResponse as _flotilla_v1_RollbackResponse, RollbackResponse__Output as _flotilla_v1_RollbackResponse__Output } from '../../flotilla/v1/RollbackResponse.js';
 import type { Rollout as _flotilla_v1_Rollout, Rollout__Output as _flotilla_v1_Rollout__Output } from '../../flotilla/v1/Rollout.js';
 import type { RolloutCommandRequest as _flotilla_v1_RolloutCommandRequest, RolloutCommandRequest__Output as _flotilla_v1_RolloutCommandRequest__Output } from '../../flotilla/v1/RolloutCommandRequest.js';
 import type { RolloutCommandResponse as _flotilla_v1_RolloutCommandResponse, RolloutCommandResponse__Output as _flotilla_v1_RolloutCommandResponse__Output } from '../../flotilla/v1/RolloutCommandResponse.js';
@@ -69,6 +73,15 @@ export interface ControlClient extends grpc.Client {
   listArtifacts(argument: _flotilla_v1_ListArtifactsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListArtifactsResponse__Output>): grpc.ClientUnaryCall;
   listArtifacts(argument: _flotilla_v1_ListArtifactsRequest, callback: grpc.requestCallback<_flotilla_v1_ListArtifactsResponse__Output>): grpc.ClientUnaryCall;
   
+  ListEvents(argument: _flotilla_v1_ListEventsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListEventsResponse__Output>): grpc.ClientUnaryCall;
+  ListEvents(argument: _flotilla_v1_ListEventsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_ListEventsResponse__Output>): grpc.ClientUnaryCall;
+  ListEvents(argument: _flotilla_v1_ListEventsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListEventsResponse__Output>): grpc.ClientUnaryCall;
+  ListEvents(argument: _flotilla_v1_ListEventsRequest, callback: grpc.requestCallback<_flotilla_v1_ListEventsResponse__Output>): grpc.ClientUnaryCall;
+  listEvents(argument: _flotilla_v1_ListEventsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListEventsResponse__Output>): grpc.ClientUnaryCall;
+  listEvents(argument: _flotilla_v1_ListEventsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_ListEventsResponse__Output>): grpc.ClientUnaryCall;
+  listEvents(argument: _flotilla_v1_ListEventsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListEventsResponse__Output>): grpc.ClientUnaryCall;
+  listEvents(argument: _flotilla_v1_ListEventsRequest, callback: grpc.requestCallback<_flotilla_v1_ListEventsResponse__Output>): grpc.ClientUnaryCall;
+  
   ListHosts(argument: _flotilla_v1_ListHostsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListHostsResponse__Output>): grpc.ClientUnaryCall;
   ListHosts(argument: _flotilla_v1_ListHostsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_ListHostsResponse__Output>): grpc.ClientUnaryCall;
   ListHosts(argument: _flotilla_v1_ListHostsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListHostsResponse__Output>): grpc.ClientUnaryCall;
@@ -86,6 +99,15 @@ export interface ControlClient extends grpc.Client {
   listRollouts(argument: _flotilla_v1_ListRolloutsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_ListRolloutsResponse__Output>): grpc.ClientUnaryCall;
   listRollouts(argument: _flotilla_v1_ListRolloutsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListRolloutsResponse__Output>): grpc.ClientUnaryCall;
   listRollouts(argument: _flotilla_v1_ListRolloutsRequest, callback: grpc.requestCallback<_flotilla_v1_ListRolloutsResponse__Output>): grpc.ClientUnaryCall;
+  
+  Rollback(argument: _flotilla_v1_RollbackRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
+  Rollback(argument: _flotilla_v1_RollbackRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
+  Rollback(argument: _flotilla_v1_RollbackRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
+  Rollback(argument: _flotilla_v1_RollbackRequest, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
+  rollback(argument: _flotilla_v1_RollbackRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
+  rollback(argument: _flotilla_v1_RollbackRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
+  rollback(argument: _flotilla_v1_RollbackRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
+  rollback(argument: _flotilla_v1_RollbackRequest, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
   
   RolloutCommand(argument: _flotilla_v1_RolloutCommandRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RolloutCommandResponse__Output>): grpc.ClientUnaryCall;
   RolloutCommand(argument: _flotilla_v1_RolloutCommandRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RolloutCommandResponse__Output>): grpc.ClientUnaryCall;
@@ -123,9 +145,13 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   
   ListArtifacts: grpc.handleUnaryCall<_flotilla_v1_ListArtifactsRequest__Output, _flotilla_v1_ListArtifactsResponse>;
   
+  ListEvents: grpc.handleUnaryCall<_flotilla_v1_ListEventsRequest__Output, _flotilla_v1_ListEventsResponse>;
+  
   ListHosts: grpc.handleUnaryCall<_flotilla_v1_ListHostsRequest__Output, _flotilla_v1_ListHostsResponse>;
   
   ListRollouts: grpc.handleUnaryCall<_flotilla_v1_ListRolloutsRequest__Output, _flotilla_v1_ListRolloutsResponse>;
+  
+  Rollback: grpc.handleUnaryCall<_flotilla_v1_RollbackRequest__Output, _flotilla_v1_RollbackResponse>;
   
   RolloutCommand: grpc.handleUnaryCall<_flotilla_v1_RolloutCommandRequest__Output, _flotilla_v1_RolloutCommandResponse>;
   
@@ -141,8 +167,10 @@ export interface ControlDefinition extends grpc.ServiceDefinition {
   GetRollout: MethodDefinition<_flotilla_v1_GetRolloutRequest, _flotilla_v1_GetRolloutResponse, _flotilla_v1_GetRolloutRequest__Output, _flotilla_v1_GetRolloutResponse__Output>
   GetStatus: MethodDefinition<_flotilla_v1_GetStatusRequest, _flotilla_v1_GetStatusResponse, _flotilla_v1_GetStatusRequest__Output, _flotilla_v1_GetStatusResponse__Output>
   ListArtifacts: MethodDefinition<_flotilla_v1_ListArtifactsRequest, _flotilla_v1_ListArtifactsResponse, _flotilla_v1_ListArtifactsRequest__Output, _flotilla_v1_ListArtifactsResponse__Output>
+  ListEvents: MethodDefinition<_flotilla_v1_ListEventsRequest, _flotilla_v1_ListEventsResponse, _flotilla_v1_ListEventsRequest__Output, _flotilla_v1_ListEventsResponse__Output>
   ListHosts: MethodDefinition<_flotilla_v1_ListHostsRequest, _flotilla_v1_ListHostsResponse, _flotilla_v1_ListHostsRequest__Output, _flotilla_v1_ListHostsResponse__Output>
   ListRollouts: MethodDefinition<_flotilla_v1_ListRolloutsRequest, _flotilla_v1_ListRolloutsResponse, _flotilla_v1_ListRolloutsRequest__Output, _flotilla_v1_ListRolloutsResponse__Output>
+  Rollback: MethodDefinition<_flotilla_v1_RollbackRequest, _flotilla_v1_RollbackResponse, _flotilla_v1_RollbackRequest__Output, _flotilla_v1_RollbackResponse__Output>
   RolloutCommand: MethodDefinition<_flotilla_v1_RolloutCommandRequest, _flotilla_v1_RolloutCommandResponse, _flotilla_v1_RolloutCommandRequest__Output, _flotilla_v1_RolloutCommandResponse__Output>
   StartRollout: MethodDefinition<_flotilla_v1_StartRolloutRequest, _flotilla_v1_StartRolloutResponse, _flotilla_v1_StartRolloutRequest__Output, _flotilla_v1_StartRolloutResponse__Output>
   WatchRollout: MethodDefinition<_flotilla_v1_WatchRolloutRequest, _flotilla_v1_Rollout, _flotilla_v1_WatchRolloutRequest__Output, _flotilla_v1_Rollout__Output>

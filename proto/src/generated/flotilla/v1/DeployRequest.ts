@@ -7,6 +7,7 @@ export interface DeployRequest {
   'selector'?: (string);
   'healthy_deadline'?: (string);
   'actor'?: (string);
+  'force'?: (boolean);
 }
 
 export interface DeployRequest__Output {
@@ -15,4 +16,5 @@ export interface DeployRequest__Output {
   'selector': (string);
   'healthy_deadline': (string);
   'actor': (string);
+  'force': (boolean);
 }

@@ -5,6 +5,7 @@ import type { RolloutStep as _flotilla_v1_RolloutStep, RolloutStep__Output as _f
 import type { RolloutHost as _flotilla_v1_RolloutHost, RolloutHost__Output as _flotilla_v1_RolloutHost__Output } from '../../flotilla/v1/RolloutHost.js';
 import type { RolloutCounters as _flotilla_v1_RolloutCounters, RolloutCounters__Output as _flotilla_v1_RolloutCounters__Output } from '../../flotilla/v1/RolloutCounters.js';
 import type { RolloutLogEntry as _flotilla_v1_RolloutLogEntry, RolloutLogEntry__Output as _flotilla_v1_RolloutLogEntry__Output } from '../../flotilla/v1/RolloutLogEntry.js';
+import type { AppEvent as _flotilla_v1_AppEvent, AppEvent__Output as _flotilla_v1_AppEvent__Output } from '../../flotilla/v1/AppEvent.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Rollout {
@@ -32,6 +33,7 @@ export interface Rollout {
   'created_by'?: (string);
   'log'?: (_flotilla_v1_RolloutLogEntry)[];
   'now_ms'?: (number | string | Long);
+  'events'?: (_flotilla_v1_AppEvent)[];
 }
 
 export interface Rollout__Output {
@@ -59,4 +61,5 @@ export interface Rollout__Output {
   'created_by': (string);
   'log': (_flotilla_v1_RolloutLogEntry__Output)[];
   'now_ms': (string);
+  'events': (_flotilla_v1_AppEvent__Output)[];
 }

@@ -18,6 +18,7 @@ export interface RolloutStrategy {
   'stable_after_ms'?: (number | string | Long);
   'auto_revert'?: (boolean);
   'max_restarts'?: (number);
+  'watch_window_ms'?: (number | string | Long);
 }
 
 export interface RolloutStrategy__Output {
@@ -36,4 +37,5 @@ export interface RolloutStrategy__Output {
   'stable_after_ms': (string);
   'auto_revert': (boolean);
   'max_restarts': (number);
+  'watch_window_ms': (string);
 }

@@ -20,6 +20,8 @@ export interface StartRolloutRequest {
   'spread_by'?: (string);
   'dry_run'?: (boolean);
   'actor'?: (string);
+  'watch_window'?: (string);
+  'force'?: (boolean);
 }
 
 export interface StartRolloutRequest__Output {
@@ -41,4 +43,6 @@ export interface StartRolloutRequest__Output {
   'spread_by': (string);
   'dry_run': (boolean);
   'actor': (string);
+  'watch_window': (string);
+  'force': (boolean);
 }

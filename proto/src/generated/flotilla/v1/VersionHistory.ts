@@ -8,6 +8,10 @@ export interface VersionHistory {
   'uploaded_at_ms'?: (number | string | Long);
   'stable'?: (boolean);
   'stable_periods'?: (_flotilla_v1_StablePeriod)[];
+  'bad'?: (boolean);
+  'bad_since_ms'?: (number | string | Long);
+  'bad_reason'?: (string);
+  'bad_by'?: (string);
 }
 
 export interface VersionHistory__Output {
@@ -15,4 +19,8 @@ export interface VersionHistory__Output {
   'uploaded_at_ms': (string);
   'stable': (boolean);
   'stable_periods': (_flotilla_v1_StablePeriod__Output)[];
+  'bad': (boolean);
+  'bad_since_ms': (string);
+  'bad_reason': (string);
+  'bad_by': (string);
 }
