@@ -75,6 +75,13 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): P
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The pid the app wrote to child.pid, once the shell has finished writing it. */
+async function childPid(): Promise<number> {
+  const file = join(releaseDir, 'child.pid');
+  await waitFor('the app to write its child pid', () => existsSync(file) && /^\d+\n$/.test(readFileSync(file, 'utf8')));
+  return Number(readFileSync(file, 'utf8').trim());
+}
 const node = (script: string) => [process.execPath, '-e', script];
 const states = (changes: ProcessSnapshot[]) => changes.map((c) => c.processState);
 
@@ -144,13 +151,12 @@ describe('AppSupervisor start and stop', () => {
       stop: { signal: 'SIGUSR2', timeout: '10s' },
     });
     await sup.start();
-    await waitFor('the app to write its child pid', () => existsSync(join(releaseDir, 'child.pid')));
-    const child = Number(readFileSync(join(releaseDir, 'child.pid'), 'utf8').trim());
-    const childIdentity = identityOf(child);
+    const childIdentity = identityOf(await childPid());
     expect(childIdentity).not.toBeNull();
     await sup.stop();
     expect(await readFile(join(releaseDir, 'stopped'), 'utf8')).toBe('got-usr2\n');
-    expect(isSameProcessAlive(childIdentity!)).toBe(false);
+    // The orphaned child got the signal too; it is gone once init has reaped it.
+    await waitFor('the child in the group to be gone', () => !isSameProcessAlive(childIdentity!));
     expect(messages()).not.toContain('app did not stop in time; killing its process group');
   });
 
@@ -160,14 +166,13 @@ describe('AppSupervisor start and stop', () => {
       stop: { timeout: '300ms' },
     });
     await sup.start();
-    await waitFor('the app to write its child pid', () => existsSync(join(releaseDir, 'child.pid')));
     const leader = sup.identity()!;
-    const child = identityOf(Number(readFileSync(join(releaseDir, 'child.pid'), 'utf8').trim()))!;
+    const child = identityOf(await childPid())!;
     expect(child).not.toBeNull();
     await sup.stop();
     expect(messages()).toContain('app did not stop in time; killing its process group');
     expect(isSameProcessAlive(leader)).toBe(false);
-    expect(isSameProcessAlive(child)).toBe(false);
+    await waitFor('the child in the group to be gone', () => !isSameProcessAlive(child));
     expect(states(changes).slice(-2)).toEqual(['stopping', 'stopped']);
   });
 
@@ -345,8 +350,7 @@ describe('AppSupervisor adopt', () => {
   it('stops an adopted app through its process group', async () => {
     const first = supervise({ start: { command: 'sleep 300 & echo $! > child.pid; wait' } });
     await first.sup.start();
-    await waitFor('the app to write its child pid', () => existsSync(join(releaseDir, 'child.pid')));
-    const child = identityOf(Number(readFileSync(join(releaseDir, 'child.pid'), 'utf8').trim()))!;
+    const child = identityOf(await childPid())!;
     const id = first.sup.identity()!;
     first.sup.detach();
 
@@ -355,6 +359,6 @@ describe('AppSupervisor adopt', () => {
     await second.sup.stop();
     expect(second.sup.snapshot()).toMatchObject({ processState: 'stopped', pid: null });
     expect(isSameProcessAlive(id)).toBe(false);
-    expect(isSameProcessAlive(child)).toBe(false);
+    await waitFor('the child in the group to be gone', () => !isSameProcessAlive(child));
   });
 });
