@@ -267,8 +267,10 @@ describe('cancelled transfers', () => {
       (await readdir(join(controller.dataDir, 'artifacts'))).every((f) => !f.startsWith('.upload-')),
     );
     expect((await listArtifacts('cancel')).artifacts).toEqual([]);
-    const metrics = await httpGetText(controller.http, '/metrics');
-    expect(metrics.body).toMatch(/flotilla_artifact_uploads_total\{result="cancelled"\} 1/);
+    // The temp file and the counter are two steps of the same clean-up: wait for both.
+    await waitUntil('the cancelled upload counted', async () =>
+      /flotilla_artifact_uploads_total\{result="cancelled"\} 1/.test((await httpGetText(controller.http, '/metrics')).body),
+    );
 
     // Download: cancel after the first chunk, then fetch it whole.
     await uploadArtifact(clients.artifacts, header, bytes);
