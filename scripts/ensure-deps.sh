@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Flotilla's demo and tests need on a fresh Debian machine with Node.js 20:
-# the npm packages, Debian's nats-server (when missing), and the TypeScript build.
+# Installs what Flotilla's demo, tests and benchmark need on a fresh Debian machine with Node.js
+# 20: the npm packages, Debian's nats-server and nginx (when missing), and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,19 +17,28 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-if ! command -v nats-server >/dev/null 2>&1; then
-  say "nats-server not found: installing Debian's nats-server package"
+# Installs a Debian package when its program is missing: as root with apt-get, else with
+# passwordless sudo, else says what to run.
+install_package() { # PROGRAM PACKAGE WHY
+  local program=$1 package=$2 why=$3
+  if [ -x "$program" ] || command -v "$program" >/dev/null 2>&1; then return 0; fi
+  say "$package not found: installing Debian's $package package ($why)"
   if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null \
-      || die "apt-get could not install nats-server; install it by hand (apt-get install nats-server) and retry"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null) \
+      || die "apt-get could not install $package; install it by hand (apt-get install $package) and retry"
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null \
-      || die "apt-get could not install nats-server; install it by hand (sudo apt-get install nats-server) and retry"
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null) \
+      || die "apt-get could not install $package; install it by hand (sudo apt-get install $package) and retry"
   else
-    die "nats-server is missing and this user cannot install packages: run 'sudo apt-get install nats-server' (or put a nats-server 2.9+ binary on PATH) and retry"
+    die "$package is missing and this user cannot install packages: run 'sudo apt-get install $package' and retry"
   fi
-fi
+}
+
+install_package nats-server nats-server 'the tests and the demo run a real one'
 command -v nats-server >/dev/null 2>&1 || die "nats-server is still not on PATH (Debian installs it as /usr/bin/nats-server)"
+# The benchmark's fetch baseline (npm run bench, and its quick mode in the tests). The bench runs
+# its own nginx on a loopback port; a service the package may start is not used.
+install_package /usr/sbin/nginx nginx "the benchmark's fetch baseline"
 
 say "building (tsc -b)"
 npx --no-install tsc -b

@@ -1,0 +1,207 @@
+// Hosts one controller carries, and how fast it notices one going silent, at growing fleet sizes.
+import { join } from 'node:path';
+import type { HostInfo__Output, ListHostsResponse__Output } from '@flotilla/proto';
+import { SimFleetProcess } from '../../sim/index.js';
+import type { SimHostSpec } from '../../sim/index.js';
+import { controlCall, firstLine, hostCounts, metricValue, pollUntil, sleep, type BenchContext } from '../context.js';
+import { ControlPlane } from '../plane.js';
+import { CpuWindow, RssSampler, percentile } from '../proc.js';
+import { fmt, type FigureGroup, type FigureRow } from '../results.js';
+
+const INTERVAL_MS = 1000;
+/** Hosts whose heartbeats echo their send time, read back through ListHosts. */
+const MAX_PROBES = 200;
+
+export const HOSTS_TARGET = { cpuShare: 0.5, rssBytes: 1e9, p99Ms: 50 };
+export const DETECTION_TARGET_INTERVALS = 3;
+
+export interface HostsOptions {
+  sizes: readonly number[];
+  /** Measurement window per size. */
+  windowMs: number;
+  /** Wait after every host is up before measuring (the fleet settles into its rhythm). */
+  settleMs: number;
+  /** Hosts brought in per second while the fleet grows. */
+  addPerSecond: number;
+}
+
+export function hostId(i: number): string {
+  return `sim-${String(i).padStart(5, '0')}`;
+}
+
+/**
+ * Grows one simulated fleet through the sizes against one controller. At each size, over one
+ * window: the controller's CPU (ticks from /proc, as a share of one core), its RSS, and the delay
+ * from a heartbeat's send to the controller's state showing it. The delay is read from the
+ * controller's own view: probe hosts put each heartbeat's send time in `load.memUsedBytes`, and
+ * ListHosts returns, from the same heartbeat, that load and `last_seen_ms` (the controller's
+ * clock when it took the heartbeat in). Within the same window one host is silenced right after a
+ * heartbeat, and the controller's "host down" log line says when it was marked down.
+ */
+export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: FigureRow[]): Promise<void> {
+  const plane = await ControlPlane.start({
+    dir: join(ctx.dir, 'hosts'),
+    ...(ctx.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, '--heapsnapshot-signal=SIGUSR2'] } : {}),
+  });
+  const largest = Math.max(...opts.sizes);
+  const probes = Math.min(MAX_PROBES, Math.floor(Math.min(...opts.sizes) / 2));
+  let sim: SimFleetProcess | undefined;
+  try {
+    sim = await SimFleetProcess.start({ natsUrl: plane.nats.url, heartbeatIntervalMs: INTERVAL_MS }, largest);
+    let have = 0;
+    let saturatedAt: number | undefined;
+    for (const size of opts.sizes) {
+      if (saturatedAt !== undefined) {
+        const note = `not measured: the controller was already saturated at ${fmt.int(saturatedAt)} hosts`;
+        out.push(skippedRow(`hosts-${size}`, 'hosts', `hosts: ${fmt.int(size)} at 1 Hz`, '<50% core, <1 GB, p99 <50 ms', note));
+        out.push(
+          skippedRow(`failure-detection-${size}`, 'failure-detection', `failure detection: ${fmt.int(size)} hosts`, `≤ ${DETECTION_TARGET_INTERVALS} intervals`, note),
+        );
+        continue;
+      }
+      const victim = hostId(size - 1);
+      const specs: SimHostSpec[] = [];
+      for (let i = have; i < size; i++) {
+        const labels: Record<string, string> = { zone: 'abc'[i % 3] as string, env: 'bench' };
+        if (i < probes) labels.probe = 'yes';
+        specs.push({ hostId: hostId(i), labels, running: { web: '1.0.0' }, probe: i < probes });
+      }
+      ctx.log(`hosts: growing the fleet to ${fmt.int(size)} simulated hosts`);
+      const notes: string[] = [];
+      const addStarted = Date.now();
+      await sim.call('addHosts', specs, { perSecond: opts.addPerSecond });
+      have = size;
+      const upTimeoutMs = 30_000 + size * 2;
+      try {
+        await pollUntil(`${size} hosts up`, async () => (await hostCounts(plane.http)).up >= size, upTimeoutMs, 250);
+      } catch {
+        notes.push(`the controller had not registered all ${fmt.int(size)} hosts within ${upTimeoutMs / 1000} s`);
+      }
+      const addMs = Date.now() - addStarted;
+      await sleep(opts.settleMs);
+
+      ctx.log(`hosts: measuring ${fmt.int(size)} hosts for ${opts.windowMs / 1000} s`);
+      const handledBefore = await metricValue(plane.http, 'flotilla_heartbeats_received_total').catch(() => NaN);
+      const simBefore = await sim.call('stats');
+      const cpu = new CpuWindow(plane.pid);
+      const natsCpu = new CpuWindow(plane.nats.process.pid as number);
+      const simCpu = new CpuWindow(sim.pid);
+      const rss = new RssSampler(plane.pid);
+      const lastBeat = sim.call('silenceAfterNextBeat', victim);
+      const markedDown = lastBeat.then(() =>
+        plane.waitForLog((l) => l.msg === 'host down' && l.hostId === victim, 10 * INTERVAL_MS + opts.windowMs, { includeRecent: true }),
+      );
+      markedDown.catch(() => undefined);
+
+      const delays: number[] = [];
+      const sampled = new Set<string>();
+      let failedPolls = 0;
+      const windowStart = Date.now();
+      for (let poll = 1; Date.now() - windowStart < opts.windowMs; poll++) {
+        await sleep(windowStart + poll * 1000 - Date.now());
+        try {
+          const r = await controlCall<ListHostsResponse__Output>(plane.clients.control, 'ListHosts', { selector: 'probe=yes' }, 5000);
+          for (const h of r.hosts) collectDelay(h, sampled, delays);
+        } catch {
+          failedPolls++;
+        }
+      }
+      const cpuRead = cpu.read();
+      const natsRead = natsCpu.read();
+      const simRead = simCpu.read();
+      const rssRead = rss.stop();
+      const handled = (await metricValue(plane.http, 'flotilla_heartbeats_received_total').catch(() => NaN)) - handledBefore;
+      const simAfter = await sim.call('stats');
+      const sent = simAfter.heartbeatsSent - simBefore.heartbeatsSent;
+
+      let detectionMs = NaN;
+      let detectionError: string | undefined;
+      try {
+        const [sentAt, down] = await Promise.all([lastBeat, markedDown]);
+        detectionMs = down.atMs - sentAt;
+      } catch (err) {
+        detectionError = firstLine(err);
+      }
+      await sim.call('resume', victim);
+
+      const p50 = percentile(delays, 50);
+      const p99 = percentile(delays, 99);
+      const met = cpuRead.share < HOSTS_TARGET.cpuShare && rssRead.max < HOSTS_TARGET.rssBytes && p99 < HOSTS_TARGET.p99Ms;
+      const saturated = !(handled >= sent * 0.9) || cpuRead.share > 0.95;
+      if (saturated) saturatedAt = size;
+      if (!(handled >= sent * 0.98)) {
+        notes.push(`the controller took in ${Number.isNaN(handled) ? 'an unknown number' : fmt.int(handled)} of ${fmt.int(sent)} heartbeats sent in the window`);
+      }
+      if (failedPolls > 0) notes.push(`${failedPolls} ListHosts polls of the probes failed or timed out (5 s)`);
+      if (simAfter.maxLatenessMs > 100) notes.push(`the simulator sent heartbeats up to ${Math.round(simAfter.maxLatenessMs)} ms late`);
+      const row: FigureRow = {
+        id: `hosts-${size}`,
+        group: 'hosts',
+        figure: `hosts: ${fmt.int(size)} at 1 Hz`,
+        value: `CPU ${fmt.pct(cpuRead.share)}, RSS ${fmt.mb(rssRead.max)}, delay p50 ${fmt.ms(p50)} p99 ${fmt.ms(p99)}`,
+        baseline: '—',
+        ratio: '—',
+        target: '<50% core, <1 GB, p99 <50 ms',
+        met: delays.length > 0 ? met : false,
+        data: {
+          hosts: size,
+          cpuShare: cpuRead.share,
+          rssBytes: rssRead.last,
+          rssMaxBytes: rssRead.max,
+          delayP50Ms: p50,
+          delayP99Ms: p99,
+          delayMaxMs: percentile(delays, 100),
+          delaySamples: delays.length,
+          heartbeatsSent: sent,
+          heartbeatsHandled: handled,
+          windowSeconds: cpuRead.seconds,
+          natsCpuShare: natsRead.share,
+          simulatorCpuShare: simRead.share,
+          addSeconds: addMs / 1000,
+          simulatorMaxLatenessMs: simAfter.maxLatenessMs,
+          saturated,
+        },
+        ...(notes.length ? { notes } : {}),
+      };
+      // Straight into `out`: a failure at a later size keeps the rows of the earlier ones.
+      out.push(row);
+      const intervals = detectionMs / INTERVAL_MS;
+      out.push({
+        id: `failure-detection-${size}`,
+        group: 'failure-detection',
+        figure: `failure detection: ${fmt.int(size)} hosts`,
+        value: Number.isNaN(detectionMs) ? 'n/a' : `${intervals.toFixed(2)} intervals (${fmt.ms(detectionMs)})`,
+        baseline: '—',
+        ratio: '—',
+        target: `≤ ${DETECTION_TARGET_INTERVALS} intervals`,
+        met: Number.isNaN(detectionMs) ? false : intervals <= DETECTION_TARGET_INTERVALS,
+        data: { hosts: size, detectionMs, intervals, heartbeatIntervalMs: INTERVAL_MS },
+        ...(detectionError ? { notes: [`no "host down" seen: ${detectionError}`] } : {}),
+      });
+      ctx.log(`hosts: ${row.value}; down after ${fmt.ms(detectionMs)}${saturated ? ' (saturated)' : ''}`);
+      if (!saturated) {
+        // The victim is back: wait for it before growing further.
+        await pollUntil(`${size} hosts up again`, async () => (await hostCounts(plane.http)).up >= size, 10_000, 100).catch(() => undefined);
+      }
+    }
+  } finally {
+    await sim?.close();
+    await plane.stop();
+  }
+}
+
+/** One probe's latest heartbeat: send time (echoed in load.mem_used_bytes) to the controller's receipt. */
+function collectDelay(h: HostInfo__Output, sampled: Set<string>, delays: number[]): void {
+  const sentAt = Number(h.load?.mem_used_bytes ?? NaN);
+  const seenAt = Number(h.last_seen_ms);
+  if (!Number.isFinite(sentAt) || !Number.isFinite(seenAt) || sentAt < 1e12) return;
+  const key = `${h.host_id}@${sentAt}`;
+  if (sampled.has(key)) return;
+  sampled.add(key);
+  delays.push(seenAt - sentAt);
+}
+
+/** A row for a size that was not measured, saying why. */
+export function skippedRow(id: string, group: FigureGroup, figure: string, target: string, note: string): FigureRow {
+  return { id, group, figure, value: 'not measured', baseline: '—', ratio: '—', target, met: false, data: {}, notes: [note] };
+}

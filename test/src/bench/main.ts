@@ -1,0 +1,112 @@
+// `npm run bench`: every figure of the performance issue, with its baseline, in one run.
+//   node test/dist/bench/main.js [--quick] [--only hosts,rollout,...] [--out DIR] [--profile DIR] [--markdown]
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { BenchContext } from './context.js';
+import { artifactFigures } from './figures/artifacts.js';
+import { hostsFigures } from './figures/hosts.js';
+import { rolloutFigures } from './figures/rollouts.js';
+import { FIGURE_GROUPS, formatMarkdown, formatTable, machine, writeReport, type BenchReport, type FigureGroup, type FigureRow } from './results.js';
+
+const DEFAULT_OUT = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+
+/** The sizes of a full run and of a quick one. */
+const SIZES = {
+  full: {
+    hosts: { sizes: [1000, 5000, 10_000, 25_000], windowMs: 10_000, settleMs: 3000, addPerSecond: 5000 },
+    rollout: { hosts: 1000, revertRuns: 10, revertBudgetMs: 120_000 },
+    artifacts: { bytes: 1024 ** 3, idleMs: 60_000, parallel: 10 },
+  },
+  quick: {
+    hosts: { sizes: [100, 300], windowMs: 3000, settleMs: 1000, addPerSecond: 2000 },
+    rollout: { hosts: 100, revertRuns: 2, revertBudgetMs: 30_000 },
+    artifacts: { bytes: 32 * 1024 ** 2, idleMs: 5000, parallel: 3 },
+  },
+} as const;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string' },
+      profile: { type: 'string' },
+      markdown: { type: 'boolean', default: false },
+    },
+  });
+  const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
+  for (const name of only ?? []) {
+    if (!(FIGURE_GROUPS as readonly string[]).includes(name)) {
+      process.stderr.write(`bench: unknown figure "${name}" (figures: ${FIGURE_GROUPS.join(', ')})\n`);
+      return 2;
+    }
+  }
+  const wanted = (g: FigureGroup) => !only || only.has(g);
+  const sizes = values.quick ? SIZES.quick : SIZES.full;
+  const profileDir = values.profile ? resolve(values.profile) : undefined;
+  if (profileDir) await mkdir(profileDir, { recursive: true });
+
+  const dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-'));
+  const started = Date.now();
+  const ctx: BenchContext = {
+    dir,
+    quick: values.quick,
+    profileDir,
+    log: (message) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}\n`),
+  };
+  const rows: FigureRow[] = [];
+  const errors: { group: FigureGroup; error: string }[] = [];
+  // Each group adds its rows as it measures them: a group that fails part-way keeps what it measured.
+  const run = async (groups: FigureGroup[], body: (out: FigureRow[]) => Promise<void>) => {
+    if (!groups.some(wanted)) return;
+    const out: FigureRow[] = [];
+    try {
+      await body(out);
+    } catch (err) {
+      const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      ctx.log(`${groups.join('+')} failed: ${error}`);
+      for (const group of groups.filter(wanted)) {
+        if (!out.some((r) => r.group === group)) errors.push({ group, error: error.split('\n')[0] as string });
+      }
+    } finally {
+      rows.push(...out.filter((r) => wanted(r.group)));
+    }
+  };
+  try {
+    await run(['hosts', 'failure-detection'], (out) => hostsFigures(ctx, sizes.hosts, out));
+    await run(['rollout', 'revert'], (out) => rolloutFigures(ctx, { ...sizes.rollout, wanted }, out));
+    await run(['fetch', 'unpack', 'footprint'], (out) => artifactFigures(ctx, { ...sizes.artifacts, wanted }, out));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  const order = (r: FigureRow) => FIGURE_GROUPS.indexOf(r.group);
+  rows.sort((a, b) => order(a) - order(b));
+  const report: BenchReport = {
+    startedAt: new Date(started).toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    quick: values.quick,
+    machine: machine(),
+    rows,
+    errors,
+  };
+  const path = await writeReport(values.out ? resolve(values.out) : DEFAULT_OUT, report);
+  const m = report.machine;
+  process.stdout.write(
+    `\nFlotilla benchmark${values.quick ? ' (quick: small sizes, figures not comparable with the targets)' : ''}: ` +
+      `${m.cpus} × ${m.cpuModel}, ${(m.memBytes / 1024 ** 3).toFixed(0)} GiB, Node ${m.node}, ${report.seconds.toFixed(0)} s\n\n`,
+  );
+  process.stdout.write(`${values.markdown ? formatMarkdown(report) : formatTable(report)}\n\nresults: ${path}\n`);
+  return errors.length > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
