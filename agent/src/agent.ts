@@ -20,10 +20,14 @@ import {
 import type { AgentConfig } from './config.js';
 import { ControlLink, type AssignmentSource } from './control-link.js';
 import { Converger } from './converge.js';
-import { cleanStaging, createArtifactsClient, downloadArtifact, ReleaseStore, unpackRelease } from './install/index.js';
-import { collectInventory, LoadSampler } from './inventory.js';
+// Not install/index.js nor inventory.js: the download, unpack and inventory code (gRPC,
+// protobuf, tar, systeminformation) loads in the work thread only.
+import { basicInventory, LoadSampler } from './host.js';
+import { ReleaseStore } from './install/releases.js';
+import { cleanStaging } from './install/staging.js';
 import { AppProcesses } from './processes.js';
 import { StateKeeper, StateStore, sameProcess, type LocalState } from './state.js';
+import { WorkThread } from './worker/thread.js';
 import { ReportClock, appStatus, reportedApps } from './status.js';
 
 /** Where the agent is in its life. */
@@ -58,7 +62,7 @@ export class Agent {
   private readonly processes: AppProcesses;
   private readonly sampler: LoadSampler;
   private readonly reports = new ReportClock();
-  private readonly artifacts: ReturnType<typeof createArtifactsClient>;
+  private readonly worker: WorkThread;
   private converger: Converger | null = null;
   private link: ControlLink | null = null;
   private inventory: Inventory | null = null;
@@ -79,7 +83,10 @@ export class Agent {
     this.releases = new ReleaseStore({ dataDir: config.dataDir, logger: deps.logger });
     this.stateStore = new StateStore(config.dataDir, deps.logger);
     this.sampler = new LoadSampler(config.dataDir);
-    this.artifacts = createArtifactsClient(config.controller.address);
+    this.worker = new WorkThread({
+      log: { level: config.log.level, ...(config.log.pretty !== undefined ? { pretty: config.log.pretty } : {}) },
+      logger: deps.logger,
+    });
     this.processes = new AppProcesses({
       logger: deps.logger,
       envOverrides: config.apps,
@@ -115,7 +122,7 @@ export class Agent {
       this.setState('failed');
       this.log.fatal({ err: errorMessage(err) }, 'agent could not start');
       this.processes.detachAll();
-      this.artifacts.close();
+      await this.worker.close();
       this.resolveStopped();
       throw err;
     }
@@ -159,31 +166,36 @@ export class Agent {
       processes: this.processes,
       state: this.keeper,
       download: (d, signal) =>
-        downloadArtifact({
-          client: this.artifacts,
-          sha256: d.sha256,
-          size: d.size,
-          cacheDir: this.releases.cacheDir,
-          logger: this.deps.logger,
-          ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+        this.worker.download(
+          {
+            controller: this.config.controller.address,
+            sha256: d.sha256,
+            size: d.size,
+            cacheDir: this.releases.cacheDir,
+            ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+          },
           signal,
-        }),
+        ),
       unpack: (tarball, d, signal) =>
-        unpackRelease({
-          tarball,
-          releasesDir: this.releases.releasesDir(d.app),
-          version: d.version,
-          limits: this.config.unpack,
-          logger: this.deps.logger,
-          marker: { app: d.app, version: d.version, sha256: d.sha256, unpackedAtMs: this.now() },
+        this.worker.unpack(
+          {
+            tarball,
+            releasesDir: this.releases.releasesDir(d.app),
+            version: d.version,
+            limits: this.config.unpack,
+            marker: { app: d.app, version: d.version, sha256: d.sha256, unpackedAtMs: this.now() },
+          },
           signal,
-        }),
+        ),
       onProgress: () => this.link?.heartbeatSoon(),
       now: this.now,
     });
     await this.adoptApps();
     this.resumeAssignment();
-    this.inventory = await collectInventory(this.deps.logger);
+    this.inventory = await this.worker.inventory().catch((err: unknown) => {
+      this.log.warn({ err: errorMessage(err) }, 'inventory could not be collected; announcing what the os module tells');
+      return basicInventory();
+    });
   }
 
   private async appsOnDisk(): Promise<string[]> {
@@ -359,7 +371,7 @@ export class Agent {
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'shutdown did not finish cleanly');
     } finally {
-      this.artifacts.close();
+      await this.worker.close();
       this.setState('stopped');
       this.resolveStopped();
     }

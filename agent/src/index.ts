@@ -16,7 +16,9 @@ export {
 export { ControlLink, decodeSignedAssignment, type AssignmentSource, type ControlLinkDeps } from './control-link.js';
 export { Converger, type ConvergerDeps, type InstallProgress, type ReleaseLayout } from './converge.js';
 export { FlagsExitRequest, agentCommand, parseAgentFlags, type AgentFlags } from './flags.js';
-export { LoadSampler, collectInventory } from './inventory.js';
+export { LoadSampler, basicInventory } from './host.js';
+export { collectInventory } from './inventory.js';
+export { WorkThread, type WorkThreadOptions } from './worker/thread.js';
 export {
   INSTALL_STEPS,
   decideApp,

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FLOTILLA_VERSION, createLogger } from '@flotilla/shared';
-import { LoadSampler, collectInventory } from './inventory.js';
+import { LoadSampler, basicInventory } from './host.js';
+import { collectInventory } from './inventory.js';
 
 describe('inventory', () => {
   it('describes the host', async () => {
@@ -12,6 +13,11 @@ describe('inventory', () => {
     expect(inv.memTotalBytes).toBeGreaterThan(0);
     expect(inv.arch).not.toBe('');
     expect(inv.agentVersion).toBe(FLOTILLA_VERSION);
+    expect(inv.os).not.toBe('');
+    // The fuller inventory agrees with what the os module alone says.
+    const basic = basicInventory();
+    expect(inv.arch).toBe(basic.arch);
+    expect(inv.kernel).toBe(basic.kernel);
   });
 
   it('samples live figures, free disk from the data dir', async () => {

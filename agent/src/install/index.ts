@@ -17,4 +17,5 @@ export {
   type UnpackLimits,
   type UnsafeArchiveRule,
 } from './types.js';
-export { cleanStaging, STAGING_PREFIX, unpackRelease, type UnpackOptions, type UnpackResult } from './unpack.js';
+export { cleanStaging, STAGING_PREFIX } from './staging.js';
+export { unpackRelease, type UnpackOptions, type UnpackResult } from './unpack.js';

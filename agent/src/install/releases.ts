@@ -5,7 +5,7 @@ import { assertAppName, assertVersion, ConflictError, NotFoundError, VERSION, ty
 import { errnoCode, syncDir } from './durable.js';
 import { readReleaseMarker } from './marker.js';
 import type { ReleaseMarker } from './types.js';
-import { STAGING_PREFIX } from './unpack.js';
+import { STAGING_PREFIX } from './staging.js';
 
 /** One unpacked release of an app. */
 export interface ReleaseInfo {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -20,10 +20,11 @@ import { resolveContainment } from './containment.js';
 import { withDefaults } from './defaults.js';
 import { errnoCode, syncDir } from './durable.js';
 import { writeReleaseMarker } from './marker.js';
+import { STAGING_PREFIX } from './staging.js';
 import { DEFAULT_UNPACK_LIMITS, type ReleaseMarker, type UnpackLimits } from './types.js';
 
-/** Name prefix of unpacks in progress inside a releases directory; never activated. */
-export const STAGING_PREFIX = '.staging-';
+// Kept apart so that the agent can clean up after a crash without loading tar.
+export { cleanStaging, STAGING_PREFIX } from './staging.js';
 
 /** A manifest bigger than this is not a manifest. */
 const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -114,22 +115,6 @@ export async function unpackRelease(opts: UnpackOptions): Promise<UnpackResult> 
     }
     throw err;
   }
-}
-
-/** Removes unpacks that a crash or a kill left behind. Returns the names removed. */
-export async function cleanStaging(releasesDir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(releasesDir);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return [];
-    throw err;
-  }
-  const stale = names.filter((n) => n.startsWith(STAGING_PREFIX));
-  for (const name of stale) {
-    await rm(join(releasesDir, name), { recursive: true, force: true, maxRetries: 3 });
-  }
-  return stale;
 }
 
 /**

@@ -1,5 +1,6 @@
 // `npm run bench`: every figure of the performance issue, with its baseline, in one run.
 //   node test/dist/bench/main.js [--quick] [--only hosts,rollout,...] [--out DIR] [--profile DIR] [--markdown]
+//     [--rollout-hosts N] (the fleet of the rollout and revert figures; default 1000, quick 100)
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,6 +36,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       profile: { type: 'string' },
       markdown: { type: 'boolean', default: false },
+      'rollout-hosts': { type: 'string' },
     },
   });
   const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
@@ -45,7 +47,13 @@ async function main(): Promise<number> {
     }
   }
   const wanted = (g: FigureGroup) => !only || only.has(g);
-  const sizes = values.quick ? SIZES.quick : SIZES.full;
+  const preset = values.quick ? SIZES.quick : SIZES.full;
+  const rolloutHosts = values['rollout-hosts'] ? Number(values['rollout-hosts']) : preset.rollout.hosts;
+  if (!Number.isInteger(rolloutHosts) || rolloutHosts < 10) {
+    process.stderr.write(`bench: --rollout-hosts wants a whole number of at least 10, not "${values['rollout-hosts']}"\n`);
+    return 2;
+  }
+  const sizes = { ...preset, rollout: { ...preset.rollout, hosts: rolloutHosts } };
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
 

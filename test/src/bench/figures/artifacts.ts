@@ -103,7 +103,7 @@ export async function artifactFigures(ctx: BenchContext, opts: ArtifactOptions, 
 
     // 1. Idle.
     if (opts.wanted('footprint')) {
-      // Past the install thread's exit and the collections that follow a deploy: the steady state.
+      // Past the work thread's exit and the collections that follow a deploy: the steady state.
       await sleep(ctx.quick ? 3000 : 15_000);
       ctx.log(`footprint: the agent idles with one app for ${opts.idleMs / 1000} s`);
       const cpu = new CpuWindow(a.pid);

@@ -14,7 +14,7 @@ const APP = 'web';
 export const ROLLOUT_TARGET_MS = 3000;
 export const REVERT_TARGET_MS = 1000;
 /** How long the rollout figure waits for its rollout to end. */
-const ROLLOUT_LIMIT_MS = 180_000;
+const ROLLOUT_LIMIT_MS = 90_000;
 /** How long each wait of a revert run may take. */
 const RUN_WAIT_MS = 60_000;
 
@@ -66,10 +66,11 @@ export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, ro
     if (opts.wanted('rollout')) {
       ctx.log('rollout: web@2.0.0, --batch 10%, no bake, no minimum healthy time');
       const t0 = performance.now();
-      const started = await startRollout(control, { app: APP, version: '2.0.0', batch: '10%', min_healthy_time: '0s', bake: '0s' });
+      let started: Rollout__Output | undefined;
       let done: Rollout__Output | undefined;
       let error: string | undefined;
       try {
+        started = await startRollout(control, { app: APP, version: '2.0.0', batch: '10%', min_healthy_time: '0s', bake: '0s' });
         done = await watchUntil(control, started.id, (r) => isEnded(r), ROLLOUT_LIMIT_MS);
       } catch (err) {
         error = firstLine(err);
@@ -80,7 +81,7 @@ export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, ro
         id: 'rollout',
         group: 'rollout',
         figure: `rollout: ${fmt.int(opts.hosts)} hosts, --batch 10%`,
-        value: done ? `${fmt.s(wallMs)} (${done.steps.length} steps)` : `> ${fmt.s(wallMs)} (unfinished)`,
+        value: done ? `${fmt.s(wallMs)} (${done.steps.length} steps)` : started ? `> ${fmt.s(wallMs)} (unfinished)` : 'failed to start',
         baseline: '—',
         ratio: '—',
         target: '< 3 s',
@@ -89,13 +90,13 @@ export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, ro
           hosts: opts.hosts,
           wallMs,
           controllerMs: done ? Number(done.finished_at_ms) - Number(done.created_at_ms) : NaN,
-          steps: done?.steps.length ?? started.steps.length,
+          steps: done?.steps.length ?? started?.steps.length ?? NaN,
           status: done?.status ?? 'unfinished',
         },
         ...(ok ? {} : { notes: [error ?? `the rollout ended ${done?.status}: ${done?.end_reason}`] }),
       });
       ctx.log(`rollout: ${rows[rows.length - 1]!.value}`);
-      if (!ok) {
+      if (!ok && started) {
         await controlCall(control, 'RolloutCommand', { id: started.id, command: 'abort', no_revert: true, actor: 'bench' }, 60_000).catch(() => undefined);
       }
     } else {

@@ -1,0 +1,64 @@
+// The work thread (started by WorkThread): downloads and unpacks releases, and collects the
+// inventory, away from the agent's main thread. Its heap is its own, so the garbage of moving a
+// gigabyte is collected cheaply and handed back when the thread ends, and gRPC, protobuf, tar and
+// systeminformation are never loaded into the agent's resident heap.
+import { parentPort, workerData } from 'node:worker_threads';
+import { createLogger } from '@flotilla/shared';
+import { createArtifactsClient, downloadArtifact } from '../install/download.js';
+import { unpackRelease } from '../install/unpack.js';
+import { collectInventory } from '../inventory.js';
+import { serializeError, type FromWorkThread, type ToWorkThread, type WorkTask, type WorkThreadData } from './protocol.js';
+
+const data = workerData as WorkThreadData;
+const port = parentPort;
+if (port === null) throw new Error('the work thread must run as a worker thread');
+const logger = createLogger({ name: 'flotilla-agent', level: data.log.level, ...(data.log.pretty !== undefined ? { pretty: data.log.pretty } : {}) });
+const running = new Map<number, AbortController>();
+
+function send(message: FromWorkThread): void {
+  try {
+    port!.postMessage(message);
+  } catch {
+    // Details that cannot be cloned: the message and the class still can.
+    if (message.type === 'failed') port!.postMessage({ ...message, error: { name: message.error.name, message: message.error.message } });
+  }
+}
+
+async function run(task: WorkTask, signal: AbortSignal): Promise<unknown> {
+  switch (task.kind) {
+    case 'download': {
+      const { controller, ...options } = task.options;
+      const client = createArtifactsClient(controller);
+      try {
+        return await downloadArtifact({ ...options, client, logger, signal });
+      } finally {
+        client.close();
+      }
+    }
+    case 'unpack':
+      return unpackRelease({ ...task.options, logger, signal });
+    case 'inventory':
+      return collectInventory(logger);
+  }
+}
+
+port.on('message', (message: ToWorkThread) => {
+  switch (message.type) {
+    case 'run': {
+      const controller = new AbortController();
+      running.set(message.id, controller);
+      run(message.task, controller.signal).then(
+        (result) => send({ type: 'done', id: message.id, result }),
+        (err: unknown) => send({ type: 'failed', id: message.id, error: serializeError(err) }),
+      ).finally(() => running.delete(message.id));
+      break;
+    }
+    case 'abort':
+      running.get(message.id)?.abort(Object.assign(new Error(message.reason), { name: 'AbortError' }));
+      break;
+    case 'exit':
+      for (const c of running.values()) c.abort(Object.assign(new Error('the work thread is ending'), { name: 'AbortError' }));
+      logger.flush(() => process.exit(0));
+      break;
+  }
+});
