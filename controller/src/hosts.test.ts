@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, type Announce, type Heartbeat } from '@flotilla/shared';
 import { HostRegistry, type HostEvent } from './hosts.js';
+import { LivenessDeadlines } from './liveness.js';
 import { memoryBucket } from './store/memory-kv.js';
 import { recordSchemas, type HostRecord } from './store/records.js';
 
@@ -77,8 +78,8 @@ describe('HostRegistry', () => {
     expect(t.registry.get('h1')?.live?.acceptedSeq).toBe(5);
     expect(t.registry.get('h1')?.record.state).toBe('up');
 
-    // Silent for three intervals: still up. A moment more: down, and that is written.
-    t.advance(600);
+    // A millisecond short of three intervals of silence: still up. Three: down, and that is written.
+    t.advance(599);
     await t.registry.sweep();
     expect(t.registry.get('h1')?.record.state).toBe('up');
     t.advance(1);
@@ -126,7 +127,7 @@ describe('HostRegistry', () => {
     await t.registry.sweep();
     expect(t.registry.get('h1')?.record.state).toBe('up');
     t.registry.setListening(true);
-    t.advance(600);
+    t.advance(599);
     await t.registry.sweep();
     expect(t.registry.get('h1')?.record.state).toBe('up');
     t.advance(1);
@@ -149,8 +150,140 @@ describe('HostRegistry', () => {
     expect(t.registry.get('h1')?.live).toBeNull();
     await t.registry.sweep();
     expect(t.registry.get('h1')?.record.state).toBe('up');
-    t.advance(601);
+    t.advance(599);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+    t.advance(1);
     await t.registry.sweep();
     expect(t.registry.get('h1')?.record.state).toBe('down');
+  });
+});
+
+describe('HostRegistry deadline timer', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  const advance = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+
+  async function started(records: HostRecord[] = []) {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const { bucket } = memoryBucket<HostRecord>('flotilla_hosts', recordSchemas.hosts as never);
+    for (const r of records) await bucket.create(r.hostId, r);
+    const registry = await HostRegistry.load({ bucket, downAfterMissed: 3, logger });
+    const downs: { hostId: string; atMs: number; lastSeenMs: number }[] = [];
+    registry.subscribe((e) => {
+      if (e.type === 'state' && e.state === 'down') downs.push({ hostId: e.hostId, atMs: Date.now(), lastSeenMs: e.host.lastSeenMs });
+    });
+    registry.start();
+    return { registry, bucket, downs, state: (id: string) => registry.get(id)?.record.state };
+  }
+
+  it('marks a silent host down on its own, exactly three intervals after it was last heard', async () => {
+    const t = await started();
+    await t.registry.handleAnnounce(announce('quiet'));
+    await t.registry.handleAnnounce(announce('busy'));
+    await advance(150);
+    await t.registry.handleHeartbeat(heartbeat('quiet', 1));
+    const lastHeard = Date.now();
+    for (let n = 1; n <= 2; n++) {
+      await advance(200);
+      await t.registry.handleHeartbeat(heartbeat('busy', n));
+    }
+    // One timer for the whole registry.
+    expect(vi.getTimerCount()).toBe(1);
+    await advance(lastHeard + 599 - Date.now());
+    expect(t.state('quiet')).toBe('up');
+    await advance(1);
+    expect(t.state('quiet')).toBe('down');
+    expect(t.downs).toEqual([{ hostId: 'quiet', atMs: lastHeard + 600, lastSeenMs: lastHeard }]);
+    expect((await t.bucket.get('quiet'))?.value).toMatchObject({ state: 'down', stateSinceMs: lastHeard + 600 });
+    expect(t.state('busy')).toBe('up');
+    await t.registry.stop();
+  });
+
+  it('brings the timer forward for a host with a shorter interval, and back up on its next heartbeat', async () => {
+    const t = await started();
+    await t.registry.handleAnnounce({ ...announce('slow'), heartbeatIntervalMs: 60_000 });
+    await advance(1000);
+    await t.registry.handleAnnounce(announce('fast'));
+    await advance(599);
+    expect(t.state('fast')).toBe('up');
+    await advance(1);
+    expect(t.state('fast')).toBe('down');
+    expect(t.state('slow')).toBe('up');
+    await t.registry.handleHeartbeat(heartbeat('fast', 1));
+    expect(t.state('fast')).toBe('up');
+    await advance(600);
+    expect(t.state('fast')).toBe('down');
+    await advance(180_000);
+    expect(t.downs.map((d) => [d.hostId, d.atMs - d.lastSeenMs])).toEqual([
+      ['fast', 600],
+      ['fast', 600],
+      ['slow', 180_000],
+    ]);
+    await t.registry.stop();
+  });
+
+  it('checks deadlines as often with 1,000 hosts beating as with 10', async () => {
+    const checksFor = async (hosts: number) => {
+      const t = await started();
+      const takeDue = vi.spyOn(LivenessDeadlines.prototype, 'takeDue');
+      const ids = Array.from({ length: hosts }, (_, i) => `h${i}`);
+      for (const id of ids) await t.registry.handleAnnounce(announce(id));
+      // Ten seconds of heartbeats every 200 ms, the hosts spread over the interval in ten groups.
+      for (let n = 1; n <= 50; n++) {
+        for (let group = 0; group < 10; group++) {
+          await advance(20);
+          for (let i = group; i < hosts; i += 10) await t.registry.handleHeartbeat(heartbeat(ids[i] as string, n));
+        }
+      }
+      expect(t.registry.counts()).toEqual({ up: hosts, down: 0 });
+      const checks = takeDue.mock.calls.length;
+      await t.registry.stop();
+      vi.useRealTimers();
+      vi.restoreAllMocks();
+      return checks;
+    };
+    const few = await checksFor(10);
+    const many = await checksFor(1000);
+    expect(few).toBeLessThanOrEqual(30);
+    expect(many).toBeLessThanOrEqual(few + 2);
+  });
+
+  it("marks nobody down while the controller cannot hear, then counts from when it can again", async () => {
+    const t = await started();
+    await t.registry.handleAnnounce(announce('h1'));
+    t.registry.setListening(false);
+    expect(vi.getTimerCount()).toBe(0);
+    await advance(10_000);
+    expect(t.state('h1')).toBe('up');
+    t.registry.setListening(true);
+    await advance(599);
+    expect(t.state('h1')).toBe('up');
+    await advance(1);
+    expect(t.state('h1')).toBe('down');
+    await t.registry.stop();
+  });
+
+  it('after a restart, marks a host that stays silent down three intervals after the start', async () => {
+    const record: HostRecord = {
+      hostId: 'h1',
+      labels: {},
+      inventory: null,
+      heartbeatIntervalMs: 200,
+      firstSeenMs: 1,
+      lastAnnounceMs: 1,
+      state: 'up',
+      stateSinceMs: 1,
+    };
+    const t = await started([record, { ...record, hostId: 'h2', state: 'down' }]);
+    await advance(599);
+    expect(t.state('h1')).toBe('up');
+    await advance(1);
+    expect(t.state('h1')).toBe('down');
+    expect(t.downs.map((d) => d.hostId)).toEqual(['h1']);
+    await t.registry.stop();
   });
 });

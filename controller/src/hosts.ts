@@ -1,6 +1,6 @@
 import { canonicalJson, errorMessage, type Announce, type AppStatusReport, type Heartbeat, type LoadFigures, type Logger } from '@flotilla/shared';
 import { KeyedMutex } from './concurrency.js';
-import { sweepDecision, sweepIntervalMs } from './liveness.js';
+import { LivenessDeadlines } from './liveness.js';
 import type { JsonBucket } from './store/kv.js';
 import type { HostRecord, HostState } from './store/records.js';
 
@@ -60,10 +60,14 @@ interface HostEntry {
 /** Earlier boots remembered per host; late heartbeats from older ones are unlikely. */
 const RETIRED_BOOTS_KEPT = 4;
 
+/** The longest delay setTimeout takes; a deadline further away is re-checked when it fires. */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The fleet's hosts. Announces and up/down transitions are written to `flotilla_hosts`;
- * heartbeats only update the live view in memory. A sweep marks a host down when it has been
- * silent for `downAfterMissed` of its heartbeat intervals; its next heartbeat marks it up.
+ * heartbeats only update the live view in memory. Every up host has a deadline, `downAfterMissed`
+ * of its heartbeat intervals after the controller last heard it; one timer, set for the earliest
+ * deadline of the fleet, marks the host down when it passes. Its next heartbeat marks it up.
  *
  * Memory is the source of truth while the controller runs, KV its durable copy: every write
  * stores the host's in-memory record as it is when the write runs, one write per host at a time,
@@ -75,13 +79,17 @@ export class HostRegistry {
   private readonly writes = new KeyedMutex();
   private readonly now: () => number;
   private readonly logger: Logger;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly deadlines: LivenessDeadlines;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** The deadline the timer is set for; a host heard later needs no new timer. */
+  private timerDeadlineMs: number | undefined;
   private running = false;
   private listening = true;
 
   private constructor(private readonly opts: HostRegistryOptions) {
     this.now = opts.now ?? Date.now;
     this.logger = opts.logger;
+    this.deadlines = new LivenessDeadlines(opts.downAfterMissed);
   }
 
   /**
@@ -94,22 +102,22 @@ export class HostRegistry {
     const startedMs = registry.now();
     for (const { key, value } of await opts.bucket.list()) {
       registry.hosts.set(key, { record: value, lastSeenMs: startedMs, live: null, retiredBoots: [] });
+      if (value.state === 'up') registry.deadlines.heard(key, startedMs, value.heartbeatIntervalMs);
     }
     return registry;
   }
 
-  /** Starts the liveness sweep. */
+  /** Starts watching the deadlines. */
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.scheduleSweep();
+    this.armDeadlineTimer();
   }
 
-  /** Stops the sweep and waits (at most `graceMs`) for the KV writes already queued. */
+  /** Stops watching the deadlines and waits (at most `graceMs`) for the KV writes already queued. */
   async stop(graceMs = 5000): Promise<void> {
     this.running = false;
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    this.sweepTimer = undefined;
+    this.disarmDeadlineTimer();
     const queued = Promise.all([...this.hosts.keys()].map((id) => this.writes.run(id, async () => undefined)));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([queued, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
@@ -118,15 +126,18 @@ export class HostRegistry {
 
   /**
    * Whether the controller can hear hosts at all. While it cannot (its NATS connection is down)
-   * silence says nothing about the hosts, so the sweep marks none of them down; when it can
-   * again, every host gets a fresh allowance measured from that moment.
+   * silence says nothing about the hosts, so none of them is marked down; when it can again,
+   * every host gets a fresh allowance measured from that moment.
    */
   setListening(listening: boolean): void {
     if (listening && !this.listening) {
       const now = this.now();
       for (const entry of this.hosts.values()) entry.lastSeenMs = Math.max(entry.lastSeenMs, now);
+      this.deadlines.restartAllFrom(now);
     }
     this.listening = listening;
+    if (listening) this.armDeadlineTimer();
+    else this.disarmDeadlineTimer();
   }
 
   /** Listens to announces, heartbeats and up/down transitions; returns the unsubscribe function. */
@@ -173,6 +184,7 @@ export class HostRegistry {
     const current: HostEntry = { record, lastSeenMs: now, live: entry?.live ?? null, retiredBoots: entry?.retiredBoots ?? [] };
     if (current.live && current.live.bootId !== announce.bootId) retireBoot(current, current.live.bootId);
     this.hosts.set(announce.hostId, current);
+    this.heard(announce.hostId, now, record.heartbeatIntervalMs);
     if (!entry) this.logger.info({ hostId: announce.hostId, labels: record.labels }, 'host registered');
     this.emit({ type: 'announce', hostId: announce.hostId, host: view(current) });
     if (previous === 'down') this.transitioned(announce.hostId, current, 'up', 'down', 'announce');
@@ -223,6 +235,7 @@ export class HostRegistry {
       }
     }
     entry.lastSeenMs = now;
+    this.heard(hb.hostId, now, entry.record.heartbeatIntervalMs);
     if (entry.live && entry.live.bootId !== hb.bootId) retireBoot(entry, entry.live.bootId);
     entry.live = {
       bootId: hb.bootId,
@@ -239,24 +252,27 @@ export class HostRegistry {
     return true;
   }
 
-  /** Marks down every host that has been silent too long. Runs on a timer; public for tests. */
+  /**
+   * Marks down every host whose deadline has passed. The deadline timer runs it; public so that
+   * tests can drive it with their own clock. Looks only at the hosts that are due.
+   */
   async sweep(): Promise<void> {
-    if (!this.listening) return;
+    await Promise.all(this.markOverdueDown());
+  }
+
+  /** Marks the overdue hosts down at once; returns their KV writes. */
+  private markOverdueDown(): Promise<void>[] {
+    if (!this.listening) return [];
     const now = this.now();
     const writes: Promise<void>[] = [];
-    for (const [hostId, entry] of this.hosts) {
-      const next = sweepDecision(
-        { state: entry.record.state, lastSeenMs: entry.lastSeenMs, heartbeatIntervalMs: entry.record.heartbeatIntervalMs },
-        this.opts.downAfterMissed,
-        now,
-      );
-      if (next === null) continue;
-      const previous = entry.record.state;
-      entry.record = { ...entry.record, state: next, stateSinceMs: now };
-      this.transitioned(hostId, entry, next, previous, 'missed heartbeats');
-      writes.push(this.persist(hostId));
+    for (const due of this.deadlines.takeDue(now)) {
+      const entry = this.hosts.get(due.hostId);
+      if (!entry || entry.record.state !== 'up') continue;
+      entry.record = { ...entry.record, state: 'down', stateSinceMs: now };
+      this.transitioned(due.hostId, entry, 'down', 'up', 'missed heartbeats');
+      writes.push(this.persist(due.hostId));
     }
-    await Promise.all(writes);
+    return writes;
   }
 
   private transitioned(hostId: string, entry: HostEntry, state: HostState, previous: HostState, reason: string): void {
@@ -288,15 +304,48 @@ export class HostRegistry {
     });
   }
 
-  private scheduleSweep(): void {
-    if (!this.running) return;
-    const delay = sweepIntervalMs([...this.hosts.values()].map((e) => e.record.heartbeatIntervalMs));
-    this.sweepTimer = setTimeout(() => {
-      this.sweep()
-        .catch((err: unknown) => this.logger.error({ err: errorMessage(err) }, 'host sweep failed'))
-        .finally(() => this.scheduleSweep());
+  /** The host was heard now: its deadline starts over, and the timer is brought forward if need be. */
+  private heard(hostId: string, now: number, heartbeatIntervalMs: number): void {
+    this.deadlines.heard(hostId, now, heartbeatIntervalMs);
+    // Usually a no-op: a deadline set now is later than the one the timer waits for.
+    const deadline = this.deadlines.deadlineOf(hostId) as number;
+    if (this.timerDeadlineMs === undefined || deadline < this.timerDeadlineMs) this.armDeadlineTimer();
+  }
+
+  /**
+   * Sets the one timer for the earliest deadline. It may fire for a host heard since (its deadline
+   * moved on): then nothing is due and the timer is set again for the new earliest, so in a
+   * healthy fleet it fires about once per `downAfterMissed - 1` intervals, whatever its size.
+   */
+  private armDeadlineTimer(): void {
+    if (!this.running || !this.listening) return;
+    const deadline = this.deadlines.nextDeadlineMs();
+    if (deadline === this.timerDeadlineMs && this.deadlineTimer) return;
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.timerDeadlineMs = deadline;
+    if (deadline === undefined) return;
+    const delay = Math.min(LONGEST_TIMER_MS, Math.max(0, deadline - this.now()));
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = undefined;
+      this.timerDeadlineMs = undefined;
+      try {
+        // The writes go on without the timer: a slow KV must not hold up the next deadline.
+        Promise.all(this.markOverdueDown()).catch((err: unknown) =>
+          this.logger.error({ err: errorMessage(err) }, 'host down write failed'),
+        );
+      } catch (err) {
+        this.logger.error({ err: errorMessage(err) }, 'host deadline check failed');
+      }
+      this.armDeadlineTimer();
     }, delay);
-    this.sweepTimer.unref();
+    this.deadlineTimer.unref();
+  }
+
+  private disarmDeadlineTimer(): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.timerDeadlineMs = undefined;
   }
 
   private emit(event: HostEvent): void {

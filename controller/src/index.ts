@@ -33,7 +33,7 @@ export {
   type HostView,
   type LiveHostView,
 } from './hosts.js';
-export { isSilentTooLong, sweepDecision, sweepIntervalMs, type LivenessInput } from './liveness.js';
+export { LivenessDeadlines, downDeadlineMs, isSilentTooLong, type DueHost, type LivenessInput } from './liveness.js';
 export { ArtifactStore, UploadSession, type ArtifactStoreOptions, type OpenArtifact, type UploadResult } from './artifacts.js';
 export { readReleaseManifest, MAX_MANIFEST_BYTES } from './release-manifest.js';
 export { JsonBucket, isRevisionConflict, type Entry, type Mutation, type UpdateOptions } from './store/kv.js';
