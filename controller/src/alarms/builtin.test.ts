@@ -1,12 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, type AppStatusReport, type LoadFigures } from '@flotilla/shared';
 import {
   BuiltinAlarms,
-  EMPTY_BUILTIN_STATE,
-  evaluateBuiltin,
+  BuiltinEvaluator,
+  NO_EPISODE,
+  stepEpisode,
   type BuiltinDecision,
   type BuiltinEvent,
-  type BuiltinState,
   type HostFeedEvent,
 } from './builtin.js';
 import { alarmPolicyFor, alarmsConfigSchema, type AlarmsConfig } from './config.js';
@@ -34,17 +34,18 @@ function report(app: string, over: Partial<AppStatusReport> = {}): AppStatusRepo
   };
 }
 
-/** Drives the pure evaluator and keeps what it said. */
+/** Drives the evaluator (no I/O, no clock) and keeps what it said. */
 class Harness {
-  state: BuiltinState = EMPTY_BUILTIN_STATE;
+  readonly evaluator: BuiltinEvaluator;
   decisions: BuiltinDecision[] = [];
   wakeAtMs: number | null = null;
 
-  constructor(readonly config: AlarmsConfig = alarmsConfigSchema.parse({})) {}
+  constructor(readonly config: AlarmsConfig = alarmsConfigSchema.parse({})) {
+    this.evaluator = new BuiltinEvaluator((app) => alarmPolicyFor(this.config, app));
+  }
 
   feed(event: BuiltinEvent): BuiltinDecision[] {
-    const r = evaluateBuiltin(this.state, event, (app) => alarmPolicyFor(this.config, app));
-    this.state = r.state;
+    const r = this.evaluator.apply(event);
     this.wakeAtMs = r.wakeAtMs;
     this.decisions.push(...r.decisions);
     return r.decisions;
@@ -169,11 +170,11 @@ describe('built-in health alarm', () => {
     h.feed({ kind: 'host-down', hostId: 'h1', nowMs: T0 + 11_000 });
     // web: 1 of 2 failing is no longer more than half; api: no host left.
     expect(h.cleared().sort()).toEqual(['api:health', 'web:health']);
-    expect(Object.keys(h.state.apps)).toEqual(['web']);
-    expect(Object.keys(h.state.apps.web!.hosts).sort()).toEqual(['h2', 'h3']);
+    expect(h.evaluator.appNames()).toEqual(['web']);
+    expect(h.evaluator.snapshot('web')?.hosts).toEqual(['h2', 'h3']);
 
     h.beat('h2', T0 + 12_000, []);
-    expect(Object.keys(h.state.apps.web!.hosts)).toEqual(['h3']);
+    expect(h.evaluator.snapshot('web')?.hosts).toEqual(['h3']);
   });
 
   it('fires when the healthy host goes down and leaves only failing ones', () => {
@@ -277,24 +278,12 @@ describe('built-in resource alarm', () => {
   });
 });
 
-describe('evaluateBuiltin', () => {
-  it('never changes the state it is given', () => {
-    const h = new Harness();
-    h.beat('h1', T0, [report('web', { health: 'unhealthy', restarts: 1 })]);
-    const before = JSON.stringify(h.state);
-    const frozen = deepFreeze(h.state);
-    const r = evaluateBuiltin(frozen, { kind: 'tick', nowMs: T0 + 20_000 }, () => alarmsConfigSchema.parse({}).defaults);
-    evaluateBuiltin(frozen, { kind: 'host-down', hostId: 'h1', nowMs: T0 + 20_000 }, () => alarmsConfigSchema.parse({}).defaults);
-    expect(JSON.stringify(frozen)).toBe(before);
-    expect(r.state).not.toBe(frozen);
-    expect(r.decisions).toHaveLength(1);
-  });
-
+describe('BuiltinEvaluator', () => {
   it('takes app and host names that Object itself has (constructor) as any other', () => {
     const h = new Harness();
     h.beat('constructor', T0, [report('constructor', { processState: 'crash-loop' })]);
     expect(h.fired()).toEqual(['constructor:crash-loop']);
-    expect(Object.keys(h.state.apps.constructor!.hosts)).toEqual(['constructor']);
+    expect(h.evaluator.snapshot('constructor')?.hosts).toEqual(['constructor']);
   });
 
   it('unlatches after a failed hand-over and raises again from the retry time', () => {
@@ -308,15 +297,155 @@ describe('evaluateBuiltin', () => {
     h.tick(T0 + 5_000);
     expect(h.fired()).toEqual(['web:crash-loop', 'web:crash-loop']);
   });
+
+  it('keeps its counts as hosts move between failing, healthy and stopped', () => {
+    const h = new Harness();
+    const counts = () => {
+      const s = h.evaluator.snapshot('web');
+      return { running: s?.running, failing: s?.failing, since: s?.episodes.health.sinceMs };
+    };
+    h.beat('h1', T0, [report('web', { health: 'unhealthy' })]);
+    h.beat('h2', T0, [report('web', { health: 'unhealthy' })]);
+    h.beat('h3', T0, [report('web')]);
+    expect(counts()).toEqual({ running: 3, failing: 2, since: T0 });
+
+    h.beat('h1', T0 + 1_000, [report('web')]);
+    expect(counts()).toEqual({ running: 3, failing: 1, since: null });
+    h.beat('h2', T0 + 2_000, [report('web', { processState: 'stopped', health: 'unhealthy' })]);
+    expect(counts()).toEqual({ running: 2, failing: 0, since: null });
+    h.beat('h3', T0 + 3_000, [report('web', { processState: 'exited', health: 'unknown' })]);
+    expect(counts()).toEqual({ running: 2, failing: 1, since: null });
+    h.beat('h1', T0 + 4_000, [report('web', { activeVersion: null, processState: 'stopped', health: 'unknown' })]);
+    expect(counts()).toEqual({ running: 1, failing: 1, since: T0 + 4_000 });
+    // The same report again changes nothing.
+    h.beat('h3', T0 + 5_000, [report('web', { processState: 'exited', health: 'unknown' })]);
+    expect(counts()).toEqual({ running: 1, failing: 1, since: T0 + 4_000 });
+    expect(h.wakeAtMs).toBe(T0 + 14_000);
+  });
+
+  it('takes a host marked down out of every count: failing, crash-looping, over its limits', () => {
+    const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { cpuPercent: 90, for: '1m' } } }));
+    const hot: LoadFigures = { ...IDLE, cpuPercent: 99 };
+    h.beat('h1', T0, [report('web', { health: 'unhealthy', processState: 'crash-loop' })], hot);
+    h.beat('h2', T0, [report('web')], hot);
+    h.beat('h3', T0, [report('web')]);
+    expect(h.evaluator.snapshot('web')).toMatchObject({ running: 3, failing: 1, looping: ['h1'], overLimits: ['h1', 'h2'] });
+    expect(h.fired()).toEqual(['web:crash-loop']);
+
+    h.feed({ kind: 'host-down', hostId: 'h1', nowMs: T0 + 1_000 });
+    expect(h.evaluator.snapshot('web')).toMatchObject({ hosts: ['h2', 'h3'], running: 2, failing: 0, looping: [], overLimits: ['h2'] });
+    expect(h.cleared()).toEqual(['web:crash-loop']);
+    h.tick(T0 + 60_000);
+    expect(h.decisions.at(-1)).toMatchObject({ kind: 'fire', alarm: { reason: 'host h2 running web is over its limits for 1m00s: CPU 99% > 90%' } });
+  });
+
+  it('clears every episode and forgets the app when all its hosts leave', () => {
+    const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { cpuPercent: 90, for: '1m' } } }));
+    const hot: LoadFigures = { ...IDLE, cpuPercent: 99 };
+    h.beat('h1', T0, [report('web', { health: 'unhealthy', processState: 'crash-loop' }), report('api')]);
+    h.beat('h2', T0, [report('web', { health: 'unhealthy' })], hot);
+    h.tick(T0 + 10_000);
+    expect(h.fired().sort()).toEqual(['web:crash-loop', 'web:health']);
+    expect(h.wakeAtMs).toBe(T0 + 60_000);
+
+    h.beat('h1', T0 + 11_000, [report('api')]);
+    expect(h.cleared()).toEqual(['web:crash-loop']);
+    h.feed({ kind: 'host-down', hostId: 'h2', nowMs: T0 + 12_000 });
+    expect(h.cleared()).toEqual(['web:crash-loop', 'web:health']);
+    expect(h.decisions.at(-1)).toMatchObject({ kind: 'clear', type: 'health', lastedMs: 12_000 });
+    expect(h.evaluator.appNames()).toEqual(['api']);
+    expect(h.wakeAtMs).toBeNull();
+
+    // Coming back starts from nothing: the over-limit duration is counted afresh.
+    h.beat('h2', T0 + 13_000, [report('web')], hot);
+    expect(h.wakeAtMs).toBe(T0 + 73_000);
+  });
+
+  it('slides the restart window on any report of the app, not only on its tick', () => {
+    const h = new Harness();
+    h.beat('h1', T0, [report('web', { restarts: 0 })]);
+    h.beat('h1', T0 + 60_000, [report('web', { restarts: 2 })]);
+    h.beat('h1', T0 + 180_000, [report('web', { restarts: 4 })]);
+    expect(h.fired()).toEqual(['web:crash-loop']);
+    h.beat('h2', T0 + 359_999, [report('web')]);
+    expect(h.cleared()).toEqual([]);
+    h.beat('h2', T0 + 400_000, [report('web')]);
+    expect(h.decisions.at(-1)).toEqual({ kind: 'clear', type: 'crash-loop', app: 'web', atMs: T0 + 400_000, lastedMs: 220_000 });
+  });
+
+  it('looks only at the apps a heartbeat carries, and on a tick only at the apps due', () => {
+    const looked: string[] = [];
+    const config = alarmsConfigSchema.parse({});
+    const h = new BuiltinEvaluator((app) => {
+      looked.push(app);
+      return alarmPolicyFor(config, app);
+    });
+    for (let i = 0; i < 50; i++) h.apply({ kind: 'heartbeat', hostId: `h${i}`, load: IDLE, apps: [report(`app${i}`)], nowMs: T0 });
+    looked.length = 0;
+    const r = h.apply({ kind: 'heartbeat', hostId: 'h7', load: IDLE, apps: [report('app7', { health: 'unhealthy' })], nowMs: T0 + 1_000 });
+    expect(new Set(looked)).toEqual(new Set(['app7']));
+    expect(r.wakeAtMs).toBe(T0 + 11_000);
+
+    looked.length = 0;
+    expect(h.apply({ kind: 'tick', nowMs: T0 + 5_000 }).decisions).toEqual([]);
+    expect(looked).toEqual([]);
+    const fired = h.apply({ kind: 'tick', nowMs: T0 + 11_000 });
+    expect(fired.decisions).toMatchObject([{ kind: 'fire', alarm: { app: 'app7' } }]);
+    expect(new Set(looked)).toEqual(new Set(['app7']));
+    expect(fired.wakeAtMs).toBeNull();
+  });
+
+  it('takes an event dated before the latest one as happening at the latest time', () => {
+    const h = new Harness();
+    h.beat('h1', T0, [report('web', { health: 'unhealthy' })]);
+    h.tick(T0 + 10_000);
+    expect(h.fired()).toEqual(['web:health']);
+    h.beat('h1', T0 + 2_000, [report('web')]);
+    expect(h.decisions.at(-1)).toEqual({ kind: 'clear', type: 'health', app: 'web', atMs: T0 + 10_000, lastedMs: 10_000 });
+  });
+
+  it('lists at most 10 hosts and versions when it fires, and counts them all', () => {
+    const h = new Harness();
+    for (let i = 0; i < 30; i++) {
+      h.beat(`h${String(i).padStart(2, '0')}`, T0, [report('web', { health: i < 20 ? 'unhealthy' : 'healthy', activeVersion: `2.0.${i}` })]);
+    }
+    const [fire] = h.tick(T0 + 10_000);
+    expect(fire).toMatchObject({
+      alarm: {
+        reason: 'health failing on 20 of 30 hosts running web (66.7% > 50%) for 10.0s',
+        summary: {
+          failing: 20,
+          running: 30,
+          hosts: ['h00', 'h01', 'h02', 'h03', 'h04', 'h05', 'h06', 'h07', 'h08', 'h09'],
+          versions: ['2.0.0', '2.0.1', '2.0.2', '2.0.3', '2.0.4', '2.0.5', '2.0.6', '2.0.7', '2.0.8', '2.0.9'],
+        },
+      },
+    });
+  });
 });
 
-function deepFreeze<T>(v: T): T {
-  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v as object)) deepFreeze(x);
-  }
-  return v;
-}
+describe('stepEpisode', () => {
+  const holds = { holds: true, forMs: 10_000, wakeAtMs: null };
+  const lapsed = { holds: false, forMs: 10_000, wakeAtMs: null };
+
+  it('waits out the duration, fires once, and reports how long a raised alarm lasted', () => {
+    const started = stepEpisode(NO_EPISODE, holds, T0);
+    expect(started).toEqual({ episode: { sinceMs: T0, firing: false, retryAtMs: null }, fire: false, clearedAfterMs: null, wakeAtMs: T0 + 10_000 });
+    const fired = stepEpisode(started.episode, holds, T0 + 10_000);
+    expect(fired).toMatchObject({ episode: { sinceMs: T0, firing: true }, fire: true, wakeAtMs: null });
+    const latched = stepEpisode(fired.episode, holds, T0 + 20_000);
+    expect(latched).toMatchObject({ fire: false });
+    expect(latched.episode).toBe(fired.episode);
+    expect(stepEpisode(latched.episode, lapsed, T0 + 25_000)).toEqual({ episode: NO_EPISODE, fire: false, clearedAfterMs: 25_000, wakeAtMs: null });
+    expect(stepEpisode(started.episode, lapsed, T0 + 5_000)).toMatchObject({ episode: NO_EPISODE, clearedAfterMs: null });
+  });
+
+  it('holds a failed hand-over back until its retry time', () => {
+    const unlatched = { sinceMs: T0, firing: false, retryAtMs: T0 + 15_000 };
+    expect(stepEpisode(unlatched, holds, T0 + 12_000)).toMatchObject({ fire: false, wakeAtMs: T0 + 15_000 });
+    expect(stepEpisode(unlatched, holds, T0 + 15_000)).toMatchObject({ fire: true, episode: { firing: true, retryAtMs: null } });
+  });
+});
 
 class FakeFeed {
   private listeners = new Set<(e: HostFeedEvent) => void>();
@@ -385,5 +514,39 @@ describe('BuiltinAlarms', () => {
     await alarms.idle();
     expect(sink.raised.map((a) => a.source)).toEqual(['builtin:crash-loop']);
     await alarms.stop();
+  });
+
+  describe('on its own timer', () => {
+    afterEach(() => {
+      vi.restoreAllMocks();
+      vi.useRealTimers();
+    });
+
+    it('wakes when a duration runs out, and is not re-armed by heartbeats that do not move the wake-up', async () => {
+      vi.useFakeTimers({ now: T0, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      const armed = vi.spyOn(globalThis, 'setTimeout');
+      const feed = new FakeFeed();
+      const sink = new MemoryAlarmSink(['web']);
+      const alarms = new BuiltinAlarms({ feed, sink, config: alarmsConfigSchema.parse({}), logger });
+      alarms.start();
+      const beatAll = () => {
+        for (const [hostId, health] of [['h1', 'unhealthy'], ['h2', 'unhealthy'], ['h3', 'healthy']] as const) {
+          feed.emit({ type: 'heartbeat', hostId, heartbeat: { load: IDLE, apps: [report('web', { health })] } });
+        }
+      };
+      beatAll();
+      expect(armed).toHaveBeenCalledTimes(1);
+      for (let i = 0; i < 9; i++) {
+        vi.advanceTimersByTime(1_000);
+        beatAll();
+      }
+      expect(armed).toHaveBeenCalledTimes(1);
+      expect(sink.raised).toEqual([]);
+
+      vi.advanceTimersByTime(1_000);
+      await alarms.idle();
+      expect(sink.raised).toMatchObject([{ app: 'web', source: 'builtin:health', receivedAtMs: T0 + 10_000 }]);
+      await alarms.stop();
+    });
   });
 });
