@@ -1,4 +1,4 @@
-import type { sendUnaryData, ServerReadableStream, ServerWritableStream } from '@grpc/grpc-js';
+import type { sendUnaryData, ServerReadableStream, ServerWritableStream, ServiceDefinition } from '@grpc/grpc-js';
 import type {
   ArtifactsHandlers,
   DownloadChunk,
@@ -134,6 +134,12 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
   /**
    * Server streaming from `offset` to the end, one chunk at a time: a full send buffer waits for
    * 'drain', a cancelled call stops at once, and every other outcome ends with a status.
+   *
+   * Each chunk is read into a slab from a small per-call pool, behind room for the message's
+   * field headers, and goes out as an OutgoingChunk that encodes in place (see
+   * artifactsServiceDefinition). grpc-js copies each message into its own frame before it calls
+   * the write back, so the slab is reused from then on: serving a GiB allocates the GiB of frames
+   * grpc-js makes, where a fresh buffer per chunk and protobufjs' encoding made three.
    */
   async function Download(call: ServerWritableStream<DownloadRequest__Output, DownloadChunk>): Promise<void> {
     let opened: OpenArtifact | undefined;
@@ -142,18 +148,21 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     try {
       const offset = readUint64(call.request.offset, 'offset');
       opened = await artifacts.openForDownload(sha256, offset);
+      const slabs = new SlabPool(CHUNK_HEADER_ROOM + deps.downloadChunkBytes, SLABS_PER_DOWNLOAD);
       let position = offset;
       while (position < opened.size && !call.cancelled) {
-        const data = Buffer.allocUnsafe(Math.min(deps.downloadChunkBytes, opened.size - position));
-        const { bytesRead } = await opened.handle.read(data, 0, data.length, position);
+        const slab = slabs.take() ?? (await slabs.released(call));
+        if (!slab) break; // the call ended while it waited
+        const want = Math.min(deps.downloadChunkBytes, opened.size - position);
+        const { bytesRead } = await opened.handle.read(slab, CHUNK_HEADER_ROOM, want, position);
         if (bytesRead === 0) throw new InternalError(`artifact ${sha256} ended early on disk at byte ${position}`);
-        const more = call.write({ offset: String(position), data: data.subarray(0, bytesRead) });
+        const more = call.write(new OutgoingChunk(slab, position, bytesRead), () => slabs.give(slab));
         position += bytesRead;
         sent += bytesRead;
-        if (!more) await drainedOrCancelled(call);
+        if (!more) await settledOrCancelled(call, 'drain');
       }
       metrics.downloadBytes.inc(sent);
-      if (call.cancelled) {
+      if (call.cancelled || position < opened.size) {
         metrics.downloads.inc({ result: 'cancelled' });
         logger.debug({ sha256, offset, sent }, 'download cancelled by the client');
         return;
@@ -176,18 +185,130 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
   return { Upload, Download };
 }
 
-function drainedOrCancelled(call: ServerWritableStream<DownloadRequest__Output, DownloadChunk>): Promise<void> {
+/**
+ * The Artifacts service definition to register: the loaded one, with Download's messages encoded
+ * by OutgoingChunk.encode when the handler sent one (any other DownloadChunk still goes through
+ * protobufjs). The bytes on the wire are the same either way.
+ */
+export function artifactsServiceDefinition(base: ServiceDefinition): ServiceDefinition {
+  const download = base.Download;
+  if (!download) throw new InternalError('the Artifacts service definition has no Download method');
+  const generic = download.responseSerialize as (m: DownloadChunk) => Buffer;
+  return {
+    ...base,
+    Download: { ...download, responseSerialize: (m: DownloadChunk) => (m instanceof OutgoingChunk ? m.encode() : generic(m)) },
+  };
+}
+
+/** Tag of DownloadChunk.offset (field 1, varint) and of DownloadChunk.data (field 2, length-delimited). */
+const OFFSET_TAG = 0x08;
+const DATA_TAG = 0x12;
+/** Room for both tags, a 64-bit varint offset and a 32-bit varint length. */
+export const CHUNK_HEADER_ROOM = 1 + 10 + 1 + 5;
+/** Chunks one download may have read ahead of what grpc-js has framed. */
+const SLABS_PER_DOWNLOAD = 4;
+
+/**
+ * One DownloadChunk whose `length` bytes sit in `slab` at CHUNK_HEADER_ROOM. `encode` writes the
+ * protobuf field headers into the room just before the bytes and returns a view of the whole
+ * message: no copy.
+ */
+export class OutgoingChunk {
+  constructor(
+    private readonly slab: Buffer,
+    /** Byte offset of the chunk within the artifact. */
+    readonly offset: number,
+    private readonly length: number,
+  ) {
+    if (slab.length < CHUNK_HEADER_ROOM + length) throw new InternalError('download slab too small for its chunk');
+  }
+
+  /** The chunk's bytes (a view into the slab, valid until the slab is reused). */
+  get data(): Buffer {
+    return this.slab.subarray(CHUNK_HEADER_ROOM, CHUNK_HEADER_ROOM + this.length);
+  }
+
+  encode(): Buffer {
+    const start = CHUNK_HEADER_ROOM - (2 + varintLength(this.offset) + varintLength(this.length));
+    let at = start;
+    this.slab[at++] = OFFSET_TAG;
+    at = writeVarint(this.slab, at, this.offset);
+    this.slab[at++] = DATA_TAG;
+    writeVarint(this.slab, at, this.length);
+    return this.slab.subarray(start, CHUNK_HEADER_ROOM + this.length);
+  }
+}
+
+function varintLength(value: number): number {
+  let n = 1;
+  for (let v = value; v >= 0x80; v = Math.floor(v / 0x80)) n += 1;
+  return n;
+}
+
+/** Base-128, least significant group first; exact for every safe integer. */
+function writeVarint(buf: Buffer, at: number, value: number): number {
+  let v = value;
+  while (v >= 0x80) {
+    buf[at++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[at++] = v;
+  return at;
+}
+
+/** Up to `max` slabs of one size, made on demand and handed back for reuse. */
+class SlabPool {
+  private readonly free: Buffer[] = [];
+  private made = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly size: number,
+    private readonly max: number,
+  ) {}
+
+  take(): Buffer | undefined {
+    const slab = this.free.pop();
+    if (slab) return slab;
+    if (this.made >= this.max) return undefined;
+    this.made += 1;
+    return Buffer.allocUnsafe(this.size);
+  }
+
+  give(slab: Buffer): void {
+    this.free.push(slab);
+    this.wake?.();
+  }
+
+  /** A slab once one comes back; undefined when the call ends first. */
+  async released(call: ServerWritableStream<DownloadRequest__Output, DownloadChunk>): Promise<Buffer | undefined> {
+    if (call.cancelled || call.destroyed) return undefined;
+    await settledOrCancelled(call, undefined, (wake) => {
+      this.wake = wake;
+      return () => (this.wake = undefined);
+    });
+    return call.cancelled || call.destroyed ? undefined : this.take();
+  }
+}
+
+/**
+ * Resolves on `event` (or on the wake handed to `also`), or once the call is cancelled, closed or
+ * failed; the listeners are removed either way.
+ */
+function settledOrCancelled(
+  call: ServerWritableStream<DownloadRequest__Output, DownloadChunk>,
+  event: 'drain' | undefined,
+  also?: (wake: () => void) => () => void,
+): Promise<void> {
   return new Promise((resolve) => {
+    const events = ['cancelled', 'close', 'error', ...(event ? [event] : [])];
+    let undo: (() => void) | undefined;
     const done = () => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      call.off('close', done);
-      call.off('error', done);
+      for (const e of events) call.off(e, done);
+      undo?.();
       resolve();
     };
-    call.on('drain', done);
-    call.on('cancelled', done);
-    call.on('close', done);
-    call.on('error', done);
+    for (const e of events) call.on(e, done);
+    undo = also?.(done);
   });
 }

@@ -2,6 +2,7 @@ import { Server, ServerCredentials, type ServerOptions } from '@grpc/grpc-js';
 import { loadFlotillaProto, type ArtifactsHandlers, type ControlHandlers } from '@flotilla/proto';
 import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
 import type { ListenAddress } from '../config.js';
+import { artifactsServiceDefinition } from './artifacts-service.js';
 import { withAuth, type AuthCheck } from './auth.js';
 
 /**
@@ -39,7 +40,7 @@ export async function startGrpcServer(
 ): Promise<RunningGrpcServer> {
   const proto = loadFlotillaProto();
   const server = new Server(GRPC_SERVER_OPTIONS);
-  server.addService(proto.Artifacts.service, withAuth(handlers.artifacts, auth));
+  server.addService(artifactsServiceDefinition(proto.Artifacts.service), withAuth(handlers.artifacts, auth));
   server.addService(proto.Control.service, withAuth(handlers.control, auth));
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const port = await new Promise<number>((resolve, reject) => {
