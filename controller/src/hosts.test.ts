@@ -119,6 +119,78 @@ describe('HostRegistry', () => {
     expect(stored?.value).toMatchObject({ hostId: 'h9', labels: { env: 'staging', zone: 'b' }, inventory: null, state: 'up' });
   });
 
+  it('takes a heartbeat at once and writes what it calls for in the background', async () => {
+    const t = await setup();
+    expect(t.registry.takeHeartbeat(heartbeat('h1', 1, { labels: { env: 'prod', zone: 'a' } }))).toBe(true);
+    // In memory at once.
+    expect(t.registry.get('h1')?.record).toMatchObject({ state: 'up', labels: { env: 'prod', zone: 'a' } });
+    expect(t.registry.takeHeartbeat(heartbeat('h1', 1))).toBe(false);
+    await t.registry.stop();
+    expect((await t.bucket.get('h1'))?.value).toMatchObject({ hostId: 'h1', labels: { env: 'prod', zone: 'a' }, state: 'up' });
+  });
+
+  it('writes a host again when its labels change, even to as many labels', async () => {
+    const t = await setup();
+    await t.registry.handleHeartbeat(heartbeat('h1', 1, { labels: { env: 'prod', zone: 'a' } }));
+    const written = t.writes();
+    await t.registry.handleHeartbeat(heartbeat('h1', 2, { labels: { zone: 'a', env: 'prod' } }));
+    expect(t.writes()).toBe(written);
+    await t.registry.handleHeartbeat(heartbeat('h1', 3, { labels: { env: 'prod', rack: 'a' } }));
+    expect(t.writes()).toBe(written + 1);
+    expect((await t.bucket.get('h1'))?.value.labels).toEqual({ env: 'prod', rack: 'a' });
+    await t.registry.handleHeartbeat(heartbeat('h1', 4, { labels: { env: 'prod', rack: 'b' } }));
+    expect((await t.bucket.get('h1'))?.value.labels).toEqual({ env: 'prod', rack: 'b' });
+  });
+
+  it('hands out views that later heartbeats do not change', async () => {
+    const t = await setup();
+    const web = (health: 'healthy' | 'unhealthy') => ({
+      app: 'web',
+      desiredVersion: '1.0.0',
+      activeVersion: '1.0.0',
+      processState: 'running' as const,
+      pid: 10,
+      restarts: 0,
+      health,
+      healthSinceMs: 5,
+      installPhase: 'idle' as const,
+      installVersion: null,
+      error: null,
+      updatedAtMs: 5,
+    });
+    await t.registry.handleHeartbeat(heartbeat('h1', 1, { apps: [web('healthy')] }));
+    const first = t.registry.get('h1');
+    t.advance(200);
+    await t.registry.handleHeartbeat(
+      heartbeat('h1', 2, { bootId: 'boot-2', acceptedSeq: 7, load: { cpuPercent: 50, memUsedBytes: 9, memTotalBytes: 10, diskFreeBytes: 1 }, apps: [web('unhealthy')] }),
+    );
+    expect(first?.live).toMatchObject({ bootId: 'boot-1', n: 1, acceptedSeq: 0, receivedAtMs: t.now() - 200, load: { cpuPercent: 1 } });
+    expect(first?.live?.apps.map((a) => a.health)).toEqual(['healthy']);
+    expect(t.registry.get('h1')?.live).toMatchObject({
+      bootId: 'boot-2',
+      n: 2,
+      sentAtMs: 400,
+      acceptedSeq: 7,
+      receivedAtMs: t.now(),
+      load: { cpuPercent: 50, memUsedBytes: 9, memTotalBytes: 10, diskFreeBytes: 1 },
+    });
+    expect(t.registry.get('h1')?.live?.apps.map((a) => a.health)).toEqual(['unhealthy']);
+    // The heartbeat event carries the same view.
+    const last = t.events.at(-1);
+    expect(last?.type === 'heartbeat' && last.host.live?.n).toBe(2);
+    // The earlier boot's heartbeats are stale from now on.
+    expect(await t.registry.handleHeartbeat(heartbeat('h1', 3))).toBe(false);
+  });
+
+  it('lists the hosts a filter keeps, sorted by id', async () => {
+    const t = await setup();
+    for (const [id, zone] of [['h3', 'a'], ['h1', 'b'], ['h2', 'a'], ['h0', 'a']] as const) {
+      await t.registry.handleHeartbeat(heartbeat(id, 1, { labels: { zone } }));
+    }
+    expect(t.registry.list((r) => r.labels.zone === 'a').map((h) => h.record.hostId)).toEqual(['h0', 'h2', 'h3']);
+    expect(t.registry.list().map((h) => h.record.hostId)).toEqual(['h0', 'h1', 'h2', 'h3']);
+  });
+
   it('marks nobody down while the controller cannot hear, and restarts the count when it can', async () => {
     const t = await setup();
     await t.registry.handleAnnounce(announce('h1'));

@@ -52,9 +52,30 @@ export interface HostRegistryOptions {
 interface HostEntry {
   record: HostRecord;
   lastSeenMs: number;
-  live: LiveHostView | null;
+  /** Updated in place by each heartbeat; views get a copy. */
+  live: LiveState | null;
   /** Boot ids of the host's earlier agent processes: their late heartbeats are stale. */
   retiredBoots: string[];
+}
+
+/**
+ * The registry's own copy of what the latest heartbeat said, overwritten field by field.
+ *
+ * Why in place: a heartbeat's objects would otherwise be held for one interval, until the
+ * host's next heartbeat replaces them; at 25,000 hosts a second that is long enough for every
+ * one of them to be copied out of the young generation and collected later as old garbage. Kept
+ * here, the numbers are overwritten where they are and the heartbeat's own objects die young. The
+ * apps' reports are kept by reference, and only replaced when they say something new (so mostly
+ * not). Nothing outside sees this object: `view` copies it.
+ */
+interface LiveState {
+  bootId: string;
+  n: number;
+  sentAtMs: number;
+  receivedAtMs: number;
+  acceptedSeq: number;
+  readonly load: LoadFigures;
+  apps: readonly AppStatusReport[];
 }
 
 /** Earlier boots remembered per host; late heartbeats from older ones are unlikely. */
@@ -151,9 +172,17 @@ export class HostRegistry {
     return entry ? view(entry) : undefined;
   }
 
-  /** Every known host, by id. */
-  list(): HostView[] {
-    return [...this.hosts.keys()].sort().map((id) => view(this.hosts.get(id) as HostEntry));
+  /**
+   * Every known host, or those whose record `filter` keeps, by id. Filtering comes first: a
+   * selector that picks a few hosts of 25,000 sorts a few ids, not the fleet's, on the event
+   * loop that takes the heartbeats.
+   */
+  list(filter?: (record: Readonly<HostRecord>) => boolean): HostView[] {
+    const ids: string[] = [];
+    this.hosts.forEach((entry, id) => {
+      if (!filter || filter(entry.record)) ids.push(id);
+    });
+    return ids.sort().map((id) => view(this.hosts.get(id) as HostEntry));
   }
 
   counts(): { up: number; down: number } {
@@ -194,8 +223,26 @@ export class HostRegistry {
   /**
    * Updates the live view from a heartbeat. Returns false (and changes nothing) for a heartbeat
    * older than one already seen: same boot and a counter not above the last, or an earlier boot.
+   * Resolves once the KV write the heartbeat called for (a new host, changed labels, back up) is done.
    */
   async handleHeartbeat(hb: Heartbeat): Promise<boolean> {
+    const taken = this.takeIn(hb);
+    if (taken === false) return false;
+    if (taken !== true) await taken;
+    return true;
+  }
+
+  /**
+   * `handleHeartbeat` for the NATS subscription: the same, but returns at once, leaving a KV
+   * write it calls for to finish on its own (a failed one is logged). Costs no promise in the
+   * usual case of a known host whose heartbeat changes nothing durable.
+   */
+  takeHeartbeat(hb: Heartbeat): boolean {
+    return this.takeIn(hb) !== false;
+  }
+
+  /** False: stale. True: taken, nothing to write. A promise: taken, and the KV write under way. */
+  private takeIn(hb: Heartbeat): boolean | Promise<void> {
     const now = this.now();
     let entry = this.hosts.get(hb.hostId);
     if (entry && isStale(hb, entry)) return false;
@@ -236,20 +283,32 @@ export class HostRegistry {
     }
     entry.lastSeenMs = now;
     this.heard(hb.hostId, now, entry.record.heartbeatIntervalMs);
-    if (entry.live && entry.live.bootId !== hb.bootId) retireBoot(entry, entry.live.bootId);
-    entry.live = {
-      bootId: hb.bootId,
-      n: hb.n,
-      sentAtMs: hb.sentAtMs,
-      receivedAtMs: now,
-      acceptedSeq: hb.acceptedSeq,
-      load: hb.load,
-      apps: hb.apps,
-    };
+    const live = entry.live;
+    if (live === null) {
+      entry.live = {
+        bootId: hb.bootId,
+        n: hb.n,
+        sentAtMs: hb.sentAtMs,
+        receivedAtMs: now,
+        acceptedSeq: hb.acceptedSeq,
+        load: { ...hb.load },
+        apps: hb.apps,
+      };
+    } else {
+      if (live.bootId !== hb.bootId) {
+        retireBoot(entry, live.bootId);
+        live.bootId = hb.bootId;
+      }
+      live.n = hb.n;
+      live.sentAtMs = hb.sentAtMs;
+      live.receivedAtMs = now;
+      live.acceptedSeq = hb.acceptedSeq;
+      copyLoad(hb.load, live.load);
+      if (!sameReports(live.apps, hb.apps)) live.apps = hb.apps;
+    }
     this.emit({ type: 'heartbeat', hostId: hb.hostId, heartbeat: hb, host: view(entry) });
     if (previous) this.transitioned(hb.hostId, entry, 'up', previous, 'heartbeat');
-    if (persist) await this.persist(hb.hostId);
-    return true;
+    return persist ? this.persist(hb.hostId) : true;
   }
 
   /**
@@ -373,12 +432,67 @@ function retireBoot(entry: HostEntry, bootId: string): void {
   entry.retiredBoots = [...entry.retiredBoots, bootId].slice(-RETIRED_BOOTS_KEPT);
 }
 
+/** Every heartbeat carries the host's labels: compared without building key arrays. */
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
+  let count = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(b, key) || a[key] !== b[key]) return false;
+    count++;
+  }
+  for (const _key in b) count--;
+  return count === 0;
 }
 
+function copyLoad(from: LoadFigures, to: LoadFigures): void {
+  to.cpuPercent = from.cpuPercent;
+  to.memUsedBytes = from.memUsedBytes;
+  to.memTotalBytes = from.memTotalBytes;
+  to.diskFreeBytes = from.diskFreeBytes;
+}
+
+/** Whether two heartbeats report the same apps, field for field (reports are flat). */
+function sameReports(a: readonly AppStatusReport[], b: readonly AppStatusReport[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as AppStatusReport;
+    const y = b[i] as AppStatusReport;
+    if (
+      x.app !== y.app ||
+      x.desiredVersion !== y.desiredVersion ||
+      x.activeVersion !== y.activeVersion ||
+      x.processState !== y.processState ||
+      x.pid !== y.pid ||
+      x.restarts !== y.restarts ||
+      x.health !== y.health ||
+      x.healthSinceMs !== y.healthSinceMs ||
+      x.installPhase !== y.installPhase ||
+      x.installVersion !== y.installVersion ||
+      x.error !== y.error ||
+      x.updatedAtMs !== y.updatedAtMs
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** A snapshot: later heartbeats do not change it. */
 function view(entry: HostEntry): HostView {
-  return { record: entry.record, lastSeenMs: entry.lastSeenMs, live: entry.live };
+  const live = entry.live;
+  return {
+    record: entry.record,
+    lastSeenMs: entry.lastSeenMs,
+    live:
+      live === null
+        ? null
+        : {
+            bootId: live.bootId,
+            n: live.n,
+            sentAtMs: live.sentAtMs,
+            receivedAtMs: live.receivedAtMs,
+            acceptedSeq: live.acceptedSeq,
+            load: { ...live.load },
+            apps: live.apps,
+          },
+  };
 }

@@ -28,6 +28,9 @@ export async function connectNats(settings: ControllerConfig['nats'], logger: Lo
       timeout: settings.connectTimeoutMs,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1000,
+      // Otherwise every request (each KV get and write) builds two Error objects up front for
+      // their stack traces: a tenth of the controller's time while 25,000 hosts register.
+      noAsyncTraces: true,
     });
   } catch (err) {
     throw new UnavailableError(`cannot connect to NATS at ${settings.servers.join(', ')}: ${errorMessage(err)}`, { cause: err });

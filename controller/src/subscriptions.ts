@@ -76,13 +76,14 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
         return malformed('heartbeat', msg, errorMessage(e));
       }
       if (body.hostId !== hostId) return malformed('heartbeat', msg, `body names host "${body.hostId}"`);
-      hosts.handleHeartbeat(body).then(
-        (accepted) => {
-          if (accepted) metrics.heartbeats.inc();
-          else logger.debug({ hostId, n: body.n, bootId: body.bootId }, 'dropping out-of-order heartbeat');
-        },
-        (e: unknown) => logger.error({ hostId, err: errorMessage(e) }, 'heartbeat failed'),
-      );
+      let accepted: boolean;
+      try {
+        accepted = hosts.takeHeartbeat(body);
+      } catch (e) {
+        return logger.error({ hostId, err: errorMessage(e) }, 'heartbeat failed');
+      }
+      if (accepted) metrics.heartbeats.inc();
+      else logger.debug({ hostId, n: body.n, bootId: body.bootId }, 'dropping out-of-order heartbeat');
     },
   });
 

@@ -143,7 +143,12 @@ const announceSchema = z.object({
   sentAtMs: nonNeg,
 });
 
-const heartbeatSchema = z.object({
+/**
+ * The heartbeat as the schema of record: what `Heartbeat` means, and what decides (and words)
+ * every rejection. `isWellFormedHeartbeat` below is a faster check of the same rules for the
+ * messages that pass them.
+ */
+export const heartbeatSchema = z.object({
   type: z.literal('heartbeat'),
   hostId: z.string().regex(HOST_ID),
   n: z.number().int().positive(),
@@ -158,13 +163,15 @@ const heartbeatSchema = z.object({
 
 const decoder = new TextDecoder();
 
-function decode<T>(schema: z.ZodType<T>, data: Uint8Array, what: string): T {
-  let value: unknown;
+function parseJson(data: Uint8Array, what: string): unknown {
   try {
-    value = JSON.parse(decoder.decode(data));
+    return JSON.parse(decoder.decode(data));
   } catch {
     throw new ValidationError(`${what} is not valid JSON`);
   }
+}
+
+function check<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -176,11 +183,150 @@ function decode<T>(schema: z.ZodType<T>, data: Uint8Array, what: string): T {
 }
 
 export function decodeAnnounce(data: Uint8Array): Announce {
-  return decode(announceSchema, data, 'announce') as Announce;
+  return check(announceSchema, parseJson(data, 'announce'), 'announce') as Announce;
 }
 
+/**
+ * Every host sends one a second, so this is the controller's busiest path. A message that is
+ * plainly well-formed (`isWellFormedHeartbeat`) is returned as parsed; anything else goes to the
+ * schema, which accepts it (dropping unknown keys) or rejects it with its message. Either way the
+ * outcome is the schema's.
+ */
 export function decodeHeartbeat(data: Uint8Array): Heartbeat {
-  return decode(heartbeatSchema, data, 'heartbeat') as Heartbeat;
+  const value = parseJson(data, 'heartbeat');
+  if (isWellFormedHeartbeat(value)) return value;
+  return check(heartbeatSchema, value, 'heartbeat') as Heartbeat;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The heartbeat's fast check. Parsing with the schema copies every object and runs a closure per
+// field; for 25,000 hosts a second that was a quarter of the controller's time and much of its
+// garbage. This check reads the parsed JSON in place and allocates nothing.
+//
+// It may only say yes to a value the schema accepts *and* returns unchanged, so it is stricter
+// where that is simpler: unknown keys (the schema drops them, so its output would differ), a
+// `__proto__` label (the schema skips it), strings whose length in UTF-16 units is over a limit
+// (the schema counts code points), and any object whose prototype is not Object's all answer no
+// and leave the decision to the schema. Keep it in step with the schemas above; the unit test
+// checks the two against each other on valid and mutated heartbeats.
+
+const HEARTBEAT_KEYS = 10;
+const LOAD_KEYS = 4;
+const APP_STATUS_KEYS = 12;
+const MAX_APPS = 256;
+const MAX_BOOT_ID = 64;
+const MAX_ERROR = 4096;
+
+/** True only for a value `heartbeatSchema` accepts and would return equal to the value itself. */
+export function isWellFormedHeartbeat(value: unknown): value is Heartbeat {
+  if (!isPlainObject(value)) return false;
+  const hb = value as Record<string, unknown>;
+  return (
+    hb.type === 'heartbeat' &&
+    matches(hb.hostId, HOST_ID) &&
+    isPositiveInt(hb.n) &&
+    isBoundedString(hb.bootId, 1, MAX_BOOT_ID) &&
+    isNonNegative(hb.sentAtMs) &&
+    isPositiveInt(hb.heartbeatIntervalMs) &&
+    isNonNegativeInt(hb.acceptedSeq) &&
+    isWellFormedLoad(hb.load) &&
+    isWellFormedApps(hb.apps) &&
+    isWellFormedLabels(hb.labels) &&
+    keyCount(hb) === HEARTBEAT_KEYS
+  );
+}
+
+function isWellFormedLoad(value: unknown): boolean {
+  if (!isPlainObject(value)) return false;
+  const load = value as Record<string, unknown>;
+  return (
+    isNonNegative(load.cpuPercent) &&
+    isNonNegative(load.memUsedBytes) &&
+    isNonNegative(load.memTotalBytes) &&
+    isNonNegative(load.diskFreeBytes) &&
+    keyCount(load) === LOAD_KEYS
+  );
+}
+
+function isWellFormedApps(value: unknown): boolean {
+  if (!Array.isArray(value) || value.length > MAX_APPS) return false;
+  for (let i = 0; i < value.length; i++) {
+    if (!isWellFormedAppStatus(value[i])) return false;
+  }
+  return true;
+}
+
+function isWellFormedAppStatus(value: unknown): boolean {
+  if (!isPlainObject(value)) return false;
+  const a = value as Record<string, unknown>;
+  return (
+    matches(a.app, APP_NAME) &&
+    isVersionOrNull(a.desiredVersion) &&
+    isVersionOrNull(a.activeVersion) &&
+    isOneOf(a.processState, PROCESS_STATES) &&
+    (a.pid === null || isPositiveInt(a.pid)) &&
+    isNonNegativeInt(a.restarts) &&
+    isOneOf(a.health, HEALTH_STATES) &&
+    isNonNegative(a.healthSinceMs) &&
+    isOneOf(a.installPhase, INSTALL_PHASES) &&
+    isVersionOrNull(a.installVersion) &&
+    (a.error === null || isBoundedString(a.error, 0, MAX_ERROR)) &&
+    isNonNegative(a.updatedAtMs) &&
+    keyCount(a) === APP_STATUS_KEYS
+  );
+}
+
+function isWellFormedLabels(value: unknown): boolean {
+  if (!isPlainObject(value)) return false;
+  const labels = value as Record<string, unknown>;
+  for (const key in labels) {
+    // LABEL_KEY refuses `__proto__` already; said here too because the schema skips that key.
+    if (key === '__proto__' || !LABEL_KEY.test(key)) return false;
+    if (!matches(labels[key], LABEL_VALUE)) return false;
+  }
+  return true;
+}
+
+/** An object straight from JSON.parse (arrays and anything with another prototype are not). */
+function isPlainObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** Own and inherited enumerable keys; with every expected key present, more means unknown keys. */
+function keyCount(o: object): number {
+  let n = 0;
+  for (const _key in o) n++;
+  return n;
+}
+
+function matches(value: unknown, pattern: RegExp): boolean {
+  return typeof value === 'string' && pattern.test(value);
+}
+
+function isVersionOrNull(value: unknown): boolean {
+  return value === null || matches(value, VERSION);
+}
+
+function isBoundedString(value: unknown, min: number, max: number): boolean {
+  return typeof value === 'string' && value.length >= min && value.length <= max;
+}
+
+function isOneOf(value: unknown, allowed: readonly string[]): boolean {
+  return typeof value === 'string' && allowed.includes(value);
+}
+
+/** z.number() refuses NaN and ±Infinity; JSON.parse gives Infinity for 1e400. */
+function isNonNegative(value: unknown): boolean {
+  return Number.isFinite(value) && (value as number) >= 0;
+}
+
+/** z.number().int() means a safe integer. */
+function isPositiveInt(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}
+
+function isNonNegativeInt(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
 const encoder = new TextEncoder();

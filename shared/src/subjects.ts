@@ -28,6 +28,7 @@ export interface Subjects {
 
 export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
   const base = `${prefix}.v1`;
+  const head = `${base}.`;
   return Object.freeze({
     announce: (h: string) => `${base}.announce.${h}`,
     heartbeat: (h: string) => `${base}.heartbeat.${h}`,
@@ -36,10 +37,12 @@ export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     allAnnounce: `${base}.announce.*`,
     allHeartbeat: `${base}.heartbeat.*`,
     allSync: `${base}.sync.*`,
+    // Runs for every message the controller takes in: no split, no array.
     hostIdOf(subject: string) {
-      if (!subject.startsWith(`${base}.`)) return undefined;
-      const parts = subject.slice(base.length + 1).split('.');
-      return parts.length === 2 ? parts[1] : undefined;
+      if (!subject.startsWith(head)) return undefined;
+      const dot = subject.indexOf('.', head.length);
+      if (dot === -1 || subject.indexOf('.', dot + 1) !== -1) return undefined;
+      return subject.slice(dot + 1);
     },
   });
 }

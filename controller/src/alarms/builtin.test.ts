@@ -266,6 +266,15 @@ describe('built-in resource alarm', () => {
     expect(h.cleared()).toEqual(['web:resources']);
   });
 
+  it('names the figures of the latest heartbeat, after a long quiet stretch under the limits', () => {
+    const h = new Harness(alarmsConfigSchema.parse({ apps: { web: { resources: { cpuPercent: 95, for: '1m' } } } }));
+    for (let s = 0; s < 5; s++) h.beat('h1', T0 + s * 1000, [report('web')], { ...IDLE, cpuPercent: 10 + s });
+    h.beat('h1', T0 + 5_000, [report('web')], { ...IDLE, cpuPercent: 96 });
+    h.beat('h1', T0 + 30_000, [report('web')], { ...IDLE, cpuPercent: 99 });
+    h.tick(T0 + 65_000);
+    expect(h.decisions).toMatchObject([{ kind: 'fire', alarm: { reason: 'host h1 running web is over its limits for 1m00s: CPU 99% > 95%' } }]);
+  });
+
   it('watches memory as a share of the host total, only on hosts running the app', () => {
     const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { memoryPercent: 90, for: '1m' } } }));
     h.beat('h1', T0, [report('web', { activeVersion: null, processState: 'stopped' })], full);

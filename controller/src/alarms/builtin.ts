@@ -45,6 +45,7 @@ export interface HostAppSample {
    * baseline). Starts afresh when the active version changes or the count drops (a new activation).
    */
   readonly restartSamples: readonly RestartSample[];
+  /** The host's load when the sample was taken; current whenever the host is over the limits. */
   readonly load: LoadFigures;
   /** Since when the host has been over the app's resource limits; null when it is not. */
   readonly overLimitSinceMs: number | null;
@@ -323,7 +324,7 @@ class AppTracker {
   report(hostId: string, report: AppStatusReport, load: LoadFigures, policy: AppAlarmPolicy, now: number): void {
     const before = this.hosts.get(hostId);
     const after = nextSample(before, report, load, policy, now);
-    this.hosts.set(hostId, after);
+    if (after !== before) this.hosts.set(hostId, after);
     this.recount(hostId, before, after, policy, now);
   }
 
@@ -481,6 +482,21 @@ function nextSample(
   }
   samples = pruneSamples(samples, now - policy.crashLoop.windowMs);
   const over = overLimit(load, policy);
+  // Most heartbeats repeat the last one: keep the sample rather than hold on to a fresh copy per
+  // host per second (each would outlive the young generation). Its `load` is then an older one,
+  // which is never read: only hosts over the limits have theirs read, and those get a new sample.
+  if (
+    previous !== undefined &&
+    !over &&
+    previous.overLimitSinceMs === null &&
+    samples === previous.restartSamples &&
+    previous.activeVersion === report.activeVersion &&
+    previous.processState === report.processState &&
+    previous.health === report.health &&
+    previous.restarts === report.restarts
+  ) {
+    return previous;
+  }
   return {
     activeVersion: report.activeVersion,
     processState: report.processState,

@@ -104,7 +104,7 @@ export function controlService(deps: ControlServiceDeps): ControlHandlers {
 
     ListHosts: unary(async (req) => {
       const selector = parseSelector(req.selector ?? '');
-      const hosts = deps.hosts.list().filter((h) => matchesSelector(h.record.labels, selector));
+      const hosts = deps.hosts.list((record) => matchesSelector(record.labels, selector));
       return { hosts: hosts.map((h) => hostInfo(h, seqOf(h.record.hostId), hostApps(h, undefined))) };
     }),
 

@@ -1,6 +1,6 @@
 import { ValidationError, type AppStatusReport } from '@flotilla/shared';
 import { describe, expect, it } from 'vitest';
-import { ACTION_RETRY_MS, countHosts, decide, findHost, nextWakeMs, startRollout } from './engine.js';
+import { ACTION_RETRY_MS, LOG_KEPT, REPORT_ERROR_KEPT, countHosts, decide, findHost, nextWakeMs, startRollout } from './engine.js';
 import { makeRolloutSpec } from './spec.js';
 import type {
   Decision,
@@ -1092,5 +1092,136 @@ describe('transitions', () => {
       });
     }
     expect(run.state).toBe(end);
+  });
+});
+
+describe('large rollouts', () => {
+  /** The engine alone, as the I/O layer drives it: acknowledge each assign, hosts report once. */
+  function stepThrough(state: RolloutState, nowMs: number, report: (hostId: string) => AppStatusReport | null) {
+    let s = state;
+    let now = nowMs;
+    let pending = startActions(s);
+    // Bounded: every round starts a step or ends the rollout.
+    for (let round = 0; round < s.steps.length + 2 && pending.length > 0; round++) {
+      const assign = pending.shift() as Extract<RolloutAction, { kind: 'assign' }>;
+      let r = decide(s, { kind: 'assigned', hostIds: assign.hostIds, version: assign.version, nowMs: ++now });
+      s = r.state;
+      pending.push(...ofKind(r.actions, 'assign'));
+      for (const hostId of assign.hostIds) {
+        now += 1;
+        const rep = report(hostId);
+        r = decide(s, { kind: 'host-report', hostId, report: rep, nowMs: now });
+        s = r.state;
+        pending.push(...ofKind(r.actions, 'assign'));
+        // A heartbeat that repeats itself hands back the very same state.
+        expect(decide(s, { kind: 'host-report', hostId, report: rep, nowMs: now }).state).toBe(s);
+      }
+      if (pending.length === 0 && (s.status === 'running' || s.status === 'baking' || s.status === 'stabilising')) {
+        now = Math.max(now, s.wakeAtMs ?? now);
+        r = decide(s, { kind: 'tick', nowMs: now });
+        s = r.state;
+        pending = ofKind(r.actions, 'assign');
+      }
+    }
+    return s;
+  }
+  let first: Decision;
+  const startActions = (s: RolloutState) => (s === first.state ? ofKind(first.actions, 'assign') : []);
+
+  it('steps 25,000 hosts through with the engine alone, keeping counts and wake-ups exact', () => {
+    const hosts = Array.from({ length: 25_000 }, (_, i) => ({ hostId: `sim-${String(i).padStart(5, '0')}`, labels: { zone: 'abc'[i % 3] as string } }));
+    const spec = makeRolloutSpec({ app: 'web', version: TARGET, batch: '10%', minHealthyTime: '0s', bake: '0s', maxFailures: '1%', createdBy: 'bench' });
+    first = startRollout(spec, hosts, STABLE, T0, 'web-1');
+    expect(first.state.steps.map((st) => st.hostIds.length)).toEqual([1, 2500, 2500, 2500, 2500, 2500, 2500, 2500, 2500, 2500, 2499]);
+    const startJson = JSON.stringify(first.state.counters);
+    // Every 125th host fails its install: 200 failures, tolerated (under 1% of 25,000).
+    const failing = new Set(hosts.filter((_, i) => i % 125 === 5).map((h) => h.hostId));
+    const end = stepThrough(first.state, T0, (id) => (failing.has(id) ? report({ installPhase: 'failed', error: 'disk full' }) : healthy()));
+
+    expect(end.status).toBe('succeeded');
+    expect(end.counters).toEqual({ ...countHosts(end.hosts), hosts: 25_000 });
+    expect(end.counters.failed).toBe(failing.size);
+    expect(end.counters.passed).toBe(25_000 - failing.size);
+    expect(end.wakeAtMs).toBe(nextWakeMs(end));
+    expect(end.log.length).toBeLessThanOrEqual(LOG_KEPT);
+    // started, 11 × (step started, step passed), a failure each, stabilising, succeeded.
+    expect(end.log.length + end.logDropped).toBe(1 + 22 + failing.size + 2);
+    // The start state is untouched by everything decided after it.
+    expect(JSON.stringify(first.state.counters)).toBe(startJson);
+    expect(first.state.hosts.filter((h) => h.state === 'assigned')).toHaveLength(1);
+  });
+
+  it('keeps wake-ups exact mid-step with thousands of hosts waiting on timers', () => {
+    const hosts = fleet(3000);
+    const spec = makeRolloutSpec({ app: 'web', version: TARGET, batch: '50%', minHealthyTime: '30s', healthyDeadline: '5m', createdBy: 'alice' });
+    first = startRollout(spec, hosts, STABLE, T0, 'r-1');
+    let s = decide(first.state, { kind: 'assigned', hostIds: first.state.steps[0]?.hostIds ?? [], version: TARGET, nowMs: t(1) }).state;
+    s = decide(s, { kind: 'host-report', hostId: s.steps[0]?.hostIds[0] as string, report: healthy(), nowMs: t(2) }).state;
+    s = decide(s, { kind: 'tick', nowMs: t(32) }).state;
+    expect(s.currentStep).toBe(1);
+    // Step 2 (1500 hosts) is assigned at 32 s and never acknowledged: retries every 5 s.
+    expect(s.wakeAtMs).toBe(t(32) + ACTION_RETRY_MS);
+    const step = s.steps[1]?.hostIds ?? [];
+    // Half report healthy at different times, so the hosts' wake-ups differ.
+    for (let i = 0; i < step.length; i += 2) {
+      s = decide(s, { kind: 'host-report', hostId: step[i] as string, report: healthy(), nowMs: t(33) + i }).state;
+      if (i % 300 === 0) expect(s.wakeAtMs).toBe(nextWakeMs(s));
+    }
+    const retried = decide(s, { kind: 'tick', nowMs: t(38) });
+    expect(ofKind(retried.actions, 'assign')[0]?.hostIds).toEqual(step.filter((_, i) => i % 2 === 1));
+    expect(retried.state.wakeAtMs).toBe(nextWakeMs(retried.state));
+    // The first healthy host of step 2 passes 30 s after its report (the next, 2 ms later, not yet).
+    const passed = decide(retried.state, { kind: 'tick', nowMs: t(63) + 1 }).state;
+    expect(passed.counters.passed).toBe(2);
+    expect(passed.wakeAtMs).toBe(nextWakeMs(passed));
+  });
+
+  it('decides the same from an older state as from the latest', () => {
+    const run = new Run({ hosts: fleet(40), spec: { batch: '25%' } });
+    run.passStep(0, 10);
+    const older = run.state;
+    run.reportAll(run.step(1), healthy(), 11);
+    run.tick(12);
+    const latest = run.state;
+    // Deciding from the older state again (as after a lost write) gives what a fresh load gives.
+    const event: RolloutEvent = { kind: 'tick', nowMs: t(40) };
+    expect(decide(older, event)).toStrictEqual(decide(roundTrip(older), event));
+    expect(decide(latest, event)).toStrictEqual(decide(roundTrip(latest), event));
+  });
+
+  it('decides the same after a refused command that came with due timers', () => {
+    const run = new Run({ hosts: fleet(10), spec: { minHealthyTime: '10s' } });
+    run.report(run.canary, healthy(), 1);
+    const before = run.state;
+    // The pass is due at 11 s; the refusal hands back the state as it was.
+    const refused = decide(before, { kind: 'operator', command: 'resume', actor: 'operator:bob', nowMs: t(20) });
+    expect(refused.state).toBe(before);
+    expect(decide(before, { kind: 'tick', nowMs: t(20) })).toStrictEqual(decide(roundTrip(before), { kind: 'tick', nowMs: t(20) }));
+  });
+
+  it('keeps the most recent log entries and counts the ones dropped', () => {
+    const run = new Run({ hosts: fleet(LOG_KEPT + 100), spec: { steps: '1,100%', maxFailures: '100%', minHealthyTime: '0s' } });
+    run.report(run.canary, healthy(), 1);
+    expect(run.state.currentStep).toBe(1);
+    const failed = report({ installPhase: 'failed', error: 'no space left on device' });
+    for (const id of run.step(1)) {
+      const r = decide(run.state, { kind: 'host-report', hostId: id, report: failed, nowMs: t(2) });
+      run.state = r.state;
+    }
+    const s = run.state;
+    expect(s.status).toBe('succeeded');
+    expect(s.log).toHaveLength(LOG_KEPT);
+    // started, canary started and passed, step 2 started, its failures, passed, stabilising, succeeded.
+    expect(s.logDropped).toBe(4 + run.step(1).length + 3 - LOG_KEPT);
+    expect(s.log.at(-1)?.kind).toBe('succeeded');
+    checkInvariants(s);
+  });
+
+  it('keeps only the start of a long error a host reports', () => {
+    const run = new Run();
+    run.report(run.canary, report({ processState: 'exited', error: 'x'.repeat(5000) }), 1);
+    const h = run.host(run.canary);
+    expect(h.lastReport?.error).toHaveLength(REPORT_ERROR_KEPT);
+    expect(h.failureReason?.length).toBeLessThan(REPORT_ERROR_KEPT + 100);
   });
 });

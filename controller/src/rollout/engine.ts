@@ -1,5 +1,8 @@
 import { assertVersion, formatDuration, InternalError, ValidationError, type AppStatusReport } from '@flotilla/shared';
+import { HostTable, type HostTableEditor } from './host-table.js';
 import { planSteps, resolveFailureLimit } from './plan.js';
+import { fieldsOf, hostTableOf, stateOf, type RolloutFields } from './state.js';
+import { ACTION_RETRY_MS, HostTracker } from './tracker.js';
 import type {
   Actor,
   Decision,
@@ -28,10 +31,21 @@ import type {
  * and an assign or revert that was never acknowledged is emitted again after ACTION_RETRY_MS (the
  * I/O layer's writes are idempotent "set the desired version", so a repeat after a crash between
  * the write and its ack changes nothing).
+ *
+ * Cost: what a decision does per host it touches does not grow with the rollout. Hosts live in
+ * a persistent table (one changed host copies a few small nodes, see host-table.ts), and a
+ * tracker kept beside the latest state knows when each host next needs a look and how far each
+ * step is (tracker.ts), so neither a wake-up nor "is the step done?" walks every host. Walking
+ * every host is left to what happens once per rollout: the start, a revert, going over budget.
  */
 
-/** An assign or revert not acknowledged within this long is emitted again. */
-export const ACTION_RETRY_MS = 5_000;
+export { ACTION_RETRY_MS };
+
+/** Log entries a state keeps; older ones fall off (counted in `logDropped`). */
+export const LOG_KEPT = 500;
+
+/** Longest text kept from a host's error report (reasons and report summaries quote it). */
+export const REPORT_ERROR_KEPT = 256;
 
 const ACTIVE: readonly RolloutStatus[] = ['running', 'baking', 'paused', 'stabilising'];
 
@@ -75,7 +89,7 @@ export function startRollout(
     reached += hostIds.length;
     return { index, hostIds, targetCount: reached, startedAtMs: null, passedAtMs: null, bakeUntilMs: null };
   });
-  const base: RolloutState = {
+  const base: RolloutFields = {
     schema: 1,
     id,
     spec,
@@ -85,7 +99,6 @@ export function startRollout(
     failureLimit: resolveFailureLimit(spec.maxFailures, hostCount),
     steps,
     currentStep: 0,
-    hosts: records,
     pause: null,
     promotedAtMs: null,
     stabiliseUntilMs: null,
@@ -97,8 +110,9 @@ export function startRollout(
     endReason: null,
     endedBy: null,
     log: [],
+    logDropped: 0,
   };
-  const d = new Draft(base, nowMs);
+  const d = new Draft(stateOf(base, HostTable.of(records)), nowMs);
   d.log('started', `operator:${spec.createdBy}`, `rollout of ${spec.app}@${spec.version} started`, {
     hosts: hostCount,
     steps: steps.length,
@@ -141,13 +155,18 @@ function newHost(hostId: string, step: number): HostProgress {
  */
 export function decide(state: RolloutState, event: RolloutEvent): Decision {
   const d = new Draft(state, Math.max(event.nowMs, state.updatedAtMs));
-  if (isActive(state.status)) {
-    // Nothing time-based can be due before the wake time: most events (heartbeats that repeat
-    // what a host already said) then cost no scan of the hosts at all.
-    if (d.timersDue) observeTime(d);
-    observeEvent(d, event);
+  try {
+    if (isActive(state.status)) {
+      // Nothing time-based can be due before the wake time: most events (heartbeats that
+      // repeat what a host already said) then look at no host but their own.
+      if (d.timersDue) observeTime(d);
+      observeEvent(d, event);
+    }
+    settle(d, event);
+  } catch (err) {
+    d.abandon();
+    throw err;
   }
-  settle(d, event);
   return d.finish();
 }
 
@@ -178,7 +197,7 @@ function transition(d: Draft, event: RolloutEvent | null): void {
       // At rest a running step is unfinished, so an event that changed nothing cannot finish it.
       if (!d.changed) return;
       const step = s.steps[s.currentStep] as StepProgress;
-      const doneAt = stepDoneAt(d, step);
+      const doneAt = d.stepDoneAt(step);
       if (doneAt === null) return;
       if (step.passedAtMs === null) {
         d.patchStep(step.index, { passedAtMs: doneAt });
@@ -319,7 +338,7 @@ function interrupt(d: Draft, event: RolloutEvent | null): boolean {
 function overBudget(d: Draft): boolean {
   const s = d.s;
   if (s.counters.failed <= s.failureLimit) return false;
-  const failed = s.hosts.filter((h) => h.failedAtMs !== null);
+  const failed = d.hostsWhere((h) => h.failedAtMs !== null);
   const named = failed
     .slice(0, 5)
     .map((h) => `${h.hostId} (${h.failureReason})`)
@@ -356,7 +375,7 @@ function stop(d: Draft, reason: string, actor: Actor, revert: boolean, without: 
   }
   // Touched: every host the engine ever assigned, whatever became of it (a silent or removed
   // host gets the stable version whenever it next syncs).
-  const touched = s.hosts.filter((h) => h.assignedAtMs !== null).map((h) => h.hostId);
+  const touched = d.hostsWhere((h) => h.assignedAtMs !== null).map((h) => h.hostId);
   d.set({ status: 'reverting', pause: null, endReason: reason, endedBy: actor });
   for (const hostId of touched) d.patchHost(hostId, { state: 'reverting', revertSentAtMs: d.now });
   d.log('revert-started', actor, `${reason}; reverting ${touched.length} host(s) to ${s.stableVersion}`, {
@@ -404,20 +423,7 @@ function startStep(d: Draft, index: number): void {
   if (assign.length > 0) d.action({ kind: 'assign', app: s.spec.app, hostIds: assign, version: s.spec.version });
 }
 
-/** When the step's last host passed or failed; null while any is still in progress. */
-function stepDoneAt(d: Draft, step: StepProgress): number | null {
-  let at = step.startedAtMs ?? 0;
-  for (const hostId of step.hostIds) {
-    const h = d.host(hostId) as HostProgress;
-    if (h.state === 'skipped') continue;
-    const done = h.passedAtMs ?? h.failedAtMs;
-    if (done === null) return null;
-    at = Math.max(at, done);
-  }
-  return at;
-}
-
-function stepName(s: RolloutState, index: number): string {
+function stepName(s: RolloutFields, index: number): string {
   return index === 0 ? 'canary' : `step ${index + 1} of ${s.steps.length}`;
 }
 
@@ -425,9 +431,11 @@ function stepName(s: RolloutState, index: number): string {
 
 /** Passes and deadline failures that time alone has brought about, for every watched host. */
 function observeTime(d: Draft): void {
-  for (const h of d.s.hosts) {
+  // Only hosts with a time at or before now can change; they are looked at in plan order.
+  for (const h of d.takeDue()) {
     if (isObserved(h)) hostTimers(d, h.hostId);
   }
+  d.keepTaken();
 }
 
 function hostTimers(d: Draft, hostId: string): void {
@@ -527,7 +535,7 @@ function applyReport(d: Draft, hostId: string, report: AppStatusReport | null): 
   const installing = (report.installVersion ?? report.desiredVersion) === target;
   const actor: Actor = `host:${hostId}`;
   if (report.installPhase === 'failed' && installing) {
-    failHost(d, hostId, `install of ${spec.app}@${target} failed: ${report.error ?? 'no reason given'}`, d.now, actor);
+    failHost(d, hostId, `install of ${spec.app}@${target} failed: ${clip(report.error) ?? 'no reason given'}`, d.now, actor);
     return;
   }
   if (onTarget && (report.processState === 'crash-loop' || report.restarts > spec.crashLoopRestarts)) {
@@ -541,7 +549,7 @@ function applyReport(d: Draft, hostId: string, report: AppStatusReport | null): 
     return;
   }
   if (onTarget && report.processState === 'exited') {
-    failHost(d, hostId, `process exited and will not be restarted: ${report.error ?? 'no reason given'}`, d.now, actor);
+    failHost(d, hostId, `process exited and will not be restarted: ${clip(report.error) ?? 'no reason given'}`, d.now, actor);
     return;
   }
   const cur = d.host(hostId) as HostProgress;
@@ -550,7 +558,7 @@ function applyReport(d: Draft, hostId: string, report: AppStatusReport | null): 
   // waiting out the deadline would only keep a bad canary serving longer. (A process that
   // exited is judged by the crash-loop rule above instead, which names the real cause.)
   if (onTarget && report.processState === 'running' && report.health === 'unhealthy' && (cur.state === 'assigned' || cur.state === 'healthy-wait')) {
-    failHost(d, hostId, `health check failing on ${target}: ${report.error ?? 'no reason given'}`, d.now, actor);
+    failHost(d, hostId, `health check failing on ${target}: ${clip(report.error) ?? 'no reason given'}`, d.now, actor);
     return;
   }
   // Health is judged on the controller's clock from the reports as they arrive; the host's own
@@ -578,8 +586,14 @@ function summarise(r: AppStatusReport): ReportSummary {
     health: r.health,
     installPhase: r.installPhase,
     restarts: r.restarts,
-    error: r.error,
+    error: clip(r.error),
   };
+}
+
+/** A host's error text, cut to REPORT_ERROR_KEPT characters: it is kept per host in the state. */
+function clip(error: string | null): string | null {
+  if (error === null || error.length <= REPORT_ERROR_KEPT) return error;
+  return `${error.slice(0, REPORT_ERROR_KEPT - 1)}…`;
 }
 
 function describeReport(r: ReportSummary | null, target: string): string {
@@ -592,13 +606,14 @@ function describeReport(r: ReportSummary | null, target: string): string {
 }
 
 function retryAssignments(d: Draft): void {
-  const due = d.s.hosts.filter(
+  const due = d.takeDue().filter(
     (h) =>
       h.state === 'assigned' &&
       h.assignAckedAtMs === null &&
       h.assignSentAtMs !== null &&
       h.assignSentAtMs + ACTION_RETRY_MS <= d.now,
   );
+  d.keepTaken();
   if (due.length === 0) return;
   const hostIds = due.map((h) => h.hostId);
   for (const hostId of hostIds) d.patchHost(hostId, { assignSentAtMs: d.now });
@@ -610,9 +625,10 @@ function retryAssignments(d: Draft): void {
 
 function retryReverts(d: Draft): void {
   const s = d.s;
-  const due = s.hosts.filter(
-    (h) => h.state === 'reverting' && h.revertSentAtMs !== null && h.revertSentAtMs + ACTION_RETRY_MS <= d.now,
-  );
+  const due = d
+    .takeDue()
+    .filter((h) => h.state === 'reverting' && h.revertSentAtMs !== null && h.revertSentAtMs + ACTION_RETRY_MS <= d.now);
+  d.keepTaken();
   if (due.length === 0 || s.stableVersion === null) return;
   const hostIds = due.map((h) => h.hostId);
   for (const hostId of hostIds) d.patchHost(hostId, { revertSentAtMs: d.now });
@@ -624,19 +640,23 @@ function retryReverts(d: Draft): void {
 
 // ---- timers and counters ---------------------------------------------------------------------
 
-/** The next time at which a tick can change the decision, or null when only events can. */
+/**
+ * The next time at which a tick can change the decision, or null when only events can. Walks
+ * every host: the engine keeps the same answer from its tracker; this is the definition.
+ */
 export function nextWakeMs(s: RolloutState): number | null {
   let next = Infinity;
   const at = (t: number | null) => {
     if (t !== null && t < next) next = t;
   };
   const spec = s.spec;
+  const hosts = hostTableOf(s);
   if (s.status === 'reverting') {
-    for (const h of s.hosts) {
+    for (const h of hosts) {
       if (h.state === 'reverting' && h.revertSentAtMs !== null) at(h.revertSentAtMs + ACTION_RETRY_MS);
     }
   } else if (isActive(s.status)) {
-    for (const h of s.hosts) {
+    for (const h of hosts) {
       if (h.state === 'assigned' || h.state === 'healthy-wait') {
         at((h.assignedAtMs ?? 0) + spec.healthyDeadlineMs);
         if (h.healthySinceMs !== null) at(h.healthySinceMs + spec.minHealthyTimeMs);
@@ -654,7 +674,7 @@ export function nextWakeMs(s: RolloutState): number | null {
 }
 
 /** Counts hosts by state (the engine keeps `state.counters` equal to this as it goes). */
-export function countHosts(hosts: readonly HostProgress[]): RolloutCounters {
+export function countHosts(hosts: Iterable<HostProgress>): RolloutCounters {
   const c: RolloutCounters = {
     hosts: 0,
     pending: 0,
@@ -698,53 +718,54 @@ function counterOf(state: HostState): 'pending' | 'inProgress' | 'passed' | 'ski
 
 /** A host of the rollout by id. */
 export function findHost(state: RolloutState, hostId: string): HostProgress | undefined {
-  const at = positionsOf(state.hosts).get(hostId);
-  return at === undefined ? undefined : state.hosts[at];
+  return hostTableOf(state).find(hostId);
 }
 
-/*
- * hostId → position in the hosts array. The order never changes after the start, so the index is
- * built once per array seen (after a load from KV, say) and handed on to each copy of the array.
- */
-const positions = new WeakMap<readonly HostProgress[], ReadonlyMap<string, number>>();
-
-function positionsOf(hosts: readonly HostProgress[]): ReadonlyMap<string, number> {
-  let index = positions.get(hosts);
-  if (index === undefined) {
-    index = new Map(hosts.map((h, i) => [h.hostId, i]));
-    positions.set(hosts, index);
-  }
-  return index;
+/** When a tick is next due: the hosts' earliest time (from the tracker) and the status's own. */
+function wakeAt(s: RolloutFields, tracker: HostTracker): number | null {
+  if (s.status === 'reverting') return tracker.earliest();
+  if (!isActive(s.status)) return null;
+  let next = tracker.earliest() ?? Infinity;
+  if (s.status === 'baking') next = Math.min(next, s.steps[s.currentStep]?.bakeUntilMs ?? Infinity);
+  if (s.status === 'stabilising') next = Math.min(next, s.stabiliseUntilMs ?? Infinity);
+  return next === Infinity ? null : next;
 }
 
 function assertNever(value: never): never {
   throw new InternalError(`rollout engine met an unexpected value: ${JSON.stringify(value)}`);
 }
 
-// ---- copy-on-write draft ---------------------------------------------------------------------
+// ---- the draft of a decision -----------------------------------------------------------------
 
 /**
  * A state being decided. Copies only what changes (a report touches one host record of
  * thousands), and knows whether anything changed at all, so that an event that changes nothing
- * hands back the very same state object.
+ * hands back the very same state object. The state given is never changed.
  */
 class Draft {
-  s: RolloutState;
+  /** Every field but the hosts, as decided so far (arrays inside are copied before a change). */
+  readonly s: RolloutFields;
   readonly now: number;
   /** Something time-based may be due (the clock reached the wake time of the state given). */
   readonly timersDue: boolean;
   rejected: string | null = null;
   private readonly base: RolloutState;
+  private readonly table: HostTable;
+  private editor: HostTableEditor | null = null;
+  private readonly tracker: HostTracker;
+  /** Positions handed out by `takeDue` and not yet given back. */
+  private taken: number[] = [];
   private readonly actions: RolloutAction[] = [];
   private touched = false;
-  private hostsOwned = false;
   private stepsOwned = false;
   private logOwned = false;
   private countersOwned = false;
 
   constructor(base: RolloutState, now: number) {
     this.base = base;
-    this.s = base;
+    this.s = fieldsOf(base);
+    this.table = hostTableOf(base);
+    this.tracker = HostTracker.of(this.table, base.spec, base.steps.length);
     this.now = now;
     this.timersDue = base.wakeAtMs !== null && now >= base.wakeAtMs;
   }
@@ -754,41 +775,60 @@ class Draft {
     return this.touched;
   }
 
-  private own(): void {
-    if (!this.touched) {
-      this.s = { ...this.s };
-      this.touched = true;
-    }
-  }
-
   host(hostId: string): HostProgress | undefined {
-    return findHost(this.s, hostId);
+    const at = this.table.positionOf(hostId);
+    return at === undefined ? undefined : this.at(at);
   }
 
-  set(patch: Partial<RolloutState>): void {
+  /** Hosts as they are now that `test` picks, in plan order. Walks every host. */
+  hostsWhere(test: (h: HostProgress) => boolean): HostProgress[] {
+    const out: HostProgress[] = [];
+    this.walk((h) => {
+      if (test(h)) out.push(h);
+    });
+    return out;
+  }
+
+  /** When the step's last host passed or failed (not before it started); null while any is undecided. */
+  stepDoneAt(step: StepProgress): number | null {
+    return this.tracker.stepDoneAt(step.index, step.startedAtMs);
+  }
+
+  /**
+   * Hosts with a time at or before now, in plan order. Give them back with `keepTaken` once
+   * looked at (each is then tracked as it is by then).
+   */
+  takeDue(): HostProgress[] {
+    const positions = this.tracker.takeDue(this.now);
+    for (const p of positions) this.taken.push(p);
+    return positions.map((p) => this.at(p) as HostProgress);
+  }
+
+  keepTaken(): void {
+    for (const at of this.taken) this.tracker.keep(at, this.at(at) as HostProgress);
+    this.taken = [];
+  }
+
+  set(patch: Partial<RolloutFields>): void {
     const cur = this.s as unknown as Record<string, unknown>;
     const diff = Object.entries(patch).filter(([k, v]) => !sameValue(cur[k], v));
     if (diff.length === 0) return;
-    this.own();
+    this.touched = true;
     Object.assign(this.s, Object.fromEntries(diff));
   }
 
   patchHost(hostId: string, patch: Partial<HostProgress>): void {
-    const at = positionsOf(this.s.hosts).get(hostId);
+    const at = this.table.positionOf(hostId);
     if (at === undefined) return;
-    const cur = this.s.hosts[at] as HostProgress;
+    const cur = this.at(at) as HostProgress;
     const rec = cur as unknown as Record<string, unknown>;
     if (Object.entries(patch).every(([k, v]) => sameValue(rec[k], v))) return;
-    this.own();
-    if (!this.hostsOwned) {
-      const copy = this.s.hosts.slice();
-      positions.set(copy, positionsOf(this.s.hosts));
-      this.s.hosts = copy;
-      this.hostsOwned = true;
-    }
+    this.touched = true;
+    this.editor ??= this.table.edit();
     const next: HostProgress = { ...cur, ...patch };
-    this.s.hosts[at] = next;
+    this.editor.set(at, next);
     this.recount(cur, next);
+    this.tracker.hostChanged(at, cur, next, (visit) => this.walk(visit));
   }
 
   /** Keeps the counters in step with one host's change, without counting every host again. */
@@ -807,7 +847,7 @@ class Draft {
   }
 
   patchStep(index: number, patch: Partial<StepProgress>): void {
-    this.own();
+    this.touched = true;
     if (!this.stepsOwned) {
       this.s.steps = [...this.s.steps];
       this.stepsOwned = true;
@@ -816,12 +856,17 @@ class Draft {
   }
 
   log(kind: RolloutLogKind, actor: Actor, message: string, details: Record<string, unknown>): void {
-    this.own();
+    this.touched = true;
     if (!this.logOwned) {
       this.s.log = [...this.s.log];
       this.logOwned = true;
     }
     this.s.log.push({ atMs: this.now, kind, actor, message, details });
+    const over = this.s.log.length - LOG_KEPT;
+    if (over > 0) {
+      this.s.log.splice(0, over);
+      this.s.logDropped = (this.s.logDropped ?? 0) + over;
+    }
   }
 
   action(a: RolloutAction): void {
@@ -833,18 +878,36 @@ class Draft {
     this.rejected = message;
   }
 
+  /** The decision failed part-way: what the tracker learnt from it must not outlive it. */
+  abandon(): void {
+    HostTracker.forget(this.table);
+  }
+
   finish(): Decision {
-    let state = this.s;
+    let state = this.base;
     let actions = this.actions;
     if (this.rejected !== null) {
-      state = this.base;
+      // Hosts may have changed before the refusal: the tracker no longer matches the state given.
+      if (this.editor !== null) HostTracker.forget(this.table);
       actions = [{ kind: 'rejected', message: this.rejected }];
     } else if (this.touched) {
-      state.updatedAtMs = this.now;
-      state.wakeAtMs = nextWakeMs(state);
+      const table = this.editor?.done() ?? this.table;
+      this.s.updatedAtMs = this.now;
+      this.s.wakeAtMs = wakeAt(this.s, this.tracker);
+      state = stateOf(this.s, table);
+      HostTracker.moved(this.table, table, this.tracker);
     }
     if (state.wakeAtMs !== null) actions.push({ kind: 'schedule', atMs: state.wakeAtMs });
     return { state, actions };
+  }
+
+  private at(position: number): HostProgress | undefined {
+    return this.editor !== null ? this.editor.at(position) : this.table.at(position);
+  }
+
+  private walk(visit: (h: HostProgress) => void): void {
+    if (this.editor !== null) this.editor.forEach(visit);
+    else this.table.forEach(visit);
   }
 }
 

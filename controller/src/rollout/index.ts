@@ -40,6 +40,10 @@ export {
   findHost,
   isActive,
   isFinished,
+  LOG_KEPT,
   nextWakeMs,
+  REPORT_ERROR_KEPT,
   startRollout,
 } from './engine.js';
+export { HostTable } from './host-table.js';
+export { fieldsOf, hostTableOf, stateOf, type RolloutFields } from './state.js';

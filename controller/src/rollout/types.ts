@@ -236,8 +236,11 @@ export interface RolloutState {
   steps: StepProgress[];
   /** Index of the step in progress (or last started). */
   currentStep: number;
-  /** Every selected host, in plan order (step by step); look one up with `findHost`. */
-  hosts: HostProgress[];
+  /**
+   * Every selected host, in plan order (step by step); look one up with `findHost`. Read-only:
+   * in states the engine hands out it is a view of its host table, built on first read.
+   */
+  hosts: readonly HostProgress[];
   pause: { reason: PauseReason; atMs: number; by: Actor } | null;
   /** When the canary gate was lifted by `promote`. */
   promotedAtMs: number | null;
@@ -252,7 +255,10 @@ export interface RolloutState {
   /** Why it ended (or is reverting), in words for operators. */
   endReason: string | null;
   endedBy: Actor | null;
+  /** The most recent LOG_KEPT entries, oldest first. */
   log: RolloutLogEntry[];
+  /** Entries that fell off the front of `log`. */
+  logDropped: number;
 }
 
 /** What the I/O layer feeds the engine. Every event carries the controller's clock. */

@@ -25,6 +25,16 @@ export {
   type RevertFacts,
 } from './alarm-plan.js';
 export { RolloutStore, rolloutBuckets, type RolloutBuckets } from './store.js';
+export { RolloutStateBucket } from './state-bucket.js';
+export {
+  DEFLATE_MARKER,
+  PLAIN_UP_TO,
+  STATE_FORMAT,
+  STATE_VALUE_LIMIT,
+  decodeRolloutState,
+  encodeRolloutState,
+  type EncodeOptions,
+} from './state-codec.js';
 export {
   EVENTS_KEPT,
   HISTORY_ROLLOUTS_KEPT,

@@ -284,3 +284,63 @@ describe('hosts going down', () => {
     expect(s.status).not.toBe('reverting');
   });
 });
+
+describe('heartbeats and large rollouts', () => {
+  it('looks again at a host already running the target when its step starts', async () => {
+    const f = await fixture(3);
+    const { state } = await f.manager.start(spec({ canary: 1, batch: 2, bake: '0s' }));
+    const canary = f.calls[0]?.hostIds[0] as string;
+    const others = f.hostIds.filter((h) => h !== canary);
+    // The other hosts run 2.0.0 already (put there by hand) and say so before their step...
+    for (const h of others) await f.beat(h, [report('2.0.0')]);
+    await f.beat(canary, [report('2.0.0')]);
+    await f.advance(10_000);
+    expect((await f.rollout(state?.id as string)).currentStep).toBe(1);
+    // ...and repeat it word for word once it has started: that still counts.
+    for (const h of others) await f.beat(h, [report('2.0.0')]);
+    await f.advance(10_000);
+    expect((await f.rollout(state?.id as string)).status).toBe('succeeded');
+  });
+
+  it('goes on from a state the previous controller wrote in the first format', async () => {
+    const f = await fixture(5);
+    const { state } = await f.manager.start(spec({ canary: 1, batch: 2, bake: '0s' }));
+    const id = state?.id as string;
+    await f.converge();
+    f.kill();
+    const entry = await f.buckets.states.get(`rollout.${id}`);
+    // The first format: the state's own JSON, without the count of log entries dropped.
+    const { logDropped, ...old } = JSON.parse(JSON.stringify(entry?.value)) as RolloutState;
+    expect(logDropped).toBe(0);
+    await f.kv.update(`rollout.${id}`, new TextEncoder().encode(JSON.stringify(old)), entry?.revision as number);
+    await f.start();
+    for (let round = 0; round < 6 && (await f.rollout(id)).status !== 'succeeded'; round++) {
+      await f.advance(10_000);
+      await f.converge();
+    }
+    expect((await f.rollout(id)).status).toBe('succeeded');
+    expect(f.hostIds.map((h) => f.assignment(h)?.version)).toEqual(f.hostIds.map(() => '2.0.0'));
+    // Written again in the current format.
+    expect(JSON.parse((await f.kv.get(`rollout.${id}`))?.string() ?? '{}')).toMatchObject({ format: 2, status: 'succeeded' });
+  });
+
+  it('tells watchers of a large rollout at most every hostCount × 10 µs, and of its end at once', async () => {
+    const f = await fixture(400);
+    const { state } = await f.manager.start(spec({ canary: 1, batch: '50%', minHealthyTime: '10s' }));
+    const id = state?.id as string;
+    const canary = f.calls[0]?.hostIds[0] as string;
+    const seen: RolloutState[] = [];
+    await f.manager.watch({ id }, { change: (s) => seen.push(s), closed: () => {} });
+    await f.beat(canary, [report('2.0.0', { health: 'unknown' })]);
+    expect(seen.map((s) => s.hosts.find((h) => h.hostId === canary)?.lastReport?.health)).toEqual(['unknown']);
+    // Within 4 ms (400 hosts) of that: held back, then the latest told once.
+    await f.beat(canary, [report('2.0.0', { health: 'healthy' })]);
+    await f.beat(canary, [report('2.0.0', { health: 'unknown', restarts: 1 })]);
+    expect(seen).toHaveLength(1);
+    await f.advance(4);
+    expect(seen.map((s) => s.hosts.find((h) => h.hostId === canary)?.lastReport?.restarts)).toEqual([0, 1]);
+    await f.beat(canary, [report('2.0.0', { health: 'healthy' })]);
+    await f.manager.command(id, 'abort', { noRevert: true, actor: 'bob' });
+    expect(seen.at(-1)?.status).toBe('aborted');
+  });
+});

@@ -9,6 +9,7 @@ import {
   matchesSelector,
   parseSelector,
   toFlotillaError,
+  type AppStatusReport,
   type Logger,
   type SelectorTerm,
 } from '@flotilla/shared';
@@ -119,6 +120,14 @@ const FINISH_RETRY_MS = 5_000;
 const MAX_STATE_CONFLICTS = 3;
 /** setTimeout's ceiling; a later wake-up fires early, changes nothing, and is armed again. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * Watchers of a rollout are told of its changes at most this often per host in it (a rollout of
+ * 25,000 hosts: every 250 ms), since each message to them carries every host; the end, and any
+ * change of a rollout under 100 hosts, at once.
+ */
+const WATCH_INTERVAL_MS_PER_HOST = 0.01;
+/** Longest stretch of deciding before other work (heartbeats) gets the event loop. */
+const DECIDE_SLICE_MS = 20;
 /** Who may be named as an actor (it lands in logs and the event log). */
 const ACTOR = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 
@@ -156,6 +165,14 @@ interface LiveRollout {
   readonly hostIds: ReadonlySet<string>;
   readonly selector: readonly SelectorTerm[];
   readonly queue: Queued[];
+  /** Acknowledgements at the front of the queue (they go before what arrived during the write). */
+  acksQueued: number;
+  /**
+   * Per host, what it last reported that was fed to the engine: a heartbeat that repeats it is
+   * not fed again (the engine would change nothing). Forgotten when the host is assigned, so
+   * that a host already running the target is looked at again once its step starts.
+   */
+  readonly lastFed: Map<string, string>;
   draining: Promise<void> | null;
   /** Holds the queue while the start's first actions run. */
   held: boolean;
@@ -165,7 +182,15 @@ interface LiveRollout {
   finishing: boolean;
   finishTimer: unknown;
   readonly watchers: Set<RolloutWatcher>;
+  /** When watchers were last told, and the timer of a change they are still to be told of. */
+  toldAtMs: number;
+  tellTimer: unknown;
   readonly releases: Map<string, ArtifactRecord>;
+}
+
+/** What in a host's report the engine looks at, as one string: equal strings, same decision. */
+function reportKey(r: AppStatusReport): string {
+  return JSON.stringify([r.desiredVersion, r.activeVersion, r.installVersion, r.installPhase, r.processState, r.health, r.restarts, r.error]);
 }
 
 /** Checks the name of who asks; the event log and logs carry it. */
@@ -555,23 +580,32 @@ export class RolloutManager {
     for (const live of lives) {
       if (event.type === 'heartbeat') {
         if (!matchesSelector(event.host.record.labels, live.selector)) {
-          this.enqueue(live, { kind: 'host-removed', hostId: event.hostId, nowMs });
+          if (this.fresh(live, event.hostId, 'removed')) this.enqueue(live, { kind: 'host-removed', hostId: event.hostId, nowMs });
           continue;
         }
         const app = live.state.spec.app;
         const report = event.heartbeat.apps.find((a) => a.app === app);
-        if (report) this.enqueue(live, { kind: 'host-report', hostId: event.hostId, report, nowMs });
+        if (report && this.fresh(live, event.hostId, reportKey(report))) {
+          this.enqueue(live, { kind: 'host-report', hostId: event.hostId, report, nowMs });
+        }
       } else if (event.type === 'state' && event.state === 'down') {
-        this.enqueue(live, { kind: 'host-report', hostId: event.hostId, report: null, nowMs });
+        if (this.fresh(live, event.hostId, 'down')) this.enqueue(live, { kind: 'host-report', hostId: event.hostId, report: null, nowMs });
       }
     }
+  }
+
+  /** Whether `key` (what the host says now) is news for the engine; remembers it if so. */
+  private fresh(live: LiveRollout, hostId: string, key: string): boolean {
+    if (live.lastFed.get(hostId) === key) return false;
+    live.lastFed.set(hostId, key);
+    return true;
   }
 
   /** Tells the engine about hosts of the rollout that are down now (they fail when their step starts). */
   private feedDownHosts(live: LiveRollout): void {
     const nowMs = this.now();
     for (const host of this.opts.hosts.list()) {
-      if (host.record.state === 'down' && live.hostIds.has(host.record.hostId)) {
+      if (host.record.state === 'down' && live.hostIds.has(host.record.hostId) && this.fresh(live, host.record.hostId, 'down')) {
         this.enqueue(live, { kind: 'host-report', hostId: host.record.hostId, report: null, nowMs });
       }
     }
@@ -604,6 +638,7 @@ export class RolloutManager {
   private async drain(live: LiveRollout): Promise<void> {
     // Bounded by the queue: each round takes everything queued so far.
     while (live.queue.length > 0 && this.phase !== 'stopped') {
+      live.acksQueued = 0;
       await this.transition(live, live.queue.splice(0));
     }
   }
@@ -614,14 +649,23 @@ export class RolloutManager {
     const before = live.state;
     let state = before;
     const actions: RolloutAction[] = [];
+    // Only decisions someone waits for are kept: a batch can hold many thousand heartbeats.
     const decided: { item: Queued; decision: Decision; prior: RolloutState }[] = [];
-    for (const item of batch) {
+    let sliceStart = t0;
+    for (const [i, item] of batch.entries()) {
+      if (i % 256 === 255 && performance.now() - sliceStart > DECIDE_SLICE_MS) {
+        // A batch of thousands of reports (after a large step's writes) is decided in slices,
+        // so that heartbeats meanwhile are heard on time rather than after all of it.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
       try {
         const prior = state;
         const decision = decide(state, item.event);
         state = decision.state;
-        actions.push(...decision.actions);
-        decided.push({ item, decision, prior });
+        // The timer is armed from the final state; every decision asking for it adds nothing.
+        for (const action of decision.actions) if (action.kind !== 'schedule') actions.push(action);
+        if (item.waiter) decided.push({ item, decision, prior });
       } catch (err) {
         this.logger.error({ rolloutId: before.id, event: item.event.kind, err: errorMessage(err) }, 'rollout engine refused an event');
         item.waiter?.reject(err);
@@ -629,6 +673,9 @@ export class RolloutManager {
     }
     const t1 = performance.now();
     const changed = state !== before;
+    for (const action of actions) {
+      if (action.kind === 'assign' || action.kind === 'revert') for (const hostId of action.hostIds) live.lastFed.delete(hostId);
+    }
     if (changed) {
       try {
         live.revision = await this.store.update(state, live.revision);
@@ -666,6 +713,8 @@ export class RolloutManager {
    */
   private async persistFailed(live: LiveRollout, batch: Queued[], decided: { item: Queued }[], err: unknown): Promise<void> {
     const id = live.state.id;
+    // What was fed and not written may have to be fed again: hear every host afresh.
+    live.lastFed.clear();
     if (err instanceof ConflictError && live.conflicts < MAX_STATE_CONFLICTS) {
       live.conflicts++;
       const entry = await this.store.read(id).catch(() => null);
@@ -673,7 +722,10 @@ export class RolloutManager {
         this.logger.warn({ rolloutId: id, revision: entry.revision }, 'rollout state changed under us; deciding again from KV');
         live.state = entry.value;
         live.revision = entry.revision;
-        live.queue.unshift(...batch);
+        // In front of what queued meanwhile; a loop, since a batch can hold many thousand events.
+        const later = live.queue.splice(0);
+        for (const item of batch) live.queue.push(item);
+        for (const item of later) live.queue.push(item);
         return;
       }
     }
@@ -739,7 +791,12 @@ export class RolloutManager {
       );
     }
     this.logger.info({ rolloutId: state.id, kind, version, hosts: written.length }, kind === 'assign' ? 'hosts assigned' : 'hosts reverted');
-    if (written.length > 0) this.enqueue(live, { kind: 'assigned', hostIds: [...written], version, nowMs: this.now() });
+    if (written.length > 0) {
+      // The write happened before whatever arrived while it ran: decided first, the hosts'
+      // reports meanwhile do not find them unacknowledged (and send them again).
+      live.queue.splice(live.acksQueued++, 0, { event: { kind: 'assigned', hostIds: [...written], version, nowMs: this.now() } });
+      this.kick(live);
+    }
   }
 
   private async release(live: LiveRollout, version: string): Promise<ArtifactRecord> {
@@ -820,6 +877,8 @@ export class RolloutManager {
       hostIds: new Set(state.hosts.map((h) => h.hostId)),
       selector: parseSelector(state.spec.selector),
       queue: [],
+      acksQueued: 0,
+      lastFed: new Map(),
       draining: null,
       held: false,
       timer: undefined,
@@ -828,6 +887,8 @@ export class RolloutManager {
       finishing: false,
       finishTimer: undefined,
       watchers: new Set(),
+      toldAtMs: -Infinity,
+      tellTimer: undefined,
       releases: new Map(),
     };
     this.live.set(state.id, live);
@@ -843,6 +904,8 @@ export class RolloutManager {
   private unregister(live: LiveRollout): void {
     const { id, spec } = live.state;
     this.disarm(live);
+    if (live.tellTimer !== undefined) this.timers.clear(live.tellTimer);
+    live.tellTimer = undefined;
     if (this.live.get(id) === live) this.live.delete(id);
     if (this.byApp.get(spec.app) === live) this.byApp.delete(spec.app);
     for (const hostId of live.hostIds) {
@@ -856,6 +919,26 @@ export class RolloutManager {
   private publish(live: LiveRollout): void {
     if (live.published === live.state) return;
     live.published = live.state;
+    if (live.watchers.size === 0) return;
+    const interval = Math.floor(live.state.hostCount * WATCH_INTERVAL_MS_PER_HOST);
+    const wait = live.toldAtMs + interval - this.now();
+    if (wait <= 0 || isFinished(live.published.status)) {
+      if (live.tellTimer !== undefined) this.timers.clear(live.tellTimer);
+      live.tellTimer = undefined;
+      this.tell(live);
+      return;
+    }
+    // Told when the timer fires, of the state published by then.
+    if (live.tellTimer !== undefined) return;
+    live.tellTimer = this.timers.set(() => {
+      live.tellTimer = undefined;
+      this.tell(live);
+    }, wait);
+  }
+
+  /** Tells the watchers the published state. */
+  private tell(live: LiveRollout): void {
+    live.toldAtMs = this.now();
     for (const watcher of live.watchers) {
       try {
         watcher.change(live.published);

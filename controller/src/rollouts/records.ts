@@ -4,7 +4,8 @@ import { FINISHED_STATUSES, type RolloutState, type RolloutStatus } from '../rol
 
 /*
  * What `flotilla_rollouts` holds, by key prefix:
- *   rollout.<id>     the rollout's whole state (RolloutState, the engine's own record)
+ *   rollout.<id>     the rollout's whole state (RolloutState, the engine's own record), in the
+ *                    compact format of state-codec.ts
  *   active.<app>     which rollout of the app is active: the one-at-a-time claim, taken and freed
  *                    with compare-and-set
  *   history.<app>    the app's rollout summaries and stable periods, and its rollout id counter
@@ -209,7 +210,8 @@ const statuses = z.enum(['running', 'baking', 'paused', 'stabilising', 'revertin
 /*
  * Shapes a stored value must have. The rollout state is checked only where the I/O layer relies
  * on it (the engine's own fields pass through as they are), and loose, so that fields a newer
- * controller added survive.
+ * controller added survive. `rollout` is the state's first stored format (its plain JSON); the
+ * codec checks the current one against it with the hosts swapped for their columns.
  */
 export const rolloutSchemas = {
   rollout: z

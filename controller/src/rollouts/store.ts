@@ -24,10 +24,12 @@ import {
   type AppHistoryRecord,
   type RevertRecord,
 } from './records.js';
+import { RolloutStateBucket } from './state-bucket.js';
 
 /** The kinds of record in `flotilla_rollouts`, each a typed view of the one bucket. */
 export interface RolloutBuckets {
-  readonly states: JsonBucket<RolloutState>;
+  /** Rollout states, in their own compact format (state-codec.ts). */
+  readonly states: RolloutStateBucket;
   readonly active: JsonBucket<ActiveRolloutRecord>;
   readonly history: JsonBucket<AppHistoryRecord>;
   readonly reverts: JsonBucket<RevertRecord>;
@@ -37,7 +39,7 @@ export interface RolloutBuckets {
 export function rolloutBuckets(kv: KV, logger?: Logger): RolloutBuckets {
   const name = BUCKETS.rollouts;
   return Object.freeze({
-    states: new JsonBucket<RolloutState>(name, kv, rolloutSchemas.rollout as unknown as z.ZodType<RolloutState>, logger),
+    states: new RolloutStateBucket(name, kv, logger),
     active: new JsonBucket<ActiveRolloutRecord>(name, kv, rolloutSchemas.active as z.ZodType<ActiveRolloutRecord>, logger),
     history: new JsonBucket<AppHistoryRecord>(name, kv, rolloutSchemas.history as unknown as z.ZodType<AppHistoryRecord>, logger),
     reverts: new JsonBucket<RevertRecord>(name, kv, rolloutSchemas.revert as unknown as z.ZodType<RevertRecord>, logger),
