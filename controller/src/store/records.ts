@@ -16,8 +16,9 @@ export const BUCKETS = Object.freeze({
 export const BUCKET_HISTORY = 5;
 
 /**
- * Values kept per key of `flotilla_rollouts`: one. A rollout's state is large (about 0.5 KB per
- * host) and carries its own event log, so older revisions would only cost storage.
+ * Values kept per key of `flotilla_rollouts`: one. A rollout's state grows with its hosts (about
+ * 4 bytes a host once encoded, rollouts/state-codec.ts) and carries its own event log, so older
+ * revisions would only cost storage.
  */
 export const ROLLOUTS_BUCKET_HISTORY = 1;
 
