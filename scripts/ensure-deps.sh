@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Flotilla's demo, tests and benchmark need on a fresh Debian machine with Node.js
-# 20: the npm packages, Debian's nats-server and nginx (when missing), and the TypeScript build.
+# 20: the npm packages, Debian's nats-server, nginx and curl (when missing), and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,7 @@ command -v nats-server >/dev/null 2>&1 || die "nats-server is still not on PATH 
 # The benchmark's fetch baseline (npm run bench, and its quick mode in the tests). The bench runs
 # its own nginx on a loopback port; a service the package may start is not used.
 install_package /usr/sbin/nginx nginx "the benchmark's fetch baseline"
+install_package curl curl "the benchmark's fetch baseline fetches with it"
 
 say "building (tsc -b)"
 npx --no-install tsc -b

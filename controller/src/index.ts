@@ -36,7 +36,7 @@ export {
 export { LivenessDeadlines, downDeadlineMs, isSilentTooLong, type DueHost, type LivenessInput } from './liveness.js';
 export { ArtifactStore, UploadSession, type ArtifactStoreOptions, type OpenArtifact, type UploadResult } from './artifacts.js';
 export { readReleaseManifest, MAX_MANIFEST_BYTES } from './release-manifest.js';
-export { JsonBucket, isRevisionConflict, type Entry, type Mutation, type UpdateOptions } from './store/kv.js';
+export { JsonBucket, KvBucket, jsonCodec, isRevisionConflict, type ValueCodec, type Entry, type Mutation, type UpdateOptions } from './store/kv.js';
 export { openControllerStore, type ControllerStore, type OpenStoreOptions } from './store/store.js';
 export {
   BUCKETS,

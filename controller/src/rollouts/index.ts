@@ -25,7 +25,6 @@ export {
   type RevertFacts,
 } from './alarm-plan.js';
 export { RolloutStore, rolloutBuckets, type RolloutBuckets } from './store.js';
-export { RolloutStateBucket } from './state-bucket.js';
 export {
   DEFLATE_MARKER,
   PLAIN_UP_TO,
@@ -33,6 +32,7 @@ export {
   STATE_VALUE_LIMIT,
   decodeRolloutState,
   encodeRolloutState,
+  rolloutStateCodec,
   type EncodeOptions,
 } from './state-codec.js';
 export {

@@ -12,6 +12,7 @@ import {
   type RolloutFields,
   type RolloutState,
 } from '../rollout/index.js';
+import type { ValueCodec } from '../store/kv.js';
 import { rolloutSchemas } from './records.js';
 
 /*
@@ -117,6 +118,14 @@ export function encodeRolloutState(state: RolloutState, opts: EncodeOptions = {}
     );
   }
   return bytes;
+}
+
+/**
+ * The codec of the `flotilla_rollouts` states for a KvBucket: the same calls and errors as the
+ * JSON buckets, plus a ValidationError for a state too large for one value.
+ */
+export function rolloutStateCodec(opts: EncodeOptions = {}): ValueCodec<RolloutState> {
+  return { encode: (state) => encodeRolloutState(state, opts), decode: decodeRolloutState };
 }
 
 /** A stored state back, from this format or the first one; InternalError naming `key` if malformed. */

@@ -4,8 +4,9 @@ import { ConflictError, type Logger } from '@flotilla/shared';
 import { KeyedMutex } from '../concurrency.js';
 import { CONFLICT_KIND } from '../errors.js';
 import { isFinished, type RolloutState } from '../rollout/index.js';
-import { JsonBucket, type Entry } from '../store/kv.js';
+import { JsonBucket, KvBucket, type Entry } from '../store/kv.js';
 import { BUCKETS } from '../store/records.js';
+import { rolloutStateCodec } from './state-codec.js';
 import {
   EVENTS_KEPT,
   HISTORY_ROLLOUTS_KEPT,
@@ -24,12 +25,11 @@ import {
   type AppHistoryRecord,
   type RevertRecord,
 } from './records.js';
-import { RolloutStateBucket } from './state-bucket.js';
 
 /** The kinds of record in `flotilla_rollouts`, each a typed view of the one bucket. */
 export interface RolloutBuckets {
   /** Rollout states, in their own compact format (state-codec.ts). */
-  readonly states: RolloutStateBucket;
+  readonly states: KvBucket<RolloutState>;
   readonly active: JsonBucket<ActiveRolloutRecord>;
   readonly history: JsonBucket<AppHistoryRecord>;
   readonly reverts: JsonBucket<RevertRecord>;
@@ -39,7 +39,7 @@ export interface RolloutBuckets {
 export function rolloutBuckets(kv: KV, logger?: Logger): RolloutBuckets {
   const name = BUCKETS.rollouts;
   return Object.freeze({
-    states: new RolloutStateBucket(name, kv, logger),
+    states: new KvBucket(name, kv, rolloutStateCodec(), logger),
     active: new JsonBucket<ActiveRolloutRecord>(name, kv, rolloutSchemas.active as z.ZodType<ActiveRolloutRecord>, logger),
     history: new JsonBucket<AppHistoryRecord>(name, kv, rolloutSchemas.history as unknown as z.ZodType<AppHistoryRecord>, logger),
     reverts: new JsonBucket<RevertRecord>(name, kv, rolloutSchemas.revert as unknown as z.ZodType<RevertRecord>, logger),

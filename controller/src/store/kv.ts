@@ -1,4 +1,4 @@
-import type { KV, KvEntry } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { z } from 'zod';
 import { ConflictError, FlotillaError, InternalError, UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
 import { mapConcurrent } from '../concurrency.js';
@@ -32,17 +32,49 @@ export function isRevisionConflict(err: unknown): boolean {
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
- * One JetStream KV bucket of JSON records of one shape. Writes that race use the revision
- * (compare-and-set); a lost race is a ConflictError, any other NATS failure an UnavailableError,
- * and a stored value of the wrong shape an InternalError naming the key.
+ * How a bucket's values are stored. `decode` throws an InternalError naming the key when the
+ * bytes are not a value of the shape (the bucket adds its own name); `encode` may refuse a value
+ * with a FlotillaError (one too large for a KV value, say).
  */
-export class JsonBucket<T> {
+export interface ValueCodec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array, key: string): T;
+}
+
+/** JSON records checked against a zod schema on the way in. */
+export function jsonCodec<T>(schema: z.ZodType<T>): ValueCodec<T> {
+  return {
+    encode: (value) => encoder.encode(JSON.stringify(value)),
+    decode: (bytes, key) => {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(decoder.decode(bytes));
+      } catch (err) {
+        throw new InternalError(`value of "${key}" is not JSON`, { cause: err });
+      }
+      const r = schema.safeParse(raw);
+      if (!r.success) {
+        const issue = r.error.issues[0];
+        throw new InternalError(`value of "${key}" is malformed (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unknown problem'})`);
+      }
+      return r.data;
+    },
+  };
+}
+
+/**
+ * One JetStream KV bucket of records of one type, stored by a codec. Writes that race use the
+ * revision (compare-and-set); a lost race is a ConflictError, any other NATS failure an
+ * UnavailableError, and a stored value that does not decode an InternalError naming the key.
+ */
+export class KvBucket<T> {
   constructor(
     readonly name: string,
     private readonly kv: KV,
-    private readonly schema: z.ZodType<T>,
+    private readonly codec: ValueCodec<T>,
     private readonly logger?: Logger,
   ) {}
 
@@ -50,13 +82,14 @@ export class JsonBucket<T> {
   async get(key: string): Promise<Entry<T> | null> {
     const entry = await this.call('read', key, () => this.kv.get(key));
     if (!entry || entry.operation !== 'PUT') return null;
-    return { key, value: this.decode(entry), revision: entry.revision };
+    return { key, value: this.decode(entry.key, entry.value), revision: entry.revision };
   }
 
   /** Writes `value` only if `key` holds nothing; otherwise ConflictError (kind 'duplicate'). */
   async create(key: string, value: T): Promise<number> {
+    const bytes = this.codec.encode(value);
     try {
-      return await this.kv.create(key, encoder.encode(JSON.stringify(value)));
+      return await this.kv.create(key, bytes);
     } catch (err) {
       if (isRevisionConflict(err)) {
         throw new ConflictError(`${this.name}: "${key}" already exists`, {
@@ -70,8 +103,9 @@ export class JsonBucket<T> {
 
   /** Writes `value` only if `key` is still at `revision`; otherwise ConflictError (kind 'revision'). */
   async update(key: string, value: T, revision: number): Promise<number> {
+    const bytes = this.codec.encode(value);
     try {
-      return await this.kv.update(key, encoder.encode(JSON.stringify(value)), revision);
+      return await this.kv.update(key, bytes, revision);
     } catch (err) {
       if (isRevisionConflict(err)) {
         throw new ConflictError(`${this.name}: "${key}" changed since revision ${revision}`, {
@@ -85,7 +119,8 @@ export class JsonBucket<T> {
 
   /** Writes `value` whatever is there. Only for keys a single writer owns. */
   async put(key: string, value: T): Promise<number> {
-    return this.call('write', key, () => this.kv.put(key, encoder.encode(JSON.stringify(value))));
+    const bytes = this.codec.encode(value);
+    return this.call('write', key, () => this.kv.put(key, bytes));
   }
 
   async delete(key: string): Promise<void> {
@@ -149,21 +184,13 @@ export class JsonBucket<T> {
     }
   }
 
-  private decode(entry: KvEntry): T {
-    let raw: unknown;
+  private decode(key: string, bytes: Uint8Array): T {
     try {
-      raw = entry.json();
+      return this.codec.decode(bytes, key);
     } catch (err) {
-      throw new InternalError(`${this.name}: value of "${entry.key}" is not JSON`, { cause: err });
+      if (err instanceof InternalError) throw new InternalError(`${this.name}: ${err.message}`, { cause: err.cause ?? err, details: { ...err.details } });
+      throw err;
     }
-    const r = this.schema.safeParse(raw);
-    if (!r.success) {
-      const issue = r.error.issues[0];
-      throw new InternalError(
-        `${this.name}: value of "${entry.key}" is malformed (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unknown problem'})`,
-      );
-    }
-    return r.data;
   }
 
   private async call<R>(op: string, key: string, fn: () => Promise<R>): Promise<R> {
@@ -180,5 +207,12 @@ export class JsonBucket<T> {
       cause: err,
       details: { bucket: this.name, key },
     });
+  }
+}
+
+/** A bucket of JSON records of one zod-checked shape. */
+export class JsonBucket<T> extends KvBucket<T> {
+  constructor(name: string, kv: KV, schema: z.ZodType<T>, logger?: Logger) {
+    super(name, kv, jsonCodec(schema), logger);
   }
 }
