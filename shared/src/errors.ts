@@ -108,6 +108,32 @@ export class InternalError extends FlotillaError {
   }
 }
 
+export type FlotillaErrorClass = new (message: string, options?: ErrorOptions) => FlotillaError;
+
+const CLASS_BY_CODE: Readonly<Record<string, FlotillaErrorClass>> = Object.freeze({
+  FLOTILLA_ERR_CONFIG: ConfigError,
+  FLOTILLA_ERR_VALIDATION: ValidationError,
+  FLOTILLA_ERR_SIGNATURE: SignatureError,
+  FLOTILLA_ERR_INTEGRITY: IntegrityError,
+  FLOTILLA_ERR_UNSAFE_ARCHIVE: UnsafeArchiveError,
+  FLOTILLA_ERR_MANIFEST: ManifestError,
+  FLOTILLA_ERR_NOT_FOUND: NotFoundError,
+  FLOTILLA_ERR_CONFLICT: ConflictError,
+  FLOTILLA_ERR_UNAVAILABLE: UnavailableError,
+  FLOTILLA_ERR_UNAUTHENTICATED: UnauthenticatedError,
+  FLOTILLA_ERR_STALE_ASSIGNMENT: StaleAssignmentError,
+  FLOTILLA_ERR_INTERNAL: InternalError,
+});
+
+/**
+ * The class whose errors carry `code`, or undefined for a code that is not one of these: for
+ * rebuilding an error that crossed a process or thread boundary as its code and message, so that
+ * the receiver can still tell failures apart by class.
+ */
+export function errorClassFor(code: string): FlotillaErrorClass | undefined {
+  return Object.hasOwn(CLASS_BY_CODE, code) ? CLASS_BY_CODE[code] : undefined;
+}
+
 /** Normalises anything thrown into a FlotillaError, keeping the original as `cause`. */
 export function toFlotillaError(err: unknown): FlotillaError {
   if (err instanceof FlotillaError) return err;

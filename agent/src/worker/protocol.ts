@@ -1,17 +1,4 @@
-import {
-  ConflictError,
-  FlotillaError,
-  IntegrityError,
-  InternalError,
-  ManifestError,
-  NotFoundError,
-  SignatureError,
-  UnauthenticatedError,
-  UnavailableError,
-  UnsafeArchiveError,
-  ValidationError,
-  type LogLevel,
-} from '@flotilla/shared';
+import { FlotillaError, errorClassFor, type LogLevel } from '@flotilla/shared';
 import type { RetryPolicy } from '../install/download.js';
 import type { ReleaseMarker, UnpackLimits } from '../install/types.js';
 
@@ -62,19 +49,6 @@ export interface SerializedError {
 
 export type FromWorkThread = { type: 'done'; id: number; result: unknown } | { type: 'failed'; id: number; error: SerializedError };
 
-const ERROR_CLASSES: Record<string, new (message: string, options?: { details?: Record<string, unknown> }) => FlotillaError> = {
-  ConflictError,
-  IntegrityError,
-  InternalError,
-  ManifestError,
-  NotFoundError,
-  SignatureError,
-  UnauthenticatedError,
-  UnavailableError,
-  UnsafeArchiveError,
-  ValidationError,
-};
-
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof FlotillaError) return { name: err.name, message: err.message, code: err.code, details: { ...err.details } };
   if (err instanceof Error) {
@@ -90,7 +64,7 @@ export function serializeError(err: unknown): SerializedError {
  * AbortError.
  */
 export function deserializeError(e: SerializedError): Error {
-  const Class = ERROR_CLASSES[e.name];
+  const Class = e.code === undefined ? undefined : errorClassFor(e.code);
   if (Class) return new Class(e.message, e.details ? { details: e.details } : {});
   const err = new Error(e.message);
   err.name = e.name;

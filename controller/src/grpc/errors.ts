@@ -1,20 +1,5 @@
 import { Metadata, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import {
-  ConfigError,
-  ConflictError,
-  FlotillaError,
-  IntegrityError,
-  InternalError,
-  ManifestError,
-  NotFoundError,
-  SignatureError,
-  StaleAssignmentError,
-  UnauthenticatedError,
-  UnavailableError,
-  UnsafeArchiveError,
-  ValidationError,
-  toFlotillaError,
-} from '@flotilla/shared';
+import { FlotillaError, InternalError, errorClassFor, toFlotillaError, type FlotillaErrorClass } from '@flotilla/shared';
 import { CONFLICT_KIND, OutOfRangeError } from '../errors.js';
 
 /** Trailing metadata key that carries the FLOTILLA_ERR_* code of a failed call. */
@@ -63,21 +48,10 @@ export function toServiceError(err: unknown): Partial<StatusObject> & Error {
   return e;
 }
 
-const ERROR_CLASSES: Readonly<Record<string, new (message: string, options?: { cause?: unknown }) => FlotillaError>> = {
-  FLOTILLA_ERR_CONFIG: ConfigError,
-  FLOTILLA_ERR_VALIDATION: ValidationError,
-  FLOTILLA_ERR_SIGNATURE: SignatureError,
-  FLOTILLA_ERR_INTEGRITY: IntegrityError,
-  FLOTILLA_ERR_UNSAFE_ARCHIVE: UnsafeArchiveError,
-  FLOTILLA_ERR_MANIFEST: ManifestError,
-  FLOTILLA_ERR_NOT_FOUND: NotFoundError,
-  FLOTILLA_ERR_CONFLICT: ConflictError,
-  FLOTILLA_ERR_UNAVAILABLE: UnavailableError,
-  FLOTILLA_ERR_UNAUTHENTICATED: UnauthenticatedError,
-  FLOTILLA_ERR_STALE_ASSIGNMENT: StaleAssignmentError,
-  FLOTILLA_ERR_OUT_OF_RANGE: OutOfRangeError,
-  FLOTILLA_ERR_INTERNAL: InternalError,
-};
+/** The class of a code, the controller's own OUT_OF_RANGE included. */
+function classFor(code: string): FlotillaErrorClass | undefined {
+  return code === 'FLOTILLA_ERR_OUT_OF_RANGE' ? OutOfRangeError : errorClassFor(code);
+}
 
 const CODE_BY_STATUS: Readonly<Partial<Record<status, string>>> = {
   [status.INVALID_ARGUMENT]: 'FLOTILLA_ERR_VALIDATION',
@@ -98,9 +72,7 @@ const CODE_BY_STATUS: Readonly<Partial<Record<status, string>>> = {
  */
 export function fromServiceError(err: ServiceError): FlotillaError {
   const sent = err.metadata?.get(ERROR_CODE_METADATA)[0];
-  const code = typeof sent === 'string' && sent in ERROR_CLASSES ? sent : (CODE_BY_STATUS[err.code] ?? 'FLOTILLA_ERR_INTERNAL');
-  const Class = ERROR_CLASSES[code] as (typeof ERROR_CLASSES)[string];
-  const message = err.details || err.message;
-  const fe = new Class(message, { cause: err });
-  return fe;
+  const Class =
+    (typeof sent === 'string' ? classFor(sent) : undefined) ?? classFor(CODE_BY_STATUS[err.code] ?? 'FLOTILLA_ERR_INTERNAL') ?? InternalError;
+  return new Class(err.details || err.message, { cause: err });
 }

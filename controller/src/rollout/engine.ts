@@ -127,7 +127,8 @@ export function startRollout(
   return d.finish();
 }
 
-function newHost(hostId: string, step: number): HostProgress {
+/** A host of the plan before anything happened to it. */
+export function newHost(hostId: string, step: number): HostProgress {
   return {
     hostId,
     step,

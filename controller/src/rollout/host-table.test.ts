@@ -1,27 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { newHost } from './engine.js';
 import { HostTable } from './host-table.js';
 import type { HostProgress } from './types.js';
 
 function host(i: number, over: Partial<HostProgress> = {}): HostProgress {
-  return {
-    hostId: `h${i}`,
-    step: 0,
-    state: 'pending',
-    assignedAtMs: null,
-    assignSentAtMs: null,
-    assignAckedAtMs: null,
-    healthySinceMs: null,
-    unhealthySinceMs: null,
-    passedAtMs: null,
-    failedAtMs: null,
-    failureReason: null,
-    revertSentAtMs: null,
-    revertedAtMs: null,
-    down: false,
-    removed: false,
-    lastReport: null,
-    ...over,
-  };
+  return { ...newHost(`h${i}`, 0), ...over };
 }
 
 const hosts = (n: number) => Array.from({ length: n }, (_, i) => host(i));

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { InternalError, ValidationError, type AppStatusReport } from '@flotilla/shared';
+import { InternalError, ValidationError } from '@flotilla/shared';
 import {
   HostTable,
   decide,
@@ -16,28 +16,12 @@ import {
   type RolloutState,
 } from '../rollout/index.js';
 import { DEFLATE_MARKER, STATE_VALUE_LIMIT, decodeRolloutState, encodeRolloutState } from './state-codec.js';
+import { report } from './testing.js';
 
 const T0 = 1_700_000_000_000;
 const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
-function report(version: string, over: Partial<AppStatusReport> = {}): AppStatusReport {
-  return {
-    app: 'web',
-    desiredVersion: version,
-    activeVersion: version,
-    processState: 'running',
-    pid: 1,
-    restarts: 0,
-    health: 'healthy',
-    healthSinceMs: 0,
-    installPhase: 'done',
-    installVersion: version,
-    error: null,
-    updatedAtMs: 0,
-    ...over,
-  };
-}
 
 function fleet(n: number, id: (i: number) => string = (i) => `sim-${String(i).padStart(5, '0')}`): PlanHost[] {
   return Array.from({ length: n }, (_, i) => ({ hostId: id(i), labels: { zone: 'abc'[i % 3] as string } }));
@@ -171,7 +155,7 @@ describe('the stored rollout state', () => {
   it('fits one NATS message at 25,000 hosts through a whole rollout, and at 100,000 hosts with long names', () => {
     const sizes = walk(fleet(25_000)).map((s) => encodeRolloutState(s).length);
     expect(Math.max(...sizes)).toBeLessThan(STATE_VALUE_LIMIT / 4);
-    const longNames = start(fleet(100_000, (i) => `web-prod-eu-west-1${'abc'[i % 3]}-${randomBytes(4).toString('hex')}`)).state;
+    const longNames = start(fleet(100_000, (i) => `web-prod-eu-west-1${'abc'[i % 3]}-${randomBytes(3).toString('hex')}${i.toString(36).padStart(4, '0')}`)).state;
     expect(encodeRolloutState(longNames).length).toBeLessThan(STATE_VALUE_LIMIT);
   });
 
