@@ -175,9 +175,10 @@ describe('HostRegistry', () => {
       load: { cpuPercent: 50, memUsedBytes: 9, memTotalBytes: 10, diskFreeBytes: 1 },
     });
     expect(t.registry.get('h1')?.live?.apps.map((a) => a.health)).toEqual(['unhealthy']);
-    // The heartbeat event carries the same view.
+    // The heartbeat event carries that heartbeat and the host's record.
     const last = t.events.at(-1);
-    expect(last?.type === 'heartbeat' && last.host.live?.n).toBe(2);
+    expect(last?.type === 'heartbeat' && last.heartbeat.n).toBe(2);
+    expect(last?.type === 'heartbeat' && last.record).toBe(t.registry.get('h1')?.record);
     // The earlier boot's heartbeats are stale from now on.
     expect(await t.registry.handleHeartbeat(heartbeat('h1', 3))).toBe(false);
   });

@@ -29,7 +29,8 @@ export interface HostView {
 
 export type HostEvent =
   | { readonly type: 'announce'; readonly hostId: string; readonly host: HostView }
-  | { readonly type: 'heartbeat'; readonly hostId: string; readonly heartbeat: Heartbeat; readonly host: HostView }
+  /** Per heartbeat, so no snapshot of the host is built: the heartbeat itself, and the host's record. */
+  | { readonly type: 'heartbeat'; readonly hostId: string; readonly heartbeat: Heartbeat; readonly record: Readonly<HostRecord> }
   | {
       readonly type: 'state';
       readonly hostId: string;
@@ -306,7 +307,7 @@ export class HostRegistry {
       copyLoad(hb.load, live.load);
       if (!sameReports(live.apps, hb.apps)) live.apps = hb.apps;
     }
-    this.emit({ type: 'heartbeat', hostId: hb.hostId, heartbeat: hb, host: view(entry) });
+    this.emit({ type: 'heartbeat', hostId: hb.hostId, heartbeat: hb, record: entry.record });
     if (previous) this.transitioned(hb.hostId, entry, 'up', previous, 'heartbeat');
     return persist ? this.persist(hb.hostId) : true;
   }
@@ -450,27 +451,17 @@ function copyLoad(from: LoadFigures, to: LoadFigures): void {
   to.diskFreeBytes = from.diskFreeBytes;
 }
 
-/** Whether two heartbeats report the same apps, field for field (reports are flat). */
+/**
+ * Whether two heartbeats report the same apps, field for field. Reports are flat and, once
+ * decoded, carry exactly the schema's fields, so every field of one is compared with the other's.
+ */
 function sameReports(a: readonly AppStatusReport[], b: readonly AppStatusReport[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as AppStatusReport;
     const y = b[i] as AppStatusReport;
-    if (
-      x.app !== y.app ||
-      x.desiredVersion !== y.desiredVersion ||
-      x.activeVersion !== y.activeVersion ||
-      x.processState !== y.processState ||
-      x.pid !== y.pid ||
-      x.restarts !== y.restarts ||
-      x.health !== y.health ||
-      x.healthSinceMs !== y.healthSinceMs ||
-      x.installPhase !== y.installPhase ||
-      x.installVersion !== y.installVersion ||
-      x.error !== y.error ||
-      x.updatedAtMs !== y.updatedAtMs
-    ) {
-      return false;
+    for (const field in x) {
+      if (x[field as keyof AppStatusReport] !== y[field as keyof AppStatusReport]) return false;
     }
   }
   return true;

@@ -98,6 +98,11 @@ export interface SyncReply {
   assignment: { payload: string; keyId: string; signature: string } | null;
 }
 
+// Limits shared by the schemas and the heartbeat's fast check below.
+const MAX_APPS = 256;
+const MAX_BOOT_ID = 64;
+const MAX_ERROR = 4096;
+
 const nonNeg = z.number().finite().nonnegative();
 const labelsSchema = z.record(z.string().regex(LABEL_KEY), z.string().regex(LABEL_VALUE));
 
@@ -112,7 +117,7 @@ const appStatusSchema = z.object({
   healthSinceMs: nonNeg,
   installPhase: z.enum(INSTALL_PHASES),
   installVersion: z.string().regex(VERSION).nullable(),
-  error: z.string().max(4096).nullable(),
+  error: z.string().max(MAX_ERROR).nullable(),
   updatedAtMs: nonNeg,
 });
 
@@ -139,7 +144,7 @@ const announceSchema = z.object({
   labels: labelsSchema,
   inventory: inventorySchema,
   heartbeatIntervalMs: z.number().int().positive(),
-  bootId: z.string().min(1).max(64),
+  bootId: z.string().min(1).max(MAX_BOOT_ID),
   sentAtMs: nonNeg,
 });
 
@@ -152,12 +157,12 @@ export const heartbeatSchema = z.object({
   type: z.literal('heartbeat'),
   hostId: z.string().regex(HOST_ID),
   n: z.number().int().positive(),
-  bootId: z.string().min(1).max(64),
+  bootId: z.string().min(1).max(MAX_BOOT_ID),
   sentAtMs: nonNeg,
   heartbeatIntervalMs: z.number().int().positive(),
   acceptedSeq: z.number().int().nonnegative(),
   load: loadSchema,
-  apps: z.array(appStatusSchema).max(256),
+  apps: z.array(appStatusSchema).max(MAX_APPS),
   labels: labelsSchema,
 });
 
@@ -210,12 +215,9 @@ export function decodeHeartbeat(data: Uint8Array): Heartbeat {
 // and leave the decision to the schema. Keep it in step with the schemas above; the unit test
 // checks the two against each other on valid and mutated heartbeats.
 
-const HEARTBEAT_KEYS = 10;
-const LOAD_KEYS = 4;
-const APP_STATUS_KEYS = 12;
-const MAX_APPS = 256;
-const MAX_BOOT_ID = 64;
-const MAX_ERROR = 4096;
+const HEARTBEAT_KEYS = Object.keys(heartbeatSchema.shape).length;
+const LOAD_KEYS = Object.keys(loadSchema.shape).length;
+const APP_STATUS_KEYS = Object.keys(appStatusSchema.shape).length;
 
 /** True only for a value `heartbeatSchema` accepts and would return equal to the value itself. */
 export function isWellFormedHeartbeat(value: unknown): value is Heartbeat {

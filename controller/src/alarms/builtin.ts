@@ -8,7 +8,7 @@ import {
   type ProcessState,
 } from '@flotilla/shared';
 import { alarmPolicyFor, type AlarmsConfig, type AppAlarmPolicy } from './config.js';
-import { DueTimes } from './due-times.js';
+import { DueTimes } from '../due-times.js';
 import type { AlarmMetrics } from './metrics.js';
 import type { Alarm, AlarmSink } from './types.js';
 

@@ -1,4 +1,4 @@
-import { DueTimes } from '../alarms/due-times.js';
+import { DueTimes } from '../due-times.js';
 import type { HostTable } from './host-table.js';
 import type { HostProgress, RolloutSpec } from './types.js';
 

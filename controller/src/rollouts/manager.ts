@@ -579,7 +579,7 @@ export class RolloutManager {
     const nowMs = this.now();
     for (const live of lives) {
       if (event.type === 'heartbeat') {
-        if (!matchesSelector(event.host.record.labels, live.selector)) {
+        if (!matchesSelector(event.record.labels, live.selector)) {
           if (this.fresh(live, event.hostId, 'removed')) this.enqueue(live, { kind: 'host-removed', hostId: event.hostId, nowMs });
           continue;
         }
