@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Flotilla's demo, tests and benchmark need on a fresh Debian machine with Node.js
-# 20: the npm packages, Debian's nats-server, nginx and curl (when missing), and the TypeScript build.
+# 20: the npm packages, Debian's nats-server (and with --bench nginx and curl, the benchmark's
+# baseline) when missing, and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,29 +18,34 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Installs a Debian package when its program is missing: as root with apt-get, else with
-# passwordless sudo, else says what to run.
-install_package() { # PROGRAM PACKAGE WHY
-  local program=$1 package=$2 why=$3
-  if [ -x "$program" ] || command -v "$program" >/dev/null 2>&1; then return 0; fi
-  say "$package not found: installing Debian's $package package ($why)"
-  if [ "$(id -u)" -eq 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null) \
-      || die "apt-get could not install $package; install it by hand (apt-get install $package) and retry"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null) \
-      || die "apt-get could not install $package; install it by hand (sudo apt-get install $package) and retry"
-  else
-    die "$package is missing and this user cannot install packages: run 'sudo apt-get install $package' and retry"
-  fi
+# Debian packages whose program is missing, installed together (one apt-get update): as root with
+# apt-get, else with passwordless sudo, else says what to run.
+missing=()
+want() { # PROGRAM PACKAGE WHY
+  if [ -x "$1" ] || command -v "$1" >/dev/null 2>&1; then return 0; fi
+  say "$2 not found: installing Debian's $2 package ($3)"
+  missing+=("$2")
 }
 
-install_package nats-server nats-server 'the tests and the demo run a real one'
+want nats-server nats-server 'the tests and the demo run a real one'
+if [ "${1:-}" = --bench ]; then
+  # The benchmark's fetch baseline (npm run bench, and its quick mode in the tests). The bench
+  # runs its own nginx on a loopback port; a service the package may start is not used.
+  want /usr/sbin/nginx nginx "the benchmark's fetch baseline"
+  want curl curl "the benchmark's fetch baseline fetches with it"
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+      || die "apt-get could not install ${missing[*]}; install them by hand (apt-get install ${missing[*]}) and retry"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+      || die "apt-get could not install ${missing[*]}; install them by hand (sudo apt-get install ${missing[*]}) and retry"
+  else
+    die "${missing[*]} missing and this user cannot install packages: run 'sudo apt-get install ${missing[*]}' and retry"
+  fi
+fi
 command -v nats-server >/dev/null 2>&1 || die "nats-server is still not on PATH (Debian installs it as /usr/bin/nats-server)"
-# The benchmark's fetch baseline (npm run bench, and its quick mode in the tests). The bench runs
-# its own nginx on a loopback port; a service the package may start is not used.
-install_package /usr/sbin/nginx nginx "the benchmark's fetch baseline"
-install_package curl curl "the benchmark's fetch baseline fetches with it"
 
 say "building (tsc -b)"
 npx --no-install tsc -b

@@ -76,72 +76,15 @@ export const DEFAULT_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object.fre
 });
 
 /**
- * A client of the controller's Artifacts service. Download's messages are decoded by
- * decodeDownloadChunk (the data a view of the received message, not a copy); everything else as
- * loaded from the proto.
+ * A client of the controller's Artifacts service. The loaded Download deserializer already hands
+ * out `data` as a view of the received message, not a copy (download.test.ts holds it to that).
  */
 export function createArtifactsClient(address: string, opts: ArtifactsClientOptions = {}): ArtifactsClient {
   const { Artifacts } = loadFlotillaProto();
-  const download = Artifacts.service.Download;
-  if (!download) throw new InternalError('the Artifacts service definition has no Download method');
-  const Client = grpc.makeGenericClientConstructor(
-    { ...Artifacts.service, Download: { ...download, responseDeserialize: decodeDownloadChunk } },
-    'flotilla.v1.Artifacts',
-  );
-  return new Client(address, opts.credentials ?? grpc.credentials.createInsecure(), {
+  return new Artifacts(address, opts.credentials ?? grpc.credentials.createInsecure(), {
     ...DEFAULT_CHANNEL_OPTIONS,
     ...opts.channelOptions,
-  }) as unknown as ArtifactsClient;
-}
-
-/**
- * DownloadChunk from its protobuf encoding, without protobufjs: the two fields it has, any field
- * a later controller adds skipped by its wire type. `data` is a view of `message`, which grpc-js
- * assembled for this message alone. Throws on a truncated or malformed message (grpc-js turns
- * that into a failed call, which the download resumes from).
- */
-export function decodeDownloadChunk(message: Buffer): DownloadChunk__Output {
-  let offset = 0;
-  let data: Buffer | undefined;
-  let at = 0;
-  const varint = (): number => {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      if (at >= message.length) throw new Error('DownloadChunk ends inside a varint');
-      const byte = message[at++] as number;
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) break;
-      scale *= 0x80;
-      if (scale > 2 ** 63) throw new Error('DownloadChunk has a varint longer than 64 bits');
-    }
-    if (!Number.isSafeInteger(value)) throw new Error('DownloadChunk has a number past 2^53');
-    return value;
-  };
-  while (at < message.length) {
-    const key = varint();
-    const field = Math.floor(key / 8);
-    const wireType = key % 8;
-    if (field === 1 && wireType === 0) {
-      offset = varint();
-    } else if (field === 2 && wireType === 2) {
-      const length = varint();
-      if (at + length > message.length) throw new Error('DownloadChunk data runs past the end of the message');
-      data = message.subarray(at, at + length);
-      at += length;
-    } else if (wireType === 0) {
-      varint();
-    } else if (wireType === 1 || wireType === 5) {
-      at += wireType === 1 ? 8 : 4;
-    } else if (wireType === 2) {
-      const length = varint();
-      at += length;
-    } else {
-      throw new Error(`DownloadChunk has field ${field} of unsupported wire type ${wireType}`);
-    }
-  }
-  if (at > message.length) throw new Error('DownloadChunk ends inside a field');
-  return { offset: String(offset), data: data ?? Buffer.alloc(0) };
+  });
 }
 
 /**

@@ -13,16 +13,6 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Flushes a file's data and metadata to disk. */
-export async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** The errno code of a Node system error, if it is one. */
 export function errnoCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;

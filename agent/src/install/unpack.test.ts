@@ -18,7 +18,8 @@ import {
   type TarEntry,
 } from '../../../test/src/fixtures/tarballs.js';
 import { readReleaseMarker } from './marker.js';
-import { cleanStaging, unpackRelease, type UnpackOptions } from './unpack.js';
+import { cleanStaging } from './staging.js';
+import { unpackRelease, type UnpackOptions } from './unpack.js';
 
 const logger = createLogger({ name: 'unpack-test', level: 'silent' });
 

@@ -23,8 +23,6 @@ import { writeReleaseMarker } from './marker.js';
 import { STAGING_PREFIX } from './staging.js';
 import { DEFAULT_UNPACK_LIMITS, type ReleaseMarker, type UnpackLimits } from './types.js';
 
-// Kept apart so that the agent can clean up after a crash without loading tar.
-export { cleanStaging, STAGING_PREFIX } from './staging.js';
 
 /** A manifest bigger than this is not a manifest. */
 const MAX_MANIFEST_BYTES = 1024 * 1024;

@@ -18,22 +18,35 @@ const running = new Map<number, AbortController>();
 function send(message: FromWorkThread): void {
   try {
     port!.postMessage(message);
-  } catch {
-    // Details that cannot be cloned: the message and the class still can.
-    if (message.type === 'failed') port!.postMessage({ ...message, error: { name: message.error.name, message: message.error.message } });
+  } catch (err) {
+    // Something that cannot be cloned. A failure still goes back as its class (name and code: an
+    // integrity failure must not become a retried one); a result that cannot cross fails the task
+    // rather than leave its caller waiting.
+    const error =
+      message.type === 'failed'
+        ? { name: message.error.name, message: message.error.message, ...(message.error.code !== undefined ? { code: message.error.code } : {}) }
+        : serializeError(err);
+    port!.postMessage({ type: 'failed', id: message.id, error } satisfies FromWorkThread);
   }
+}
+
+/** One client per controller address for the thread's life: a download resumed or retried reuses its connection. */
+const clients = new Map<string, ReturnType<typeof createArtifactsClient>>();
+
+function clientFor(address: string): ReturnType<typeof createArtifactsClient> {
+  let client = clients.get(address);
+  if (!client) {
+    client = createArtifactsClient(address);
+    clients.set(address, client);
+  }
+  return client;
 }
 
 async function run(task: WorkTask, signal: AbortSignal): Promise<unknown> {
   switch (task.kind) {
     case 'download': {
       const { controller, ...options } = task.options;
-      const client = createArtifactsClient(controller);
-      try {
-        return await downloadArtifact({ ...options, client, logger, signal });
-      } finally {
-        client.close();
-      }
+      return downloadArtifact({ ...options, client: clientFor(controller), logger, signal });
     }
     case 'unpack':
       return unpackRelease({ ...task.options, logger, signal });
@@ -58,6 +71,7 @@ port.on('message', (message: ToWorkThread) => {
       break;
     case 'exit':
       for (const c of running.values()) c.abort(Object.assign(new Error('the work thread is ending'), { name: 'AbortError' }));
+      for (const client of clients.values()) client.close();
       logger.flush(() => process.exit(0));
       break;
   }

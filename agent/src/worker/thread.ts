@@ -17,8 +17,6 @@ export interface WorkThreadOptions {
   logger: Logger;
   /** The thread ends after this long without work; the next task starts another. @default 2000 */
   idleMs?: number;
-  /** The thread's program. @default main.js beside this module */
-  script?: URL;
 }
 
 /** The work thread's young generation (V8's default is several times this). */
@@ -88,7 +86,7 @@ export class WorkThread {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(this.opts.script ?? new URL('./main.js', import.meta.url), {
+    const worker = new Worker(new URL('./main.js', import.meta.url), {
       workerData: { log: this.opts.log } satisfies WorkThreadData,
       // Its garbage is buffers passing through: a small young generation keeps the peak down.
       resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
@@ -141,29 +139,28 @@ export class WorkThread {
     this.idleTimer.unref();
   }
 
-  /** Asks the thread to flush its logs and end (cut off after 2 s); the next task starts another. */
+  /** Ends the thread once idle; the next task starts another. */
   private async stopThread(): Promise<void> {
-    const worker = this.worker;
-    if (!worker || this.pending.size > 0) return;
-    this.worker = undefined;
-    this.post(worker, { type: 'exit' });
-    const timer = setTimeout(() => void worker.terminate(), 2000);
-    await this.exits.get(worker);
-    clearTimeout(timer);
+    if (this.pending.size > 0) return;
+    await this.end();
   }
 
   /** Ends the thread; tasks still running there are aborted. */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.idleTimer);
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker) {
-      this.post(worker, { type: 'exit' });
-      const timer = setTimeout(() => void worker.terminate(), 2000);
-      await this.exits.get(worker);
-      clearTimeout(timer);
-    }
+    await this.end();
     await Promise.all(this.exits.values());
+  }
+
+  /** Asks the current thread to flush its logs and end, cut off after 2 s. */
+  private async end(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = undefined;
+    this.post(worker, { type: 'exit' });
+    const timer = setTimeout(() => void worker.terminate(), 2000);
+    await this.exits.get(worker);
+    clearTimeout(timer);
   }
 }

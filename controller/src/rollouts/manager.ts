@@ -904,8 +904,6 @@ export class RolloutManager {
   private unregister(live: LiveRollout): void {
     const { id, spec } = live.state;
     this.disarm(live);
-    if (live.tellTimer !== undefined) this.timers.clear(live.tellTimer);
-    live.tellTimer = undefined;
     if (this.live.get(id) === live) this.live.delete(id);
     if (this.byApp.get(spec.app) === live) this.byApp.delete(spec.app);
     for (const hostId of live.hostIds) {
@@ -963,9 +961,12 @@ export class RolloutManager {
   }
 
   /** Clears the wake-up and any pending retry of the finish bookkeeping. */
+  /** Clears every timer of the rollout: its wake-up, its finish, and a watcher update held back. */
   private disarm(live: LiveRollout): void {
     if (live.finishTimer !== undefined) this.timers.clear(live.finishTimer);
     live.finishTimer = undefined;
+    if (live.tellTimer !== undefined) this.timers.clear(live.tellTimer);
+    live.tellTimer = undefined;
     this.disarmWake(live);
   }
 

@@ -133,6 +133,7 @@ describe('the stored rollout state', () => {
     const cases: [string, Uint8Array, RegExp][] = [
       ['not JSON', new TextEncoder().encode('{"format":2,'), /"rollout\.web-1" is not JSON/],
       ['a wrong shape', bad({ format: 2, id: 'web-1' }), /"rollout\.web-1" is malformed/],
+      ['a newer format', bad({ ...good, format: 3 }), /format 3; this controller reads formats 1 and 2/],
       ['a host count the steps do not match', bad({ ...good, hosts: { ...good.hosts, count: 11 } }), /hosts\.count: 11 hosts, the steps name 10/],
       ['a short time column', bad({ ...good, hosts: { ...good.hosts, assignedAtMs: '0' } }), /hosts\.assignedAtMs/],
       ['an unknown host state', bad({ ...good, hosts: { ...good.hosts, state: 'xppppppppp' } }), /unknown letter "x"/],

@@ -124,8 +124,8 @@ export function encodeRolloutState(state: RolloutState, opts: EncodeOptions = {}
  * The codec of the `flotilla_rollouts` states for a KvBucket: the same calls and errors as the
  * JSON buckets, plus a ValidationError for a state too large for one value.
  */
-export function rolloutStateCodec(opts: EncodeOptions = {}): ValueCodec<RolloutState> {
-  return { encode: (state) => encodeRolloutState(state, opts), decode: decodeRolloutState };
+export function rolloutStateCodec(): ValueCodec<RolloutState> {
+  return { encode: (state) => encodeRolloutState(state), decode: decodeRolloutState };
 }
 
 /** A stored state back, from this format or the first one; InternalError naming `key` if malformed. */
@@ -146,7 +146,12 @@ export function decodeRolloutState(bytes: Uint8Array, key: string): RolloutState
   } catch (err) {
     throw new InternalError(`value of "${key}" is not JSON`, { cause: err });
   }
-  if (typeof raw === 'object' && raw !== null && (raw as { format?: unknown }).format === STATE_FORMAT) return fromDocument(raw, key);
+  const format = typeof raw === 'object' && raw !== null ? (raw as { format?: unknown }).format : undefined;
+  if (format === STATE_FORMAT) return fromDocument(raw, key);
+  if (format !== undefined) {
+    // A newer controller's state: say so rather than misread it as the first format.
+    throw new InternalError(`value of "${key}" is a rollout state of format ${JSON.stringify(format)}; this controller reads formats 1 and ${STATE_FORMAT}`);
+  }
   return fromFirstFormat(raw, key);
 }
 

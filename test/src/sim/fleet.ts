@@ -45,6 +45,8 @@ interface SimHost {
   /** Versions activated but not yet reported (app → version): the next heartbeat's send time is their activation. */
   readonly unreported: Map<string, string>;
   silent: boolean;
+  /** The host has an entry on the wheel (a silenced host keeps its entry until the wheel reaches it). */
+  onWheel: boolean;
   /** Set by silenceAfterNextBeat: called with the send time of the host's last heartbeat. */
   onLastBeat: ((sentAtMs: number) => void) | null;
   /** When the next periodic heartbeat is due, before jitter. */
@@ -152,7 +154,7 @@ export class SimFleet {
         this.announce(host);
         this.beat(host, Date.now());
         host.nextDueMs = Date.now() + Math.random() * this.intervalMs;
-        this.wheel.schedule(host.index, host.nextDueMs);
+        this.schedule(host, host.nextDueMs);
       }
       const waitMs = (wave / perSecond) * 1000 - (Date.now() - began);
       if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
@@ -189,6 +191,7 @@ export class SimFleet {
       activations: new Map(),
       unreported: new Map(),
       silent: false,
+      onWheel: false,
       onLastBeat: null,
       nextDueMs: now,
       lastSentMs: 0,
@@ -245,6 +248,7 @@ export class SimFleet {
     const now = Date.now();
     this.wheel.due(now, (index) => {
       const host = this.hosts[index] as SimHost;
+      host.onWheel = false;
       if (host.silent) return; // resume() puts it back on the wheel
       const due = host.nextDueMs;
       const lateness = now - due;
@@ -252,7 +256,7 @@ export class SimFleet {
       if (lateness > this.counters.maxLatenessMs) this.counters.maxLatenessMs = lateness;
       this.beat(host, now);
       host.nextDueMs = due + this.intervalMs;
-      this.wheel.schedule(host.index, host.nextDueMs + (Math.random() * 2 - 1) * this.jitterMs);
+      this.schedule(host, host.nextDueMs + (Math.random() * 2 - 1) * this.jitterMs);
     });
   }
 
@@ -416,7 +420,14 @@ export class SimFleet {
     }
     this.beat(host);
     host.nextDueMs = Date.now() + this.intervalMs;
-    this.wheel.schedule(host.index, host.nextDueMs);
+    // Silenced less than an interval ago, it is still on the wheel: a second entry would make it
+    // beat twice as often from then on.
+    if (!host.onWheel) this.schedule(host, host.nextDueMs);
+  }
+
+  private schedule(host: SimHost, atMs: number): void {
+    host.onWheel = true;
+    this.wheel.schedule(host.index, atMs);
   }
 
   private host(hostId: string): SimHost {

@@ -32,10 +32,4 @@ export class BeatWheel {
       for (const host of list) visit(host);
     }
   }
-
-  get size(): number {
-    let n = 0;
-    for (const list of this.slots.values()) n += list.length;
-    return n;
-  }
 }

@@ -54,10 +54,10 @@ interface Release {
  *    health check) and sits idle for the window at the default heartbeat: CPU ticks and RSS;
  * 2. fetch, one: `curl | sha256sum` of the big release from nginx, then the agent deploys it; its
  *    own "artifact downloaded and verified" time (descriptor verified, bytes streamed from the
- *    controller, hashed as they arrive, size and SHA-256 checked, the file synced) against curl's;
+ *    controller, hashed as they arrive, size and SHA-256 checked, in the cache) against curl's;
  *    the peak RSS of the whole deploy (download, unpack, activation) is the deploy footprint;
  * 3. fetch, N at once: N processes each running the agent's download code (the descriptor check
- *    and downloadArtifact, into their own cache dirs) started together, against N curls at once;
+ *    and a download through the agent's work thread, into their own cache dirs) started together, against N curls at once;
  * 4. unpack: the agent's unpackRelease against `tar -xzf`, same tarball, same disk.
  *
  * Dirty pages are flushed (`sync`) before each timed step, so that no step pays for the last one's writes.

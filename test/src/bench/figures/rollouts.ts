@@ -1,8 +1,8 @@
 // Rollout overhead and revert time on a fleet of simulated hosts that report at once.
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import type { ControlClient, Rollout__Output, StartRolloutResponse__Output } from '@flotilla/proto';
+import { fireAlertmanager } from '../../alerts.js';
 import { releaseTarball, signArtifact, uploadArtifact } from '../../controller-process.js';
 import { SimFleetProcess, type SimHostSpec } from '../../sim/index.js';
 import { controlCall, firstLine, hostCounts, pollUntil, type BenchContext } from '../context.js';
@@ -124,9 +124,9 @@ export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, ro
         const moved = await sim!.call('waitForActivations', APP, '3.0.0', runStart, { timeoutMs: RUN_WAIT_MS });
         if (moved.missing.length > 0) throw new Error(`${moved.missing.length} hosts had not reported ${APP}@3.0.0 after ${RUN_WAIT_MS / 1000} s`);
         const t0 = Date.now();
-        const answer = await postAlert(plane.http, token);
+        const answer = await fireAlertmanager(plane.http, token, APP, { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
         const answeredMs = Date.now() - t0;
-        if (answer.status >= 300) throw new Error(`the Alertmanager webhook answered ${answer.status}: ${answer.body}`);
+        if (answer.status >= 300) throw new Error(`the Alertmanager webhook answered ${answer.status}: ${JSON.stringify(answer.body)}`);
         const back = await sim!.call('waitForActivations', APP, '2.0.0', t0, { timeoutMs: RUN_WAIT_MS });
         if (back.missing.length === 0) await watchUntil(control, rollout.id, (r) => isEnded(r), RUN_WAIT_MS);
         return { revertMs: Math.max(...back.times) - t0, answeredMs, missing: back.missing.length };
@@ -218,55 +218,5 @@ function watchUntil(control: ControlClient, id: string, done: (r: Rollout__Outpu
     });
     call.on('end', () => (last && done(last) ? finish(null, last) : finish(new Error(`rollout ${id} watch ended at status ${last?.status ?? '(none)'}`))));
     call.on('error', (err) => finish(new Error(`watching rollout ${id}: ${err.message} (last status ${last?.status ?? '(none)'})`)));
-  });
-}
-
-/** An Alertmanager (version 4) notification with one firing alert for the app. */
-function alertPayload(): string {
-  const labels = { alertname: 'BenchErrorRate', app: APP, severity: 'critical', instance: 'bench:9100', job: APP };
-  return JSON.stringify({
-    receiver: 'flotilla',
-    status: 'firing',
-    alerts: [
-      {
-        status: 'firing',
-        labels,
-        annotations: { summary: 'error rate above threshold (benchmark)' },
-        startsAt: new Date().toISOString(),
-        endsAt: '0001-01-01T00:00:00Z',
-        generatorURL: 'http://prometheus.invalid/graph',
-        fingerprint: randomBytes(8).toString('hex'),
-      },
-    ],
-    groupLabels: { alertname: labels.alertname },
-    commonLabels: labels,
-    commonAnnotations: {},
-    externalURL: 'http://alertmanager.invalid',
-    version: '4',
-    groupKey: '{}:{alertname="BenchErrorRate"}',
-    truncatedAlerts: 0,
-  });
-}
-
-function postAlert(httpAddress: string, token: string): Promise<{ status: number; body: string }> {
-  const body = alertPayload();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `http://${httpAddress}/v1/alerts/alertmanager`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) },
-        timeout: 60_000,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('the webhook POST timed out')));
-    req.on('error', reject);
-    req.end(body);
   });
 }
