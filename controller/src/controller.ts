@@ -22,7 +22,7 @@ import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
 import { RolloutManager } from './rollouts/manager.js';
 import { RevertManager } from './rollouts/reverts.js';
-import { RolloutStore } from './rollouts/store.js';
+import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
 import { openControllerStore, type ControllerStore } from './store/store.js';
 import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
 
@@ -145,7 +145,7 @@ export class Controller {
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
       });
-      const rolloutStore = new RolloutStore(store.rollouts);
+      const rolloutStore = new RolloutStore(rolloutBuckets(store.rolloutsKv, root.child({ component: 'store' })));
       const rollouts = await RolloutManager.load({
         store: rolloutStore,
         apps: store.apps,

@@ -23,7 +23,6 @@ export {
   type AlertRoutesOptions,
   type AppResult,
 } from './webhooks.js';
-export { BodyTooLargeError, HTTP_STATUS_BY_CODE, UnsupportedMediaTypeError } from './request.js';
 export {
   BUILTIN_KINDS,
   BuiltinAlarms,

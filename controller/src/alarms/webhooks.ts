@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { APP_NAME, FlotillaError, NotFoundError, UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
+import { APP_NAME, FlotillaError, NotFoundError, UnavailableError, errorMessage, httpStatusOf, type Logger } from '@flotilla/shared';
 import { sendJson } from '../http.js';
 import { alarmFromAppAlerts, digestAlertmanagerPayload, parseAlertmanagerPayload, type AlertmanagerAlert } from './alertmanager.js';
 import { alarmFromGenericAlert, parseGenericAlert } from './generic.js';
 import type { AlarmMetrics } from './metrics.js';
-import { bearerCheck, checkJsonContentType, discardBody, httpStatusOf, parseJson, readBody } from './request.js';
+import { bearerCheck, checkJsonContentType, discardBody, parseJson, readBody } from './request.js';
 import type { Alarm, AlarmOutcome, AlarmSink } from './types.js';
 
 export const ALERTMANAGER_PATH = '/v1/alerts/alertmanager';
