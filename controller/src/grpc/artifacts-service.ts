@@ -6,15 +6,7 @@ import type {
   UploadRequest__Output,
   UploadResponse,
 } from '@flotilla/proto';
-import {
-  FlotillaError,
-  InternalError,
-  SignatureError,
-  ValidationError,
-  errorMessage,
-  isCallerFault,
-  type Logger,
-} from '@flotilla/shared';
+import { InternalError, SignatureError, ValidationError, errorMessage, isCallerFault, type Logger } from '@flotilla/shared';
 import type { ArtifactStore, OpenArtifact, UploadSession } from '../artifacts.js';
 import type { ControllerMetrics, TransferResult } from '../metrics.js';
 import { artifactInfo, readUint64, signedFromMessage } from './convert.js';
