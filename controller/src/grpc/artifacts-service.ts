@@ -6,7 +6,7 @@ import type {
   UploadRequest__Output,
   UploadResponse,
 } from '@flotilla/proto';
-import { InternalError, SignatureError, ValidationError, errorMessage, isCallerFault, type Logger } from '@flotilla/shared';
+import { InternalError, SignatureError, ValidationError, isCallerFault, type Logger } from '@flotilla/shared';
 import type { ArtifactStore, OpenArtifact, UploadSession } from '../artifacts.js';
 import type { ControllerMetrics, TransferResult } from '../metrics.js';
 import { artifactInfo, readUint64, signedFromMessage } from './convert.js';
@@ -53,7 +53,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         const result = resultOf(err);
         metrics.uploads.inc({ result });
         metrics.uploadBytes.inc({ result }, bytes);
-        logger.warn({ ...what, bytes, err: errorMessage(err) }, result === 'refused' ? 'upload refused' : 'upload failed');
+        logger.warn({ ...what, bytes, err }, result === 'refused' ? 'upload refused' : 'upload failed');
         void session?.abort();
         callback(toServiceError(err));
       } else {
@@ -162,7 +162,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
       metrics.downloadBytes.inc(sent);
       metrics.downloads.inc({ result: call.cancelled ? 'cancelled' : resultOf(err) });
       if (!call.cancelled) {
-        logger.info({ sha256, err: errorMessage(err) }, 'download refused');
+        logger.info({ sha256, err }, 'download refused');
         call.emit('error', toServiceError(err));
       }
     } finally {
