@@ -238,10 +238,6 @@ export interface ErrorEntry {
 
 type EntryFields = Omit<ErrorEntry, 'code' | 'Class'>;
 
-// Shorthands for the common rows.
-const CALLER = { callerFault: true } as const;
-const OURS = { callerFault: false } as const;
-
 /**
  * The one table of Flotilla's errors, in the spirit of fastify's lib/errors.js: each code's class,
  * gRPC status, HTTP status, CLI exit code, and how the agent and metrics treat it. Boundaries look
@@ -253,14 +249,14 @@ const OURS = { callerFault: false } as const;
  * should read as comes first.
  */
 const ROWS: readonly (readonly [FlotillaErrorClass, EntryFields])[] = [
-  [ValidationError, { grpc: 'INVALID_ARGUMENT', http: 400, exit: EXIT.USAGE, ...CALLER, retry: 'permanent' }],
-  [ManifestError, { grpc: 'INVALID_ARGUMENT', http: 500, exit: EXIT.FAILED, ...CALLER, retry: 'permanent' }],
-  [UnsafeArchiveError, { grpc: 'INVALID_ARGUMENT', http: 500, exit: EXIT.FAILED, ...CALLER, retry: 'permanent' }],
+  [ValidationError, { grpc: 'INVALID_ARGUMENT', http: 400, exit: EXIT.USAGE, callerFault: true, retry: 'permanent' }],
+  [ManifestError, { grpc: 'INVALID_ARGUMENT', http: 500, exit: EXIT.FAILED, callerFault: true, retry: 'permanent' }],
+  [UnsafeArchiveError, { grpc: 'INVALID_ARGUMENT', http: 500, exit: EXIT.FAILED, callerFault: true, retry: 'permanent' }],
   // Bad configuration is the caller's to fix, but for a webhook it is ours: 503 so the sender retries.
-  [ConfigError, { grpc: 'INVALID_ARGUMENT', http: 503, exit: EXIT.USAGE, ...OURS, retry: 'transient' }],
-  [SignatureError, { grpc: 'PERMISSION_DENIED', http: 500, exit: EXIT.USAGE, ...CALLER, retry: 'permanent' }],
-  [IntegrityError, { grpc: 'DATA_LOSS', http: 500, exit: EXIT.USAGE, ...CALLER, retry: 'permanent' }],
-  [NotFoundError, { grpc: 'NOT_FOUND', http: 404, exit: EXIT.FAILED, ...CALLER, retry: 'transient' }],
+  [ConfigError, { grpc: 'INVALID_ARGUMENT', http: 503, exit: EXIT.USAGE, callerFault: false, retry: 'transient' }],
+  [SignatureError, { grpc: 'PERMISSION_DENIED', http: 500, exit: EXIT.USAGE, callerFault: true, retry: 'permanent' }],
+  [IntegrityError, { grpc: 'DATA_LOSS', http: 500, exit: EXIT.USAGE, callerFault: true, retry: 'permanent' }],
+  [NotFoundError, { grpc: 'NOT_FOUND', http: 404, exit: EXIT.FAILED, callerFault: true, retry: 'transient' }],
   [
     ConflictError,
     {
@@ -268,18 +264,18 @@ const ROWS: readonly (readonly [FlotillaErrorClass, EntryFields])[] = [
       grpcByKind: { [CONFLICT_KIND.duplicate]: 'ALREADY_EXISTS' },
       http: 500,
       exit: EXIT.FAILED,
-      ...CALLER,
+      callerFault: true,
       retry: 'transient',
     },
   ],
-  [StaleAssignmentError, { grpc: 'FAILED_PRECONDITION', http: 500, exit: EXIT.FAILED, ...OURS, retry: 'transient' }],
-  [UnauthenticatedError, { grpc: 'UNAUTHENTICATED', http: 401, exit: EXIT.FAILED, ...CALLER, retry: 'transient' }],
-  [UnavailableError, { grpc: 'UNAVAILABLE', http: 503, exit: EXIT.UNREACHABLE, ...OURS, retry: 'transient' }],
-  [OutOfRangeError, { grpc: 'OUT_OF_RANGE', http: 500, exit: EXIT.FAILED, ...CALLER, retry: 'transient' }],
-  [BodyTooLargeError, { grpc: 'INTERNAL', http: 413, exit: EXIT.FAILED, ...OURS, retry: 'transient' }],
-  [UnsupportedMediaTypeError, { grpc: 'INTERNAL', http: 415, exit: EXIT.FAILED, ...OURS, retry: 'transient' }],
-  [HookFailedError, { grpc: 'INTERNAL', http: 500, exit: EXIT.FAILED, ...OURS, retry: 'permanent' }],
-  [InternalError, { grpc: 'INTERNAL', http: 500, exit: EXIT.FAILED, ...OURS, retry: 'transient' }],
+  [StaleAssignmentError, { grpc: 'FAILED_PRECONDITION', http: 500, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
+  [UnauthenticatedError, { grpc: 'UNAUTHENTICATED', http: 401, exit: EXIT.FAILED, callerFault: true, retry: 'transient' }],
+  [UnavailableError, { grpc: 'UNAVAILABLE', http: 503, exit: EXIT.UNREACHABLE, callerFault: false, retry: 'transient' }],
+  [OutOfRangeError, { grpc: 'OUT_OF_RANGE', http: 500, exit: EXIT.FAILED, callerFault: true, retry: 'transient' }],
+  [BodyTooLargeError, { grpc: 'INTERNAL', http: 413, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
+  [UnsupportedMediaTypeError, { grpc: 'INTERNAL', http: 415, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
+  [HookFailedError, { grpc: 'INTERNAL', http: 500, exit: EXIT.FAILED, callerFault: false, retry: 'permanent' }],
+  [InternalError, { grpc: 'INTERNAL', http: 500, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
 ];
 
 const ENTRIES: ReadonlyMap<string, ErrorEntry> = new Map(
