@@ -20,7 +20,7 @@ export default defineConfig({
           name: 'unit',
           // Unit tests first (fast, no processes), then the integration files two at a time.
           sequence: { groupOrder: 0 },
-          include: ['{shared,controller,agent,proto}/src/**/*.test.ts'],
+          include: ['{shared,controller,agent,proto}/src/**/*.test.ts', 'scripts/**/*.test.mjs'],
           environment: 'node',
         },
       },

@@ -7,7 +7,6 @@ import {
   MANIFEST_FILE,
   SignatureError,
   StaleAssignmentError,
-  errorMessage,
   parseManifest,
   verifyAssignment,
   type Announce,
@@ -120,7 +119,7 @@ export class Agent {
       await this.prepare();
     } catch (err) {
       this.setState('failed');
-      this.log.fatal({ err: errorMessage(err) }, 'agent could not start');
+      this.log.fatal({ err }, 'agent could not start');
       this.processes.detachAll();
       await this.worker.close();
       this.resolveStopped();
@@ -193,7 +192,7 @@ export class Agent {
     await this.adoptApps();
     this.resumeAssignment();
     this.inventory = await this.worker.inventory().catch((err: unknown) => {
-      this.log.warn({ err: errorMessage(err) }, 'inventory could not be collected; announcing what the os module tells');
+      this.log.warn({ err }, 'inventory could not be collected; announcing what the os module tells');
       return basicInventory();
     });
   }
@@ -229,7 +228,7 @@ export class Agent {
       try {
         manifest = parseManifest(await readFile(join(releaseDir, MANIFEST_FILE), 'utf8'), { app, version });
       } catch (err) {
-        this.log.error({ app, version, err: errorMessage(err) }, 'cannot read the active release manifest; app not re-adopted');
+        this.log.error({ app, version, err }, 'cannot read the active release manifest; app not re-adopted');
         continue;
       }
       const release = { app, version, releaseDir, manifest, logDir: this.releases.logDir(app) };
@@ -252,7 +251,7 @@ export class Agent {
       this.log.info({ seq: assignment.seq }, 'resuming the saved assignment');
       this.converger!.submit(assignment, true);
     } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'saved assignment no longer verifies; waiting for the controller');
+      this.log.warn({ err }, 'saved assignment no longer verifies; waiting for the controller');
     }
   }
 
@@ -263,7 +262,7 @@ export class Agent {
     const entry = this.local.apps[app];
     if (entry !== undefined && !sameProcess(entry.process, identity)) {
       void this.keeper.updateApp(app, (a) => ({ ...a, process: identity })).catch((err) =>
-        this.log.error({ app, err: errorMessage(err) }, 'cannot save the app process identity'),
+        this.log.error({ app, err }, 'cannot save the app process identity'),
       );
     }
   }
@@ -281,7 +280,7 @@ export class Agent {
       } else if (err instanceof SignatureError) {
         this.log.warn({ source, keyId: signed.keyId, err: err.message }, 'assignment with an invalid signature ignored');
       } else {
-        this.log.warn({ source, err: errorMessage(err) }, 'malformed assignment ignored');
+        this.log.warn({ source, err }, 'malformed assignment ignored');
       }
       return;
     }
@@ -369,7 +368,7 @@ export class Agent {
       }
       await this.link?.close();
     } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'shutdown did not finish cleanly');
+      this.log.error({ err }, 'shutdown did not finish cleanly');
     } finally {
       await this.worker.close();
       this.setState('stopped');

@@ -1,11 +1,4 @@
-import {
-  FlotillaError,
-  IntegrityError,
-  ManifestError,
-  SignatureError,
-  UnsafeArchiveError,
-  ValidationError,
-} from '@flotilla/shared';
+import { entryOf } from '@flotilla/shared';
 
 /**
  * How an install that failed is retried.
@@ -20,12 +13,8 @@ export type FailureKind = 'permanent' | 'transient';
 /** Waits before the 1st, 2nd, 3rd... retry of a transient failure; the last one repeats. */
 export const RETRY_DELAYS_MS: readonly number[] = Object.freeze([5_000, 30_000, 120_000, 600_000]);
 
-/** A step of an activation failed because of the release's own hook. */
-export class HookFailedError extends FlotillaError {
-  constructor(message: string, options?: ConstructorParameters<typeof FlotillaError>[2]) {
-    super('FLOTILLA_ERR_HOOK', message, options);
-  }
-}
+// The install code imports the hook's error from here, beside the retry rules that name it permanent.
+export { HookFailedError } from '@flotilla/shared';
 
 /** True for the error an AbortSignal raises: the work was called off, nothing failed. */
 export function isAbort(err: unknown, signal?: AbortSignal): boolean {
@@ -33,18 +22,9 @@ export function isAbort(err: unknown, signal?: AbortSignal): boolean {
   return err instanceof Error && (err.name === 'AbortError' || (err as { code?: unknown }).code === 'ABORT_ERR');
 }
 
+/** By the shared error table's `retry` column; anything not Flotilla's is transient. */
 export function classifyFailure(err: unknown): FailureKind {
-  if (
-    err instanceof SignatureError ||
-    err instanceof IntegrityError ||
-    err instanceof UnsafeArchiveError ||
-    err instanceof ManifestError ||
-    err instanceof ValidationError ||
-    err instanceof HookFailedError
-  ) {
-    return 'permanent';
-  }
-  return 'transient';
+  return entryOf(err).retry;
 }
 
 /** The wait before retry number `attempt` (1 for the first retry). */

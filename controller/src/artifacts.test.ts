@@ -16,10 +16,10 @@ import {
   parsePrivateKey,
   parsePublicKey,
   signDescriptor,
+  OutOfRangeError,
   type SigningKey,
 } from '@flotilla/shared';
 import { ArtifactStore } from './artifacts.js';
-import { OutOfRangeError } from './errors.js';
 import { readReleaseManifest } from './release-manifest.js';
 import { memoryBucket } from './store/memory-kv.js';
 import { recordSchemas, type AppRecord, type ArtifactRecord } from './store/records.js';

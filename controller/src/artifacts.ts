@@ -11,13 +11,14 @@ import {
   ValidationError,
   errorMessage,
   verifyDescriptor,
+  CONFLICT_KIND,
+  OutOfRangeError,
   type Descriptor,
   type Logger,
   type Signed,
   type TrustedKey,
 } from '@flotilla/shared';
 import { KeyedMutex } from './concurrency.js';
-import { CONFLICT_KIND, OutOfRangeError } from './errors.js';
 import { readReleaseManifest } from './release-manifest.js';
 import type { JsonBucket } from './store/kv.js';
 import { artifactKey, type AppRecord, type ArtifactRecord } from './store/records.js';

@@ -2,7 +2,6 @@ import {
   ASSIGNMENT_TYPE,
   FlotillaError,
   canonicalJson,
-  errorMessage,
   parseAssignment,
   signAssignment,
   toFlotillaError,
@@ -219,7 +218,7 @@ export class AssignmentWriter {
       return { type: 'sync-reply', assignment: record?.signed ?? null };
     } catch (err) {
       const cached = this.cache.get(hostId);
-      this.logger.warn({ hostId, err: errorMessage(err), fromCache: cached !== undefined }, 'cannot read assignment for sync');
+      this.logger.warn({ hostId, err, fromCache: cached !== undefined }, 'cannot read assignment for sync');
       return cached ? { type: 'sync-reply', assignment: cached.record.signed } : undefined;
     }
   }
@@ -252,7 +251,7 @@ export class AssignmentWriter {
       this.opts.publisher.publish(hostId, signed);
     } catch (err) {
       // The record is written; the host gets it on its next sync or heartbeat-driven re-send.
-      this.logger.warn({ hostId, err: errorMessage(err) }, 'cannot publish assignment');
+      this.logger.warn({ hostId, err }, 'cannot publish assignment');
     }
   }
 
@@ -262,7 +261,7 @@ export class AssignmentWriter {
     try {
       this.cache.set(hostId, { record, assignment: parseAssignment(record.signed.payload) });
     } catch (err) {
-      this.logger.error({ hostId, err: errorMessage(err) }, 'stored assignment is malformed');
+      this.logger.error({ hostId, err }, 'stored assignment is malformed');
     }
   }
 }

@@ -22,7 +22,7 @@ import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
 import { RolloutManager } from './rollouts/manager.js';
 import { RevertManager } from './rollouts/reverts.js';
-import { RolloutStore } from './rollouts/store.js';
+import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
 import { openControllerStore, type ControllerStore } from './store/store.js';
 import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
 
@@ -145,7 +145,7 @@ export class Controller {
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
       });
-      const rolloutStore = new RolloutStore(store.rollouts);
+      const rolloutStore = new RolloutStore(rolloutBuckets(store.rolloutsKv, root.child({ component: 'store' })));
       const rollouts = await RolloutManager.load({
         store: rolloutStore,
         apps: store.apps,
@@ -266,7 +266,7 @@ export class Controller {
     void this.reverts.resume();
     void nc.closed().then((err) => {
       if (this.currentState !== 'running') return;
-      this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
+      this.logger.fatal({ err }, 'NATS connection closed; stopping');
       void this.shutdown('failed');
     });
     this.currentState = 'running';
@@ -315,13 +315,13 @@ export class Controller {
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();
     await Promise.all([
-      this.grpc.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'gRPC close failed')),
-      this.http.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'HTTP close failed')),
+      this.grpc.close(graceMs).catch((err: unknown) => this.logger.warn({ err }, 'gRPC close failed')),
+      this.http.close(graceMs).catch((err: unknown) => this.logger.warn({ err }, 'HTTP close failed')),
     ]);
     // Transitions in flight finish their KV write and actions while NATS is still up.
     await this.rollouts.stop(graceMs);
     if (!this.nats.nc.isClosed()) {
-      const drained = this.nats.nc.drain().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'NATS drain failed'));
+      const drained = this.nats.nc.drain().catch((err: unknown) => this.logger.warn({ err }, 'NATS drain failed'));
       const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([drained, timer]);
       if (!this.nats.nc.isClosed()) await this.nats.nc.close().catch(() => undefined);

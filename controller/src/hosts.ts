@@ -1,4 +1,4 @@
-import { canonicalJson, errorMessage, type Announce, type AppStatusReport, type Heartbeat, type LoadFigures, type Logger } from '@flotilla/shared';
+import { canonicalJson, type Announce, type AppStatusReport, type Heartbeat, type LoadFigures, type Logger } from '@flotilla/shared';
 import { KeyedMutex } from './concurrency.js';
 import { LivenessDeadlines } from './liveness.js';
 import type { JsonBucket } from './store/kv.js';
@@ -359,7 +359,7 @@ export class HostRegistry {
           return { ...current?.value, ...record, firstSeenMs };
         });
       } catch (err) {
-        this.logger.error({ hostId, err: errorMessage(err) }, 'cannot write host record');
+        this.logger.error({ hostId, err }, 'cannot write host record');
       }
     });
   }
@@ -392,10 +392,10 @@ export class HostRegistry {
       try {
         // The writes go on without the timer: a slow KV must not hold up the next deadline.
         Promise.all(this.markOverdueDown()).catch((err: unknown) =>
-          this.logger.error({ err: errorMessage(err) }, 'host down write failed'),
+          this.logger.error({ err }, 'host down write failed'),
         );
       } catch (err) {
-        this.logger.error({ err: errorMessage(err) }, 'host deadline check failed');
+        this.logger.error({ err }, 'host deadline check failed');
       }
       this.armDeadlineTimer();
     }, delay);
@@ -413,7 +413,7 @@ export class HostRegistry {
       try {
         listener(event);
       } catch (err) {
-        this.logger.error({ hostId: event.hostId, event: event.type, err: errorMessage(err) }, 'host listener failed');
+        this.logger.error({ hostId: event.hostId, event: event.type, err }, 'host listener failed');
       }
     }
   }

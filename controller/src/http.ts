@@ -71,7 +71,7 @@ export class HttpServer {
     try {
       await handler(req, res);
     } catch (err) {
-      this.logger.error({ path, err: errorMessage(err) }, 'HTTP handler failed');
+      this.logger.error({ path, err }, 'HTTP handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error', message: errorMessage(err) });
       else res.end();
     }

@@ -51,11 +51,7 @@ export {
   type HostRecord,
   type HostState,
 } from './store/records.js';
-export { CONFLICT_KIND, OutOfRangeError } from './errors.js';
-export {
-  ERROR_CODE_METADATA,
-  STATUS_BY_ERROR_CODE,
-  fromServiceError,
+export { fromServiceError,
   statusFor,
   toServiceError,
 } from './grpc/errors.js';

@@ -34,7 +34,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     controller = await Controller.create(config, { logger });
   } catch (err) {
-    logger.fatal({ err: errorMessage(err) }, 'controller failed to start');
+    logger.fatal({ err }, 'controller failed to start');
     await new Promise<void>((resolve) => logger.flush(() => resolve()));
     fail(err instanceof ConfigError ? EXIT_CONFIG : EXIT_FAILED, errorMessage(err));
   }

@@ -55,7 +55,7 @@ export async function connectNats(settings: ControllerConfig['nats'], logger: Lo
           logger.info({ server: s.server }, 'NATS reconnected');
           break;
         case 'error':
-          logger.warn({ err: errorMessage(s.error) }, 'NATS error');
+          logger.warn({ err: s.error }, 'NATS error');
           break;
         default:
           break;

@@ -4,7 +4,6 @@ import {
   decodeAnnounce,
   decodeHeartbeat,
   encodeMessage,
-  errorMessage,
   type Logger,
   type SignedAssignment,
   type Subjects,
@@ -44,9 +43,10 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
   const { nc, subjects, hosts, assignments, metrics } = deps;
   const logger = deps.logger.child({ component: 'control-subjects' });
 
-  const malformed = (kind: string, msg: Msg, reason: string) => {
+  // `reason` names what is wrong; `err`, when parsing threw, keeps the parser's own words.
+  const malformed = (kind: string, msg: Msg, reason: string, err?: unknown) => {
     metrics.malformed.inc({ kind });
-    logger.debug({ kind, subject: msg.subject, reason }, 'ignoring malformed message');
+    logger.debug({ kind, subject: msg.subject, reason, err }, 'ignoring malformed message');
   };
 
   const announce = nc.subscribe(subjects.allAnnounce, {
@@ -57,11 +57,11 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
       try {
         body = decodeAnnounce(msg.data);
       } catch (e) {
-        return malformed('announce', msg, errorMessage(e));
+        return malformed('announce', msg, 'body does not parse', e);
       }
       if (body.hostId !== hostId) return malformed('announce', msg, `body names host "${body.hostId}"`);
       metrics.announces.inc();
-      hosts.handleAnnounce(body).catch((e: unknown) => logger.error({ hostId, err: errorMessage(e) }, 'announce failed'));
+      hosts.handleAnnounce(body).catch((e: unknown) => logger.error({ hostId, err: e }, 'announce failed'));
     },
   });
 
@@ -73,14 +73,14 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
       try {
         body = decodeHeartbeat(msg.data);
       } catch (e) {
-        return malformed('heartbeat', msg, errorMessage(e));
+        return malformed('heartbeat', msg, 'body does not parse', e);
       }
       if (body.hostId !== hostId) return malformed('heartbeat', msg, `body names host "${body.hostId}"`);
       let accepted: boolean;
       try {
         accepted = hosts.takeHeartbeat(body);
       } catch (e) {
-        return logger.error({ hostId, err: errorMessage(e) }, 'heartbeat failed');
+        return logger.error({ hostId, err: e }, 'heartbeat failed');
       }
       if (accepted) metrics.heartbeats.inc();
       else logger.debug({ hostId, n: body.n, bootId: body.bootId }, 'dropping out-of-order heartbeat');
@@ -99,7 +99,7 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
           if (reply) msg.respond(encodeMessage(reply));
           logger.debug({ hostId, answered: reply !== undefined, hasAssignment: Boolean(reply?.assignment) }, 'sync request');
         },
-        (e: unknown) => logger.error({ hostId, err: errorMessage(e) }, 'sync failed'),
+        (e: unknown) => logger.error({ hostId, err: e }, 'sync failed'),
       );
     },
   });

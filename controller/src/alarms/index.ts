@@ -23,28 +23,17 @@ export {
   type AlertRoutesOptions,
   type AppResult,
 } from './webhooks.js';
-export { BodyTooLargeError, HTTP_STATUS_BY_CODE, UnsupportedMediaTypeError } from './request.js';
+export { BUILTIN_KINDS, builtinSource, type BuiltinAlarmKind } from './builtin/kinds.js';
+export { NO_EPISODE, stepEpisode, type ConditionReading, type Episode, type EpisodeStep } from './builtin/episode.js';
+export { type HostAppSample, type RestartSample } from './builtin/samples.js';
 export {
-  BUILTIN_KINDS,
-  BuiltinAlarms,
   BuiltinEvaluator,
-  NO_EPISODE,
-  builtinSource,
-  stepEpisode,
   type AppAlarmSnapshot,
-  type BuiltinAlarmKind,
-  type BuiltinAlarmsOptions,
   type BuiltinDecision,
   type BuiltinEvent,
   type BuiltinResult,
-  type ConditionReading,
-  type Episode,
-  type EpisodeStep,
-  type HostAppSample,
-  type HostFeed,
-  type HostFeedEvent,
-  type RestartSample,
-} from './builtin.js';
+} from './builtin/evaluator.js';
+export { BuiltinAlarms, type BuiltinAlarmsOptions, type HostFeed, type HostFeedEvent } from './builtin/driver.js';
 export {
   ALARMS_ENV,
   ALARM_DEFAULTS,

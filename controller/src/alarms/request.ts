@@ -1,39 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { FlotillaError, UnauthenticatedError, UnavailableError, ValidationError } from '@flotilla/shared';
+import { BodyTooLargeError, UnauthenticatedError, UnavailableError, UnsupportedMediaTypeError, ValidationError } from '@flotilla/shared';
 import type { z } from 'zod';
-
-type ErrorOptions = ConstructorParameters<typeof FlotillaError>[2];
-
-/** A request body larger than the configured limit. */
-export class BodyTooLargeError extends FlotillaError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('FLOTILLA_ERR_BODY_TOO_LARGE', message, options);
-  }
-}
-
-/** A request body that is not JSON by its Content-Type. */
-export class UnsupportedMediaTypeError extends FlotillaError {
-  constructor(message: string, options?: ErrorOptions) {
-    super('FLOTILLA_ERR_MEDIA_TYPE', message, options);
-  }
-}
-
-/** The one place where the webhooks' errors become HTTP statuses; anything else is a 500. */
-export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = Object.freeze({
-  FLOTILLA_ERR_VALIDATION: 400,
-  FLOTILLA_ERR_UNAUTHENTICATED: 401,
-  FLOTILLA_ERR_NOT_FOUND: 404,
-  FLOTILLA_ERR_BODY_TOO_LARGE: 413,
-  FLOTILLA_ERR_MEDIA_TYPE: 415,
-  // 503, not 500, so that Alertmanager retries: it treats 5xx as recoverable, 4xx as final.
-  FLOTILLA_ERR_UNAVAILABLE: 503,
-  FLOTILLA_ERR_CONFIG: 503,
-});
-
-export function httpStatusOf(err: unknown): number {
-  return err instanceof FlotillaError ? (HTTP_STATUS_BY_CODE[err.code] ?? 500) : 500;
-}
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();

@@ -1,3 +1,4 @@
+import type { AppStatusReport, LoadFigures } from '@flotilla/shared';
 import type { Alarm, AlarmOutcome, AlarmSink } from './types.js';
 
 /**
@@ -121,3 +122,25 @@ export const RECORDED_NOTIFICATIONS = {
   /** `api` resolved, `web` still firing; the group's own status stays "firing". */
   partlyResolved: String.raw`{"receiver":"flotilla","status":"firing","alerts":[{"status":"resolved","labels":{"alertname":"HighErrorRate","app":"api","instance":"api-1:9100","job":"api","severity":"warning"},"annotations":{"summary":"api answers 9% of requests with 5xx"},"startsAt":"2026-11-21T22:41:07Z","endsAt":"2026-11-21T22:41:10Z","generatorURL":"http://prometheus.example.internal:9090/graph?g0.expr=job%3Aerror_ratio%3Arate2m+%3E+0.05\u0026g0.tab=1","fingerprint":"ef91552be8abcfe6"},{"status":"firing","labels":{"alertname":"HighErrorRate","app":"web","instance":"web-1:9100","job":"web","severity":"critical","zone":"eu-1"},"annotations":{"runbook_url":"https://runbooks.example.com/web","summary":"web answers 7% of requests with 5xx"},"startsAt":"2026-11-21T22:41:07Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.example.internal:9090/graph?g0.expr=job%3Aerror_ratio%3Arate2m+%3E+0.05\u0026g0.tab=1","fingerprint":"5362d42a22e19119"},{"status":"firing","labels":{"alertname":"HighErrorRate","app":"web","instance":"web-2:9100","job":"web","severity":"critical","zone":"eu-2"},"annotations":{"runbook_url":"https://runbooks.example.com/web","summary":"web answers 6% of requests with 5xx"},"startsAt":"2026-11-21T22:41:07Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.example.internal:9090/graph?g0.expr=job%3Aerror_ratio%3Arate2m+%3E+0.05\u0026g0.tab=1","fingerprint":"d8047ed2246505c7"}],"groupLabels":{"alertname":"HighErrorRate"},"commonLabels":{"alertname":"HighErrorRate"},"commonAnnotations":{},"externalURL":"http://alertmanager.example.internal:9093","version":"4","groupKey":"{}/{app=~\".+\"}:{alertname=\"HighErrorRate\"}","truncatedAlerts":0}`,
 } as const;
+
+/** A host's load well under any limit. */
+export const IDLE_LOAD: LoadFigures = { cpuPercent: 10, memUsedBytes: 2e9, memTotalBytes: 8e9, diskFreeBytes: 1e10 };
+
+/** One app's status in a heartbeat: running and healthy unless `over` says otherwise. */
+export function appReport(app: string, over: Partial<AppStatusReport> = {}): AppStatusReport {
+  return {
+    app,
+    desiredVersion: '2.0.0',
+    activeVersion: '2.0.0',
+    processState: 'running',
+    pid: 100,
+    restarts: 0,
+    health: 'healthy',
+    healthSinceMs: 0,
+    installPhase: 'idle',
+    installVersion: null,
+    error: null,
+    updatedAtMs: 0,
+    ...over,
+  };
+}

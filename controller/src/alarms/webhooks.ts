@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { APP_NAME, FlotillaError, NotFoundError, UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
+import { APP_NAME, FlotillaError, NotFoundError, UnavailableError, errorMessage, httpStatusOf, type Logger } from '@flotilla/shared';
 import { sendJson } from '../http.js';
 import { alarmFromAppAlerts, digestAlertmanagerPayload, parseAlertmanagerPayload, type AlertmanagerAlert } from './alertmanager.js';
 import { alarmFromGenericAlert, parseGenericAlert } from './generic.js';
 import type { AlarmMetrics } from './metrics.js';
-import { bearerCheck, checkJsonContentType, discardBody, httpStatusOf, parseJson, readBody } from './request.js';
+import { bearerCheck, checkJsonContentType, discardBody, parseJson, readBody } from './request.js';
 import type { Alarm, AlarmOutcome, AlarmSink } from './types.js';
 
 export const ALERTMANAGER_PATH = '/v1/alerts/alertmanager';
@@ -113,8 +113,8 @@ export function alertRoutes(opts: AlertRoutesOptions): AlertRoute[] {
           if (Array.isArray(err.details.issues)) body.issues = err.details.issues;
         }
         if (status === 401) res.setHeader('www-authenticate', 'Bearer realm="flotilla"');
-        if (status >= 500) logger.error({ route, status, err: errorMessage(err) }, 'alert webhook failed');
-        else logger.warn({ route, status, err: errorMessage(err) }, 'alert webhook refused');
+        if (status >= 500) logger.error({ route, status, err }, 'alert webhook failed');
+        else logger.warn({ route, status, err }, 'alert webhook refused');
         if (!res.headersSent) sendJson(res, status, body);
         discardBody(req, lingerBytes);
       }
@@ -130,7 +130,7 @@ export function alertRoutes(opts: AlertRoutesOptions): AlertRoute[] {
       return { app: alarm.app, ...extra, ...outcome };
     } catch (err) {
       metrics?.raised.inc({ source: sourceLabel(alarm.source), outcome: 'error' });
-      logger.error({ app: alarm.app, source: alarm.source, err: errorMessage(err) }, 'alarm could not be handed over');
+      logger.error({ app: alarm.app, source: alarm.source, err }, 'alarm could not be handed over');
       return { app: alarm.app, ...extra, action: 'error', message: errorMessage(err) };
     }
   }

@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { UnavailableError } from '@flotilla/shared';
+import { ControllerError, UnavailableError } from '@flotilla/shared';
 import { translateCallError } from './client.js';
-import { ControllerError, exitCodeFor } from './errors.js';
+import { exitCodeFor } from './errors.js';
 
 function serviceError(code: grpc.status, details: string, flotillaCode?: string): grpc.ServiceError {
   const metadata = new grpc.Metadata();

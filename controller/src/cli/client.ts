@@ -30,8 +30,7 @@ import {
   type UploadRequest,
   type UploadResponse__Output,
 } from '@flotilla/proto';
-import { UnavailableError, formatDuration, type FlotillaError } from '@flotilla/shared';
-import { ControllerError } from './errors.js';
+import { ControllerError, ERROR_CODE_METADATA, UnavailableError, formatDuration, type FlotillaError } from '@flotilla/shared';
 
 /** Bytes per upload message. Small enough to keep memory flat, large enough to keep overhead low. */
 export const UPLOAD_CHUNK_BYTES = 256 * 1024;
@@ -74,9 +73,6 @@ export interface ControllerClient {
 
 export type ClientFactory = (options: ConnectOptions) => ControllerClient;
 
-/** The metadata key on which the controller sends the FLOTILLA_ERR_* code of a refusal. */
-const ERROR_CODE_KEY = 'flotilla-error-code';
-
 interface CallSite {
   address: string;
   method: string;
@@ -93,7 +89,7 @@ interface CallSite {
  */
 export function translateCallError(err: grpc.ServiceError, site: CallSite): FlotillaError {
   const statusName = grpc.status[err.code] ?? `status ${err.code}`;
-  const flotillaCode = firstMetadataValue(err.metadata, ERROR_CODE_KEY);
+  const flotillaCode = firstMetadataValue(err.metadata, ERROR_CODE_METADATA);
   const details = (err.details ?? '').trim();
   // UNAVAILABLE that the controller sent on purpose (its NATS is down, say) carries its own code.
   if (err.code === grpc.status.UNAVAILABLE && flotillaCode === undefined) {

@@ -8,7 +8,8 @@ export {
   type ConnectOptions,
   type ControllerClient,
 } from './client.js';
-export { EXIT, ControllerError, exitCodeFor, type ExitCode } from './errors.js';
+export { EXIT, exitCodeFor, type ExitCode } from './errors.js';
+export { ControllerError } from '@flotilla/shared';
 export { actorOf, resolveGlobals, DEFAULT_CONTROLLER, DEFAULT_TIMEOUT, type GlobalOptions, type RawGlobalOptions } from './options.js';
 export { keysGenerate, type KeysGenerateOptions } from './commands/keys-generate.js';
 export { artifactSign, signArtifactFile, type ArtifactSignOptions } from './commands/artifact-sign.js';

@@ -6,7 +6,7 @@ import type {
   UploadRequest__Output,
   UploadResponse,
 } from '@flotilla/proto';
-import { FlotillaError, InternalError, SignatureError, ValidationError, errorMessage, type Logger } from '@flotilla/shared';
+import { InternalError, SignatureError, ValidationError, isCallerFault, type Logger } from '@flotilla/shared';
 import type { ArtifactStore, OpenArtifact, UploadSession } from '../artifacts.js';
 import type { ControllerMetrics, TransferResult } from '../metrics.js';
 import { artifactInfo, readUint64, signedFromMessage } from './convert.js';
@@ -20,21 +20,9 @@ export interface ArtifactsServiceDeps {
   downloadChunkBytes: number;
 }
 
-/** Failures the caller caused (and can fix) rather than the controller. */
-const CALLER_FAULTS = new Set([
-  'FLOTILLA_ERR_VALIDATION',
-  'FLOTILLA_ERR_SIGNATURE',
-  'FLOTILLA_ERR_INTEGRITY',
-  'FLOTILLA_ERR_MANIFEST',
-  'FLOTILLA_ERR_UNSAFE_ARCHIVE',
-  'FLOTILLA_ERR_CONFLICT',
-  'FLOTILLA_ERR_NOT_FOUND',
-  'FLOTILLA_ERR_OUT_OF_RANGE',
-  'FLOTILLA_ERR_UNAUTHENTICATED',
-]);
-
+/** 'refused' when the caller caused the failure (and can fix it), 'failed' when we did. */
 function resultOf(err: unknown): TransferResult {
-  return err instanceof FlotillaError && CALLER_FAULTS.has(err.code) ? 'refused' : 'failed';
+  return isCallerFault(err) ? 'refused' : 'failed';
 }
 
 /** The Artifacts service: signed uploads in, resumable downloads out. */
@@ -65,7 +53,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         const result = resultOf(err);
         metrics.uploads.inc({ result });
         metrics.uploadBytes.inc({ result }, bytes);
-        logger.warn({ ...what, bytes, err: errorMessage(err) }, result === 'refused' ? 'upload refused' : 'upload failed');
+        logger.warn({ ...what, bytes, err }, result === 'refused' ? 'upload refused' : 'upload failed');
         void session?.abort();
         callback(toServiceError(err));
       } else {
@@ -174,7 +162,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
       metrics.downloadBytes.inc(sent);
       metrics.downloads.inc({ result: call.cancelled ? 'cancelled' : resultOf(err) });
       if (!call.cancelled) {
-        logger.info({ sha256, err: errorMessage(err) }, 'download refused');
+        logger.info({ sha256, err }, 'download refused');
         call.emit('error', toServiceError(err));
       }
     } finally {

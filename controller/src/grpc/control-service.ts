@@ -9,12 +9,12 @@ import {
   assertVersion,
   matchesSelector,
   parseSelector,
+  CONFLICT_KIND,
   type AppStatusReport,
   type Logger,
 } from '@flotilla/shared';
 import type { ArtifactStore } from '../artifacts.js';
 import type { AssignmentWriter } from '../assignments.js';
-import { CONFLICT_KIND } from '../errors.js';
 import type { HostRegistry, HostView } from '../hosts.js';
 import { isFinished, type RolloutState } from '../rollout/index.js';
 import type { RolloutManager } from '../rollouts/manager.js';

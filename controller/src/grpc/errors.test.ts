@@ -2,12 +2,15 @@ import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  CONFLICT_KIND,
   ConflictError,
+  ERROR_CODE_METADATA,
   FlotillaError,
   IntegrityError,
   InternalError,
   ManifestError,
   NotFoundError,
+  OutOfRangeError,
   SignatureError,
   StaleAssignmentError,
   UnauthenticatedError,
@@ -15,8 +18,7 @@ import {
   UnsafeArchiveError,
   ValidationError,
 } from '@flotilla/shared';
-import { OutOfRangeError } from '../errors.js';
-import { ERROR_CODE_METADATA, fromServiceError, statusFor, toServiceError } from './errors.js';
+import { fromServiceError, statusFor, toServiceError } from './errors.js';
 
 describe('FlotillaError → gRPC status', () => {
   it('maps every error class as the contract fixes', () => {
@@ -29,7 +31,7 @@ describe('FlotillaError → gRPC status', () => {
       [new IntegrityError('x'), status.DATA_LOSS],
       [new StaleAssignmentError('x'), status.FAILED_PRECONDITION],
       [new NotFoundError('x'), status.NOT_FOUND],
-      [new ConflictError('x', { details: { kind: 'duplicate' } }), status.ALREADY_EXISTS],
+      [new ConflictError('x', { details: { kind: CONFLICT_KIND.duplicate } }), status.ALREADY_EXISTS],
       [new ConflictError('x', { details: { kind: 'state' } }), status.FAILED_PRECONDITION],
       [new ConflictError('x'), status.FAILED_PRECONDITION],
       [new UnauthenticatedError('x'), status.UNAUTHENTICATED],
@@ -73,5 +75,10 @@ describe('gRPC status → FlotillaError (clients)', () => {
     expect(fromServiceError(serviceError(status.PERMISSION_DENIED, 'no'))).toBeInstanceOf(SignatureError);
     expect(fromServiceError(serviceError(status.UNAVAILABLE, 'down'))).toBeInstanceOf(UnavailableError);
     expect(fromServiceError(serviceError(status.UNKNOWN, '?'))).toBeInstanceOf(InternalError);
+    expect(fromServiceError(serviceError(status.INVALID_ARGUMENT, 'bad'))).toBeInstanceOf(ValidationError);
+    expect(fromServiceError(serviceError(status.ALREADY_EXISTS, 'taken'))).toBeInstanceOf(ConflictError);
+    expect(fromServiceError(serviceError(status.FAILED_PRECONDITION, 'busy'))).toBeInstanceOf(ConflictError);
+    expect(fromServiceError(serviceError(status.DEADLINE_EXCEEDED, 'slow'))).toBeInstanceOf(UnavailableError);
+    expect(fromServiceError(serviceError(status.OUT_OF_RANGE, 'past the end'))).toBeInstanceOf(OutOfRangeError);
   });
 });

@@ -1,8 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { z } from 'zod';
 import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
-import { rolloutBuckets, type RolloutBuckets } from '../rollouts/store.js';
 import { JsonBucket } from './kv.js';
 import {
   BUCKETS,
@@ -21,8 +20,11 @@ export interface ControllerStore {
   readonly apps: JsonBucket<AppRecord>;
   readonly artifacts: JsonBucket<ArtifactRecord>;
   readonly assignments: JsonBucket<AssignmentRecord>;
-  /** `flotilla_rollouts`: rollout states, the per-app active claim, per-app history. */
-  readonly rollouts: RolloutBuckets;
+  /**
+   * `flotilla_rollouts`: rollout states, the per-app active claim, per-app history. Left raw:
+   * its typed views belong to rollouts/ (rolloutBuckets), which storage must not import.
+   */
+  readonly rolloutsKv: KV;
 }
 
 export interface OpenStoreOptions {
@@ -52,5 +54,5 @@ export async function openControllerStore(nc: NatsConnection, opts: OpenStoreOpt
     open<AssignmentRecord>(BUCKETS.assignments, recordSchemas.assignments as z.ZodType<AssignmentRecord>),
     openKv(BUCKETS.rollouts, ROLLOUTS_BUCKET_HISTORY),
   ]);
-  return Object.freeze({ hosts, apps, artifacts, assignments, rollouts: rolloutBuckets(rolloutsKv, opts.logger) });
+  return Object.freeze({ hosts, apps, artifacts, assignments, rolloutsKv });
 }

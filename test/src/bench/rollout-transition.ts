@@ -16,6 +16,7 @@ import {
   RolloutManager,
   RolloutStore,
   openControllerStore,
+  rolloutBuckets,
   type ArtifactRecord,
   type RolloutTimers,
   type TransitionStats,
@@ -91,7 +92,7 @@ async function bench(nats: { url: string }, hostCount: number): Promise<void> {
     });
     const stats: TransitionStats[] = [];
     const manager = await RolloutManager.load({
-      store: new RolloutStore(store.rollouts),
+      store: new RolloutStore(rolloutBuckets(store.rolloutsKv, logger)),
       apps: store.apps,
       artifacts: { get: async (_a, v) => artifact(v), list: async () => [artifact('1.0.0'), artifact('2.0.0')] },
       hosts: registry,

@@ -6,6 +6,7 @@ import type {
   RolloutHost__Output,
 } from '@flotilla/proto';
 import {
+  ControllerError,
   NotFoundError,
   UnavailableError,
   ValidationError,
@@ -16,7 +17,7 @@ import {
 } from '@flotilla/shared';
 import type { ControllerClient } from '../client.js';
 import type { CliContext } from '../context.js';
-import { ControllerError, EXIT, reportError, runVerb } from '../errors.js';
+import { EXIT, reportError, runVerb } from '../errors.js';
 import { formatList, paint, plural, renderTable, toJson, toNumber, useColour } from '../format.js';
 import { actorOf, resolveGlobals, withController, type GlobalOptions, type RawGlobalOptions } from '../options.js';
 import { isFinishedStatus } from './rollout-view.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AppEvent__Output, RollbackRequest, RollbackResponse__Output } from '@flotilla/proto';
-import { ControllerError } from '../errors.js';
+import { ControllerError } from '@flotilla/shared';
 import { runCli } from '../program.js';
 import { captureContext, fakeClient, testRollout } from '../testing.js';
 

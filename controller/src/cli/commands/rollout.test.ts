@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Rollout__Output, RolloutCommandRequest, StartRolloutRequest } from '@flotilla/proto';
-import { UnavailableError } from '@flotilla/shared';
-import { ControllerError } from '../errors.js';
+import { ControllerError, UnavailableError } from '@flotilla/shared';
 import { runCli } from '../program.js';
 import { captureContext, fakeClient, testReport, testRollout, testRolloutHost } from '../testing.js';
 

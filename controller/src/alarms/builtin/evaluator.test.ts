@@ -1,38 +1,11 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, type AppStatusReport, type LoadFigures } from '@flotilla/shared';
-import {
-  BuiltinAlarms,
-  BuiltinEvaluator,
-  NO_EPISODE,
-  stepEpisode,
-  type BuiltinDecision,
-  type BuiltinEvent,
-  type HostFeedEvent,
-} from './builtin.js';
-import { alarmPolicyFor, alarmsConfigSchema, type AlarmsConfig } from './config.js';
-import { MemoryAlarmSink } from './testing.js';
+import { describe, expect, it } from 'vitest';
+import type { AppStatusReport, LoadFigures } from '@flotilla/shared';
+import { alarmPolicyFor, alarmsConfigSchema, type AlarmsConfig } from '../config.js';
+import { IDLE_LOAD, appReport } from '../testing.js';
+import { NO_EPISODE, stepEpisode } from './episode.js';
+import { BuiltinEvaluator, type BuiltinDecision, type BuiltinEvent } from './evaluator.js';
 
-const logger = createLogger({ name: 'test', level: 'silent' });
 const T0 = 1_700_000_000_000;
-const IDLE: LoadFigures = { cpuPercent: 10, memUsedBytes: 2e9, memTotalBytes: 8e9, diskFreeBytes: 1e10 };
-
-function report(app: string, over: Partial<AppStatusReport> = {}): AppStatusReport {
-  return {
-    app,
-    desiredVersion: '2.0.0',
-    activeVersion: '2.0.0',
-    processState: 'running',
-    pid: 100,
-    restarts: 0,
-    health: 'healthy',
-    healthSinceMs: 0,
-    installPhase: 'idle',
-    installVersion: null,
-    error: null,
-    updatedAtMs: 0,
-    ...over,
-  };
-}
 
 /** Drives the evaluator (no I/O, no clock) and keeps what it said. */
 class Harness {
@@ -51,7 +24,7 @@ class Harness {
     return r.decisions;
   }
 
-  beat(hostId: string, nowMs: number, apps: AppStatusReport[], load: LoadFigures = IDLE): BuiltinDecision[] {
+  beat(hostId: string, nowMs: number, apps: AppStatusReport[], load: LoadFigures = IDLE_LOAD): BuiltinDecision[] {
     return this.feed({ kind: 'heartbeat', hostId, load, apps, nowMs });
   }
 
@@ -71,9 +44,9 @@ class Harness {
 describe('built-in health alarm', () => {
   it('fires once when more than half of the hosts running the app fail for 10s, and clears', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { health: 'unhealthy' })]);
-    h.beat('h2', T0, [report('web', { health: 'unhealthy' })]);
-    h.beat('h3', T0, [report('web')]);
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h2', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h3', T0, [appReport('web')]);
     expect(h.fired()).toEqual([]);
     expect(h.wakeAtMs).toBe(T0 + 10_000);
 
@@ -95,17 +68,17 @@ describe('built-in health alarm', () => {
 
     // Latched: more reports and ticks while it holds raise nothing more.
     for (let i = 1; i <= 5; i++) {
-      h.beat('h1', T0 + 10_000 + i * 1000, [report('web', { health: 'unhealthy' })]);
+      h.beat('h1', T0 + 10_000 + i * 1000, [appReport('web', { health: 'unhealthy' })]);
       h.tick(T0 + 10_000 + i * 1000);
     }
     expect(h.fired()).toEqual(['web:health']);
 
-    h.beat('h1', T0 + 20_000, [report('web')]);
+    h.beat('h1', T0 + 20_000, [appReport('web')]);
     expect(h.cleared()).toEqual(['web:health']);
     expect(h.decisions.at(-1)).toMatchObject({ kind: 'clear', lastedMs: 20_000 });
 
     // A new episode needs its full duration again.
-    h.beat('h1', T0 + 30_000, [report('web', { health: 'unhealthy' })]);
+    h.beat('h1', T0 + 30_000, [appReport('web', { health: 'unhealthy' })]);
     h.tick(T0 + 39_999);
     expect(h.fired()).toEqual(['web:health']);
     h.tick(T0 + 40_000);
@@ -114,8 +87,8 @@ describe('built-in health alarm', () => {
 
   it('needs MORE than the share: half of two hosts is not enough', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { health: 'unhealthy' })]);
-    h.beat('h2', T0, [report('web')]);
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h2', T0, [appReport('web')]);
     h.tick(T0 + 60_000);
     expect(h.fired()).toEqual([]);
     expect(h.wakeAtMs).toBeNull();
@@ -123,9 +96,9 @@ describe('built-in health alarm', () => {
 
   it('starts the duration again when the condition lapses before it runs out', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { health: 'unhealthy' })]);
-    h.beat('h1', T0 + 8_000, [report('web')]);
-    h.beat('h1', T0 + 9_000, [report('web', { health: 'unhealthy' })]);
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h1', T0 + 8_000, [appReport('web')]);
+    h.beat('h1', T0 + 9_000, [appReport('web', { health: 'unhealthy' })]);
     h.tick(T0 + 10_000);
     expect(h.fired()).toEqual([]);
     expect(h.wakeAtMs).toBe(T0 + 19_000);
@@ -135,9 +108,9 @@ describe('built-in health alarm', () => {
 
   it('counts an exited process as failing, and ignores hosts not running the app', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { processState: 'exited', health: 'unknown' })]);
-    h.beat('h2', T0, [report('web', { activeVersion: null, processState: 'stopped', health: 'unknown' })]);
-    h.beat('h3', T0, [report('web', { processState: 'stopped', health: 'unhealthy' })]);
+    h.beat('h1', T0, [appReport('web', { processState: 'exited', health: 'unknown' })]);
+    h.beat('h2', T0, [appReport('web', { activeVersion: null, processState: 'stopped', health: 'unknown' })]);
+    h.beat('h3', T0, [appReport('web', { processState: 'stopped', health: 'unhealthy' })]);
     h.tick(T0 + 10_000);
     expect(h.decisions).toMatchObject([{ kind: 'fire', alarm: { summary: { failing: 1, running: 1 } } }]);
   });
@@ -149,9 +122,9 @@ describe('built-in health alarm', () => {
     });
     const h = new Harness(config);
     for (const app of ['web', 'api']) {
-      h.beat(`${app}-1`, T0, [report(app, { health: 'unhealthy' })]);
-      h.beat(`${app}-2`, T0, [report(app)]);
-      h.beat(`${app}-3`, T0, [report(app)]);
+      h.beat(`${app}-1`, T0, [appReport(app, { health: 'unhealthy' })]);
+      h.beat(`${app}-2`, T0, [appReport(app)]);
+      h.beat(`${app}-3`, T0, [appReport(app)]);
     }
     h.tick(T0 + 29_999);
     expect(h.fired()).toEqual([]);
@@ -161,9 +134,9 @@ describe('built-in health alarm', () => {
 
   it('drops the reports of a host marked down, and of apps a host no longer reports', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { health: 'unhealthy' }), report('api', { health: 'unhealthy' })]);
-    h.beat('h2', T0, [report('web', { health: 'unhealthy' })]);
-    h.beat('h3', T0, [report('web')]);
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy' }), appReport('api', { health: 'unhealthy' })]);
+    h.beat('h2', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h3', T0, [appReport('web')]);
     h.tick(T0 + 10_000);
     expect(h.fired().sort()).toEqual(['api:health', 'web:health']);
 
@@ -179,8 +152,8 @@ describe('built-in health alarm', () => {
 
   it('fires when the healthy host goes down and leaves only failing ones', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { health: 'unhealthy' })]);
-    h.beat('h2', T0, [report('web')]);
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h2', T0, [appReport('web')]);
     h.feed({ kind: 'host-down', hostId: 'h2', nowMs: T0 + 1_000 });
     h.tick(T0 + 11_000);
     expect(h.fired()).toEqual(['web:health']);
@@ -190,22 +163,22 @@ describe('built-in health alarm', () => {
 describe('built-in crash-loop alarm', () => {
   it('fires at once when a host reports the app in crash-loop', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web')]);
-    h.beat('h2', T0, [report('web', { processState: 'crash-loop', restarts: 6 })]);
+    h.beat('h1', T0, [appReport('web')]);
+    h.beat('h2', T0, [appReport('web', { processState: 'crash-loop', restarts: 6 })]);
     expect(h.decisions).toMatchObject([
       { kind: 'fire', type: 'crash-loop', alarm: { source: 'builtin:crash-loop', reason: 'host h2 reports web in crash-loop', summary: { hosts: ['h2'] } } },
     ]);
-    h.beat('h2', T0 + 1_000, [report('web', { processState: 'crash-loop', restarts: 7 })]);
+    h.beat('h2', T0 + 1_000, [appReport('web', { processState: 'crash-loop', restarts: 7 })]);
     expect(h.fired()).toEqual(['web:crash-loop']);
   });
 
   it('fires when restarts grow past the limit within the window, and clears as they age out', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { restarts: 0 })]);
-    h.beat('h1', T0 + 60_000, [report('web', { restarts: 2, processState: 'backoff' })]);
-    h.beat('h1', T0 + 120_000, [report('web', { restarts: 3 })]);
+    h.beat('h1', T0, [appReport('web', { restarts: 0 })]);
+    h.beat('h1', T0 + 60_000, [appReport('web', { restarts: 2, processState: 'backoff' })]);
+    h.beat('h1', T0 + 120_000, [appReport('web', { restarts: 3 })]);
     expect(h.fired()).toEqual([]);
-    h.beat('h1', T0 + 180_000, [report('web', { restarts: 4 })]);
+    h.beat('h1', T0 + 180_000, [appReport('web', { restarts: 4 })]);
     expect(h.decisions).toMatchObject([
       { kind: 'fire', type: 'crash-loop', alarm: { reason: 'host h1 restarted web 4 times within 5m00s (limit 3)' } },
     ]);
@@ -219,17 +192,17 @@ describe('built-in crash-loop alarm', () => {
 
   it('does not count restarts spread over more than the window', () => {
     const h = new Harness();
-    for (let i = 0; i <= 8; i++) h.beat('h1', T0 + i * 120_000, [report('web', { restarts: i })]);
+    for (let i = 0; i <= 8; i++) h.beat('h1', T0 + i * 120_000, [appReport('web', { restarts: i })]);
     expect(h.fired()).toEqual([]);
   });
 
   it('starts counting afresh when a new version is activated', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { activeVersion: '1.0.0', restarts: 3 })]);
-    h.beat('h1', T0 + 1_000, [report('web', { activeVersion: '2.0.0', restarts: 0 })]);
-    h.beat('h1', T0 + 2_000, [report('web', { activeVersion: '2.0.0', restarts: 3 })]);
+    h.beat('h1', T0, [appReport('web', { activeVersion: '1.0.0', restarts: 3 })]);
+    h.beat('h1', T0 + 1_000, [appReport('web', { activeVersion: '2.0.0', restarts: 0 })]);
+    h.beat('h1', T0 + 2_000, [appReport('web', { activeVersion: '2.0.0', restarts: 3 })]);
     expect(h.fired()).toEqual([]);
-    h.beat('h1', T0 + 3_000, [report('web', { activeVersion: '2.0.0', restarts: 4 })]);
+    h.beat('h1', T0 + 3_000, [appReport('web', { activeVersion: '2.0.0', restarts: 4 })]);
     expect(h.fired()).toEqual(['web:crash-loop']);
   });
 });
@@ -240,18 +213,18 @@ describe('built-in resource alarm', () => {
 
   it('is off by default', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web')], hot);
-    h.beat('h1', T0 + 600_000, [report('web')], hot);
+    h.beat('h1', T0, [appReport('web')], hot);
+    h.beat('h1', T0 + 600_000, [appReport('web')], hot);
     expect(h.fired()).toEqual([]);
     expect(h.wakeAtMs).toBeNull();
   });
 
   it('fires when a host running the app stays over the CPU limit for the duration', () => {
     const h = new Harness(alarmsConfigSchema.parse({ apps: { web: { resources: { cpuPercent: 95 } } } }));
-    h.beat('h1', T0, [report('web'), report('api')], hot);
+    h.beat('h1', T0, [appReport('web'), appReport('api')], hot);
     expect(h.wakeAtMs).toBe(T0 + 120_000);
-    h.beat('h1', T0 + 60_000, [report('web'), report('api')], IDLE);
-    h.beat('h1', T0 + 61_000, [report('web'), report('api')], hot);
+    h.beat('h1', T0 + 60_000, [appReport('web'), appReport('api')], IDLE_LOAD);
+    h.beat('h1', T0 + 61_000, [appReport('web'), appReport('api')], hot);
     h.tick(T0 + 180_000);
     expect(h.fired()).toEqual([]);
     h.tick(T0 + 181_000);
@@ -262,26 +235,26 @@ describe('built-in resource alarm', () => {
         alarm: { app: 'web', source: 'builtin:resources', reason: 'host h1 running web is over its limits for 2m00s: CPU 97% > 95%' },
       },
     ]);
-    h.beat('h1', T0 + 190_000, [report('web'), report('api')], IDLE);
+    h.beat('h1', T0 + 190_000, [appReport('web'), appReport('api')], IDLE_LOAD);
     expect(h.cleared()).toEqual(['web:resources']);
   });
 
   it('names the figures of the latest heartbeat, after a long quiet stretch under the limits', () => {
     const h = new Harness(alarmsConfigSchema.parse({ apps: { web: { resources: { cpuPercent: 95, for: '1m' } } } }));
-    for (let s = 0; s < 5; s++) h.beat('h1', T0 + s * 1000, [report('web')], { ...IDLE, cpuPercent: 10 + s });
-    h.beat('h1', T0 + 5_000, [report('web')], { ...IDLE, cpuPercent: 96 });
-    h.beat('h1', T0 + 30_000, [report('web')], { ...IDLE, cpuPercent: 99 });
+    for (let s = 0; s < 5; s++) h.beat('h1', T0 + s * 1000, [appReport('web')], { ...IDLE_LOAD, cpuPercent: 10 + s });
+    h.beat('h1', T0 + 5_000, [appReport('web')], { ...IDLE_LOAD, cpuPercent: 96 });
+    h.beat('h1', T0 + 30_000, [appReport('web')], { ...IDLE_LOAD, cpuPercent: 99 });
     h.tick(T0 + 65_000);
     expect(h.decisions).toMatchObject([{ kind: 'fire', alarm: { reason: 'host h1 running web is over its limits for 1m00s: CPU 99% > 95%' } }]);
   });
 
   it('watches memory as a share of the host total, only on hosts running the app', () => {
     const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { memoryPercent: 90, for: '1m' } } }));
-    h.beat('h1', T0, [report('web', { activeVersion: null, processState: 'stopped' })], full);
-    h.beat('h2', T0, [report('web')], IDLE);
+    h.beat('h1', T0, [appReport('web', { activeVersion: null, processState: 'stopped' })], full);
+    h.beat('h2', T0, [appReport('web')], IDLE_LOAD);
     h.tick(T0 + 120_000);
     expect(h.fired()).toEqual([]);
-    h.beat('h2', T0 + 120_000, [report('web')], full);
+    h.beat('h2', T0 + 120_000, [appReport('web')], full);
     h.tick(T0 + 180_000);
     expect(h.decisions).toMatchObject([{ kind: 'fire', alarm: { reason: 'host h2 running web is over its limits for 1m00s: memory 97.5% > 90%' } }]);
   });
@@ -290,18 +263,18 @@ describe('built-in resource alarm', () => {
 describe('BuiltinEvaluator', () => {
   it('takes app and host names that Object itself has (constructor) as any other', () => {
     const h = new Harness();
-    h.beat('constructor', T0, [report('constructor', { processState: 'crash-loop' })]);
+    h.beat('constructor', T0, [appReport('constructor', { processState: 'crash-loop' })]);
     expect(h.fired()).toEqual(['constructor:crash-loop']);
     expect(h.evaluator.snapshot('constructor')?.hosts).toEqual(['constructor']);
   });
 
   it('unlatches after a failed hand-over and raises again from the retry time', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { processState: 'crash-loop' })]);
+    h.beat('h1', T0, [appReport('web', { processState: 'crash-loop' })]);
     expect(h.fired()).toEqual(['web:crash-loop']);
     h.feed({ kind: 'raise-failed', app: 'web', alarm: 'crash-loop', retryAtMs: T0 + 5_000, nowMs: T0 + 100 });
     expect(h.wakeAtMs).toBe(T0 + 5_000);
-    h.beat('h1', T0 + 1_000, [report('web', { processState: 'crash-loop' })]);
+    h.beat('h1', T0 + 1_000, [appReport('web', { processState: 'crash-loop' })]);
     expect(h.fired()).toEqual(['web:crash-loop']);
     h.tick(T0 + 5_000);
     expect(h.fired()).toEqual(['web:crash-loop', 'web:crash-loop']);
@@ -313,31 +286,31 @@ describe('BuiltinEvaluator', () => {
       const s = h.evaluator.snapshot('web');
       return { running: s?.running, failing: s?.failing, since: s?.episodes.health.sinceMs };
     };
-    h.beat('h1', T0, [report('web', { health: 'unhealthy' })]);
-    h.beat('h2', T0, [report('web', { health: 'unhealthy' })]);
-    h.beat('h3', T0, [report('web')]);
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h2', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h3', T0, [appReport('web')]);
     expect(counts()).toEqual({ running: 3, failing: 2, since: T0 });
 
-    h.beat('h1', T0 + 1_000, [report('web')]);
+    h.beat('h1', T0 + 1_000, [appReport('web')]);
     expect(counts()).toEqual({ running: 3, failing: 1, since: null });
-    h.beat('h2', T0 + 2_000, [report('web', { processState: 'stopped', health: 'unhealthy' })]);
+    h.beat('h2', T0 + 2_000, [appReport('web', { processState: 'stopped', health: 'unhealthy' })]);
     expect(counts()).toEqual({ running: 2, failing: 0, since: null });
-    h.beat('h3', T0 + 3_000, [report('web', { processState: 'exited', health: 'unknown' })]);
+    h.beat('h3', T0 + 3_000, [appReport('web', { processState: 'exited', health: 'unknown' })]);
     expect(counts()).toEqual({ running: 2, failing: 1, since: null });
-    h.beat('h1', T0 + 4_000, [report('web', { activeVersion: null, processState: 'stopped', health: 'unknown' })]);
+    h.beat('h1', T0 + 4_000, [appReport('web', { activeVersion: null, processState: 'stopped', health: 'unknown' })]);
     expect(counts()).toEqual({ running: 1, failing: 1, since: T0 + 4_000 });
     // The same report again changes nothing.
-    h.beat('h3', T0 + 5_000, [report('web', { processState: 'exited', health: 'unknown' })]);
+    h.beat('h3', T0 + 5_000, [appReport('web', { processState: 'exited', health: 'unknown' })]);
     expect(counts()).toEqual({ running: 1, failing: 1, since: T0 + 4_000 });
     expect(h.wakeAtMs).toBe(T0 + 14_000);
   });
 
   it('takes a host marked down out of every count: failing, crash-looping, over its limits', () => {
     const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { cpuPercent: 90, for: '1m' } } }));
-    const hot: LoadFigures = { ...IDLE, cpuPercent: 99 };
-    h.beat('h1', T0, [report('web', { health: 'unhealthy', processState: 'crash-loop' })], hot);
-    h.beat('h2', T0, [report('web')], hot);
-    h.beat('h3', T0, [report('web')]);
+    const hot: LoadFigures = { ...IDLE_LOAD, cpuPercent: 99 };
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy', processState: 'crash-loop' })], hot);
+    h.beat('h2', T0, [appReport('web')], hot);
+    h.beat('h3', T0, [appReport('web')]);
     expect(h.evaluator.snapshot('web')).toMatchObject({ running: 3, failing: 1, looping: ['h1'], overLimits: ['h1', 'h2'] });
     expect(h.fired()).toEqual(['web:crash-loop']);
 
@@ -350,14 +323,14 @@ describe('BuiltinEvaluator', () => {
 
   it('clears every episode and forgets the app when all its hosts leave', () => {
     const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { cpuPercent: 90, for: '1m' } } }));
-    const hot: LoadFigures = { ...IDLE, cpuPercent: 99 };
-    h.beat('h1', T0, [report('web', { health: 'unhealthy', processState: 'crash-loop' }), report('api')]);
-    h.beat('h2', T0, [report('web', { health: 'unhealthy' })], hot);
+    const hot: LoadFigures = { ...IDLE_LOAD, cpuPercent: 99 };
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy', processState: 'crash-loop' }), appReport('api')]);
+    h.beat('h2', T0, [appReport('web', { health: 'unhealthy' })], hot);
     h.tick(T0 + 10_000);
     expect(h.fired().sort()).toEqual(['web:crash-loop', 'web:health']);
     expect(h.wakeAtMs).toBe(T0 + 60_000);
 
-    h.beat('h1', T0 + 11_000, [report('api')]);
+    h.beat('h1', T0 + 11_000, [appReport('api')]);
     expect(h.cleared()).toEqual(['web:crash-loop']);
     h.feed({ kind: 'host-down', hostId: 'h2', nowMs: T0 + 12_000 });
     expect(h.cleared()).toEqual(['web:crash-loop', 'web:health']);
@@ -366,19 +339,19 @@ describe('BuiltinEvaluator', () => {
     expect(h.wakeAtMs).toBeNull();
 
     // Coming back starts from nothing: the over-limit duration is counted afresh.
-    h.beat('h2', T0 + 13_000, [report('web')], hot);
+    h.beat('h2', T0 + 13_000, [appReport('web')], hot);
     expect(h.wakeAtMs).toBe(T0 + 73_000);
   });
 
   it('slides the restart window on any report of the app, not only on its tick', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { restarts: 0 })]);
-    h.beat('h1', T0 + 60_000, [report('web', { restarts: 2 })]);
-    h.beat('h1', T0 + 180_000, [report('web', { restarts: 4 })]);
+    h.beat('h1', T0, [appReport('web', { restarts: 0 })]);
+    h.beat('h1', T0 + 60_000, [appReport('web', { restarts: 2 })]);
+    h.beat('h1', T0 + 180_000, [appReport('web', { restarts: 4 })]);
     expect(h.fired()).toEqual(['web:crash-loop']);
-    h.beat('h2', T0 + 359_999, [report('web')]);
+    h.beat('h2', T0 + 359_999, [appReport('web')]);
     expect(h.cleared()).toEqual([]);
-    h.beat('h2', T0 + 400_000, [report('web')]);
+    h.beat('h2', T0 + 400_000, [appReport('web')]);
     expect(h.decisions.at(-1)).toEqual({ kind: 'clear', type: 'crash-loop', app: 'web', atMs: T0 + 400_000, lastedMs: 220_000 });
   });
 
@@ -389,9 +362,9 @@ describe('BuiltinEvaluator', () => {
       looked.push(app);
       return alarmPolicyFor(config, app);
     });
-    for (let i = 0; i < 50; i++) h.apply({ kind: 'heartbeat', hostId: `h${i}`, load: IDLE, apps: [report(`app${i}`)], nowMs: T0 });
+    for (let i = 0; i < 50; i++) h.apply({ kind: 'heartbeat', hostId: `h${i}`, load: IDLE_LOAD, apps: [appReport(`app${i}`)], nowMs: T0 });
     looked.length = 0;
-    const r = h.apply({ kind: 'heartbeat', hostId: 'h7', load: IDLE, apps: [report('app7', { health: 'unhealthy' })], nowMs: T0 + 1_000 });
+    const r = h.apply({ kind: 'heartbeat', hostId: 'h7', load: IDLE_LOAD, apps: [appReport('app7', { health: 'unhealthy' })], nowMs: T0 + 1_000 });
     expect(new Set(looked)).toEqual(new Set(['app7']));
     expect(r.wakeAtMs).toBe(T0 + 11_000);
 
@@ -406,17 +379,17 @@ describe('BuiltinEvaluator', () => {
 
   it('takes an event dated before the latest one as happening at the latest time', () => {
     const h = new Harness();
-    h.beat('h1', T0, [report('web', { health: 'unhealthy' })]);
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy' })]);
     h.tick(T0 + 10_000);
     expect(h.fired()).toEqual(['web:health']);
-    h.beat('h1', T0 + 2_000, [report('web')]);
+    h.beat('h1', T0 + 2_000, [appReport('web')]);
     expect(h.decisions.at(-1)).toEqual({ kind: 'clear', type: 'health', app: 'web', atMs: T0 + 10_000, lastedMs: 10_000 });
   });
 
   it('lists at most 10 hosts and versions when it fires, and counts them all', () => {
     const h = new Harness();
     for (let i = 0; i < 30; i++) {
-      h.beat(`h${String(i).padStart(2, '0')}`, T0, [report('web', { health: i < 20 ? 'unhealthy' : 'healthy', activeVersion: `2.0.${i}` })]);
+      h.beat(`h${String(i).padStart(2, '0')}`, T0, [appReport('web', { health: i < 20 ? 'unhealthy' : 'healthy', activeVersion: `2.0.${i}` })]);
     }
     const [fire] = h.tick(T0 + 10_000);
     expect(fire).toMatchObject({
@@ -453,109 +426,5 @@ describe('stepEpisode', () => {
     const unlatched = { sinceMs: T0, firing: false, retryAtMs: T0 + 15_000 };
     expect(stepEpisode(unlatched, holds, T0 + 12_000)).toMatchObject({ fire: false, wakeAtMs: T0 + 15_000 });
     expect(stepEpisode(unlatched, holds, T0 + 15_000)).toMatchObject({ fire: true, episode: { firing: true, retryAtMs: null } });
-  });
-});
-
-class FakeFeed {
-  private listeners = new Set<(e: HostFeedEvent) => void>();
-  subscribe(listener: (e: HostFeedEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-  emit(event: HostFeedEvent): void {
-    for (const l of this.listeners) l(event);
-  }
-  get size(): number {
-    return this.listeners.size;
-  }
-}
-
-describe('BuiltinAlarms', () => {
-  function setup() {
-    let now = T0;
-    const feed = new FakeFeed();
-    const sink = new MemoryAlarmSink(['web']);
-    const alarms = new BuiltinAlarms({
-      feed,
-      sink,
-      config: alarmsConfigSchema.parse({}),
-      logger,
-      now: () => now,
-      retryMs: 5_000,
-    });
-    const beat = (hostId: string, apps: AppStatusReport[]) =>
-      feed.emit({ type: 'heartbeat', hostId, heartbeat: { load: IDLE, apps } });
-    return { feed, sink, alarms, beat, advance: (ms: number) => (now += ms) };
-  }
-
-  it('hands each episode to the sink once, from host registry events', async () => {
-    const { feed, sink, alarms, beat, advance } = setup();
-    alarms.start();
-    beat('h1', [report('web', { health: 'unhealthy' })]);
-    feed.emit({ type: 'announce', hostId: 'h2' });
-    advance(10_000);
-    beat('h1', [report('web', { health: 'unhealthy' })]);
-    beat('h1', [report('web', { health: 'unhealthy' })]);
-    alarms.tick();
-    await alarms.idle();
-    expect(sink.raised.map((a) => `${a.app}:${a.source}`)).toEqual(['web:builtin:health']);
-
-    feed.emit({ type: 'state', hostId: 'h1', state: 'down' });
-    expect(alarms.snapshot().apps).toEqual({});
-    await alarms.stop();
-    expect(feed.size).toBe(0);
-  });
-
-  it('tries a failed hand-over again after the retry delay, not before', async () => {
-    const { sink, alarms, beat, advance } = setup();
-    alarms.start();
-    sink.failing = true;
-    beat('h1', [report('web', { processState: 'crash-loop' })]);
-    await alarms.idle();
-    expect(sink.raised).toHaveLength(0);
-    sink.failing = false;
-    advance(1_000);
-    beat('h1', [report('web', { processState: 'crash-loop' })]);
-    await alarms.idle();
-    expect(sink.raised).toHaveLength(0);
-    advance(4_000);
-    alarms.tick();
-    await alarms.idle();
-    expect(sink.raised.map((a) => a.source)).toEqual(['builtin:crash-loop']);
-    await alarms.stop();
-  });
-
-  describe('on its own timer', () => {
-    afterEach(() => {
-      vi.restoreAllMocks();
-      vi.useRealTimers();
-    });
-
-    it('wakes when a duration runs out, and is not re-armed by heartbeats that do not move the wake-up', async () => {
-      vi.useFakeTimers({ now: T0, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-      const armed = vi.spyOn(globalThis, 'setTimeout');
-      const feed = new FakeFeed();
-      const sink = new MemoryAlarmSink(['web']);
-      const alarms = new BuiltinAlarms({ feed, sink, config: alarmsConfigSchema.parse({}), logger });
-      alarms.start();
-      const beatAll = () => {
-        for (const [hostId, health] of [['h1', 'unhealthy'], ['h2', 'unhealthy'], ['h3', 'healthy']] as const) {
-          feed.emit({ type: 'heartbeat', hostId, heartbeat: { load: IDLE, apps: [report('web', { health })] } });
-        }
-      };
-      beatAll();
-      expect(armed).toHaveBeenCalledTimes(1);
-      for (let i = 0; i < 9; i++) {
-        vi.advanceTimersByTime(1_000);
-        beatAll();
-      }
-      expect(armed).toHaveBeenCalledTimes(1);
-      expect(sink.raised).toEqual([]);
-
-      vi.advanceTimersByTime(1_000);
-      await alarms.idle();
-      expect(sink.raised).toMatchObject([{ app: 'web', source: 'builtin:health', receivedAtMs: T0 + 10_000 }]);
-      await alarms.stop();
-    });
   });
 });
