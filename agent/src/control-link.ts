@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection, NodeConnectionOptions, Subscription } from '@nats-io/transport-node';
 import {
   encodeMessage,
-  errorMessage,
   signedAssignmentSchema,
   subjects,
   type Announce,
@@ -86,7 +85,7 @@ export class ControlLink {
   }
 
   private track(p: Promise<unknown>): void {
-    const t = p.catch((err) => this.log.error({ err: errorMessage(err) }, 'control link task failed'));
+    const t = p.catch((err) => this.log.error({ err }, 'control link task failed'));
     this.tasks.add(t);
     void t.finally(() => this.tasks.delete(t));
   }
@@ -105,7 +104,7 @@ export class ControlLink {
           waitOnFirstConnect: true,
         });
       } catch (err) {
-        this.log.error({ err: errorMessage(err), servers: this.deps.nats.servers }, 'cannot connect to NATS; retrying');
+        this.log.error({ err, servers: this.deps.nats.servers }, 'cannot connect to NATS; retrying');
         if (!(await this.pause(5000))) return;
         continue;
       }
@@ -125,7 +124,7 @@ export class ControlLink {
       this.nc = null;
       if (this.closing) return;
       // The client gives up only on errors it deems fatal (repeated authorization failures).
-      this.log.error({ err: closedWith ? errorMessage(closedWith) : undefined }, 'NATS connection closed; connecting again');
+      this.log.error({ err: closedWith ?? undefined }, 'NATS connection closed; connecting again');
       if (!(await this.pause(5000))) return;
     }
   }
@@ -159,7 +158,7 @@ export class ControlLink {
           this.onConnected();
           break;
         case 'error':
-          this.log.warn({ err: errorMessage(s.error) }, 'NATS reported an error');
+          this.log.warn({ err: s.error }, 'NATS reported an error');
           break;
         case 'staleConnection':
           this.log.warn('NATS connection is stale; reconnecting');
@@ -185,7 +184,7 @@ export class ControlLink {
   /** Hands assignments over one at a time, in arrival order. */
   private deliver(signed: SignedAssignment, source: AssignmentSource): Promise<void> {
     const next = this.assignments.then(() => this.deps.onAssignment(signed, source));
-    this.assignments = next.catch((err) => this.log.error({ err: errorMessage(err), source }, 'handling an assignment failed'));
+    this.assignments = next.catch((err) => this.log.error({ err, source }, 'handling an assignment failed'));
     return this.assignments;
   }
 
@@ -196,7 +195,7 @@ export class ControlLink {
       nc.publish(this.subjects.announce(this.deps.hostId), encodeMessage(this.deps.announce()));
       this.log.debug('announced');
     } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'announce failed');
+      this.log.warn({ err }, 'announce failed');
     }
   }
 
@@ -233,7 +232,7 @@ export class ControlLink {
         return;
       } catch (err) {
         if (stop.aborted) return;
-        this.log.info({ err: errorMessage(err), attempt, retryInMs: wait }, 'sync not answered; will ask again');
+        this.log.info({ err, attempt, retryInMs: wait }, 'sync not answered; will ask again');
       }
       if (!(await this.pause(wait, stop))) return;
       wait = Math.min(max, wait * 2);
@@ -257,7 +256,7 @@ export class ControlLink {
       if (nc === null || nc.isClosed()) return;
       nc.publish(this.subjects.heartbeat(this.deps.hostId), encodeMessage(hb));
     } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'heartbeat failed');
+      this.log.warn({ err }, 'heartbeat failed');
     }
   }
 

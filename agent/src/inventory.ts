@@ -1,5 +1,5 @@
 import si from 'systeminformation';
-import { FLOTILLA_VERSION, errorMessage, type Inventory, type Logger } from '@flotilla/shared';
+import { FLOTILLA_VERSION, type Inventory, type Logger } from '@flotilla/shared';
 import { basicInventory } from './host.js';
 
 /**
@@ -22,7 +22,7 @@ export async function collectInventory(logger: Logger): Promise<Inventory> {
       agentVersion: FLOTILLA_VERSION,
     };
   } catch (err) {
-    logger.child({ component: 'inventory' }).warn({ err: errorMessage(err) }, 'systeminformation failed; inventory from os module');
+    logger.child({ component: 'inventory' }).warn({ err }, 'systeminformation failed; inventory from os module');
     return fallback;
   }
 }

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { InternalError, errorMessage, type Inventory, type Logger } from '@flotilla/shared';
+import { InternalError, type Inventory, type Logger } from '@flotilla/shared';
 import type { UnpackResult } from '../install/unpack.js';
 import {
   deserializeError,
@@ -93,7 +93,7 @@ export class WorkThread {
     });
     this.worker = worker;
     worker.on('message', (m: FromWorkThread) => this.settle(m));
-    worker.on('error', (err) => this.log.error({ err: errorMessage(err) }, 'work thread failed'));
+    worker.on('error', (err) => this.log.error({ err }, 'work thread failed'));
     const exited = new Promise<void>((resolve) =>
       worker.once('exit', (code) => {
         if (this.worker === worker) this.worker = undefined;
@@ -115,7 +115,7 @@ export class WorkThread {
     try {
       worker.postMessage(message);
     } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'cannot reach the work thread');
+      this.log.error({ err }, 'cannot reach the work thread');
     }
   }
 
