@@ -31,6 +31,9 @@ import { StateKeeper, StateStore, sameProcess, type AppLocalState, type LocalSta
 import { WorkThread } from './worker/thread.js';
 import { ReportClock, appStatus, reportedApps } from './status.js';
 
+/** How soon an assignment that could not be saved is tried again (the controller also re-sends it). */
+const SAVE_RETRY_MS = 5_000;
+
 /** Where the agent is in its life. */
 export type AgentRunState =
   | 'starting' // preparing the data dir, loading state, re-adopting apps
@@ -75,6 +78,7 @@ export class Agent {
   private heartbeats = 0;
   /** An assignment that verified but could not be saved, so it was not accepted (full disk, I/O error). */
   private unsaved: { seq: number; error: string } | null = null;
+  private saveRetry: NodeJS.Timeout | undefined;
   private shuttingDown: Promise<void> | null = null;
   private resolveStopped!: () => void;
   private readonly stopped = new Promise<void>((resolve) => {
@@ -347,14 +351,28 @@ export class Agent {
     // Persisted before acting, and not accepted unless persisted: heartbeats report the old
     // accepted seq, so the controller sends it again, and a replay of anything older can never
     // move the host again.
+    let applied = false;
     try {
-      await this.keeper.update((s) => ({ ...s, acceptedSeq: assignment.seq, assignment: signed }));
+      await this.keeper.update((s) => {
+        // Checked again against the durable state: a retry below may race a newer assignment.
+        if (s.acceptedSeq >= assignment.seq) return s;
+        applied = true;
+        return { ...s, acceptedSeq: assignment.seq, assignment: signed };
+      });
     } catch (err) {
       this.unsaved = { seq: assignment.seq, error: errorMessage(err) };
       this.log.error({ err, source, seq: assignment.seq }, 'assignment could not be saved; not accepted until it can be');
       this.link?.heartbeatSoon();
+      // The controller re-sends it too (heartbeats show the old seq); whichever comes first.
+      clearTimeout(this.saveRetry);
+      this.saveRetry = setTimeout(() => {
+        void this.onAssignment(signed, source).catch((e: unknown) => this.log.error({ err: e }, 'retrying an unsaved assignment failed'));
+      }, SAVE_RETRY_MS);
+      this.saveRetry.unref();
       return;
     }
+    if (!applied) return;
+    clearTimeout(this.saveRetry);
     this.unsaved = null;
     this.log.info(
       {
@@ -426,6 +444,7 @@ export class Agent {
   private async doShutdown(): Promise<void> {
     if (this.runState === 'stopped' || this.runState === 'failed') return;
     this.setState('stopping');
+    clearTimeout(this.saveRetry);
     try {
       await this.converger?.close();
       this.processes.detachAll();
