@@ -228,7 +228,8 @@ export class Agent {
       const entry = apps[app] ?? { activeVersion: null, previousVersion: null, process: null };
       if (linked !== null && linked !== entry.activeVersion) {
         this.log.warn({ app, saved: entry.activeVersion, linked }, 'state.json was behind the current link; following the link');
-        apps[app] = { activeVersion: linked, previousVersion: entry.activeVersion ?? entry.previousVersion, process: null };
+        // The install record stays: the install resumes after the switch instead of starting over.
+        apps[app] = { ...entry, activeVersion: linked, previousVersion: entry.activeVersion ?? entry.previousVersion, process: null };
       }
     }
     return { ...saved, apps };

@@ -8,12 +8,13 @@ import {
 import {
   INSTALL_STEPS,
   InstallContext,
+  abortError,
   readReleaseManifest,
   releaseInfo,
   type InstallDeps,
   type InstallStep,
 } from './install-steps.js';
-import { decideApp, nextRetryMs, type AppDecision } from './plan.js';
+import { decideApp, nextRetryMs } from './plan.js';
 import { describeFailure, isAbort, recordFailure, retryNow, type InstallFailure } from './retry.js';
 import type { AppLocalState, StateKeeper } from './state.js';
 import { runSteps } from './steps.js';
@@ -184,15 +185,14 @@ export class Converger {
     return this.entry(app)?.activeVersion ?? null;
   }
 
-  private async runPass(assignment: Assignment | null, signal: AbortSignal): Promise<AppDecision[]> {
+  private async runPass(assignment: Assignment | null, signal: AbortSignal): Promise<void> {
     // Without an accepted assignment nothing is known to be unwanted: leave every app as it is.
-    if (assignment === null) return [];
+    if (assignment === null) return;
     const apps = new Set([
       ...Object.keys(assignment.apps),
       ...Object.keys(this.deps.state.current.apps),
       ...this.deps.processes.apps(),
     ]);
-    const decisions: AppDecision[] = [];
     for (const app of [...apps].sort()) {
       // A newer assignment restarts the pass from the top, with what it wants.
       if (signal.aborted || this.target !== assignment || this.closed) break;
@@ -207,7 +207,6 @@ export class Converger {
         unfinished: record !== undefined && record.version === want?.version,
         nowMs: this.now(),
       });
-      decisions.push(decision);
       switch (decision.kind) {
         case 'keep': {
           const p = this.progress.get(app);
@@ -235,7 +234,6 @@ export class Converger {
           break;
       }
     }
-    return decisions;
   }
 
   /**
@@ -320,7 +318,7 @@ export class Converger {
             pastNoReturn = true;
             this.inFlight = null;
           }
-          if (!pastNoReturn && signal.aborted) throw Object.assign(new Error('install called off'), { name: 'AbortError' });
+          if (!pastNoReturn && signal.aborted) throw abortError();
           if (step.phase !== undefined) this.setProgress(app, step.phase, version, null);
         },
         after: (step) => this.deps.afterStep?.(app, step.name),
