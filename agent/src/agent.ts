@@ -254,6 +254,8 @@ export class Agent {
     for (const [app, entry] of Object.entries(this.local.apps)) {
       const marked = found.get(app) ?? [];
       const adopted = await this.adoptApp(app, entry, marked);
+      // Undecided (the release cannot be read): kill nothing that might be the app itself.
+      if (adopted === undefined) continue;
       for (const orphan of marked) {
         if (orphan.identity.pid === adopted?.pid) continue;
         this.log.warn({ app, pid: orphan.identity.pid, version: orphan.version }, 'killing an app process no agent tracks');
@@ -262,7 +264,12 @@ export class Agent {
     }
   }
 
-  private async adoptApp(app: string, entry: AppLocalState, marked: readonly MarkedProcess[]): Promise<ProcessIdentity | null> {
+  /** The process now supervised for `app`, null for none, undefined when that could not be decided. */
+  private async adoptApp(
+    app: string,
+    entry: AppLocalState,
+    marked: readonly MarkedProcess[],
+  ): Promise<ProcessIdentity | null | undefined> {
     const version = entry.activeVersion;
     if (version === null || (entry.process === null && marked.length === 0)) return null;
     const releaseDir = this.releases.releaseDir(app, version);
@@ -271,7 +278,7 @@ export class Agent {
       manifest = parseManifest(await readFile(join(releaseDir, MANIFEST_FILE), 'utf8'), { app, version });
     } catch (err) {
       this.log.error({ app, version, err }, 'cannot read the active release manifest; app not re-adopted');
-      return null;
+      return undefined;
     }
     const release = { app, version, releaseDir, manifest, logDir: this.releases.logDir(app) };
     if (entry.process !== null && this.processes.adopt(release, entry.process)) {
