@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { connect as natsConnect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import {
   APP_NAME,
@@ -24,10 +24,14 @@ import { Converger } from './converge.js';
 import { basicInventory, LoadSampler } from './host.js';
 import { ReleaseStore } from './install/releases.js';
 import { cleanStaging } from './install/staging.js';
+import { signalGroup, type MarkedProcess, type ProcessIdentity } from './process/index.js';
 import { AppProcesses } from './processes.js';
-import { StateKeeper, StateStore, sameProcess, type LocalState } from './state.js';
+import { StateKeeper, StateStore, sameProcess, type AppLocalState, type LocalState } from './state.js';
 import { WorkThread } from './worker/thread.js';
 import { ReportClock, appStatus, reportedApps } from './status.js';
+
+/** How soon an assignment that could not be saved is tried again (the controller also re-sends it). */
+const SAVE_RETRY_MS = 5_000;
 
 /** Where the agent is in its life. */
 export type AgentRunState =
@@ -42,6 +46,11 @@ export interface AgentDeps {
   /** Opens the NATS connection. @default connect from @nats-io/transport-node */
   connect?: (opts: NodeConnectionOptions) => Promise<NatsConnection>;
   now?: () => number;
+  /**
+   * Fault injection for tests: the agent SIGKILLs itself right after this install step ran,
+   * before its progress is saved (main.ts reads it from FLOTILLA_FAULT_KILL_AFTER_STEP).
+   */
+  killAfterStep?: string;
 }
 
 /**
@@ -66,6 +75,9 @@ export class Agent {
   private link: ControlLink | null = null;
   private inventory: Inventory | null = null;
   private heartbeats = 0;
+  /** An assignment that verified but could not be saved, so it was not accepted (full disk, I/O error). */
+  private unsaved: { seq: number; error: string } | null = null;
+  private saveRetry: NodeJS.Timeout | undefined;
   private shuttingDown: Promise<void> | null = null;
   private resolveStopped!: () => void;
   private readonly stopped = new Promise<void>((resolve) => {
@@ -89,6 +101,8 @@ export class Agent {
     this.processes = new AppProcesses({
       logger: deps.logger,
       envOverrides: config.apps,
+      // Absolute: the mark must read the same whatever directory a later agent starts in.
+      markOf: (app) => resolve(this.releases.appDir(app)),
       onChange: (app, _snapshot, identity) => this.onProcessChange(app, identity),
     });
   }
@@ -187,6 +201,7 @@ export class Agent {
           signal,
         ),
       onProgress: () => this.link?.heartbeatSoon(),
+      ...(this.deps.killAfterStep !== undefined ? { afterStep: (app, step) => this.faultKill(app, step) } : {}),
       now: this.now,
     });
     await this.adoptApps();
@@ -212,33 +227,82 @@ export class Agent {
       const entry = apps[app] ?? { activeVersion: null, previousVersion: null, process: null };
       if (linked !== null && linked !== entry.activeVersion) {
         this.log.warn({ app, saved: entry.activeVersion, linked }, 'state.json was behind the current link; following the link');
-        apps[app] = { activeVersion: linked, previousVersion: entry.activeVersion ?? entry.previousVersion, process: null };
+        // The install record stays: the install resumes after the switch instead of starting over.
+        apps[app] = { ...entry, activeVersion: linked, previousVersion: entry.activeVersion ?? entry.previousVersion, process: null };
       }
     }
     return { ...saved, apps };
   }
 
-  /** Takes over the apps the previous agent process left running; starts again those that died. */
+  /** The fault-injection point (tests only): dies here as a SIGKILL would kill it. */
+  private faultKill(app: string, step: string): void {
+    if (step !== this.deps.killAfterStep) return;
+    this.log.warn({ app, step }, 'fault injection: killing the agent after an install step');
+    process.kill(process.pid, 'SIGKILL');
+  }
+
+  /**
+   * Takes over the apps the previous agent process left running: by the saved identity, or else
+   * by the mark in the process's environment (it died between the spawn and saving the pid).
+   * Any other marked process of an app is an orphan nobody tracks and is killed, so it cannot
+   * hold the app's port against the process the agent supervises. Apps whose saved process died
+   * are started again.
+   */
   private async adoptApps(): Promise<void> {
+    const found = this.processes.findStarted(Object.keys(this.local.apps));
     for (const [app, entry] of Object.entries(this.local.apps)) {
-      if (entry.process === null || entry.activeVersion === null) continue;
-      const version = entry.activeVersion;
-      const releaseDir = this.releases.releaseDir(app, version);
-      let manifest;
-      try {
-        manifest = parseManifest(await readFile(join(releaseDir, MANIFEST_FILE), 'utf8'), { app, version });
-      } catch (err) {
-        this.log.error({ app, version, err }, 'cannot read the active release manifest; app not re-adopted');
-        continue;
+      const marked = found.get(app) ?? [];
+      const adopted = await this.adoptApp(app, entry, marked);
+      // Undecided (the release cannot be read): kill nothing that might be the app itself.
+      if (adopted === undefined) continue;
+      for (const orphan of marked) {
+        if (orphan.identity.pid === adopted?.pid) continue;
+        this.log.warn({ app, pid: orphan.identity.pid, version: orphan.version }, 'killing an app process no agent tracks');
+        signalGroup(orphan.identity.pid, 'SIGKILL');
       }
-      const release = { app, version, releaseDir, manifest, logDir: this.releases.logDir(app) };
-      if (this.processes.adopt(release, entry.process)) {
-        this.log.info({ app, version, pid: entry.process.pid }, 'app re-adopted');
-        continue;
-      }
-      this.log.info({ app, version, pid: entry.process.pid }, 'app process is gone; starting it again');
-      await this.processes.launch(release);
+    }
+  }
+
+  /** The process now supervised for `app`, null for none, undefined when that could not be decided. */
+  private async adoptApp(
+    app: string,
+    entry: AppLocalState,
+    marked: readonly MarkedProcess[],
+  ): Promise<ProcessIdentity | null | undefined> {
+    const version = entry.activeVersion;
+    if (version === null || (entry.process === null && marked.length === 0)) return null;
+    const releaseDir = this.releases.releaseDir(app, version);
+    let manifest;
+    try {
+      manifest = parseManifest(await readFile(join(releaseDir, MANIFEST_FILE), 'utf8'), { app, version });
+    } catch (err) {
+      this.log.error({ app, version, err }, 'cannot read the active release manifest; app not re-adopted');
+      return undefined;
+    }
+    const release = { app, version, releaseDir, manifest, logDir: this.releases.logDir(app) };
+    if (entry.process !== null && this.processes.adopt(release, entry.process)) {
+      this.log.info({ app, version, pid: entry.process.pid }, 'app re-adopted');
+      return entry.process;
+    }
+    const candidate = marked.find((p) => p.version === version);
+    if (candidate !== undefined && this.processes.adopt(release, candidate.identity)) {
+      this.log.info({ app, version, pid: candidate.identity.pid }, 'app re-adopted by its mark (its pid was never saved)');
+      await this.saveIdentity(app);
+      return candidate.identity;
+    }
+    if (entry.process === null) return null; // not known to run: convergence decides
+    this.log.info({ app, version, pid: entry.process.pid }, 'app process is gone; starting it again');
+    await this.processes.launch(release);
+    await this.saveIdentity(app);
+    return this.processes.identity(app);
+  }
+
+  private async saveIdentity(app: string): Promise<void> {
+    try {
       await this.keeper!.updateApp(app, (a) => ({ ...a, process: this.processes.identity(app) }));
+    } catch (err) {
+      // The process carries its mark: the next agent process finds it without the saved pid.
+      this.log.error({ app, err }, 'cannot save the app process identity');
     }
   }
 
@@ -258,12 +322,13 @@ export class Agent {
   private onProcessChange(app: string, identity: ReturnType<AppProcesses['identity']>): void {
     this.link?.heartbeatSoon();
     // Keep the identity of a restarted process on disk, so that the next agent process finds it.
+    // Only where a process is on record: a fresh start is saved by the step that started it.
     if (this.keeper === null || identity === null || this.runState === 'stopping') return;
     const entry = this.local.apps[app];
-    if (entry !== undefined && !sameProcess(entry.process, identity)) {
-      void this.keeper.updateApp(app, (a) => ({ ...a, process: identity })).catch((err) =>
-        this.log.error({ app, err }, 'cannot save the app process identity'),
-      );
+    if (entry !== undefined && entry.process !== null && !sameProcess(entry.process, identity)) {
+      void this.keeper
+        .updateApp(app, (a) => (a.process === null ? a : { ...a, process: identity }))
+        .catch((err: unknown) => this.log.error({ app, err }, 'cannot save the app process identity'));
     }
   }
 
@@ -276,16 +341,46 @@ export class Agent {
       assignment = verifyAssignment(signed, this.config.controllerKeys, this.config.hostId, acceptedSeq);
     } catch (err) {
       if (err instanceof StaleAssignmentError) {
+        if (err.details.seq === acceptedSeq && signed.payload === this.local.assignment?.payload) {
+          // The controller (or a sync) says again what was accepted: retry what failed.
+          this.log.debug({ source, seq: acceptedSeq }, 'accepted assignment asserted again');
+          this.converger?.reassert();
+          return;
+        }
         this.log.info({ source, seq: err.details.seq, acceptedSeq }, 'stale or replayed assignment ignored');
       } else if (err instanceof SignatureError) {
-        this.log.warn({ source, keyId: signed.keyId, err: err.message }, 'assignment with an invalid signature ignored');
+        this.log.warn({ source, keyId: signed.keyId, err }, 'assignment with an invalid signature ignored');
       } else {
         this.log.warn({ source, err }, 'malformed assignment ignored');
       }
       return;
     }
-    // Persisted before acting: a replay of anything older can never move the host again.
-    await this.keeper.update((s) => ({ ...s, acceptedSeq: assignment.seq, assignment: signed }));
+    // Persisted before acting, and not accepted unless persisted: heartbeats report the old
+    // accepted seq, so the controller sends it again, and a replay of anything older can never
+    // move the host again.
+    let applied = false;
+    try {
+      await this.keeper.update((s) => {
+        // Checked again against the durable state: a retry below may race a newer assignment.
+        if (s.acceptedSeq >= assignment.seq) return s;
+        applied = true;
+        return { ...s, acceptedSeq: assignment.seq, assignment: signed };
+      });
+    } catch (err) {
+      this.unsaved = { seq: assignment.seq, error: errorMessage(err) };
+      this.log.error({ err, source, seq: assignment.seq }, 'assignment could not be saved; not accepted until it can be');
+      this.link?.heartbeatSoon();
+      // The controller re-sends it too (heartbeats show the old seq); whichever comes first.
+      clearTimeout(this.saveRetry);
+      this.saveRetry = setTimeout(() => {
+        void this.onAssignment(signed, source).catch((e: unknown) => this.log.error({ err: e }, 'retrying an unsaved assignment failed'));
+      }, SAVE_RETRY_MS);
+      this.saveRetry.unref();
+      return;
+    }
+    if (!applied) return;
+    clearTimeout(this.saveRetry);
+    this.unsaved = null;
     this.log.info(
       {
         source,
@@ -324,6 +419,7 @@ export class Agent {
           snapshot: this.processes.snapshot(app),
           progress: this.converger?.progressOf(app),
           sinceMs: this.startedAtMs,
+          agentError: this.unsaved && `assignment seq ${this.unsaved.seq} not accepted: cannot save state: ${this.unsaved.error}`,
         }),
         now,
       ),
@@ -355,6 +451,7 @@ export class Agent {
   private async doShutdown(): Promise<void> {
     if (this.runState === 'stopped' || this.runState === 'failed') return;
     this.setState('stopping');
+    clearTimeout(this.saveRetry);
     try {
       await this.converger?.close();
       this.processes.detachAll();

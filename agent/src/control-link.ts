@@ -124,7 +124,7 @@ export class ControlLink {
       this.nc = null;
       if (this.closing) return;
       // The client gives up only on errors it deems fatal (repeated authorization failures).
-      this.log.error({ err: closedWith }, 'NATS connection closed; connecting again');
+      this.log.error({ err: closedWith ?? undefined }, 'NATS connection closed; connecting again');
       if (!(await this.pause(5000))) return;
     }
   }

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ASSIGNMENT_TYPE,
   UnavailableError,
@@ -63,6 +63,7 @@ class FakeReleases implements ReleaseLayout {
     return this.unpacked.get(`${app}@${version}`) === sha256;
   }
   async activate(app: string, version: string): Promise<unknown> {
+    await activate?.(app, version);
     this.events.push(`activate ${app}@${version}`);
     this.current.set(app, version);
     return {};
@@ -115,6 +116,7 @@ let keeper: StateKeeper;
 let clock: number;
 let download: (d: Descriptor, signal: AbortSignal) => Promise<string>;
 let converger: Converger;
+let activate: ((app: string, version: string) => Promise<void>) | undefined;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-converge-'));
@@ -123,6 +125,7 @@ beforeEach(async () => {
   runner = new FakeRunner(events);
   keeper = new StateKeeper(new StateStore(dir, logger), EMPTY_STATE);
   clock = 1_000_000;
+  activate = undefined;
   download = async (d) => {
     events.push(`download ${d.app}@${d.version}`);
     return join(dir, `${d.sha256}.tar.gz`);
@@ -240,7 +243,10 @@ describe('Converger', () => {
     };
     await converge(assignment(1, { web: release('web', '1.0.0') }));
     // A passing outage is no verdict on the release: still downloading, with the reason.
-    expect(converger.progressOf('web')).toMatchObject({ phase: 'downloading', error: 'retrying in 5.00s: controller unreachable' });
+    expect(converger.progressOf('web')).toMatchObject({
+      phase: 'downloading',
+      error: `attempt 1 failed; retrying at ${new Date(clock + 5_000).toISOString()}: controller unreachable`,
+    });
     expect(events).toEqual(['download web@1.0.0']);
     converger.kick();
     await converger.idle();
@@ -315,5 +321,172 @@ describe('Converger', () => {
     converger.kick();
     await converger.idle();
     expect(events).toEqual([]);
+  });
+
+  it('retries a transient failure on its own timer, without any new assignment or kick', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let reachable = false;
+      download = async (d) => {
+        events.push(`download ${d.app}@${d.version}`);
+        if (!reachable) throw new UnavailableError('controller unreachable');
+        return join(dir, 'x.tar.gz');
+      };
+      await converge(assignment(1, { web: release('web', '1.0.0') }));
+      expect(converger.nextRetryAtMs).toBe(clock + 5_000);
+      reachable = true;
+      clock += 5_000;
+      await vi.advanceTimersByTimeAsync(5_000);
+      await converger.idle();
+      expect(events).toEqual(['download web@1.0.0', 'download web@1.0.0', 'unpack web@1.0.0', 'activate web@1.0.0', 'launch web@1.0.0', 'prune web protect=1.0.0']);
+      expect(converger.progressOf('web')).toMatchObject({ phase: 'done', version: '1.0.0', error: null });
+      expect(converger.nextRetryAtMs).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('backs off 5 s, 30 s, 2 min between transient failures', async () => {
+    download = async () => {
+      throw new UnavailableError('down');
+    };
+    const start = clock;
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    expect(converger.nextRetryAtMs).toBe(start + 5_000);
+    clock = start + 5_000;
+    converger.kick();
+    await converger.idle();
+    expect(converger.nextRetryAtMs).toBe(clock + 30_000);
+    clock += 30_000;
+    converger.kick();
+    await converger.idle();
+    expect(converger.nextRetryAtMs).toBe(clock + 120_000);
+  });
+
+  it('retries a failed install at once when the same assignment is asserted again', async () => {
+    let reachable = false;
+    download = async (d) => {
+      events.push(`download ${d.app}@${d.version}`);
+      if (!reachable) throw new UnavailableError('controller unreachable');
+      return join(dir, 'x.tar.gz');
+    };
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    reachable = true;
+    converger.reassert();
+    await converger.idle();
+    expect(runner.running.get('web')).toEqual({ version: '1.0.0' });
+  });
+
+  it('records each finished step in state.json and forgets the record once the install is done', async () => {
+    const seen: string[][] = [];
+    const watcher = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: runner,
+      state: keeper,
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      afterStep: () => seen.push([...(keeper.current.apps.web?.install?.done ?? [])]),
+      now: () => clock,
+    });
+    watcher.submit(assignment(1, { web: release('web', '1.0.0') }), true);
+    await watcher.idle();
+    await watcher.close();
+    // Before each step's progress is saved, the record holds the steps before it.
+    expect(seen[0]).toEqual([]);
+    expect(seen[3]).toEqual(['verify-descriptor', 'download', 'unpack']);
+    expect(seen.length).toBe(11);
+    expect(keeper.current.apps.web?.install).toBeUndefined();
+  });
+
+  it('resumes an install a crash cut short at the first unfinished step', async () => {
+    // What a SIGKILL right after the link switch leaves: the new version current, nothing
+    // running, and the steps through the switch recorded.
+    await releases.put('web', '2.0.0');
+    releases.current.set('web', '2.0.0');
+    const done = ['verify-descriptor', 'download', 'unpack', 'read-manifest', 'pre-activate', 'stop-old', 'switch-current'];
+    await keeper.update((s) => ({
+      ...s,
+      apps: {
+        web: { activeVersion: '2.0.0', previousVersion: '1.0.0', process: null, install: { version: '2.0.0', sha256: sha('2.0.0'), done } },
+      },
+    }));
+    await converge(assignment(2, { web: release('web', '2.0.0') }));
+    expect(events).toEqual(['launch web@2.0.0', 'prune web protect=2.0.0,1.0.0']);
+    expect(keeper.current.apps.web).toEqual({ activeVersion: '2.0.0', previousVersion: '1.0.0', process: { pid: 1000, startTime: 't-2.0.0' } });
+    expect(converger.progressOf('web')).toMatchObject({ phase: 'done', version: '2.0.0' });
+  });
+
+  it('does not start a second process when the new one already runs (adopted after a crash before persist)', async () => {
+    await releases.put('web', '2.0.0');
+    runner.running.set('web', { version: '2.0.0' });
+    const done = ['verify-descriptor', 'download', 'unpack', 'read-manifest', 'pre-activate', 'stop-old', 'switch-current'];
+    await keeper.update((s) => ({
+      ...s,
+      apps: { web: { activeVersion: '2.0.0', previousVersion: '1.0.0', process: null, install: { version: '2.0.0', sha256: sha('2.0.0'), done } } },
+    }));
+    await converge(assignment(2, { web: release('web', '2.0.0') }));
+    expect(events).toEqual(['prune web protect=2.0.0,1.0.0']);
+    expect(keeper.current.apps.web?.process).toEqual({ pid: 1000, startTime: 't-2.0.0' });
+  });
+
+  it('undoes stop-old when the link switch fails: the previous version runs again', async () => {
+    await converge(assignment(1, { web: release('web', '1.0.0') }));
+    events.length = 0;
+    activate = async (_app, version) => {
+      if (version === '2.0.0') throw Object.assign(new Error('ENOSPC: no space left on device, symlink'), { code: 'ENOSPC' });
+    };
+    await converge(assignment(2, { web: release('web', '2.0.0') }));
+    expect(events).toEqual(['download web@2.0.0', 'unpack web@2.0.0', 'stop web@1.0.0', 'launch web@1.0.0']);
+    expect(runner.running.get('web')).toEqual({ version: '1.0.0' });
+    expect(keeper.current.apps.web?.activeVersion).toBe('1.0.0');
+    expect(keeper.current.apps.web?.process).toEqual({ pid: 1000, startTime: 't-1.0.0' });
+    expect(keeper.current.apps.web?.install?.done).toEqual(['verify-descriptor', 'download', 'unpack', 'read-manifest', 'pre-activate']);
+    expect(converger.progressOf('web')?.error).toContain('ENOSPC');
+    // The disk has room again: the retry resumes after pre-activate (no download, no unpack).
+    activate = undefined;
+    events.length = 0;
+    clock += 5_000;
+    converger.kick();
+    await converger.idle();
+    expect(events).toEqual(['stop web@1.0.0', 'activate web@2.0.0', 'launch web@2.0.0', 'prune web protect=2.0.0,1.0.0']);
+  });
+
+  it('keeps converging after a pass throws', async () => {
+    const broken = Object.assign(Object.create(Object.getPrototypeOf(runner)), runner, {
+      apps: () => {
+        throw new Error('boom');
+      },
+    }) as FakeRunner;
+    const c = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: broken,
+      state: keeper,
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      now: () => clock,
+    });
+    c.submit(assignment(1, { web: release('web', '1.0.0') }), true);
+    await c.idle();
+    broken.apps = () => [];
+    c.kick();
+    await c.idle();
+    await c.close();
+    expect(events).toContain('launch web@1.0.0');
   });
 });

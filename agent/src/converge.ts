@@ -1,27 +1,25 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
-  IntegrityError,
-  MANIFEST_FILE,
-  ManifestError,
   errorMessage,
-  formatDuration,
-  parseManifest,
-  verifyDescriptor,
   type AppAssignment,
   type Assignment,
-  type Descriptor,
-  type HookSpec,
   type InstallPhase,
   type Logger,
-  type Manifest,
-  type TrustedKey,
 } from '@flotilla/shared';
-import { checkStartable, releaseEnv, runCommand, type SupervisedRelease } from './process/index.js';
-import { decideApp, installSteps, nextWakeMs, protectedVersions, type AppDecision } from './plan.js';
-import { appEnvironment, type AppRunner } from './processes.js';
-import { HookFailedError, isAbort, recordFailure, type InstallFailure } from './retry.js';
-import type { StateKeeper } from './state.js';
+import {
+  INSTALL_STEPS,
+  InstallContext,
+  abortError,
+  readReleaseManifest,
+  releaseInfo,
+  type InstallDeps,
+  type InstallStep,
+} from './install-steps.js';
+import { decideApp, nextRetryMs } from './plan.js';
+import { describeFailure, isAbort, recordFailure, retryNow, type InstallFailure } from './retry.js';
+import type { AppLocalState, StateKeeper } from './state.js';
+import { runSteps } from './steps.js';
+
+export type { ReleaseLayout } from './install-steps.js';
 
 /** Where one app's install stands, as heartbeats report it. */
 export interface InstallProgress {
@@ -33,61 +31,30 @@ export interface InstallProgress {
   readonly updatedAtMs: number;
 }
 
-/** The on-host release layout convergence needs (ReleaseStore provides it). */
-export interface ReleaseLayout {
-  releasesDir(app: string): string;
-  releaseDir(app: string, version: string): string;
-  logDir(app: string): string;
-  hasRelease(app: string, version: string, sha256: string): Promise<boolean>;
-  activate(app: string, version: string): Promise<unknown>;
-  /** Removes an unpacked release that is not current (no-op when absent). */
-  removeRelease(app: string, version: string): Promise<void>;
-  prune(app: string, opts: { keep: number; protect: readonly string[] }): Promise<unknown>;
-}
-
-export interface ConvergerDeps {
+export interface ConvergerDeps extends InstallDeps {
   logger: Logger;
-  /** Release signers' keys: a descriptor must verify against one of them. */
-  releaseKeys: readonly TrustedKey[];
-  keepReleases: number;
-  /** Per-app environment overrides (they also reach the hooks). */
-  appOverrides: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
-  releases: ReleaseLayout;
-  processes: AppRunner;
   state: StateKeeper;
-  /** Fetches the artifact a verified descriptor names into the cache; resolves with its verified path. */
-  download(descriptor: Descriptor, signal: AbortSignal): Promise<string>;
-  /** Unpacks a verified tarball into releases/<version>; resolves with its manifest's text. */
-  unpack(tarball: string, descriptor: Descriptor, signal: AbortSignal): Promise<{ manifestText: string }>;
   /** Any app's install progress changed. */
   onProgress(app: string): void;
-  /** Refuses a release whose start command cannot run, before the old process stops. @default checkStartable */
-  checkStartable?: (release: SupervisedRelease) => Promise<void>;
+  /** The install steps, in order. @default INSTALL_STEPS */
+  steps?: readonly InstallStep[];
+  /** Called after each install step ran, before its progress is saved (fault injection). */
+  afterStep?(app: string, step: string): void;
   now?: () => number;
-}
-
-const abortError = (): Error => Object.assign(new Error('install called off'), { name: 'AbortError' });
-
-function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw abortError();
-}
-
-/** The last non-empty line of a command's output, trimmed for a status report. */
-function lastLine(text: string): string {
-  const line = text.trim().split('\n').pop()?.trim() ?? '';
-  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
 }
 
 /**
  * Brings the host to its assignment, one app after the other, one pass at a time. Only one pass
  * runs at once; a newer assignment arriving mid-pass is taken up as soon as the pass yields, and
  * calls off an install in flight (its download is aborted) when it wants something else for that
- * app. Until the `current` link switches, a failure or a cancellation leaves the running version
- * untouched.
+ * app. Until the old process is stopped, a failure or a cancellation leaves the running version
+ * untouched. Every failed install is looked at again: a transient one when its back-off is over
+ * (a timer is always armed for it), any one when a new assignment arrives.
  */
 export class Converger {
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly steps: readonly InstallStep[];
   private target: Assignment | null = null;
   private dirty = false;
   private closed = false;
@@ -101,6 +68,7 @@ export class Converger {
   constructor(private readonly deps: ConvergerDeps) {
     this.log = deps.logger.child({ component: 'converge' });
     this.now = deps.now ?? Date.now;
+    this.steps = deps.steps ?? INSTALL_STEPS;
   }
 
   /** The assignment being converged on. */
@@ -115,6 +83,11 @@ export class Converger {
   /** Apps convergence has something to say about. */
   apps(): string[] {
     return [...this.progress.keys()];
+  }
+
+  /** When a failed install will be tried again (null: no retry is scheduled). */
+  get nextRetryAtMs(): number | null {
+    return nextRetryMs(this.failures, (app) => this.target?.apps[app]?.version ?? null);
   }
 
   /**
@@ -132,6 +105,26 @@ export class Converger {
       this.pass?.abort();
     }
     this.kick();
+  }
+
+  /**
+   * The assignment already accepted was asserted again (re-sent by the controller, or a sync's
+   * answer): an install that failed for a transient reason is retried now rather than at the end
+   * of its back-off. A permanent failure waits for a new assignment: the same bytes fail the
+   * same way.
+   */
+  reassert(): void {
+    if (this.closed) return;
+    const now = this.now();
+    let due = false;
+    for (const [app, f] of this.failures) {
+      const next = retryNow(f, now);
+      if (next !== f) {
+        this.failures.set(app, next);
+        due = true;
+      }
+    }
+    if (due) this.kick();
   }
 
   /** Runs another pass (after the current one, if any). */
@@ -164,47 +157,56 @@ export class Converger {
       clearTimeout(this.wakeTimer);
       const controller = new AbortController();
       this.pass = controller;
-      let decisions: AppDecision[] = [];
       try {
-        decisions = await this.runPass(this.target, controller.signal);
+        await this.runPass(this.target, controller.signal);
       } catch (err) {
-        this.log.error({ err: errorMessage(err) }, 'convergence pass failed');
+        // Whatever went wrong, the loop goes on: the retry timer below is armed regardless.
+        this.log.error({ err }, 'convergence pass failed');
       } finally {
         this.pass = null;
       }
-      const wake = nextWakeMs(decisions);
-      if (wake !== null && !this.closed) {
-        this.wakeTimer = setTimeout(() => this.kick(), Math.max(0, wake - this.now()));
-        this.wakeTimer.unref();
-      }
+      this.armRetry();
     }
   }
 
-  private activeVersion(app: string): string | null {
-    return this.deps.state.current.apps[app]?.activeVersion ?? null;
+  /** A timer for the earliest failed install whose back-off ends, whatever the pass decided. */
+  private armRetry(): void {
+    const wake = this.nextRetryAtMs;
+    if (wake === null || this.closed) return;
+    this.wakeTimer = setTimeout(() => this.kick(), Math.max(0, wake - this.now()));
+    this.wakeTimer.unref();
   }
 
-  private async runPass(assignment: Assignment | null, signal: AbortSignal): Promise<AppDecision[]> {
+  private entry(app: string): AppLocalState | undefined {
+    return this.deps.state.current.apps[app];
+  }
+
+  private activeVersion(app: string): string | null {
+    return this.entry(app)?.activeVersion ?? null;
+  }
+
+  private async runPass(assignment: Assignment | null, signal: AbortSignal): Promise<void> {
     // Without an accepted assignment nothing is known to be unwanted: leave every app as it is.
-    if (assignment === null) return [];
+    if (assignment === null) return;
     const apps = new Set([
       ...Object.keys(assignment.apps),
       ...Object.keys(this.deps.state.current.apps),
       ...this.deps.processes.apps(),
     ]);
-    const decisions: AppDecision[] = [];
     for (const app of [...apps].sort()) {
       // A newer assignment restarts the pass from the top, with what it wants.
       if (signal.aborted || this.target !== assignment || this.closed) break;
       const want = assignment.apps[app];
+      await this.dropStaleRecord(app, want?.version ?? null);
+      const record = this.entry(app)?.install;
       const decision = decideApp({
         desiredVersion: want?.version ?? null,
         activeVersion: this.activeVersion(app),
         supervised: this.deps.processes.get(app) !== undefined,
         failure: this.failures.get(app),
+        unfinished: record !== undefined && record.version === want?.version,
         nowMs: this.now(),
       });
-      decisions.push(decision);
       switch (decision.kind) {
         case 'keep': {
           const p = this.progress.get(app);
@@ -220,7 +222,7 @@ export class Converger {
         case 'wait':
         case 'failed': {
           const f = this.failures.get(app);
-          if (f) this.setProgress(app, 'failed', f.version, f.message);
+          if (f) this.reportFailure(app, f);
           break;
         }
         case 'stop':
@@ -232,7 +234,20 @@ export class Converger {
           break;
       }
     }
-    return decisions;
+  }
+
+  /**
+   * An install record of a version no longer wanted is forgotten: should that version come back
+   * later, its hooks run again rather than being skipped on an old record.
+   */
+  private async dropStaleRecord(app: string, wanted: string | null): Promise<void> {
+    const record = this.entry(app)?.install;
+    if (record === undefined || record.version === wanted) return;
+    try {
+      await this.deps.state.updateApp(app, withoutRecord);
+    } catch (err) {
+      this.log.warn({ err, app }, 'cannot forget an old install record');
+    }
   }
 
   private setProgress(app: string, phase: InstallPhase, version: string | null, error: string | null): void {
@@ -242,45 +257,27 @@ export class Converger {
     this.deps.onProgress(app);
   }
 
-  private fail(app: string, version: string, err: unknown, log: Logger): void {
-    const message = errorMessage(err);
-    const failure = recordFailure(this.failures.get(app), version, err, message, this.now());
-    this.failures.set(app, failure);
+  private reportFailure(app: string, failure: InstallFailure): void {
+    const text = describeFailure(failure, this.now());
     if (failure.kind === 'transient' && failure.retryAtMs !== null) {
       // Not a verdict on the release (the controller was away, a disk was full): report the
       // install as still under way, with the reason, so that a rollout's healthy deadline,
       // not a passing outage, decides whether this host failed.
       const phase = this.progressOf(app)?.phase ?? 'downloading';
-      const retryIn = formatDuration(failure.retryAtMs - this.now());
-      this.setProgress(app, phase === 'failed' || phase === 'done' || phase === 'idle' ? 'downloading' : phase, version, `retrying in ${retryIn}: ${message}`);
+      this.setProgress(app, phase === 'failed' || phase === 'done' || phase === 'idle' ? 'downloading' : phase, failure.version, text);
     } else {
-      this.setProgress(app, 'failed', version, message);
+      this.setProgress(app, 'failed', failure.version, text);
     }
+  }
+
+  private fail(app: string, version: string, err: unknown, log: Logger): void {
+    const failure = recordFailure(this.failures.get(app), version, err, errorMessage(err), this.now());
+    this.failures.set(app, failure);
+    this.reportFailure(app, failure);
     log.warn(
-      { err: message, code: (err as { code?: unknown }).code, kind: failure.kind, attempts: failure.attempts, retryAtMs: failure.retryAtMs },
+      { err, kind: failure.kind, attempts: failure.attempts, retryAtMs: failure.retryAtMs },
       'install failed; the running version is left as it was',
     );
-  }
-
-  private async readManifest(app: string, version: string): Promise<Manifest> {
-    const path = join(this.deps.releases.releaseDir(app, version), MANIFEST_FILE);
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      throw new ManifestError(`cannot read ${MANIFEST_FILE} of ${app}@${version}: ${errorMessage(err)}`, { cause: err });
-    }
-    return parseManifest(text, { app, version });
-  }
-
-  private release(app: string, version: string, manifest: Manifest) {
-    return {
-      app,
-      version,
-      releaseDir: this.deps.releases.releaseDir(app, version),
-      manifest,
-      logDir: this.deps.releases.logDir(app),
-    };
   }
 
   /** The active version is on disk but nothing runs it (the agent restarted and it had gone). */
@@ -288,9 +285,9 @@ export class Converger {
     const version = this.activeVersion(app) as string;
     const log = this.log.child({ app, version });
     try {
-      const manifest = await this.readManifest(app, version);
+      const manifest = await readReleaseManifest(this.deps.releases, app, version);
       log.info('starting the active release');
-      await this.deps.processes.launch(this.release(app, version, manifest));
+      await this.deps.processes.launch(releaseInfo(this.deps.releases, app, version, manifest));
       await this.deps.state.updateApp(app, (a) => ({ ...a, process: this.deps.processes.identity(app) }));
       this.setProgress(app, 'idle', null, null);
     } catch (err) {
@@ -298,135 +295,42 @@ export class Converger {
     }
   }
 
-  /** Downloads, and downloads once more from scratch when the bytes do not match. */
-  private async fetch(descriptor: Descriptor, signal: AbortSignal, log: Logger): Promise<string> {
-    try {
-      return await this.deps.download(descriptor, signal);
-    } catch (err) {
-      if (!(err instanceof IntegrityError) || signal.aborted) throw err;
-      // A resumed download may have been spoiled by its first half; a second full download tells
-      // a bad transfer from bad bytes at the source.
-      log.warn({ err: err.message }, 'downloaded artifact does not match its descriptor; downloading it again in full');
-      return await this.deps.download(descriptor, signal);
-    }
-  }
-
-  private async runHook(
-    name: 'preActivate' | 'postStart',
-    hook: HookSpec | undefined,
-    release: ReturnType<Converger['release']>,
-    signal: AbortSignal | undefined,
-    log: Logger,
-  ): Promise<void> {
-    if (hook === undefined) return;
-    const env = releaseEnv({ ...release, env: appEnvironment(release.manifest, this.deps.appOverrides[release.app]?.env) });
-    log.info({ hook: name }, 'running hook');
-    const r = await runCommand(hook.command, {
-      cwd: release.releaseDir,
-      env,
-      timeoutMs: hook.timeout,
-      logFile: join(release.logDir, `${release.app}.log`),
-      ...(signal ? { signal } : {}),
-    });
-    if (r.ok) return;
-    if (signal?.aborted) throw abortError();
-    const how = r.timedOut
-      ? `timed out after ${formatDuration(hook.timeout)}`
-      : r.code !== null
-        ? `exited with code ${r.code}`
-        : r.signal !== null
-          ? `was killed by ${r.signal}`
-          : 'could not run';
-    const tail = lastLine(r.outputTail);
-    throw new HookFailedError(`${name} hook of ${release.app}@${release.version} ${how}${tail ? `: ${tail}` : ''}`, {
-      details: { hook: name, code: r.code, signal: r.signal, timedOut: r.timedOut },
-    });
-  }
-
   /**
-   * The named steps (see INSTALL_STEPS): verify-descriptor → download → unpack (both skipped
-   * when the release is on disk) → read-manifest → pre-activate → stop-old → switch-current →
-   * start-new → post-start → persist → prune.
+   * Runs the install steps (INSTALL_STEPS) for `want`, resuming after the steps an earlier
+   * attempt (of this agent process or of one before a crash) recorded as done.
    */
   private async install(app: string, want: AppAssignment, signal: AbortSignal): Promise<void> {
     const version = want.version;
     const log = this.log.child({ app, version });
-    const previous = this.activeVersion(app);
-    let stoppedOld = false;
-    let switched = false;
+    const ctx = new InstallContext(app, want, this.activeVersion(app), signal, log, this.deps);
+    let pastNoReturn = false;
     this.inFlight = { app, version };
     try {
-      // verify-descriptor: the release key vouches for these bytes being this app at this version.
-      this.setProgress(app, 'verifying', version, null);
-      const descriptor = verifyDescriptor(want.release, this.deps.releaseKeys, { app, version });
-
-      const onDisk = await this.deps.releases.hasRelease(app, version, descriptor.sha256);
-      const steps = new Set(installSteps(onDisk));
-      if (onDisk) log.info({ sha256: descriptor.sha256 }, 'release already on disk; activating it without a download');
-      let tarball = '';
-      if (steps.has('download')) {
-        this.setProgress(app, 'downloading', version, null);
-        log.info({ sha256: descriptor.sha256, size: descriptor.size }, 'downloading release');
-        tarball = await this.fetch(descriptor, signal, log);
-        throwIfAborted(signal);
-      }
-      if (steps.has('unpack')) {
-        // A directory for this version without a matching marker was not made from these bytes
-        // (or not finished); it makes way for the verified release.
-        this.setProgress(app, 'unpacking', version, null);
-        await this.deps.releases.removeRelease(app, version);
-        await this.deps.unpack(tarball, descriptor, signal);
-      }
-      // read-manifest
-      const manifest = await this.readManifest(app, version);
-      throwIfAborted(signal);
-      const release = this.release(app, version, manifest);
-      await (this.deps.checkStartable ?? checkStartable)({
-        ...release,
-        env: appEnvironment(manifest, this.deps.appOverrides[app]?.env),
+      const done = await this.recordedSteps(ctx);
+      if (done.length > 0) log.info({ done }, 'resuming an unfinished install');
+      await runSteps(this.steps, ctx, {
+        log,
+        done,
+        record: (steps) =>
+          this.deps.state.updateApp(app, (a) => ({ ...a, install: { version, sha256: ctx.descriptor().sha256, done: [...steps] } })),
+        before: (step) => {
+          if (step.runsToEnd) {
+            pastNoReturn = true;
+            this.inFlight = null;
+          }
+          if (!pastNoReturn && signal.aborted) throw abortError();
+          if (step.phase !== undefined) this.setProgress(app, step.phase, version, null);
+        },
+        after: (step) => this.deps.afterStep?.(app, step.name),
       });
-
-      // pre-activate: the last step a newer assignment can call off.
-      this.setProgress(app, 'activating', version, null);
-      await this.runHook('preActivate', manifest.hooks.preActivate, release, signal, log);
-      throwIfAborted(signal);
-
-      // stop-old, switch-current, start-new: run to the end once begun.
-      this.inFlight = null;
-      await this.deps.processes.stop(app);
-      stoppedOld = true;
-      await this.deps.releases.activate(app, version);
-      switched = true;
-      await this.deps.state.updateApp(app, (a) => ({
-        activeVersion: version,
-        previousVersion: previous !== null && previous !== version ? previous : a.previousVersion,
-        process: null,
-      }));
-      await this.deps.processes.launch(release);
-      await this.deps.state.updateApp(app, (a) => ({ ...a, process: this.deps.processes.identity(app) }));
-      log.info({ previous }, 'release activated');
-
-      // post-start: a failure is reported, the new version keeps running.
-      let postStartError: string | null = null;
-      try {
-        await this.runHook('postStart', manifest.hooks.postStart, release, undefined, log);
-      } catch (err) {
-        postStartError = errorMessage(err);
-        log.warn({ err: postStartError }, 'postStart hook failed; the app keeps running');
-      }
       this.failures.delete(app);
-      this.setProgress(app, 'done', version, postStartError);
-
-      // prune
-      const keep = protectedVersions(version, this.deps.state.current.apps[app]?.previousVersion, want.stableVersion);
-      try {
-        await this.deps.releases.prune(app, { keep: this.deps.keepReleases, protect: keep });
-      } catch (err) {
-        log.warn({ err: errorMessage(err) }, 'pruning old releases failed');
-      }
+      this.setProgress(app, 'done', version, ctx.postStartError);
+      await this.deps.state.updateApp(app, withoutRecord).catch((err: unknown) => {
+        // The install is done; the record is dropped on a later pass (all its steps are done).
+        log.warn({ err }, 'cannot clear the finished install record');
+      });
     } catch (err) {
-      if (!switched && stoppedOld && previous !== null) await this.restartPrevious(app, previous, log);
-      if (!switched && isAbort(err, signal)) {
+      if (!pastNoReturn && isAbort(err, signal)) {
         log.info('install called off');
         this.setProgress(app, 'idle', null, null);
         return;
@@ -437,15 +341,18 @@ export class Converger {
     }
   }
 
-  /** The link switch failed after the old process was stopped: bring the old one back. */
-  private async restartPrevious(app: string, previous: string, log: Logger): Promise<void> {
-    try {
-      const manifest = await this.readManifest(app, previous);
-      await this.deps.processes.launch(this.release(app, previous, manifest));
-      await this.deps.state.updateApp(app, (a) => ({ ...a, process: this.deps.processes.identity(app) }));
-      log.warn({ previous }, 'activation failed after the old process stopped; restarted the old version');
-    } catch (err) {
-      log.error({ previous, err: errorMessage(err) }, 'could not restart the old version');
-    }
+  /** The steps state.json says an earlier attempt at these very bytes finished. */
+  private async recordedSteps(ctx: InstallContext): Promise<readonly string[]> {
+    const record = this.entry(ctx.app)?.install;
+    if (record === undefined || record.version !== ctx.version || record.sha256 !== ctx.descriptor().sha256) return [];
+    // Whatever removed the release since (a prune, an operator) undid the download and unpack.
+    if (record.done.includes('unpack') && !(await ctx.onDisk())) return [];
+    return record.done;
   }
+}
+
+function withoutRecord(a: AppLocalState): AppLocalState {
+  if (a.install === undefined) return a;
+  const { install: _dropped, ...rest } = a;
+  return rest;
 }

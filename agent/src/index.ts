@@ -19,16 +19,9 @@ export { FlagsExitRequest, agentCommand, parseAgentFlags, type AgentFlags } from
 export { LoadSampler, basicInventory } from './host.js';
 export { collectInventory } from './inventory.js';
 export { WorkThread, type WorkThreadOptions } from './worker/thread.js';
-export {
-  INSTALL_STEPS,
-  decideApp,
-  installSteps,
-  nextWakeMs,
-  protectedVersions,
-  type AppDecision,
-  type AppFacts,
-  type InstallStep,
-} from './plan.js';
+export { decideApp, nextRetryMs, protectedVersions, type AppDecision, type AppFacts } from './plan.js';
+export { INSTALL_STEPS, InstallContext, type InstallDeps, type InstallStep } from './install-steps.js';
+export { runSteps, type RunStepsOptions, type Step } from './steps.js';
 export { AppProcesses, appEnvironment, type AppProcessesDeps, type AppRunner, type RunningRelease } from './processes.js';
 export {
   HookFailedError,
@@ -37,6 +30,8 @@ export {
   isAbort,
   recordFailure,
   retryDelayMs,
+  retryNow,
+  describeFailure,
   type FailureKind,
   type InstallFailure,
 } from './retry.js';
@@ -48,6 +43,7 @@ export {
   sameProcess,
   writeFileAtomic,
   type AppLocalState,
+  type InstallRecord,
   type LocalState,
 } from './state.js';
 export { MAX_REPORT_ERROR, ReportClock, appStatus, reportedApps, type AppStatusInputs } from './status.js';

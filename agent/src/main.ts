@@ -32,7 +32,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     level: config.log.level,
     ...(config.log.pretty !== undefined ? { pretty: config.log.pretty } : {}),
   });
-  const agent = await Agent.create(config, { logger });
+  // Fault injection for the project's own tests; unset in any real deployment.
+  const killAfterStep = process.env.FLOTILLA_FAULT_KILL_AFTER_STEP;
+  const agent = await Agent.create(config, { logger, ...(killAfterStep ? { killAfterStep } : {}) });
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {

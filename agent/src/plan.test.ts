@@ -1,9 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { IntegrityError, ManifestError, SignatureError, UnavailableError, UnsafeArchiveError } from '@flotilla/shared';
-import { INSTALL_STEPS, decideApp, installSteps, nextWakeMs, protectedVersions, type AppFacts } from './plan.js';
-import { HookFailedError, RETRY_DELAYS_MS, classifyFailure, isAbort, recordFailure, retryDelayMs } from './retry.js';
+import { decideApp, nextRetryMs, protectedVersions, type AppFacts } from './plan.js';
+import { HookFailedError, RETRY_DELAYS_MS, classifyFailure, describeFailure, isAbort, recordFailure, retryDelayMs, retryNow } from './retry.js';
 
-const base: AppFacts = { desiredVersion: '2.0.0', activeVersion: '1.0.0', supervised: true, failure: undefined, nowMs: 1_000_000 };
+const base: AppFacts = {
+  desiredVersion: '2.0.0',
+  activeVersion: '1.0.0',
+  supervised: true,
+  failure: undefined,
+  unfinished: false,
+  nowMs: 1_000_000,
+};
 
 describe('decideApp', () => {
   it('keeps an app whose desired version is active and supervised', () => {
@@ -46,17 +53,18 @@ describe('decideApp', () => {
   });
 });
 
-describe('installSteps', () => {
-  it('runs every step for a release not on disk', () => {
-    expect(installSteps(false)).toEqual([...INSTALL_STEPS]);
+describe('an unfinished install', () => {
+  it('resumes even when the version is active and runs (a crash after the switch)', () => {
+    expect(decideApp({ ...base, activeVersion: '2.0.0', unfinished: true })).toEqual({ kind: 'install' });
+    expect(decideApp({ ...base, activeVersion: '2.0.0', supervised: false, unfinished: true })).toEqual({ kind: 'install' });
   });
 
-  it('skips download and unpack for a release already on disk (fast revert), but still verifies', () => {
-    const steps = installSteps(true);
-    expect(steps).not.toContain('download');
-    expect(steps).not.toContain('unpack');
-    expect(steps[0]).toBe('verify-descriptor');
-    expect(steps).toContain('switch-current');
+  it('still waits for its back-off after a transient failure', () => {
+    const failure = recordFailure(undefined, '2.0.0', new UnavailableError('down'), 'down', base.nowMs);
+    expect(decideApp({ ...base, activeVersion: '2.0.0', unfinished: true, failure })).toEqual({
+      kind: 'wait',
+      untilMs: base.nowMs + 5_000,
+    });
   });
 });
 
@@ -66,10 +74,34 @@ describe('protectedVersions', () => {
   });
 });
 
-describe('nextWakeMs', () => {
-  it('is the earliest retry time, or null', () => {
-    expect(nextWakeMs([{ kind: 'keep' }])).toBeNull();
-    expect(nextWakeMs([{ kind: 'wait', untilMs: 50 }, { kind: 'install' }, { kind: 'wait', untilMs: 20 }])).toBe(20);
+describe('nextRetryMs', () => {
+  const down = new UnavailableError('down');
+  it('is the earliest retry among transient failures of versions still wanted', () => {
+    const failures = new Map([
+      ['web', recordFailure(undefined, '2.0.0', down, 'down', 100)],
+      ['api', recordFailure(undefined, '1.0.0', down, 'down', 50)],
+      ['db', recordFailure(undefined, '3.0.0', new SignatureError('bad'), 'bad', 0)],
+    ]);
+    expect(nextRetryMs(failures, () => null)).toBeNull();
+    expect(nextRetryMs(failures, (app) => ({ web: '2.0.0', api: '1.0.0', db: '3.0.0' })[app] ?? null)).toBe(5_050);
+    // api now wants another version: its old failure no longer schedules anything.
+    expect(nextRetryMs(failures, (app) => ({ web: '2.0.0', api: '1.1.0' })[app] ?? null)).toBe(5_100);
+  });
+});
+
+describe('retryNow and describeFailure', () => {
+  it('makes a transient failure due at once and keeps its attempt count', () => {
+    const f = recordFailure(recordFailure(undefined, '2.0.0', new UnavailableError('x'), 'x', 0), '2.0.0', new UnavailableError('x'), 'x', 10);
+    expect(retryNow(f, 20)).toEqual({ ...f, retryAtMs: 20 });
+    const p = recordFailure(undefined, '2.0.0', new SignatureError('bad'), 'bad', 0);
+    expect(retryNow(p, 20)).toBe(p);
+  });
+
+  it('names the absolute retry time, which stays true in later reports', () => {
+    const f = recordFailure(undefined, '2.0.0', new UnavailableError('unreachable'), 'unreachable', Date.UTC(2026, 0, 1));
+    expect(describeFailure(f, Date.UTC(2026, 0, 1))).toBe('attempt 1 failed; retrying at 2026-01-01T00:00:05.000Z: unreachable');
+    expect(describeFailure(f, Date.UTC(2026, 0, 1, 0, 0, 6))).toBe('attempt 1 failed; retrying now: unreachable');
+    expect(describeFailure(recordFailure(undefined, '2.0.0', new SignatureError('bad'), 'bad', 0), 0)).toBe('bad');
   });
 });
 

@@ -1,5 +1,12 @@
 import type { Logger, Manifest } from '@flotilla/shared';
-import { AppSupervisor, type ProcessIdentity, type ProcessSnapshot, type SupervisedRelease } from './process/index.js';
+import {
+  AppSupervisor,
+  findMarkedProcesses,
+  type MarkedProcess,
+  type ProcessIdentity,
+  type ProcessSnapshot,
+  type SupervisedRelease,
+} from './process/index.js';
 
 /** What one supervised app runs: its release and the environment it was started with. */
 export interface RunningRelease {
@@ -14,6 +21,11 @@ export interface AppProcessesDeps {
   envOverrides: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
   /** Any supervised app's snapshot changed. */
   onChange(app: string, snapshot: ProcessSnapshot, identity: ProcessIdentity | null): void;
+  /**
+   * The mark each app's process carries (unique per agent and app on this machine), so that a
+   * restarted agent finds it even when its pid was never saved. Without it nothing is marked.
+   */
+  markOf?(app: string): string;
   /** Overrides for the supervisors (tests shorten their timers). */
   supervisorOptions?: { settleMs?: number; adoptPollMs?: number };
 }
@@ -62,9 +74,11 @@ export class AppProcesses implements AppRunner {
   }
 
   private supervise(release: Omit<SupervisedRelease, 'env'>): RunningRelease {
+    const mark = this.deps.markOf?.(release.app);
     const full: SupervisedRelease = {
       ...release,
       env: appEnvironment(release.manifest, this.deps.envOverrides[release.app]?.env),
+      ...(mark !== undefined ? { mark } : {}),
     };
     const app = release.app;
     const supervisor: AppSupervisor = new AppSupervisor(full, {
@@ -103,6 +117,24 @@ export class AppProcesses implements AppRunner {
     }
     this.running.delete(release.app);
     return false;
+  }
+
+  /**
+   * The live processes an earlier agent process started for `apps`, found by their mark (also
+   * those whose pid it never got to save), by app.
+   */
+  findStarted(apps: readonly string[]): Map<string, MarkedProcess[]> {
+    const byMark = new Map<string, string>();
+    for (const app of apps) {
+      const mark = this.deps.markOf?.(app);
+      if (mark !== undefined) byMark.set(mark, app);
+    }
+    const found = new Map<string, MarkedProcess[]>();
+    for (const p of findMarkedProcesses(new Set(byMark.keys()))) {
+      const app = byMark.get(p.mark) as string;
+      found.set(app, [...(found.get(app) ?? []), p]);
+    }
+    return found;
   }
 
   /** Stops the app's process and forgets its supervisor; nothing happens when none runs. */

@@ -64,3 +64,20 @@ export function recordFailure(
     retryAtMs: kind === 'transient' ? nowMs + retryDelayMs(attempts) : null,
   };
 }
+
+/**
+ * The same assignment was asserted again (the controller re-sent it, a sync answered with it):
+ * a transient failure is due at once. Its attempt count stays, so the back-off goes on growing.
+ */
+export function retryNow(failure: InstallFailure, nowMs: number): InstallFailure {
+  if (failure.kind !== 'transient' || failure.retryAtMs === null || failure.retryAtMs <= nowMs) return failure;
+  return { ...failure, retryAtMs: nowMs };
+}
+
+/** What status reports for a failure: when it is tried again, and why it failed. */
+export function describeFailure(failure: InstallFailure, nowMs: number): string {
+  if (failure.kind === 'permanent' || failure.retryAtMs === null) return failure.message;
+  // An absolute time stays true in every later heartbeat; "in 5s" would not.
+  const when = failure.retryAtMs <= nowMs ? 'now' : `at ${new Date(failure.retryAtMs).toISOString()}`;
+  return `attempt ${failure.attempts} failed; retrying ${when}: ${failure.message}`;
+}

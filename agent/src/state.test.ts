@@ -68,15 +68,45 @@ describe('StateStore', () => {
 });
 
 describe('StateKeeper', () => {
-  it('applies changes at once and persists them', async () => {
+  it('applies changes in order, each to the state the previous one left, and persists them', async () => {
     const store = new StateStore(dir, logger);
     const keeper = new StateKeeper(store, EMPTY_STATE);
     const first = keeper.update((s) => ({ ...s, acceptedSeq: 3 }));
     const second = keeper.updateApp('web', (a) => ({ ...a, activeVersion: '2.0.0' }));
+    await Promise.all([first, second]);
     expect(keeper.current.acceptedSeq).toBe(3);
     expect(keeper.current.apps.web).toEqual({ activeVersion: '2.0.0', previousVersion: null, process: null });
-    await Promise.all([first, second]);
     expect(await store.load()).toEqual(keeper.current);
+  });
+
+  it('changes nothing in memory until the write reached the disk', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const real = new StateStore(dir, logger);
+    const keeper = new StateKeeper({ save: async (s) => (await gate, real.save(s)) }, EMPTY_STATE);
+    const pending = keeper.update((s) => ({ ...s, acceptedSeq: 4 }));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(keeper.current.acceptedSeq).toBe(0);
+    release();
+    await pending;
+    expect(keeper.current.acceptedSeq).toBe(4);
+  });
+
+  it('keeps the old state when a write fails (a full disk) and applies the next change to it', async () => {
+    const real = new StateStore(dir, logger);
+    let failures = 1;
+    const store = {
+      save: async (s: LocalState) => {
+        if (failures-- > 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        await real.save(s);
+      },
+    };
+    const keeper = new StateKeeper(store, sample);
+    await expect(keeper.update((s) => ({ ...s, acceptedSeq: 8 }))).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect(keeper.current).toBe(sample);
+    await keeper.updateApp('api', (a) => ({ ...a, activeVersion: '1.0.0' }));
+    expect(keeper.current.acceptedSeq).toBe(7);
+    expect(await real.load()).toEqual(keeper.current);
   });
 });
 

@@ -17,6 +17,20 @@ export interface AppLocalState {
    * or null when the app is not meant to run (removed, or never started).
    */
   readonly process: ProcessIdentity | null;
+  /**
+   * The install of a version under way (or failed) and the steps it has finished, so that a
+   * retry, also by the next agent process after a crash, resumes at the first unfinished step.
+   * Absent when no install is unfinished.
+   */
+  readonly install?: InstallRecord;
+}
+
+/** What an install of one release has finished; tied to the release's bytes by their hash. */
+export interface InstallRecord {
+  readonly version: string;
+  readonly sha256: string;
+  /** Names of the finished steps, in the order they finished. */
+  readonly done: readonly string[];
 }
 
 /** What the agent remembers across restarts. */
@@ -41,6 +55,13 @@ const stateSchema = z.object({
       process: z
         .object({ pid: z.number().int().positive(), startTime: z.string().min(1) })
         .nullable(),
+      install: z
+        .object({
+          version: z.string().regex(VERSION),
+          sha256: z.string().regex(/^[0-9a-f]{64}$/),
+          done: z.array(z.string().min(1).max(64)).max(64),
+        })
+        .optional(),
     }),
   ),
 });
@@ -125,36 +146,50 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
 }
 
 /**
- * The agent's state in memory, with every change written through to state.json. Changes are
- * computed synchronously from the latest state, so two changes in flight never lose each other;
- * the writes go out in the order the changes were made.
+ * The agent's state in memory, with every change written through to state.json. Nothing is
+ * changed in memory before it is on disk: whoever reads `current` (a heartbeat reporting the
+ * accepted seq, convergence) never sees a change that a full disk or an I/O error could still
+ * undo. Changes are applied one after the other, each to the state the previous one left, so two
+ * changes in flight never lose each other.
  */
 export class StateKeeper {
   private state: LocalState;
+  private chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: StateStore,
+    private readonly store: Pick<StateStore, 'save'>,
     initial: LocalState,
   ) {
     this.state = initial;
   }
 
+  /** The last state that reached the disk. */
   get current(): LocalState {
     return this.state;
   }
 
-  /** Applies `change` now and resolves once the result is durable. */
+  /**
+   * Writes `change` applied to the latest durable state; memory takes the result only once the
+   * write succeeded. Rejects (memory unchanged) when it could not be written.
+   */
   update(change: (state: LocalState) => LocalState): Promise<void> {
-    this.state = change(this.state);
-    return this.store.save(this.state);
+    const next = this.chain.then(async () => {
+      const candidate = change(this.state);
+      if (candidate === this.state) return;
+      await this.store.save(candidate);
+      this.state = candidate;
+    });
+    this.chain = next.catch(() => undefined);
+    return next;
   }
 
   /** Changes one app's entry (created empty when missing). */
   updateApp(app: string, change: (entry: AppLocalState) => AppLocalState): Promise<void> {
-    return this.update((s) => ({
-      ...s,
-      apps: { ...s.apps, [app]: change(s.apps[app] ?? { activeVersion: null, previousVersion: null, process: null }) },
-    }));
+    return this.update((s) => {
+      const before = s.apps[app] ?? { activeVersion: null, previousVersion: null, process: null };
+      const after = change(before);
+      return after === before && s.apps[app] !== undefined ? s : { ...s, apps: { ...s.apps, [app]: after } };
+    });
   }
 }
 

@@ -14,6 +14,8 @@ export interface AppStatusInputs {
   progress: InstallProgress | undefined;
   /** Stands in for `healthSinceMs` when no process is supervised (health has been unknown since then). */
   sinceMs: number;
+  /** A problem of the agent's own that concerns every app (an assignment it could not save). */
+  agentError?: string | null;
 }
 
 function clip(text: string | null): string | null {
@@ -36,7 +38,7 @@ export function appStatus(i: AppStatusInputs): Omit<AppStatusReport, 'updatedAtM
     installPhase: i.progress?.phase ?? 'idle',
     installVersion: i.progress?.version ?? null,
     // An install problem says more about what the controller asked for than a process one.
-    error: clip(i.progress?.error ?? s?.error ?? null),
+    error: clip(i.progress?.error ?? i.agentError ?? s?.error ?? null),
   };
 }
 

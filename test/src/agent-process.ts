@@ -168,13 +168,14 @@ export class ArtifactServer {
     readonly address: string,
   ) {}
 
-  static async start(): Promise<ArtifactServer> {
+  /** `port`: 0 for any free one; a given one to bring a "controller" up where agents already point. */
+  static async start(port = 0): Promise<ArtifactServer> {
     const proto = loadFlotillaProto();
     const server = new grpc.Server();
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    const bound = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
-    const self = new ArtifactServer(server, `127.0.0.1:${port}`);
+    const self = new ArtifactServer(server, `127.0.0.1:${bound}`);
     server.addService(proto.Artifacts.service, {
       Download: (call: grpc.ServerWritableStream<{ sha256: string; offset: string }, { offset: string; data: Buffer }>) =>
         void self.download(call),

@@ -17,5 +17,5 @@ export {
   type ProbeResult,
 } from './health.js';
 export { baseEnv, checkStartable, releaseEnv, runCommand, type RunCommandOptions, type RunCommandResult } from './command.js';
-export { identityOf, isSameProcessAlive } from './proc.js';
+export { PROCESS_MARK_VAR, findMarkedProcesses, identityOf, isSameProcessAlive, signalGroup, type MarkedProcess } from './proc.js';
 export type { ProcessExit, ProcessIdentity, ProcessSnapshot, SupervisedRelease } from './types.js';

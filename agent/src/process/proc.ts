@@ -135,3 +135,66 @@ export function startedAtMsOf(pid: number): number | null {
   if (bootSeconds === undefined || !Number.isFinite(bootSeconds) || !Number.isFinite(ticks)) return null;
   return Math.round(bootSeconds * 1000 + (ticks * 1000) / CLOCK_TICKS_PER_SECOND);
 }
+
+/**
+ * The variable that marks an app's main process as started by one agent for one app: its value
+ * is that app's directory (`<dataDir>/apps/<app>`), unique per agent and app on a machine. Only
+ * the supervised process carries it (not hooks, not health checks).
+ */
+export const PROCESS_MARK_VAR = 'FLOTILLA_AGENT_MARK';
+
+/** A live process found by its mark. */
+export interface MarkedProcess {
+  readonly identity: ProcessIdentity;
+  readonly mark: string;
+  /** Its FLOTILLA_VERSION, or null when it has none. */
+  readonly version: string | null;
+}
+
+/** The variables of a process's initial environment, or null when it cannot be read. */
+function environOf(pid: number): Map<string, string> | null {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return null; // gone, or another user's
+  }
+  const vars = new Map<string, string>();
+  for (const entry of raw.toString('utf8').split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) vars.set(entry.slice(0, eq), entry.slice(eq + 1));
+  }
+  return vars;
+}
+
+/**
+ * Every live process-group leader whose environment carries one of `marks`. Every app process
+ * is started as the leader of its own group, and the processes it forks are not leaders, so
+ * this finds the app process and not its workers. A reused pid cannot match: its environment is
+ * another program's. Linux only (an empty list elsewhere).
+ */
+export function findMarkedProcesses(marks: ReadonlySet<string>): MarkedProcess[] {
+  if (marks.size === 0) return [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: MarkedProcess[] = [];
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    const stat = readProcStat(pid);
+    if (stat === null || gone(stat) || stat.pgrp !== pid) continue;
+    const env = environOf(pid);
+    const mark = env?.get(PROCESS_MARK_VAR);
+    if (mark === undefined || !marks.has(mark)) continue;
+    // The identity is read after the environment: had the pid been reused in between, the start
+    // time would not match the one this process had, and adoption would check it again anyway.
+    const identity = identityOf(pid);
+    if (identity !== null) found.push({ identity, mark, version: env?.get('FLOTILLA_VERSION') ?? null });
+  }
+  return found;
+}

@@ -93,7 +93,7 @@ describe('AppSupervisor start and stop', () => {
       {
         start: {
           command: node(
-            `require('fs').writeFileSync('seen.json', JSON.stringify({ env: process.env, cwd: process.cwd() }));
+            `const fs = require('fs'); fs.writeFileSync('seen.tmp', JSON.stringify({ env: process.env, cwd: process.cwd() })); fs.renameSync('seen.tmp', 'seen.json');
              console.log('to stdout'); console.error('to stderr'); setInterval(() => {}, 1000);`,
           ),
           cwd: 'srv',
@@ -111,6 +111,7 @@ describe('AppSupervisor start and stop', () => {
       expect(sup.snapshot().processState).toBe('running');
 
       const seenFile = join(releaseDir, 'srv', 'seen.json');
+      // Renamed into place by the app, so once it exists it is complete.
       await waitFor('the app to write its env', () => existsSync(seenFile));
       const seen = JSON.parse(readFileSync(seenFile, 'utf8')) as { env: Record<string, string>; cwd: string };
       expect(seen.cwd).toBe(join(releaseDir, 'srv'));

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { HealthState, Logger, ProcessState } from '@flotilla/shared';
 import { commandArgv, missingDirectory, releaseEnv, spawnErrorMessage } from './command.js';
 import { HealthChecker } from './health.js';
-import { groupAlive, identityOf, isSameProcessAlive, signalGroup, startedAtMsOf } from './proc.js';
+import { PROCESS_MARK_VAR, groupAlive, identityOf, isSameProcessAlive, signalGroup, startedAtMsOf } from './proc.js';
 import { decideRestart, resolveRestartPolicy, type RestartPolicy } from './restart-policy.js';
 import type { ProcessExit, ProcessIdentity, ProcessSnapshot, SupervisedRelease } from './types.js';
 
@@ -241,7 +241,7 @@ export class AppSupervisor {
         // the agent, which may restart under it.
         child = spawn(file, args, {
           cwd: this.#cwd,
-          env: this.#env,
+          env: this.#release.mark === undefined ? this.#env : { ...this.#env, [PROCESS_MARK_VAR]: this.#release.mark },
           detached: true,
           stdio: ['ignore', logHandle.fd, logHandle.fd],
         });

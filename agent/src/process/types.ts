@@ -11,6 +11,11 @@ export interface SupervisedRelease {
   env: Record<string, string>;
   /** `apps/<app>/logs`; the app's stdout and stderr go to `<logDir>/<app>.log`. */
   logDir: string;
+  /**
+   * Put in the app process's environment as FLOTILLA_AGENT_MARK, so that a restarted agent finds
+   * a process it started but could not record (see findMarkedProcesses).
+   */
+  mark?: string;
 }
 
 /** What happened when the process last ended. */

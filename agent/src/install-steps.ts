@@ -1,0 +1,336 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  IntegrityError,
+  MANIFEST_FILE,
+  ManifestError,
+  errorMessage,
+  formatDuration,
+  parseManifest,
+  verifyDescriptor,
+  type AppAssignment,
+  type Descriptor,
+  type HookSpec,
+  type InstallPhase,
+  type Logger,
+  type Manifest,
+  type TrustedKey,
+} from '@flotilla/shared';
+import { checkStartable, releaseEnv, runCommand, type SupervisedRelease } from './process/index.js';
+import { protectedVersions } from './plan.js';
+import { appEnvironment, type AppRunner } from './processes.js';
+import { HookFailedError } from './retry.js';
+import type { StateKeeper } from './state.js';
+import type { Step } from './steps.js';
+
+/** The on-host release layout an install needs (ReleaseStore provides it). */
+export interface ReleaseLayout {
+  releasesDir(app: string): string;
+  releaseDir(app: string, version: string): string;
+  logDir(app: string): string;
+  hasRelease(app: string, version: string, sha256: string): Promise<boolean>;
+  activate(app: string, version: string): Promise<unknown>;
+  /** Removes an unpacked release that is not current (no-op when absent). */
+  removeRelease(app: string, version: string): Promise<void>;
+  prune(app: string, opts: { keep: number; protect: readonly string[] }): Promise<unknown>;
+}
+
+/** What the install steps touch: keys, the release layout, the processes, the state. */
+export interface InstallDeps {
+  /** Release signers' keys: a descriptor must verify against one of them. */
+  releaseKeys: readonly TrustedKey[];
+  keepReleases: number;
+  /** Per-app environment overrides (they also reach the hooks). */
+  appOverrides: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
+  releases: ReleaseLayout;
+  processes: AppRunner;
+  state: Pick<StateKeeper, 'current' | 'updateApp'>;
+  /** Fetches the artifact a verified descriptor names into the cache; resolves with its verified path. */
+  download(descriptor: Descriptor, signal: AbortSignal): Promise<string>;
+  /** Unpacks a verified tarball into releases/<version>; resolves with its manifest's text. */
+  unpack(tarball: string, descriptor: Descriptor, signal: AbortSignal): Promise<{ manifestText: string }>;
+  /** Refuses a release whose start command cannot run, before the old process stops. @default checkStartable */
+  checkStartable?: (release: SupervisedRelease) => Promise<void>;
+}
+
+/** One install step: a runner step that also says which phase heartbeats report while it runs. */
+export interface InstallStep extends Step<InstallContext> {
+  /** Reported while the step runs; absent: the phase stays as it was. */
+  readonly phase?: InstallPhase;
+  /** From this step on the install runs to its end: a newer assignment no longer calls it off. */
+  readonly runsToEnd?: true;
+}
+
+export const abortError = (): Error => Object.assign(new Error('install called off'), { name: 'AbortError' });
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw abortError();
+}
+
+/** The last non-empty line of a command's output, trimmed for a status report. */
+function lastLine(text: string): string {
+  const line = text.trim().split('\n').pop()?.trim() ?? '';
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}
+
+/** A release as the supervisor and the hooks see it (without the environment). */
+export type ReleaseInfo = Omit<SupervisedRelease, 'env'>;
+
+/**
+ * One attempt at installing one version of one app. What the steps derive (the verified
+ * descriptor, the tarball, the manifest) is worked out on first use and kept for this attempt,
+ * so a step that a resumed attempt skips is never needed for what the later steps use.
+ */
+export class InstallContext {
+  /** The postStart hook's failure, reported with the finished install; the app keeps running. */
+  postStartError: string | null = null;
+  #descriptor: Descriptor | undefined;
+  #onDisk: Promise<boolean> | undefined;
+  #tarball: Promise<string> | undefined;
+  #manifest: Promise<Manifest> | undefined;
+
+  constructor(
+    readonly app: string,
+    readonly want: AppAssignment,
+    /** The version active when the install began. */
+    readonly previous: string | null,
+    readonly signal: AbortSignal,
+    readonly log: Logger,
+    readonly deps: InstallDeps,
+  ) {}
+
+  get version(): string {
+    return this.want.version;
+  }
+
+  /** The release key vouches for these bytes being this app at this version. */
+  descriptor(): Descriptor {
+    this.#descriptor ??= verifyDescriptor(this.want.release, this.deps.releaseKeys, { app: this.app, version: this.version });
+    return this.#descriptor;
+  }
+
+  /** The release is unpacked with a marker naming these very bytes. */
+  onDisk(): Promise<boolean> {
+    this.#onDisk ??= this.deps.releases.hasRelease(this.app, this.version, this.descriptor().sha256);
+    return this.#onDisk;
+  }
+
+  /** The verified tarball in the cache (downloaded when it is not there). */
+  tarball(): Promise<string> {
+    this.#tarball ??= this.fetch();
+    return this.#tarball;
+  }
+
+  manifest(): Promise<Manifest> {
+    this.#manifest ??= readReleaseManifest(this.deps.releases, this.app, this.version);
+    return this.#manifest;
+  }
+
+  async release(): Promise<ReleaseInfo> {
+    return releaseInfo(this.deps.releases, this.app, this.version, await this.manifest());
+  }
+
+  /** Downloads, and downloads once more from scratch when the bytes do not match. */
+  private async fetch(): Promise<string> {
+    const descriptor = this.descriptor();
+    try {
+      return await this.deps.download(descriptor, this.signal);
+    } catch (err) {
+      if (!(err instanceof IntegrityError) || this.signal.aborted) throw err;
+      // A resumed download may have been spoiled by its first half; a second full download tells
+      // a bad transfer from bad bytes at the source.
+      this.log.warn({ err }, 'downloaded artifact does not match its descriptor; downloading it again in full');
+      return await this.deps.download(descriptor, this.signal);
+    }
+  }
+}
+
+export async function readReleaseManifest(releases: ReleaseLayout, app: string, version: string): Promise<Manifest> {
+  const path = join(releases.releaseDir(app, version), MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ManifestError(`cannot read ${MANIFEST_FILE} of ${app}@${version}: ${errorMessage(err)}`, { cause: err });
+  }
+  return parseManifest(text, { app, version });
+}
+
+export function releaseInfo(releases: ReleaseLayout, app: string, version: string, manifest: Manifest): ReleaseInfo {
+  return { app, version, releaseDir: releases.releaseDir(app, version), manifest, logDir: releases.logDir(app) };
+}
+
+/** Runs one of the release's hooks in its release directory; throws HookFailedError when it fails. */
+export async function runHook(
+  deps: Pick<InstallDeps, 'appOverrides'>,
+  name: 'preActivate' | 'postStart',
+  hook: HookSpec | undefined,
+  release: ReleaseInfo,
+  signal: AbortSignal | undefined,
+  log: Logger,
+): Promise<void> {
+  if (hook === undefined) return;
+  const env = releaseEnv({ ...release, env: appEnvironment(release.manifest, deps.appOverrides[release.app]?.env) });
+  log.info({ hook: name }, 'running hook');
+  const r = await runCommand(hook.command, {
+    cwd: release.releaseDir,
+    env,
+    timeoutMs: hook.timeout,
+    logFile: join(release.logDir, `${release.app}.log`),
+    ...(signal ? { signal } : {}),
+  });
+  if (r.ok) return;
+  if (signal?.aborted) throw abortError();
+  const how = r.timedOut
+    ? `timed out after ${formatDuration(hook.timeout)}`
+    : r.code !== null
+      ? `exited with code ${r.code}`
+      : r.signal !== null
+        ? `was killed by ${r.signal}`
+        : 'could not run';
+  const tail = lastLine(r.outputTail);
+  throw new HookFailedError(`${name} hook of ${release.app}@${release.version} ${how}${tail ? `: ${tail}` : ''}`, {
+    details: { hook: name, code: r.code, signal: r.signal, timedOut: r.timedOut },
+  });
+}
+
+/** Starts `version` of the app again (the undo of stopping it) and saves its process identity. */
+async function restartVersion(c: InstallContext, version: string): Promise<void> {
+  const { processes, releases, state } = c.deps;
+  const manifest = await readReleaseManifest(releases, c.app, version);
+  await processes.launch(releaseInfo(releases, c.app, version, manifest));
+  await state.updateApp(c.app, (a) => ({ ...a, process: processes.identity(c.app) }));
+  c.log.warn({ previous: version }, 'activation failed after the old process stopped; restarted the old version');
+}
+
+/**
+ * The steps of an install, in order. Adding a step is adding an entry here (and a row to the
+ * table in docs/agent.md). Through `pre-activate` nothing that runs is touched and a newer
+ * assignment may call the install off; from `stop-old` on it runs to its end.
+ */
+export const INSTALL_STEPS: readonly InstallStep[] = [
+  {
+    name: 'verify-descriptor',
+    phase: 'verifying',
+    run: async (c) => {
+      c.descriptor();
+    },
+  },
+  {
+    name: 'download',
+    phase: 'downloading',
+    skip: async (c) => {
+      const onDisk = await c.onDisk();
+      if (onDisk) c.log.info({ sha256: c.descriptor().sha256 }, 'release already on disk; activating it without a download');
+      return onDisk;
+    },
+    run: async (c) => {
+      const d = c.descriptor();
+      c.log.info({ sha256: d.sha256, size: d.size }, 'downloading release');
+      await c.tarball();
+      throwIfAborted(c.signal);
+    },
+  },
+  {
+    name: 'unpack',
+    phase: 'unpacking',
+    skip: (c) => c.onDisk(),
+    run: async (c) => {
+      const tarball = await c.tarball();
+      // A directory for this version without a matching marker was not made from these bytes
+      // (or not finished); it makes way for the verified release.
+      await c.deps.releases.removeRelease(c.app, c.version);
+      await c.deps.unpack(tarball, c.descriptor(), c.signal);
+    },
+  },
+  {
+    name: 'read-manifest',
+    run: async (c) => {
+      const release = await c.release();
+      throwIfAborted(c.signal);
+      await (c.deps.checkStartable ?? checkStartable)({
+        ...release,
+        env: appEnvironment(release.manifest, c.deps.appOverrides[c.app]?.env),
+      });
+    },
+  },
+  {
+    name: 'pre-activate',
+    phase: 'activating',
+    run: async (c) => {
+      const release = await c.release();
+      await runHook(c.deps, 'preActivate', release.manifest.hooks.preActivate, release, c.signal, c.log);
+      throwIfAborted(c.signal);
+    },
+  },
+  {
+    name: 'stop-old',
+    phase: 'activating',
+    runsToEnd: true,
+    run: async (c) => {
+      await c.deps.processes.stop(c.app);
+      // Nothing is meant to run now: a restarted agent must not start the old version again.
+      await c.deps.state.updateApp(c.app, (a) => (a.process === null ? a : { ...a, process: null }));
+    },
+    undo: async (c) => {
+      if (c.previous !== null && c.deps.processes.get(c.app) === undefined) await restartVersion(c, c.previous);
+    },
+  },
+  {
+    name: 'switch-current',
+    phase: 'activating',
+    commits: true,
+    run: async (c) => {
+      await c.deps.releases.activate(c.app, c.version);
+      // The intent before the spawn: this version is meant to run and no process of it is known
+      // yet; a restarted agent looks for one by its marker before it starts another.
+      await c.deps.state.updateApp(c.app, (a) => ({
+        ...a,
+        activeVersion: c.version,
+        previousVersion: c.previous !== null && c.previous !== c.version ? c.previous : a.previousVersion,
+        process: null,
+      }));
+    },
+  },
+  {
+    name: 'start-new',
+    phase: 'activating',
+    // Already running this version: the agent died after the spawn and adopted it on its return.
+    skip: async (c) => c.deps.processes.get(c.app)?.version === c.version,
+    run: async (c) => {
+      await c.deps.processes.launch(await c.release());
+    },
+  },
+  {
+    name: 'persist',
+    phase: 'activating',
+    run: async (c) => {
+      await c.deps.state.updateApp(c.app, (a) => ({ ...a, process: c.deps.processes.identity(c.app) }));
+      c.log.info({ previous: c.previous }, 'release activated');
+    },
+  },
+  {
+    name: 'post-start',
+    phase: 'activating',
+    run: async (c) => {
+      const release = await c.release();
+      try {
+        await runHook(c.deps, 'postStart', release.manifest.hooks.postStart, release, undefined, c.log);
+      } catch (err) {
+        c.postStartError = errorMessage(err);
+        c.log.warn({ err }, 'postStart hook failed; the app keeps running');
+      }
+    },
+  },
+  {
+    name: 'prune',
+    run: async (c) => {
+      const protect = protectedVersions(c.version, c.deps.state.current.apps[c.app]?.previousVersion, c.want.stableVersion);
+      try {
+        await c.deps.releases.prune(c.app, { keep: c.deps.keepReleases, protect });
+      } catch (err) {
+        c.log.warn({ err }, 'pruning old releases failed');
+      }
+    },
+  },
+];
