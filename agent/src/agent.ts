@@ -7,6 +7,7 @@ import {
   MANIFEST_FILE,
   SignatureError,
   StaleAssignmentError,
+  errorMessage,
   parseManifest,
   verifyAssignment,
   type Announce,
