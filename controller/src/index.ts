@@ -67,7 +67,7 @@ export { KeyedMutex, mapConcurrent, mapConcurrentSettled } from './concurrency.j
 export { writeReadyFile, type ReadyInfo } from './ready-file.js';
 export { connectNats, type NatsLink, type NatsState } from './nats.js';
 export { natsAssignmentPublisher, subscribeControlSubjects, SYNC_QUEUE_GROUP, type ControlSubjectsDeps } from './subscriptions.js';
-export * from './rollout/index.js';
+export * from './engine/index.js';
 export * from './rollouts/index.js';
 export { DEPLOY_STRATEGY } from './grpc/control-service.js';
 export * from './alarms/index.js';

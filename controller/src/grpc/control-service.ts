@@ -16,7 +16,7 @@ import type { ArtifactStore } from '../artifacts.js';
 import type { AssignmentWriter } from '../assignments.js';
 import { CONFLICT_KIND } from '../errors.js';
 import type { HostRegistry, HostView } from '../hosts.js';
-import { isFinished, type RolloutState } from '../rollout/index.js';
+import { isFinished, type RolloutState } from '../engine/index.js';
 import type { RolloutManager } from '../rollouts/manager.js';
 import type { RevertManager } from '../rollouts/reverts.js';
 import type { JsonBucket } from '../store/kv.js';

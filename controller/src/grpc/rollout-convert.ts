@@ -8,7 +8,7 @@ import type {
   RolloutSummary,
   StartRolloutRequest__Output,
 } from '@flotilla/proto';
-import { formatStepSize, type HostProgress, type RolloutSpec, type RolloutSpecInput, type RolloutState } from '../rollout/index.js';
+import { formatStepSize, type HostProgress, type RolloutSpec, type RolloutSpecInput, type RolloutState } from '../engine/index.js';
 import type { AppEventRecord, RevertRecord, RolloutSummaryRecord } from '../rollouts/records.js';
 import type { AppHistory } from '../rollouts/manager.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '@flotilla/shared';
 import { statusFor } from '../grpc/errors.js';
-import type { RolloutState } from '../rollout/index.js';
+import type { RolloutState } from '../engine/index.js';
 import { T0, fixture, report, spec } from './testing.js';
 
 describe('starting a rollout', () => {

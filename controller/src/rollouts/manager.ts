@@ -30,7 +30,7 @@ import {
   type RolloutEvent,
   type RolloutSpecInput,
   type RolloutState,
-} from '../rollout/index.js';
+} from '../engine/index.js';
 import type { JsonBucket } from '../store/kv.js';
 import type { AppRecord, ArtifactRecord, BadVersionRecord } from '../store/records.js';
 import { appOfRolloutId, summarise, type RolloutSummaryRecord, type StablePeriodRecord } from './records.js';

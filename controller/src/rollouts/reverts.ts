@@ -11,7 +11,7 @@ import {
 import type { Alarm, AlarmAction, AlarmOutcome, AlarmSink } from '../alarms/types.js';
 import type { AppsMutation } from '../assignments.js';
 import { CONFLICT_KIND } from '../errors.js';
-import { ROLLOUT_DEFAULTS, isActive, isFinished, type RolloutState } from '../rollout/index.js';
+import { ROLLOUT_DEFAULTS, isActive, isFinished, type RolloutState } from '../engine/index.js';
 import type { Entry, JsonBucket } from '../store/kv.js';
 import type { AppRecord, ArtifactRecord, BadVersionRecord } from '../store/records.js';
 import { planAlarm, rollbackEpisode, rolloutEpisode, type AlarmPlan, type FinishedRolloutFacts } from './alarm-plan.js';

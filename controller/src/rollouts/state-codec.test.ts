@@ -14,7 +14,7 @@ import {
   type RolloutAction,
   type RolloutSpecInput,
   type RolloutState,
-} from '../rollout/index.js';
+} from '../engine/index.js';
 import { DEFLATE_MARKER, STATE_VALUE_LIMIT, decodeRolloutState, encodeRolloutState } from './state-codec.js';
 import { report } from './testing.js';
 

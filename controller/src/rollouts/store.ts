@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { ConflictError, type Logger } from '@flotilla/shared';
 import { KeyedMutex } from '../concurrency.js';
 import { CONFLICT_KIND } from '../errors.js';
-import { isFinished, type RolloutState } from '../rollout/index.js';
+import { isFinished, type RolloutState } from '../engine/index.js';
 import { JsonBucket, KvBucket, type Entry } from '../store/kv.js';
 import { BUCKETS } from '../store/records.js';
 import { rolloutStateCodec } from './state-codec.js';

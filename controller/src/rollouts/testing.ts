@@ -8,7 +8,7 @@ import {
 import type { Alarm } from '../alarms/types.js';
 import { AssignmentWriter, type AppsMutation } from '../assignments.js';
 import { HostRegistry, type HostListener } from '../hosts.js';
-import type { RolloutSpecInput, RolloutState } from '../rollout/index.js';
+import type { RolloutSpecInput, RolloutState } from '../engine/index.js';
 import { memoryBucket, memoryKv } from '../store/memory-kv.js';
 import { recordSchemas, type AppRecord, type ArtifactRecord, type AssignmentRecord, type HostRecord } from '../store/records.js';
 import { RolloutManager, type RolloutTimers } from './manager.js';
