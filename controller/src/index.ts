@@ -69,5 +69,7 @@ export { connectNats, type NatsLink, type NatsState } from './nats.js';
 export { natsAssignmentPublisher, subscribeControlSubjects, SYNC_QUEUE_GROUP, type ControlSubjectsDeps } from './subscriptions.js';
 export * from './engine/index.js';
 export * from './rollouts/index.js';
+export * from './apps/index.js';
+export * from './reverts/index.js';
 export { DEPLOY_STRATEGY } from './grpc/control-service.js';
 export * from './alarms/index.js';

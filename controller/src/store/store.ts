@@ -1,8 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import type { z } from 'zod';
 import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
-import { rolloutBuckets, type RolloutBuckets } from '../rollouts/store.js';
 import { JsonBucket } from './kv.js';
 import {
   BUCKETS,
@@ -21,8 +20,12 @@ export interface ControllerStore {
   readonly apps: JsonBucket<AppRecord>;
   readonly artifacts: JsonBucket<ArtifactRecord>;
   readonly assignments: JsonBucket<AssignmentRecord>;
-  /** `flotilla_rollouts`: rollout states, the per-app active claim, per-app history. */
-  readonly rollouts: RolloutBuckets;
+  /**
+   * `flotilla_rollouts`, as the bucket itself: its records (rollout states and claims, the app
+   * ledger's history and events, revert records) are typed by the modules that own them
+   * (rollouts/, apps/, reverts/), which sit above the store.
+   */
+  readonly rollouts: KV;
 }
 
 export interface OpenStoreOptions {
@@ -52,5 +55,5 @@ export async function openControllerStore(nc: NatsConnection, opts: OpenStoreOpt
     open<AssignmentRecord>(BUCKETS.assignments, recordSchemas.assignments as z.ZodType<AssignmentRecord>),
     openKv(BUCKETS.rollouts, ROLLOUTS_BUCKET_HISTORY),
   ]);
-  return Object.freeze({ hosts, apps, artifacts, assignments, rollouts: rolloutBuckets(rolloutsKv, opts.logger) });
+  return Object.freeze({ hosts, apps, artifacts, assignments, rollouts: rolloutsKv });
 }

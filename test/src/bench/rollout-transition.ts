@@ -11,11 +11,13 @@
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import {
+  AppLedger,
   AssignmentWriter,
   HostRegistry,
   RolloutManager,
   RolloutStore,
   openControllerStore,
+  rolloutBuckets,
   type ArtifactRecord,
   type RolloutTimers,
   type TransitionStats,
@@ -91,9 +93,13 @@ async function bench(nats: { url: string }, hostCount: number): Promise<void> {
     });
     const stats: TransitionStats[] = [];
     const manager = await RolloutManager.load({
-      store: new RolloutStore(store.rollouts),
-      apps: store.apps,
-      artifacts: { get: async (_a, v) => artifact(v), list: async () => [artifact('1.0.0'), artifact('2.0.0')] },
+      store: new RolloutStore(rolloutBuckets(store.rollouts)),
+      ledger: new AppLedger({
+        apps: store.apps,
+        rolloutsKv: store.rollouts,
+        artifacts: { get: async (_a, v) => artifact(v), list: async () => [artifact('1.0.0'), artifact('2.0.0')] },
+        now,
+      }),
       hosts: registry,
       assignments: writer,
       logger,
