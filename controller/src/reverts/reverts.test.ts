@@ -140,6 +140,40 @@ describe('an alarm after a rollout finished', () => {
   });
 });
 
+describe('the event log when a controller dies during a revert', () => {
+  it('keeps the alarm that caused the revert, once, and a retry of it says what it met', async () => {
+    const f = await fixture(3);
+    const id = await succeed(f);
+    f.crash.atNextAssign = true;
+    // Dies between writing the revert record and moving any host: the alarm is never answered.
+    void f.raise();
+    for (let i = 0; i < 50 && (await f.revert()) === null; i++) await new Promise((r) => setImmediate(r));
+    expect((await f.revert())?.status).toBe('reverting');
+    await f.restart();
+    expect((await f.revert())?.status).toBe('done');
+    // The sender got no answer and sends the alert again; a controller restarting once more adds nothing.
+    expect(await f.raise()).toMatchObject({ action: 'already-reverting', toVersion: '1.0.0' });
+    await f.restart();
+    const events = (await f.ledger.events('web')).map((e) => [e.id, e.action, e.rolloutId, e.revertId, e.fromVersion, e.toVersion, e.hosts]);
+    expect(events).toEqual([
+      ['web-e1', 'reverted', id, 'web-r1', '2.0.0', '1.0.0', 3],
+      ['web-e2', 'already-reverting', id, 'web-r1', '2.0.0', '1.0.0', 0],
+    ]);
+  });
+
+  it('keeps a rollback whose controller died before the hosts were moved', async () => {
+    const f = await fixture(3);
+    await succeed(f);
+    f.crash.atNextAssign = true;
+    void f.rollbacks.rollback({ app: 'web', actor: 'bob' });
+    for (let i = 0; i < 50 && (await f.revert()) === null; i++) await new Promise((r) => setImmediate(r));
+    await f.restart();
+    expect((await f.ledger.events('web')).map((e) => [e.kind, e.action, e.revertId, e.hosts, e.actor])).toEqual([
+      ['rollback', 'rolled-back', 'web-r1', 3, 'operator:bob'],
+    ]);
+  });
+});
+
 describe('flotilla rollback', () => {
   it('goes back to the previous stable version when every host runs the stable one, and says so in the events', async () => {
     const f = await fixture(3);

@@ -173,8 +173,6 @@ export async function fixture(
 
   const ledger = new AppLedger({ apps, rolloutsKv, artifacts, now: clock.now });
   const revertStore = new RevertStore(rolloutsKv);
-  /** When set, the revert path's process "dies" at its next assignment call, before writing it. */
-  const revertCrash = { atNextAssign: false };
 
   interface Running {
     manager: RolloutManager;
@@ -220,18 +218,7 @@ export async function fixture(
     });
     manager.listen();
     await manager.idle();
-    const revertAssignments = {
-      ...assignments,
-      assignMany: async (ids: readonly string[], mutate: AppsMutation) => {
-        if (revertCrash.atNextAssign) {
-          revertCrash.atNextAssign = false;
-          current?.kill();
-          throw new Error('the process died');
-        }
-        return assignments.assignMany(ids, mutate);
-      },
-    };
-    const reverts = new RevertPath({ store: revertStore, ledger, assignments: revertAssignments, rollouts: manager, logger, now: clock.now });
+    const reverts = new RevertPath({ store: revertStore, ledger, assignments, rollouts: manager, logger, now: clock.now });
     const alarms = new AlarmHandler({
       rollouts: manager,
       ledger,
@@ -240,7 +227,7 @@ export async function fixture(
       now: clock.now,
       revertOutsideWatchWindow: () => opts.revertOutsideWatchWindow ?? false,
     });
-    const rollbacks = new Rollbacks({ rollouts: manager, ledger, reverts, assignments: revertAssignments, logger, now: clock.now });
+    const rollbacks = new Rollbacks({ rollouts: manager, ledger, reverts, assignments, logger, now: clock.now });
     await reverts.resume();
     let died: () => void = () => {};
     current = {
@@ -267,7 +254,6 @@ export async function fixture(
     writer,
     calls,
     crash,
-    revertCrash,
     transitions,
     ledger,
     hostIds,
