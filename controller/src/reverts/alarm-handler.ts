@@ -40,9 +40,6 @@ interface Handled {
   logged?: AppEventRecord | null;
 }
 
-/** Tries of an alarm that keeps meeting a rollout starting or ending under it. */
-const ALARM_ATTEMPTS = 3;
-
 /**
  * What an alarm does to an app's fleet: the `AlarmSink` of the alert webhooks and the built-in
  * alarms. An app with an active rollout: the rollout engine stops it and reverts the hosts it
@@ -70,17 +67,13 @@ export class AlarmHandler implements AlarmSink {
   async raise(alarm: Alarm): Promise<AlarmOutcome> {
     const app = assertAppName(alarm.app);
     const { rollouts } = this.opts;
-    let handled: Handled | null = null;
-    // Bounded: a rollout that starts between the two looks sends the alarm round once more.
-    for (let attempt = 0; attempt < ALARM_ATTEMPTS && handled === null; attempt++) {
+    // Under the app's lock from the first look to the last write: no rollout of the app starts,
+    // and no other revert of it runs, while this alarm is handled. The live rollout's own loop
+    // takes no such lock, so it decides the alarm meanwhile.
+    const handled = await rollouts.exclusive(app, async () => {
       const live = await rollouts.alarmLive(app, alarm.source, alarm.reason);
-      if (live) {
-        handled = await this.duringRollout(alarm, live.prior, live.state);
-        break;
-      }
-      handled = await rollouts.exclusive(app, async () => (rollouts.activeRollout(app) ? null : this.outsideRollout(alarm)));
-    }
-    if (handled === null) throw new UnavailableError(`rollouts of ${app} keep starting under the alarm; send it again`);
+      return live ? this.duringRollout(alarm, live.prior, live.state) : this.outsideRollout(alarm);
+    });
     const event = handled.logged ?? (await this.opts.ledger.appendEvent(alarmEvent(alarm, handled)));
     this.logger.info(
       { app, source: alarm.source, action: handled.action, rolloutId: handled.rolloutId, revertId: handled.revertId, to: handled.toVersion, hosts: handled.hosts, event: event.id },
@@ -110,9 +103,12 @@ export class AlarmHandler implements AlarmSink {
       action = revertsToStable ? 'already-reverting' : 'stopped';
       message = `rollout ${state.id} is already ${state.status}${stable ? ` to ${stable}` : ''}; nothing more done`;
     }
-    await this.opts.ledger.markBad(app, version, alarm.reason, actor);
     const handled: Handled = { action, rolloutId: state.id, message, fromVersion: version, hosts: 0 };
-    if (!revertsToStable) return handled;
+    const markBad = () => this.opts.ledger.markBad(app, version, alarm.reason, actor);
+    if (!revertsToStable) {
+      await markBad();
+      return handled;
+    }
     handled.toVersion = stable;
     // The engine reverts the hosts it touched; any other host of the app not on the stable
     // version follows, under a revert record that also makes later alarms about this rollout
@@ -121,7 +117,7 @@ export class AlarmHandler implements AlarmSink {
     const hostsOf = (swept: RevertRecord) => (action === 'reverted' ? touched.size + swept.hostIds.length : 0);
     if (action === 'reverted') handled.hosts = touched.size;
     const reverts = this.opts.reverts;
-    const swept = await this.opts.rollouts.exclusive(app, async (): Promise<{ revert: RevertRecord; logged?: AppEventRecord | null } | null> => {
+    const sweep = async (): Promise<{ revert: RevertRecord; logged?: AppEventRecord | null } | null> => {
       const entry = await reverts.read(app);
       if (entry?.value.episode === rolloutEpisode(state.id)) return { revert: await reverts.finish(entry) };
       try {
@@ -148,7 +144,10 @@ export class AlarmHandler implements AlarmSink {
         const theirs = (await reverts.read(app))?.value;
         return theirs ? { revert: theirs } : null;
       }
-    });
+    };
+    const swept = await sweep();
+    // A revert this alarm started marked the version bad as it went; one it found may not have.
+    if (swept?.logged === undefined) await markBad();
     if (swept) {
       handled.revertId = swept.revert.id;
       if (action === 'reverted') handled.hosts = hostsOf(swept.revert);
@@ -157,7 +156,7 @@ export class AlarmHandler implements AlarmSink {
     return handled;
   }
 
-  /** No rollout of the app is active (called under the app's lock). */
+  /** No rollout of the app is active. */
   private async outsideRollout(alarm: Alarm): Promise<Handled> {
     const app = alarm.app;
     const { ledger, reverts } = this.opts;
