@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '@flotilla/shared';
-import { FINISHED_STATUSES, type RolloutState, type RolloutStatus } from '../engine/index.js';
+import { FINISHED_STATUSES, type RolloutStatus } from '../engine/index.js';
 
 /*
  * What `flotilla_rollouts` holds, by key prefix, and who writes it:
