@@ -90,7 +90,8 @@ export class LiveRollout {
   private finishing = false;
   private finishTimer: unknown;
   private readonly releases = new Map<string, ArtifactRecord>();
-  private readonly log: Logger;
+  /** The registry's logger with this rollout's id: what is logged about the rollout goes here. */
+  readonly log: Logger;
 
   constructor(
     state: RolloutState,
@@ -226,7 +227,7 @@ export class LiveRollout {
     if (changed) {
       const stats: TransitionStats = { rolloutId: state.id, events: batch.length, decideMs: t1 - t0, persistMs: t2 - t1, actMs: t3 - t2 };
       this.deps.onTransition?.(stats);
-      this.log.debug({ ...stats, status: state.status, step: state.currentStep }, 'rollout transition');
+      this.log.debug({ events: stats.events, decideMs: stats.decideMs, persistMs: stats.persistMs, actMs: stats.actMs, status: state.status, step: state.currentStep }, 'rollout transition');
     }
   }
 

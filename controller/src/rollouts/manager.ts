@@ -122,11 +122,8 @@ export class RolloutManager {
         await settleFinished(manager.finishDeps, entry.value);
         continue;
       }
-      manager.register(entry.value, entry.revision);
-      manager.logger.info(
-        { rolloutId: id, app: claim.app, status: entry.value.status, step: entry.value.currentStep },
-        'resuming rollout',
-      );
+      const live = manager.register(entry.value, entry.revision);
+      live.log.info({ app: claim.app, status: entry.value.status, step: entry.value.currentStep }, 'resuming rollout');
     }
     return manager;
   }
@@ -229,10 +226,7 @@ export class RolloutManager {
       await live.begin(decision.actions);
       this.feedDownHosts(live);
       live.kick();
-      this.logger.info(
-        { rolloutId: id, app, version, hosts: hosts.length, steps: decision.state.steps.length, stableVersion, by: spec.createdBy },
-        'rollout started',
-      );
+      live.log.info({ app, version, hosts: hosts.length, steps: decision.state.steps.length, stableVersion, by: spec.createdBy }, 'rollout started');
       return { state: live.published, plan };
     });
   }
@@ -308,7 +302,7 @@ export class RolloutManager {
     const rejected = decision.actions.find((a) => a.kind === 'rejected');
     if (rejected) throw new ConflictError(rejected.message, { details: { kind: CONFLICT_KIND.state, rolloutId: id } });
     if (!live) throw new ConflictError(`rollout ${id} is not driven by this controller`, { details: { kind: CONFLICT_KIND.state } });
-    this.logger.info({ rolloutId: id, command, noRevert: opts.noRevert === true, actor: event.actor }, 'rollout command');
+    live.log.info({ command, noRevert: opts.noRevert === true, actor: event.actor }, 'rollout command');
     await live.settled();
     return live.published;
   }
@@ -338,7 +332,7 @@ export class RolloutManager {
     const { prior } = await live.decideNow({ kind: 'alarm', source, reason, nowMs: this.now() });
     await live.settled();
     if (isFinished(prior.status)) return null;
-    this.logger.warn({ rolloutId: live.id, app, source, reason, was: prior.status, now: live.published.status }, 'alarm for an active rollout');
+    live.log.warn({ app, source, reason, was: prior.status, now: live.published.status }, 'alarm for an active rollout');
     return { prior, state: live.published };
   }
 
