@@ -93,38 +93,54 @@ export class AlarmHandler implements AlarmSink {
     const version = state.spec.version;
     const stable = state.stableVersion;
     const actor = `alarm:${alarm.source}`;
-    const revertsToStable = stable !== null && (state.status === 'reverting' || state.status === 'reverted');
-    let action: AlarmAction;
-    let message: string;
-    if (isActive(prior.status)) {
-      action = revertsToStable ? 'reverted' : 'stopped';
-      message = state.endReason ?? `rollout ${state.id} stopped`;
-    } else {
-      action = revertsToStable ? 'already-reverting' : 'stopped';
-      message = `rollout ${state.id} is already ${state.status}${stable ? ` to ${stable}` : ''}; nothing more done`;
-    }
-    const handled: Handled = { action, rolloutId: state.id, message, fromVersion: version, hosts: 0 };
     const markBad = () => this.opts.ledger.markBad(app, version, alarm.reason, actor);
+    const revertsToStable = stable !== null && (state.status === 'reverting' || state.status === 'reverted');
     if (!revertsToStable) {
+      const message = isActive(prior.status)
+        ? (state.endReason ?? `rollout ${state.id} stopped`)
+        : `rollout ${state.id} is already ${state.status}${stable ? ` to ${stable}` : ''}; nothing more done`;
       await markBad();
-      return handled;
+      return { action: 'stopped', rolloutId: state.id, message, fromVersion: version, hosts: 0 };
     }
+    const reverts = this.opts.reverts;
+    const episode = rolloutEpisode(state.id);
+    const entry = await reverts.read(app);
+    // The alarm that made the engine revert never reached the log (see `unlogged`): this one,
+    // most likely the sender's retry of it, answers for that revert.
+    const orphan = !isActive(prior.status) && unlogged(state, entry?.value ?? null);
+    const causedIt = isActive(prior.status) || orphan;
+    const endReason = state.endReason ?? `rollout ${state.id} stopped`;
+    const handled: Handled = causedIt
+      ? {
+          action: 'reverted',
+          rolloutId: state.id,
+          message: orphan ? `${endReason} (logged with this alarm: the controller stopped before it logged the one that caused it)` : endReason,
+          fromVersion: version,
+          hosts: 0,
+        }
+      : {
+          action: 'already-reverting',
+          rolloutId: state.id,
+          message: `rollout ${state.id} is already ${state.status} to ${stable}; nothing more done`,
+          fromVersion: version,
+          hosts: 0,
+        };
     handled.toVersion = stable;
     // The engine reverts the hosts it touched; any other host of the app not on the stable
     // version follows, under a revert record that also makes later alarms about this rollout
     // change nothing.
-    const touched = new Set(state.hosts.filter((h) => h.assignedAtMs !== null).map((h) => h.hostId));
-    const hostsOf = (swept: RevertRecord) => (action === 'reverted' ? touched.size + swept.hostIds.length : 0);
-    if (action === 'reverted') handled.hosts = touched.size;
-    const reverts = this.opts.reverts;
-    const sweep = async (): Promise<{ revert: RevertRecord; logged?: AppEventRecord | null } | null> => {
-      const entry = await reverts.read(app);
-      if (entry?.value.episode === rolloutEpisode(state.id)) return { revert: await reverts.finish(entry) };
-      try {
-        return await reverts.start({
+    const touched = touchedBy(state);
+    const hostsOf = (r: RevertRecord) => (causedIt ? touched.size + r.hostIds.length : 0);
+    if (causedIt) handled.hosts = touched.size;
+    let swept: RevertRecord | null;
+    try {
+      if (entry?.value.episode === episode) {
+        swept = await reverts.finish(entry);
+      } else {
+        const done = await reverts.start({
           plan: {
             kind: 'revert',
-            episode: rolloutEpisode(state.id),
+            episode,
             fromVersion: version,
             toVersion: stable,
             rolloutId: state.id,
@@ -138,20 +154,19 @@ export class AlarmHandler implements AlarmSink {
           reason: alarm.reason,
           exclude: touched,
           event: (r) => alarmEvent(alarm, { ...handled, revertId: r.id, hosts: hostsOf(r) }),
-        }).then((done) => ({ revert: done.revert, logged: done.event }));
-      } catch (err) {
-        if (!(err instanceof ConflictError)) throw err;
-        const theirs = (await reverts.read(app))?.value;
-        return theirs ? { revert: theirs } : null;
+        });
+        // The revert marked the version bad as it went, and logged this alarm.
+        swept = done.revert;
+        handled.logged = done.event;
       }
-    };
-    const swept = await sweep();
-    // A revert this alarm started marked the version bad as it went; one it found may not have.
-    if (swept?.logged === undefined) await markBad();
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      swept = (await reverts.read(app))?.value ?? null;
+    }
+    if (handled.logged === undefined) await markBad();
     if (swept) {
-      handled.revertId = swept.revert.id;
-      if (action === 'reverted') handled.hosts = hostsOf(swept.revert);
-      if (swept.logged !== undefined) handled.logged = swept.logged;
+      handled.revertId = swept.id;
+      if (causedIt) handled.hosts = hostsOf(swept);
     }
     return handled;
   }
@@ -161,12 +176,13 @@ export class AlarmHandler implements AlarmSink {
     const app = alarm.app;
     const { ledger, reverts } = this.opts;
     const [record, history, revertEntry] = await Promise.all([ledger.record(app), ledger.history(app), reverts.read(app)]);
+    const last = await this.lastFinishedRollout(history.rollouts.at(-1)?.id);
     const plan = planAlarm({
       nowMs: this.now(),
       app,
       stableVersion: record?.stableVersion ?? null,
       previousStableVersion: record?.previousStableVersion ?? null,
-      lastRollout: await this.lastFinishedRollout(history.rollouts.at(-1)?.id),
+      lastRollout: last ? factsOf(last) : null,
       lastRevert: revertEntry?.value ?? null,
       revertOutsideWatchWindow: this.opts.revertOutsideWatchWindow?.(app) ?? false,
       holdMs: this.holdMs,
@@ -187,16 +203,25 @@ export class AlarmHandler implements AlarmSink {
         };
       }
       case 'revert': {
+        // The engine reverted the rollout for an alarm that never reached the log (see
+        // `unlogged`): this alarm answers for that revert and the hosts it moved.
+        const orphan = last !== null && last.id === plan.rolloutId && last.status === 'reverted' && unlogged(last, revertEntry?.value ?? null);
+        const engineMoved = orphan ? touchedBy(last).size : 0;
         const describe = (r: RevertRecord): Handled => {
-          const hosts = r.hostIds.length;
+          const hosts = engineMoved + r.hostIds.length;
           const bad = r.badVersion ? `; ${r.badVersion} marked bad` : '';
+          const message = orphan
+            ? `${last.endReason ?? `rollout ${last.id} reverted`}${bad} (logged with this alarm: the controller stopped before it logged the one that caused it)`
+            : hosts > 0
+              ? `${plan.why}: reverted ${hosts} host(s) to ${r.toVersion}${bad}`
+              : `${plan.why}: every host of ${app} already runs ${r.toVersion}${bad}`;
           return {
-            action: hosts > 0 ? 'reverted' : 'already-reverting',
+            action: hosts > 0 || orphan ? 'reverted' : 'already-reverting',
             toVersion: r.toVersion,
             revertId: r.id,
             fromVersion: r.fromVersion,
             hosts,
-            message: hosts > 0 ? `${plan.why}: reverted ${hosts} host(s) to ${r.toVersion}${bad}` : `${plan.why}: every host of ${app} already runs ${r.toVersion}${bad}`,
+            message,
             ...rolloutOf(r),
           };
         };
@@ -228,8 +253,8 @@ export class AlarmHandler implements AlarmSink {
     }
   }
 
-  /** The app's latest rollout when it has finished, as the alarm rules need it. */
-  private async lastFinishedRollout(id: string | undefined): Promise<FinishedRolloutFacts | null> {
+  /** The app's latest rollout when it has finished (null: none, or it never ended). */
+  private async lastFinishedRollout(id: string | undefined): Promise<RolloutState | null> {
     if (id === undefined) return null;
     const state = await this.opts.rollouts.stored(id);
     if (!state) return null;
@@ -238,18 +263,38 @@ export class AlarmHandler implements AlarmSink {
       // not be filed as "no rollout". 503, and the sender retries.
       throw new UnavailableError(`rollout ${state.id} of ${state.spec.app} is ${state.status} but not driven by this controller; send the alarm again`);
     }
-    if (state.finishedAtMs === null) return null;
-    return {
-      id: state.id,
-      version: state.spec.version,
-      status: state.status,
-      stableVersion: state.stableVersion,
-      createdAtMs: state.createdAtMs,
-      finishedAtMs: state.finishedAtMs,
-      watchWindowMs: state.spec.watchWindowMs ?? ROLLOUT_DEFAULTS.watchWindowMs,
-      autoRevert: state.spec.autoRevert,
-    };
+    return state.finishedAtMs === null ? null : state;
   }
+}
+
+/** A finished rollout as the alarm rules need it. */
+function factsOf(state: RolloutState): FinishedRolloutFacts {
+  return {
+    id: state.id,
+    version: state.spec.version,
+    status: state.status,
+    stableVersion: state.stableVersion,
+    createdAtMs: state.createdAtMs,
+    finishedAtMs: state.finishedAtMs as number,
+    watchWindowMs: state.spec.watchWindowMs ?? ROLLOUT_DEFAULTS.watchWindowMs,
+    autoRevert: state.spec.autoRevert,
+  };
+}
+
+/** The hosts a rollout assigned: the ones its engine reverts. */
+function touchedBy(state: RolloutState): Set<string> {
+  return new Set(state.hosts.filter((h) => h.assignedAtMs !== null).map((h) => h.hostId));
+}
+
+/**
+ * Whether the engine reverted this rollout for an alarm that is not in the event log. Every
+ * alarm that makes the engine revert writes the rollout's revert record, carrying its event,
+ * under the app's lock before letting go of it; a rollout reverted by an alarm with no revert
+ * written since it started means the controller died in between.
+ */
+function unlogged(state: RolloutState, revert: RevertRecord | null): boolean {
+  if (state.endedBy?.startsWith('alarm:') !== true) return false;
+  return revert === null || (revert.episode !== rolloutEpisode(state.id) && revert.startedAtMs < state.createdAtMs);
 }
 
 /** The alarm as the event log keeps it, with what it did. */

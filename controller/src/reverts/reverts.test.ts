@@ -161,6 +161,42 @@ describe('the event log when a controller dies during a revert', () => {
     ]);
   });
 
+  it('logs the revert of an alarm whose controller died before recording it, with the retry', async () => {
+    const f = await fixture(5);
+    const { state } = await f.manager.start(spec());
+    const id = state?.id as string;
+    f.crash.atNextAssign = true;
+    // The engine has decided and stored the revert; the controller dies writing its assignments.
+    void f.raise();
+    for (let i = 0; i < 50 && (await f.rollout(id)).status !== 'reverting'; i++) await new Promise((r) => setImmediate(r));
+    expect((await f.rollout(id)).status).toBe('reverting');
+    await f.restart();
+    expect(await f.raise()).toMatchObject({ action: 'reverted', rolloutId: id, toVersion: '1.0.0' });
+    const events = (await f.ledger.events('web')).map((e) => [e.action, e.rolloutId, e.revertId, e.fromVersion, e.toVersion, e.hosts]);
+    expect(events).toEqual([['reverted', id, 'web-r1', '2.0.0', '1.0.0', 1]]);
+  });
+
+  it('logs it too when the retry comes after the rollout has finished reverting', async () => {
+    const f = await fixture(5);
+    const { state } = await f.manager.start(spec());
+    const id = state?.id as string;
+    const canary = f.calls[0]?.hostIds[0] as string;
+    f.crash.atNextAssign = true;
+    void f.raise();
+    for (let i = 0; i < 50 && (await f.rollout(id)).status !== 'reverting'; i++) await new Promise((r) => setImmediate(r));
+    await f.restart();
+    // The new controller sends the revert again and the canary goes back.
+    await f.advance(60_000);
+    await f.converge();
+    await f.advance(1_000);
+    expect((await f.rollout(id)).status).toBe('reverted');
+    expect(f.assignment(canary)?.version).toBe('1.0.0');
+    expect(await f.raise()).toMatchObject({ action: 'reverted', rolloutId: id, toVersion: '1.0.0' });
+    const events = (await f.ledger.events('web')).map((e) => [e.action, e.rolloutId, e.revertId, e.fromVersion, e.toVersion, e.hosts]);
+    expect(events).toEqual([['reverted', id, 'web-r1', '2.0.0', '1.0.0', 1]]);
+    expect((await f.apps.get('web'))?.value.badVersions?.map((b) => b.version)).toEqual(['2.0.0']);
+  });
+
   it('keeps a rollback whose controller died before the hosts were moved', async () => {
     const f = await fixture(3);
     await succeed(f);
