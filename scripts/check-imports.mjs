@@ -11,13 +11,15 @@
 //
 //    controller, lowest first:
 //      0 foundation  errors, concurrency, due-times, metrics, config (with alarms/config), http,
-//                    and rollout/ (the pure rollout engine)
+//                    and engine/ (the pure rollout engine)
 //      1 storage     store/
 //      2 records     artifacts (with release-manifest), assignments, hosts, liveness: typed
 //                    records over the store
-//      3 services    rollouts/, alarms/ (what acts on records: rollouts, reverts, alarms)
-//      4 boundaries  grpc/ (the API; turns services into RPCs)
-//      5 programs    everything else: controller.ts, main.ts, index.ts, cli/, ...
+//      3 ledger      apps/ (the one writer of an app's version facts)
+//      4 rollouts    rollouts/ (the registry and each live rollout's event loop)
+//      5 alarms      reverts/, alarms/ (alarms and rollbacks: the one revert path, its sources)
+//      6 boundaries  grpc/ (the API; turns services into RPCs)
+//      7 programs    everything else: controller.ts, main.ts, index.ts, cli/, ...
 //    agent, lowest first:
 //      0 mechanisms  host, inventory, retry, plan, install/, process/
 //      1 worker      worker/ (the install thread, built on install/)
@@ -44,16 +46,18 @@ export const LAYERS = {
     'config.ts': 0,
     'alarms/config.ts': 0,
     'http.ts': 0,
-    'rollout/': 0,
+    'engine/': 0,
     'store/': 1,
     'artifacts.ts': 2,
     'assignments.ts': 2,
     'hosts.ts': 2,
     'liveness.ts': 2,
     'release-manifest.ts': 2,
-    'rollouts/': 3,
-    'alarms/': 3,
-    'grpc/': 4,
+    'apps/': 3,
+    'rollouts/': 4,
+    'reverts/': 5,
+    'alarms/': 5,
+    'grpc/': 6,
   },
   agent: {
     'host.ts': 0,

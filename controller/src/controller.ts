@@ -20,9 +20,13 @@ import { HostRegistry } from './hosts.js';
 import { HttpServer, sendJson } from './http.js';
 import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
+import { AppLedger } from './apps/ledger.js';
 import { RolloutManager } from './rollouts/manager.js';
-import { RevertManager } from './rollouts/reverts.js';
 import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
+import { AlarmHandler } from './reverts/alarm-handler.js';
+import { RevertPath } from './reverts/revert-path.js';
+import { Rollbacks } from './reverts/rollback.js';
+import { RevertStore } from './reverts/store.js';
 import { openControllerStore, type ControllerStore } from './store/store.js';
 import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
 
@@ -78,7 +82,7 @@ export class Controller {
     /** The rollout engine's I/O layer; `rollouts.alarm(app, source, reason)` stops an app's rollout. */
     readonly rollouts: RolloutManager,
     /** Where every alarm goes (webhooks, built-in alarms); rollbacks; the event log. */
-    readonly reverts: RevertManager,
+    readonly reverts: RevertPath,
     /** Built-in alarms from what agents report; started and stopped with the host registry. */
     private readonly builtinAlarms: BuiltinAlarms,
     readonly metrics: ControllerMetrics,
@@ -145,11 +149,11 @@ export class Controller {
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
       });
-      const rolloutStore = new RolloutStore(rolloutBuckets(store.rolloutsKv, root.child({ component: 'store' })));
+      const storeLogger = root.child({ component: 'store' });
+      const ledger = new AppLedger({ apps: store.apps, rolloutsKv: store.rollouts, artifacts, logger: storeLogger, now });
       const rollouts = await RolloutManager.load({
-        store: rolloutStore,
-        apps: store.apps,
-        artifacts,
+        store: new RolloutStore(rolloutBuckets(store.rollouts, storeLogger)),
+        ledger,
         hosts,
         assignments,
         logger: root.child({ component: 'rollouts' }),
@@ -161,18 +165,19 @@ export class Controller {
           metrics.rolloutTransitions.observe({ phase: 'total' }, (t.decideMs + t.persistMs + t.actMs) / 1000);
         },
       });
-      const reverts = new RevertManager({
+      const revertLogger = root.child({ component: 'reverts' });
+      const reverts = new RevertPath({ store: new RevertStore(store.rollouts, storeLogger), ledger, assignments, rollouts, logger: revertLogger, now });
+      const alarmSink = new AlarmHandler({
         rollouts,
-        store: rolloutStore,
-        apps: store.apps,
-        artifacts,
-        assignments,
-        logger: root.child({ component: 'reverts' }),
+        ledger,
+        reverts,
+        logger: revertLogger,
         revertOutsideWatchWindow: (app) => alarmPolicyFor(config.alarms, app).revertOutsideWatchWindow,
         now,
       });
+      const rollbacks = new Rollbacks({ rollouts, ledger, reverts, assignments, logger: revertLogger, now });
       const alarmMetrics = new AlarmMetrics(metrics.registry);
-      const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: reverts, config: config.alarms, logger: root, metrics: alarmMetrics, now });
+      const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
       const grpc = await startGrpcServer(
         config.grpc.listen,
@@ -183,7 +188,7 @@ export class Controller {
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
           }),
-          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, reverts, logger: root, now }),
+          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now }),
         },
         bearerTokenCheck(config.apiToken),
         root.child({ component: 'grpc' }),
@@ -191,7 +196,7 @@ export class Controller {
       cleanups.push(() => grpc.close(0));
       const http = new HttpServer(root.child({ component: 'http' }));
       for (const r of alertRoutes({
-        sink: reverts,
+        sink: alarmSink,
         token: config.alerts.token,
         appLabel: config.alerts.appLabel,
         maxBodyBytes: config.alerts.maxBodyBytes,
@@ -266,7 +271,7 @@ export class Controller {
     void this.reverts.resume();
     void nc.closed().then((err) => {
       if (this.currentState !== 'running') return;
-      this.logger.fatal({ err }, 'NATS connection closed; stopping');
+      this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
       void this.shutdown('failed');
     });
     this.currentState = 'running';
@@ -315,13 +320,13 @@ export class Controller {
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();
     await Promise.all([
-      this.grpc.close(graceMs).catch((err: unknown) => this.logger.warn({ err }, 'gRPC close failed')),
-      this.http.close(graceMs).catch((err: unknown) => this.logger.warn({ err }, 'HTTP close failed')),
+      this.grpc.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'gRPC close failed')),
+      this.http.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'HTTP close failed')),
     ]);
     // Transitions in flight finish their KV write and actions while NATS is still up.
     await this.rollouts.stop(graceMs);
     if (!this.nats.nc.isClosed()) {
-      const drained = this.nats.nc.drain().catch((err: unknown) => this.logger.warn({ err }, 'NATS drain failed'));
+      const drained = this.nats.nc.drain().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'NATS drain failed'));
       const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([drained, timer]);
       if (!this.nats.nc.isClosed()) await this.nats.nc.close().catch(() => undefined);

@@ -63,7 +63,9 @@ export { KeyedMutex, mapConcurrent, mapConcurrentSettled } from './concurrency.j
 export { writeReadyFile, type ReadyInfo } from './ready-file.js';
 export { connectNats, type NatsLink, type NatsState } from './nats.js';
 export { natsAssignmentPublisher, subscribeControlSubjects, SYNC_QUEUE_GROUP, type ControlSubjectsDeps } from './subscriptions.js';
-export * from './rollout/index.js';
+export * from './engine/index.js';
 export * from './rollouts/index.js';
+export * from './apps/index.js';
+export * from './reverts/index.js';
 export { DEPLOY_STRATEGY } from './grpc/control-service.js';
 export * from './alarms/index.js';

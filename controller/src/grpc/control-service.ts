@@ -16,9 +16,10 @@ import {
 import type { ArtifactStore } from '../artifacts.js';
 import type { AssignmentWriter } from '../assignments.js';
 import type { HostRegistry, HostView } from '../hosts.js';
-import { isFinished, type RolloutState } from '../rollout/index.js';
+import { isFinished, type RolloutState } from '../engine/index.js';
 import type { RolloutManager } from '../rollouts/manager.js';
-import type { RevertManager } from '../rollouts/reverts.js';
+import type { AppLedger } from '../apps/ledger.js';
+import type { Rollbacks } from '../reverts/rollback.js';
 import type { JsonBucket } from '../store/kv.js';
 import type { AppRecord, ArtifactRecord } from '../store/records.js';
 import { appInfo, appStatus, artifactInfo, hostInfo } from './convert.js';
@@ -31,8 +32,10 @@ export interface ControlServiceDeps {
   hosts: HostRegistry;
   assignments: AssignmentWriter;
   rollouts: RolloutManager;
-  /** Alarms' and rollbacks' reverts, and the event log. */
-  reverts: RevertManager;
+  /** `flotilla rollback`. */
+  rollbacks: Pick<Rollbacks, 'rollback'>;
+  /** The event log. */
+  ledger: Pick<AppLedger, 'recentEvents' | 'eventsOf'>;
   logger: Logger;
   /** @default Date.now */
   now?: () => number;
@@ -170,7 +173,7 @@ export function controlService(deps: ControlServiceDeps): ControlHandlers {
 
     GetRollout: unary(async (req) => {
       const state = await deps.rollouts.get(rolloutRef(req));
-      return { rollout: rolloutMessage(state, now(), await deps.reverts.eventsOf(state.spec.app, state.id)) };
+      return { rollout: rolloutMessage(state, now(), await deps.ledger.eventsOf(state.spec.app, state.id)) };
     }),
 
     ListRollouts: unary(async (req) => {
@@ -188,11 +191,11 @@ export function controlService(deps: ControlServiceDeps): ControlHandlers {
 
     GetHistory: unary(async (req) => {
       const history = await deps.rollouts.history(req.app ?? '');
-      return historyMessage(history, await deps.reverts.events(history.app, HISTORY_EVENTS));
+      return historyMessage(history, await deps.ledger.recentEvents(history.app, HISTORY_EVENTS));
     }),
 
     Rollback: unary(async (req) => {
-      const result = await deps.reverts.rollback({
+      const result = await deps.rollbacks.rollback({
         app: req.app ?? '',
         ...(req.to_version?.trim() ? { toVersion: req.to_version.trim() } : {}),
         actor: req.actor ?? '',
@@ -210,7 +213,7 @@ export function controlService(deps: ControlServiceDeps): ControlHandlers {
     ListEvents: unary(async (req) => {
       const app = req.app?.trim() ? assertAppName(req.app.trim()) : undefined;
       const limit = Math.min(MAX_EVENTS, req.limit && req.limit > 0 ? req.limit : DEFAULT_EVENTS);
-      return { events: (await deps.reverts.events(app, limit)).map(eventMessage) };
+      return { events: (await deps.ledger.recentEvents(app, limit)).map(eventMessage) };
     }),
 
     WatchRollout: (call: ServerWritableStream<WatchRolloutRequest__Output, Rollout>) => {

@@ -8,9 +8,10 @@ import type {
   RolloutSummary,
   StartRolloutRequest__Output,
 } from '@flotilla/proto';
-import { formatStepSize, type HostProgress, type RolloutSpec, type RolloutSpecInput, type RolloutState } from '../rollout/index.js';
-import type { AppEventRecord, RevertRecord, RolloutSummaryRecord } from '../rollouts/records.js';
-import type { AppHistory } from '../rollouts/manager.js';
+import { formatStepSize, type HostProgress, type RolloutSpec, type RolloutSpecInput, type RolloutState } from '../engine/index.js';
+import type { AppEventRecord, RolloutSummaryRecord } from '../apps/records.js';
+import type { RevertRecord } from '../reverts/records.js';
+import type { AppHistory } from '../apps/history-view.js';
 
 /** 64-bit fields travel as decimal strings; absent times are 0. */
 function long(n: number | null | undefined): string {

@@ -1,29 +1,14 @@
-export {
-  RolloutManager,
-  OPERATOR_COMMANDS,
-  checkActor,
-  type AppHistory,
-  type ArtifactLookup,
-  type OperatorCommand,
-  type RolloutAssigner,
-  type RolloutHostSource,
-  type RolloutManagerOptions,
-  type RolloutTimers,
-  type RolloutWatcher,
-  type LiveAlarmResult,
-  type TransitionStats,
-} from './manager.js';
-export { RevertManager, type RevertAssigner, type RevertManagerOptions, type RollbackRequest, type RollbackResult } from './reverts.js';
-export {
-  planAlarm,
-  rollbackEpisode,
-  rolloutEpisode,
-  stableEpisode,
-  type AlarmPlan,
-  type AlarmSituation,
-  type FinishedRolloutFacts,
-  type RevertFacts,
-} from './alarm-plan.js';
+export { RolloutManager, type RolloutLedger, type RolloutManagerOptions } from './manager.js';
+export { LiveRollout, type LiveRolloutDeps, type ReleaseSource } from './live-rollout.js';
+export { OPERATOR_COMMANDS, checkActor, type OperatorCommand } from './operator.js';
+export type {
+  LiveAlarmResult,
+  RolloutAssigner,
+  RolloutHostSource,
+  RolloutTimers,
+  RolloutWatcher,
+  TransitionStats,
+} from './types.js';
 export { RolloutStore, rolloutBuckets, type RolloutBuckets } from './store.js';
 export {
   DEFLATE_MARKER,
@@ -35,24 +20,4 @@ export {
   rolloutStateCodec,
   type EncodeOptions,
 } from './state-codec.js';
-export {
-  EVENTS_KEPT,
-  HISTORY_ROLLOUTS_KEPT,
-  activeKey,
-  appOfRolloutId,
-  eventsKey,
-  historyKey,
-  revertKey,
-  rolloutId,
-  rolloutKey,
-  summarise,
-  type ActiveRolloutRecord,
-  type AppEventAction,
-  type AppEventRecord,
-  type AppEventsRecord,
-  type AppHistoryRecord,
-  type RevertCause,
-  type RevertRecord,
-  type RolloutSummaryRecord,
-  type StablePeriodRecord,
-} from './records.js';
+export { activeKey, appOfRolloutId, rolloutId, rolloutKey, type ActiveRolloutRecord } from './records.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '@flotilla/shared';
 import { statusFor } from '../grpc/errors.js';
-import type { RolloutState } from '../rollout/index.js';
-import { T0, fixture, report, spec } from './testing.js';
+import type { RolloutState } from '../engine/index.js';
+import { T0, fixture, report, spec } from '../testing/rollouts.js';
 
 describe('starting a rollout', () => {
   it('writes the state, claims the app and assigns the canary, in that order', async () => {

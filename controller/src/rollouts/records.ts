@@ -1,17 +1,17 @@
 import { z } from 'zod';
 import { ValidationError } from '@flotilla/shared';
-import { FINISHED_STATUSES, type RolloutState, type RolloutStatus } from '../rollout/index.js';
+import { FINISHED_STATUSES, type RolloutStatus } from '../engine/index.js';
 
 /*
- * What `flotilla_rollouts` holds, by key prefix:
+ * What `flotilla_rollouts` holds, by key prefix, and who writes it:
  *   rollout.<id>     the rollout's whole state (RolloutState, the engine's own record), in the
- *                    compact format of state-codec.ts
+ *                    compact format of state-codec.ts: the rollout driving it (rollouts/)
  *   active.<app>     which rollout of the app is active: the one-at-a-time claim, taken and freed
- *                    with compare-and-set
- *   history.<app>    the app's rollout summaries and stable periods, and its rollout id counter
- *   revert.<app>     the app's latest revert outside the engine (alarm in a watch window, policy,
- *                    rollback): the compare-and-set record that makes a storm of alarms one revert
- *   events.<app>     the app's event log: alarms and rollbacks, bounded
+ *                    with compare-and-set: the rollout registry (rollouts/)
+ *   history.<app>    the app's rollout summaries and stable periods, and its rollout id counter:
+ *                    the app ledger (apps/records.ts)
+ *   events.<app>     the app's event log: alarms and rollbacks, bounded: the app ledger
+ *   revert.<app>     the app's latest revert: the revert path (reverts/records.ts)
  */
 
 /** `active.<app>`: the app's active rollout, or none (null) once it finished. */
@@ -22,147 +22,8 @@ export interface ActiveRolloutRecord {
   atMs: number;
 }
 
-/** One rollout as `rollout list` and `history` show it: small, kept after the state is gone. */
-export interface RolloutSummaryRecord {
-  id: string;
-  app: string;
-  version: string;
-  status: RolloutStatus;
-  stableVersion: string | null;
-  selector: string;
-  hosts: number;
-  failed: number;
-  passed: number;
-  steps: number;
-  currentStep: number;
-  createdBy: string;
-  createdAtMs: number;
-  finishedAtMs: number | null;
-  endReason: string | null;
-  endedBy: string | null;
-  /** How long after the end alarms still revert it (absent in records of older controllers). */
-  watchWindowMs?: number;
-  autoRevert?: boolean;
-}
-
-/** A time a version was the app's stable version. */
-export interface StablePeriodRecord {
-  version: string;
-  sinceMs: number;
-  /** Null while it still is. */
-  untilMs: number | null;
-  /** The rollout whose success made it stable. */
-  rolloutId: string | null;
-}
-
-/** `history.<app>` */
-export interface AppHistoryRecord {
-  app: string;
-  /** The number in the last rollout id handed out (`<app>-<n>`). */
-  lastSeq: number;
-  /** Oldest first. */
-  stable: StablePeriodRecord[];
-  /** Oldest first, the most recent HISTORY_ROLLOUTS_KEPT. */
-  rollouts: RolloutSummaryRecord[];
-}
-
-/** What started a revert outside the engine. */
-export type RevertCause =
-  /** An alarm inside a finished rollout's watch window, or outside it by the app's policy. */
-  | 'alarm'
-  /** An operator's `flotilla rollback`. */
-  | 'rollback';
-
-/**
- * `revert.<app>`: the app's latest revert of the whole fleet to one version. Written (compare-
- * and-set) before any of its assignments, so that of concurrent alarms exactly one reverts, and
- * a controller that dies half-way finishes it at start.
- */
-export interface RevertRecord {
-  app: string;
-  /** `<app>-r<n>`. */
-  id: string;
-  /** The number in the id; the next revert takes the next one. */
-  seq: number;
-  /**
-   * What the revert answers, so that a later alarm about the same thing changes nothing:
-   * `rollout:<id>` (an alarm about that rollout, while it ran or in its watch window),
-   * `stable:<version>` (by policy, outside any window), `rollback:<revert id>`.
-   */
-  episode: string;
-  cause: RevertCause;
-  /** `alarm:<source>` or `operator:<name>`. */
-  actor: string;
-  reason: string;
-  /** The version left behind; null when there is none (hosts already moved back). */
-  fromVersion: string | null;
-  /**
-   * The version this revert marks bad: the one left behind, except for a rollback to a version
-   * the operator named (going somewhere says nothing against where the app was).
-   */
-  badVersion: string | null;
-  toVersion: string;
-  rolloutId: string | null;
-  /** Hosts given the target by this record (the rollout engine reverts its own hosts). */
-  hostIds: string[];
-  status: 'reverting' | 'done';
-  startedAtMs: number;
-  finishedAtMs: number | null;
-  /**
-   * Until then, alarms that no newer rollout explains change nothing more: they are the tail of
-   * the storm this revert answered, not news about the version it went back to.
-   */
-  holdUntilMs: number;
-}
-
-/** What an event did: an alarm's AlarmAction, or for a rollback `rolled-back` / `unchanged`. */
-export type AppEventAction = 'reverted' | 'already-reverting' | 'stopped' | 'recorded' | 'rolled-back' | 'unchanged';
-
-/** One alarm or rollback, as `flotilla events` shows it. */
-export interface AppEventRecord {
-  /** `<app>-e<n>`. */
-  id: string;
-  app: string;
-  kind: 'alarm' | 'rollback';
-  atMs: number;
-  /** The alarm's source, or `operator` for a rollback. */
-  source: string;
-  reason: string;
-  severity: string | null;
-  /** What the monitor sent, summarised (never the payload, never a secret). */
-  summary: Record<string, unknown>;
-  action: AppEventAction;
-  rolloutId: string | null;
-  revertId: string | null;
-  fromVersion: string | null;
-  toVersion: string | null;
-  /** Hosts given a new assignment because of it. */
-  hosts: number;
-  message: string | null;
-  actor: string | null;
-}
-
-/** `events.<app>` */
-export interface AppEventsRecord {
-  app: string;
-  lastSeq: number;
-  /** Oldest first, the most recent EVENTS_KEPT. */
-  events: AppEventRecord[];
-}
-
-/** Events kept per app: enough for a storm and its aftermath, small enough for one KV value. */
-export const EVENTS_KEPT = 200;
-
-/** Rollout summaries kept per app; the oldest go first. */
-export const HISTORY_ROLLOUTS_KEPT = 200;
-/** Stable periods kept per app. */
-export const HISTORY_STABLE_KEPT = 200;
-
 export const rolloutKey = (id: string): string => `rollout.${id}`;
 export const activeKey = (app: string): string => `active.${app}`;
-export const historyKey = (app: string): string => `history.${app}`;
-export const revertKey = (app: string): string => `revert.${app}`;
-export const eventsKey = (app: string): string => `events.${app}`;
 
 const ROLLOUT_ID = /^([a-z0-9][a-z0-9_-]{0,62})-(\d{1,12})$/;
 
@@ -176,29 +37,6 @@ export function appOfRolloutId(id: string): string {
   const m = ROLLOUT_ID.exec(id);
   if (!m) throw new ValidationError(`"${id}" is not a rollout id (they look like web-12)`);
   return m[1] as string;
-}
-
-export function summarise(state: RolloutState): RolloutSummaryRecord {
-  return {
-    id: state.id,
-    app: state.spec.app,
-    version: state.spec.version,
-    status: state.status,
-    stableVersion: state.stableVersion,
-    selector: state.spec.selector,
-    hosts: state.hostCount,
-    failed: state.counters.failed,
-    passed: state.counters.passed,
-    steps: state.steps.length,
-    currentStep: state.currentStep,
-    createdBy: state.spec.createdBy,
-    createdAtMs: state.createdAtMs,
-    finishedAtMs: state.finishedAtMs,
-    endReason: state.endReason,
-    endedBy: state.endedBy,
-    watchWindowMs: state.spec.watchWindowMs,
-    autoRevert: state.spec.autoRevert,
-  };
 }
 
 const count = z.number().int().nonnegative();
@@ -230,74 +68,4 @@ export const rolloutSchemas = {
     })
     .loose(),
   active: z.object({ app: z.string(), rolloutId: z.string().nullable(), atMs: count }).loose(),
-  history: z
-    .object({
-      app: z.string(),
-      lastSeq: count,
-      stable: z.array(
-        z.object({ version: z.string(), sinceMs: count, untilMs: count.nullable(), rolloutId: z.string().nullable() }).loose(),
-      ),
-      rollouts: z.array(
-        z
-          .object({
-            id: z.string(),
-            app: z.string(),
-            version: z.string(),
-            status: statuses,
-            stableVersion: z.string().nullable(),
-            createdAtMs: count,
-            finishedAtMs: count.nullable(),
-          })
-          .loose(),
-      ),
-    })
-    .loose(),
-  revert: z
-    .object({
-      app: z.string(),
-      id: z.string(),
-      seq: count,
-      episode: z.string(),
-      cause: z.enum(['alarm', 'rollback']),
-      actor: z.string(),
-      reason: z.string(),
-      fromVersion: z.string().nullable(),
-      badVersion: z.string().nullable(),
-      toVersion: z.string(),
-      rolloutId: z.string().nullable(),
-      hostIds: z.array(z.string()),
-      status: z.enum(['reverting', 'done']),
-      startedAtMs: count,
-      finishedAtMs: count.nullable(),
-      holdUntilMs: count,
-    })
-    .loose(),
-  events: z
-    .object({
-      app: z.string(),
-      lastSeq: count,
-      events: z.array(
-        z
-          .object({
-            id: z.string(),
-            app: z.string(),
-            kind: z.enum(['alarm', 'rollback']),
-            atMs: count,
-            source: z.string(),
-            reason: z.string(),
-            severity: z.string().nullable(),
-            summary: z.record(z.string(), z.unknown()),
-            action: z.string(),
-            rolloutId: z.string().nullable(),
-            revertId: z.string().nullable(),
-            fromVersion: z.string().nullable(),
-            toVersion: z.string().nullable(),
-            hosts: count,
-            message: z.string().nullable(),
-            actor: z.string().nullable(),
-          })
-          .loose(),
-      ),
-    })
-    .loose(),
 };

@@ -14,9 +14,9 @@ import {
   type RolloutAction,
   type RolloutSpecInput,
   type RolloutState,
-} from '../rollout/index.js';
+} from '../engine/index.js';
 import { DEFLATE_MARKER, STATE_VALUE_LIMIT, decodeRolloutState, encodeRolloutState } from './state-codec.js';
-import { report } from './testing.js';
+import { report } from '../testing/rollouts.js';
 
 const T0 = 1_700_000_000_000;
 const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;

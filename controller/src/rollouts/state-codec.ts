@@ -11,7 +11,7 @@ import {
   type ReportSummary,
   type RolloutFields,
   type RolloutState,
-} from '../rollout/index.js';
+} from '../engine/index.js';
 import type { ValueCodec } from '../store/kv.js';
 import { rolloutSchemas } from './records.js';
 

@@ -7,8 +7,8 @@ export const BUCKETS = Object.freeze({
   apps: 'flotilla_apps',
   artifacts: 'flotilla_artifacts',
   assignments: 'flotilla_assignments',
-  /** Rollout states (`rollout.<id>`), the one-active-rollout claim per app (`active.<app>`) and
-   * each app's history (`history.<app>`). See rollouts/store.ts. */
+  /** Rollout states and claims, each app's history and event log, revert records: one key
+   * prefix per kind, each with one writer (see rollouts/records.ts). */
   rollouts: 'flotilla_rollouts',
 });
 
@@ -150,5 +150,5 @@ export const recordSchemas = {
     signed,
     updatedAtMs: count,
   }).loose(),
-  // flotilla_rollouts holds three shapes of record under key prefixes: rollouts/records.ts.
+  // flotilla_rollouts holds several shapes of record under key prefixes: rollouts/records.ts.
 } satisfies Record<Exclude<keyof typeof BUCKETS, 'rollouts'>, z.ZodType>;

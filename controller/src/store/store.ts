@@ -21,10 +21,11 @@ export interface ControllerStore {
   readonly artifacts: JsonBucket<ArtifactRecord>;
   readonly assignments: JsonBucket<AssignmentRecord>;
   /**
-   * `flotilla_rollouts`: rollout states, the per-app active claim, per-app history. Left raw:
-   * its typed views belong to rollouts/ (rolloutBuckets), which storage must not import.
+   * `flotilla_rollouts`, as the bucket itself: its records (rollout states and claims, the app
+   * ledger's history and events, revert records) are typed by the modules that own them
+   * (rollouts/, apps/, reverts/), which sit above the store.
    */
-  readonly rolloutsKv: KV;
+  readonly rollouts: KV;
 }
 
 export interface OpenStoreOptions {
@@ -54,5 +55,5 @@ export async function openControllerStore(nc: NatsConnection, opts: OpenStoreOpt
     open<AssignmentRecord>(BUCKETS.assignments, recordSchemas.assignments as z.ZodType<AssignmentRecord>),
     openKv(BUCKETS.rollouts, ROLLOUTS_BUCKET_HISTORY),
   ]);
-  return Object.freeze({ hosts, apps, artifacts, assignments, rolloutsKv });
+  return Object.freeze({ hosts, apps, artifacts, assignments, rollouts: rolloutsKv });
 }

@@ -11,6 +11,7 @@
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import {
+  AppLedger,
   AssignmentWriter,
   HostRegistry,
   RolloutManager,
@@ -92,9 +93,13 @@ async function bench(nats: { url: string }, hostCount: number): Promise<void> {
     });
     const stats: TransitionStats[] = [];
     const manager = await RolloutManager.load({
-      store: new RolloutStore(rolloutBuckets(store.rolloutsKv, logger)),
-      apps: store.apps,
-      artifacts: { get: async (_a, v) => artifact(v), list: async () => [artifact('1.0.0'), artifact('2.0.0')] },
+      store: new RolloutStore(rolloutBuckets(store.rollouts)),
+      ledger: new AppLedger({
+        apps: store.apps,
+        rolloutsKv: store.rollouts,
+        artifacts: { get: async (_a, v) => artifact(v), list: async () => [artifact('1.0.0'), artifact('2.0.0')] },
+        now,
+      }),
       hosts: registry,
       assignments: writer,
       logger,

@@ -1,5 +1,5 @@
 import { parseAppVersion } from '@flotilla/shared';
-import { makeRolloutSpec } from '../../rollout/spec.js';
+import { makeRolloutSpec } from '../../engine/spec.js';
 import type { CliContext } from '../context.js';
 import { EXIT, runVerb } from '../errors.js';
 import { paint, toJson, useColour } from '../format.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '@flotilla/shared';
-import { fixture, spec } from './testing.js';
+import { fixture, spec } from '../testing/rollouts.js';
 
 /** A rollout of 2.0.0 over the stable 1.0.0 to every host in one step, carried to success. */
 async function succeed(f: Awaited<ReturnType<typeof fixture>>, over: Parameters<typeof spec>[0] = {}): Promise<string> {
@@ -28,13 +28,13 @@ describe('an alarm while a rollout runs', () => {
     // Another alert of the storm: nothing more, but it is stored too.
     expect(await f.raise('webhook:grafana', 'error budget')).toMatchObject({ action: 'already-reverting', toVersion: '1.0.0' });
     expect(f.assignment(canary)?.seq).toBe(2);
-    const events = await f.reverts.events('web');
+    const events = await f.ledger.recentEvents('web');
     expect(events.map((e) => [e.kind, e.source, e.action, e.rolloutId, e.hosts])).toEqual([
       ['alarm', 'webhook:grafana', 'already-reverting', state?.id, 0],
       ['alarm', 'alertmanager', 'reverted', state?.id, 1],
     ]);
     expect(events[1]).toMatchObject({ id: 'web-e1', summary: { firing: 1 }, severity: 'critical', fromVersion: '2.0.0', toVersion: '1.0.0' });
-    expect((await f.reverts.eventsOf('web', state?.id as string)).map((e) => e.id)).toEqual(['web-e1', 'web-e2']);
+    expect((await f.ledger.eventsOf('web', state?.id as string)).map((e) => e.id)).toEqual(['web-e1', 'web-e2']);
   });
 
   it('20 concurrent alarms: one revert, one new assignment per touched host', async () => {
@@ -46,7 +46,7 @@ describe('an alarm while a rollout runs', () => {
     expect(outcomes.filter((o) => o.action === 'already-reverting')).toHaveLength(19);
     expect(f.assignment(canary)?.seq).toBe(2);
     expect(f.calls.filter((c) => c.version === '1.0.0').flatMap((c) => c.hostIds)).toEqual([canary]);
-    expect(await f.reverts.events('web')).toHaveLength(20);
+    expect(await f.ledger.recentEvents('web')).toHaveLength(20);
   });
 
   it('alarms for different apps revert each app once', async () => {
@@ -59,7 +59,7 @@ describe('an alarm while a rollout runs', () => {
     expect(outcomes.filter((o) => o.action === 'already-reverting')).toHaveLength(18);
     expect((await f.rollout(web as string)).status).toBe('reverted');
     expect((await f.rollout(api as string)).status).toBe('reverted');
-    expect((await f.reverts.events('web')).length + (await f.reverts.events('api')).length).toBe(20);
+    expect((await f.ledger.recentEvents('web')).length + (await f.ledger.recentEvents('api')).length).toBe(20);
   });
 
   it('a bad version needs force to be rolled out again; success with force makes it good', async () => {
@@ -93,12 +93,12 @@ describe('an alarm after a rollout finished', () => {
     const app = (await f.apps.get('web'))?.value;
     expect(app).toMatchObject({ stableVersion: '1.0.0', previousStableVersion: null });
     expect(app?.badVersions?.map((b) => b.version)).toEqual(['2.0.0']);
-    const revert = (await f.buckets.reverts.get('revert.web'))?.value;
+    const revert = (await f.revert());
     expect(revert).toMatchObject({ id: 'web-r1', episode: `rollout:${id}`, status: 'done', fromVersion: '2.0.0', toVersion: '1.0.0', hostIds: f.hostIds });
     const history = await f.manager.history('web');
     expect(history.versions.find((v) => v.version === '1.0.0')?.periods.map((p) => p.rolloutId)).toEqual(['web-r1']);
     expect(history.versions.find((v) => v.version === '2.0.0')?.bad?.by).toBe('alarm:alertmanager');
-    expect((await f.reverts.events('web')).filter((e) => e.action === 'reverted').map((e) => e.hosts)).toEqual([3]);
+    expect((await f.ledger.recentEvents('web')).filter((e) => e.action === 'reverted').map((e) => e.hosts)).toEqual([3]);
   });
 
   it('outside its watch window: recorded only, nothing assigned', async () => {
@@ -112,7 +112,7 @@ describe('an alarm after a rollout finished', () => {
     });
     for (const h of f.hostIds) expect(f.assignment(h)).toMatchObject({ seq: 1, version: '2.0.0' });
     expect((await f.apps.get('web'))?.value).toMatchObject({ stableVersion: '2.0.0' });
-    expect((await f.reverts.events('web')).map((e) => e.action)).toEqual(['recorded']);
+    expect((await f.ledger.recentEvents('web')).map((e) => e.action)).toEqual(['recorded']);
   });
 
   it('outside its watch window with the policy on: back to the previous stable version, once', async () => {
@@ -130,13 +130,83 @@ describe('an alarm after a rollout finished', () => {
     f.crash.atNextAssign = true;
     // The dying controller never answers this alarm; its revert record is already written.
     void f.raise();
-    for (let i = 0; i < 50 && (await f.buckets.reverts.get('revert.web')) === null; i++) await new Promise((r) => setImmediate(r));
-    expect((await f.buckets.reverts.get('revert.web'))?.value.status).toBe('reverting');
+    for (let i = 0; i < 50 && (await f.revert()) === null; i++) await new Promise((r) => setImmediate(r));
+    expect((await f.revert()).status).toBe('reverting');
     for (const h of f.hostIds) expect(f.assignment(h)?.version).toBe('2.0.0');
     await f.restart();
     for (const h of f.hostIds) expect(f.assignment(h)).toMatchObject({ seq: 2, version: '1.0.0' });
-    expect((await f.buckets.reverts.get('revert.web'))?.value.status).toBe('done');
+    expect((await f.revert()).status).toBe('done');
     expect((await f.apps.get('web'))?.value.stableVersion).toBe('1.0.0');
+  });
+});
+
+describe('the event log when a controller dies during a revert', () => {
+  it('keeps the alarm that caused the revert, once, and a retry of it says what it met', async () => {
+    const f = await fixture(3);
+    const id = await succeed(f);
+    f.crash.atNextAssign = true;
+    // Dies between writing the revert record and moving any host: the alarm is never answered.
+    void f.raise();
+    for (let i = 0; i < 50 && (await f.revert()) === null; i++) await new Promise((r) => setImmediate(r));
+    expect((await f.revert())?.status).toBe('reverting');
+    await f.restart();
+    expect((await f.revert())?.status).toBe('done');
+    // The sender got no answer and sends the alert again; a controller restarting once more adds nothing.
+    expect(await f.raise()).toMatchObject({ action: 'already-reverting', toVersion: '1.0.0' });
+    await f.restart();
+    const events = (await f.ledger.events('web')).map((e) => [e.id, e.action, e.rolloutId, e.revertId, e.fromVersion, e.toVersion, e.hosts]);
+    expect(events).toEqual([
+      ['web-e1', 'reverted', id, 'web-r1', '2.0.0', '1.0.0', 3],
+      ['web-e2', 'already-reverting', id, 'web-r1', '2.0.0', '1.0.0', 0],
+    ]);
+  });
+
+  it('logs the revert of an alarm whose controller died before recording it, with the retry', async () => {
+    const f = await fixture(5);
+    const { state } = await f.manager.start(spec());
+    const id = state?.id as string;
+    f.crash.atNextAssign = true;
+    // The engine has decided and stored the revert; the controller dies writing its assignments.
+    void f.raise();
+    for (let i = 0; i < 50 && (await f.rollout(id)).status !== 'reverting'; i++) await new Promise((r) => setImmediate(r));
+    expect((await f.rollout(id)).status).toBe('reverting');
+    await f.restart();
+    expect(await f.raise()).toMatchObject({ action: 'reverted', rolloutId: id, toVersion: '1.0.0' });
+    const events = (await f.ledger.events('web')).map((e) => [e.action, e.rolloutId, e.revertId, e.fromVersion, e.toVersion, e.hosts]);
+    expect(events).toEqual([['reverted', id, 'web-r1', '2.0.0', '1.0.0', 1]]);
+  });
+
+  it('logs it too when the retry comes after the rollout has finished reverting', async () => {
+    const f = await fixture(5);
+    const { state } = await f.manager.start(spec());
+    const id = state?.id as string;
+    const canary = f.calls[0]?.hostIds[0] as string;
+    f.crash.atNextAssign = true;
+    void f.raise();
+    for (let i = 0; i < 50 && (await f.rollout(id)).status !== 'reverting'; i++) await new Promise((r) => setImmediate(r));
+    await f.restart();
+    // The new controller sends the revert again and the canary goes back.
+    await f.advance(60_000);
+    await f.converge();
+    await f.advance(1_000);
+    expect((await f.rollout(id)).status).toBe('reverted');
+    expect(f.assignment(canary)?.version).toBe('1.0.0');
+    expect(await f.raise()).toMatchObject({ action: 'reverted', rolloutId: id, toVersion: '1.0.0' });
+    const events = (await f.ledger.events('web')).map((e) => [e.action, e.rolloutId, e.revertId, e.fromVersion, e.toVersion, e.hosts]);
+    expect(events).toEqual([['reverted', id, 'web-r1', '2.0.0', '1.0.0', 1]]);
+    expect((await f.apps.get('web'))?.value.badVersions?.map((b) => b.version)).toEqual(['2.0.0']);
+  });
+
+  it('keeps a rollback whose controller died before the hosts were moved', async () => {
+    const f = await fixture(3);
+    await succeed(f);
+    f.crash.atNextAssign = true;
+    void f.rollbacks.rollback({ app: 'web', actor: 'bob' });
+    for (let i = 0; i < 50 && (await f.revert()) === null; i++) await new Promise((r) => setImmediate(r));
+    await f.restart();
+    expect((await f.ledger.events('web')).map((e) => [e.kind, e.action, e.revertId, e.hosts, e.actor])).toEqual([
+      ['rollback', 'rolled-back', 'web-r1', 3, 'operator:bob'],
+    ]);
   });
 });
 
@@ -144,7 +214,7 @@ describe('flotilla rollback', () => {
   it('goes back to the previous stable version when every host runs the stable one, and says so in the events', async () => {
     const f = await fixture(3);
     await succeed(f);
-    const result = await f.reverts.rollback({ app: 'web', actor: 'bob' });
+    const result = await f.rollbacks.rollback({ app: 'web', actor: 'bob' });
     expect(result).toMatchObject({
       abortedRolloutId: null,
       revert: { id: 'web-r1', cause: 'rollback', actor: 'operator:bob', fromVersion: '2.0.0', toVersion: '1.0.0' },
@@ -159,12 +229,12 @@ describe('flotilla rollback', () => {
   it('to a named version: every host goes there and it becomes stable, but nothing is marked bad', async () => {
     const f = await fixture(3);
     await succeed(f);
-    const result = await f.reverts.rollback({ app: 'web', toVersion: '1.0.0', actor: 'bob' });
+    const result = await f.rollbacks.rollback({ app: 'web', toVersion: '1.0.0', actor: 'bob' });
     expect(result.revert).toMatchObject({ fromVersion: '2.0.0', toVersion: '1.0.0', badVersion: null, hostIds: f.hostIds });
     expect((await f.apps.get('web'))?.value).toMatchObject({ stableVersion: '1.0.0', badVersions: [] });
     expect(result.message).toBe('3 host(s) of web sent to 1.0.0');
     // Once more: every host is there already.
-    const again = await f.reverts.rollback({ app: 'web', toVersion: '1.0.0', actor: 'bob' });
+    const again = await f.rollbacks.rollback({ app: 'web', toVersion: '1.0.0', actor: 'bob' });
     expect(again).toMatchObject({ assigned: [], event: { action: 'unchanged' }, message: 'every host of web already runs 1.0.0' });
   });
 
@@ -172,27 +242,27 @@ describe('flotilla rollback', () => {
     const f = await fixture(5);
     const { state } = await f.manager.start(spec({ version: '3.0.0' }));
     const canary = f.calls[0]?.hostIds[0] as string;
-    await expect(f.reverts.rollback({ app: 'web', toVersion: '9.9.9', actor: 'bob' })).rejects.toThrow(NotFoundError);
-    await expect(f.reverts.rollback({ app: 'web', toVersion: '9.9.9', actor: 'bob' })).rejects.toThrow(
+    await expect(f.rollbacks.rollback({ app: 'web', toVersion: '9.9.9', actor: 'bob' })).rejects.toThrow(NotFoundError);
+    await expect(f.rollbacks.rollback({ app: 'web', toVersion: '9.9.9', actor: 'bob' })).rejects.toThrow(
       'app "web" has no artifact for version "9.9.9" (known versions: 1.0.0, 2.0.0, 3.0.0)',
     );
     expect((await f.rollout(state?.id as string)).status).toBe('running');
-    const result = await f.reverts.rollback({ app: 'web', actor: 'bob' });
+    const result = await f.rollbacks.rollback({ app: 'web', actor: 'bob' });
     expect(result.abortedRolloutId).toBe(state?.id);
     expect(result.assigned).toEqual([{ hostId: canary, seq: 2 }]);
     expect((await f.rollout(state?.id as string))).toMatchObject({ status: 'reverted', endedBy: 'operator:bob' });
     expect(f.assignment(canary)).toMatchObject({ version: '1.0.0' });
     expect((await f.apps.get('web'))?.value.badVersions?.map((b) => b.version)).toEqual(['3.0.0']);
-    await expect(f.reverts.rollback({ app: 'web', toVersion: '3.0.0', actor: 'bob' })).rejects.toThrow(/web@3\.0\.0 is marked bad .*pass --force/);
-    await expect(f.reverts.rollback({ app: 'api', actor: 'bob' })).rejects.toThrow('app "api" is unknown: no artifact has been pushed for it');
+    await expect(f.rollbacks.rollback({ app: 'web', toVersion: '3.0.0', actor: 'bob' })).rejects.toThrow(/web@3\.0\.0 is marked bad .*pass --force/);
+    await expect(f.rollbacks.rollback({ app: 'api', actor: 'bob' })).rejects.toThrow('app "api" is unknown: no artifact has been pushed for it');
   });
 });
 
 describe('knowsApp', () => {
   it('knows apps with a record, and nothing else', async () => {
     const f = await fixture(1);
-    expect(await f.reverts.knowsApp('web')).toBe(true);
-    expect(await f.reverts.knowsApp('api')).toBe(false);
-    expect(await f.reverts.knowsApp('constructor')).toBe(false);
+    expect(await f.alarms.knowsApp('web')).toBe(true);
+    expect(await f.alarms.knowsApp('api')).toBe(false);
+    expect(await f.alarms.knowsApp('constructor')).toBe(false);
   });
 });

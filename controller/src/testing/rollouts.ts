@@ -8,16 +8,22 @@ import {
 import type { Alarm } from '../alarms/types.js';
 import { AssignmentWriter, type AppsMutation } from '../assignments.js';
 import { HostRegistry, type HostListener } from '../hosts.js';
-import type { RolloutSpecInput, RolloutState } from '../rollout/index.js';
+import type { RolloutSpecInput, RolloutState } from '../engine/index.js';
 import { memoryBucket, memoryKv } from '../store/memory-kv.js';
 import { recordSchemas, type AppRecord, type ArtifactRecord, type AssignmentRecord, type HostRecord } from '../store/records.js';
-import { RolloutManager, type RolloutTimers } from './manager.js';
-import { RevertManager } from './reverts.js';
-import { rolloutBuckets, RolloutStore } from './store.js';
+import { AppLedger } from '../apps/ledger.js';
+import { AlarmHandler } from '../reverts/alarm-handler.js';
+import { RevertPath } from '../reverts/revert-path.js';
+import { Rollbacks } from '../reverts/rollback.js';
+import { RevertStore } from '../reverts/store.js';
+import { RolloutManager } from '../rollouts/manager.js';
+import { rolloutBuckets, RolloutStore } from '../rollouts/store.js';
+import type { RolloutTimers } from '../rollouts/types.js';
 
 /*
  * The rollout layer over in-memory KV, for unit tests: a real host registry, a real assignment
- * writer, the rollout and revert managers, and a clock that moves only when the test says so.
+ * writer, the app ledger, the rollout registry, the revert path with its alarm handler and
+ * rollbacks, and a clock that moves only when the test says so.
  */
 
 export const logger = createLogger({ name: 'test', level: 'silent' });
@@ -165,7 +171,18 @@ export async function fixture(
   /** When set, the manager's process "dies" at its next assignment call, before writing it. */
   const crash = { atNextAssign: false };
 
-  let current: { manager: RolloutManager; reverts: RevertManager; kill: () => void; dead: Promise<void> } | undefined;
+  const ledger = new AppLedger({ apps, rolloutsKv, artifacts, now: clock.now });
+  const revertStore = new RevertStore(rolloutsKv);
+
+  interface Running {
+    manager: RolloutManager;
+    alarms: AlarmHandler;
+    rollbacks: Rollbacks;
+    reverts: RevertPath;
+    kill: () => void;
+    dead: Promise<void>;
+  }
+  let current: Running | undefined;
   const start = async () => {
     let alive = true;
     const timers = clock.timers();
@@ -191,8 +208,7 @@ export async function fixture(
     const store = new RolloutStore(buckets);
     const manager = await RolloutManager.load({
       store,
-      apps,
-      artifacts,
+      ledger,
       hosts,
       assignments,
       logger,
@@ -202,20 +218,22 @@ export async function fixture(
     });
     manager.listen();
     await manager.idle();
-    const reverts = new RevertManager({
+    const reverts = new RevertPath({ store: revertStore, ledger, assignments, rollouts: manager, logger, now: clock.now });
+    const alarms = new AlarmHandler({
       rollouts: manager,
-      store,
-      apps,
-      artifacts,
-      assignments,
+      ledger,
+      reverts,
       logger,
       now: clock.now,
       revertOutsideWatchWindow: () => opts.revertOutsideWatchWindow ?? false,
     });
+    const rollbacks = new Rollbacks({ rollouts: manager, ledger, reverts, assignments, logger, now: clock.now });
     await reverts.resume();
     let died: () => void = () => {};
     current = {
       manager,
+      alarms,
+      rollbacks,
       reverts,
       dead: new Promise<void>((resolve) => (died = resolve)),
       kill: () => {
@@ -237,17 +255,25 @@ export async function fixture(
     calls,
     crash,
     transitions,
+    ledger,
     hostIds,
     get manager(): RolloutManager {
       return (current as { manager: RolloutManager }).manager;
     },
-    get reverts(): RevertManager {
-      return (current as { reverts: RevertManager }).reverts;
+    get alarms(): AlarmHandler {
+      return (current as Running).alarms;
+    },
+    get rollbacks(): Rollbacks {
+      return (current as Running).rollbacks;
+    },
+    /** The app's revert record as stored. */
+    async revert(app = 'web') {
+      return (await revertStore.read(app))?.value ?? null;
     },
     /** An alarm for web from `source`, as the webhooks and built-in alarms hand it over. */
     raise(source = 'alertmanager', reason = 'HighErrorRate: 5xx above 5%', app = 'web') {
       const alarm: Alarm = { app, source, reason, severity: 'critical', receivedAtMs: clock.nowMs, summary: { firing: 1 } };
-      return (current as { reverts: RevertManager }).reverts.raise(alarm);
+      return (current as Running).alarms.raise(alarm);
     },
     start,
     /** Kills the running manager: no more events, timers or writes, as if its process died. */

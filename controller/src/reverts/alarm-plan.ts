@@ -1,5 +1,5 @@
 import { formatDuration } from '@flotilla/shared';
-import type { RolloutStatus } from '../rollout/index.js';
+import type { RolloutStatus } from '../engine/index.js';
 
 /*
  * What an alarm does when no rollout of its app is active: a pure function of what the app's

@@ -1,0 +1,52 @@
+import type { AppsMutation, AssignResult } from '../assignments.js';
+import type { RolloutState } from '../engine/index.js';
+import type { HostListener, HostView } from '../hosts.js';
+
+/** The fleet as the rollouts see it: the host registry. */
+export interface RolloutHostSource {
+  list(): HostView[];
+  subscribe(listener: HostListener): () => void;
+}
+
+/** Writes hosts' desired state: the assignment writer. */
+export interface RolloutAssigner {
+  assignMany(hostIds: readonly string[], mutate: AppsMutation): Promise<AssignResult[]>;
+}
+
+/** Timers, injected so that tests drive time by hand. */
+export interface RolloutTimers {
+  set(fire: () => void, delayMs: number): unknown;
+  clear(handle: unknown): void;
+}
+
+export const realTimers: RolloutTimers = {
+  set: (fire, delayMs) => setTimeout(fire, delayMs).unref(),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** What one transition cost: deciding its events, writing the state, carrying out its actions. */
+export interface TransitionStats {
+  rolloutId: string;
+  /** Events decided together (those that queued while the previous transition was written). */
+  events: number;
+  decideMs: number;
+  persistMs: number;
+  actMs: number;
+}
+
+/** Told of every change of one rollout, and when the controller stops before it finished. */
+export interface RolloutWatcher {
+  change(state: RolloutState): void;
+  closed(): void;
+}
+
+/** What an alarm fed to an app's live rollout did. */
+export interface LiveAlarmResult {
+  /** The rollout as the alarm found it. */
+  prior: RolloutState;
+  /** The rollout after the alarm's effects were carried out. */
+  state: RolloutState;
+}
+
+/** Where the rollout registry is in its life; a live rollout stops when it stops. */
+export type RegistryPhase = 'loaded' | 'running' | 'stopping' | 'stopped';
