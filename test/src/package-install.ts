@@ -42,7 +42,7 @@ export async function buildPackages(outDir: string): Promise<{ agent: string; co
 
 /** What systemd would run for a unit: the [Service] keys the tests reproduce. */
 export interface UnitExec {
-  /** ExecStart= split into words (the units quote nothing). */
+  /** ExecStart= split into words (the units quote nothing); empty for a drop-in without one. */
   readonly argv: readonly string[];
   readonly user: string | undefined;
   readonly environment: Readonly<Record<string, string>>;
@@ -73,10 +73,10 @@ export async function readUnit(path: string): Promise<UnitExec> {
     const eq = entry.indexOf('=');
     if (eq > 0) environment[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
+  // A drop-in may have no ExecStart= of its own.
   const exec = values.get('ExecStart')?.at(-1);
-  if (!exec) throw new Error(`${path} has no ExecStart=`);
   return {
-    argv: exec.split(/\s+/),
+    argv: exec ? exec.split(/\s+/) : [],
     user: values.get('User')?.at(-1),
     environment,
     killMode: values.get('KillMode')?.at(-1),
@@ -106,6 +106,7 @@ export async function account(name: string): Promise<Account | undefined> {
  */
 export function startAsUnit(unit: UnitExec, opts: { as?: Account; rewrite?: (word: string) => string }): ChildProcess & { output: () => string } {
   const argv = unit.argv.map((w) => opts.rewrite?.(w) ?? w);
+  if (argv.length === 0) throw new Error('the unit has no ExecStart=');
   const env: Record<string, string> = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     LANG: 'C.UTF-8',
