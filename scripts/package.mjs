@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
@@ -114,6 +115,20 @@ async function stage(pkg) {
   }
   // The bundles are ES modules with a .js name (the work thread is loaded as ./main.js).
   write(join(lib, 'package.json'), '{ "type": "module" }\n');
+  // On a terminal the logger loads pino-pretty at run time by name (shared/src/logging.ts), out of
+  // esbuild's sight: it gets a bundle of its own where Node's resolution finds it.
+  const pretty = join(lib, 'node_modules', 'pino-pretty');
+  await build({
+    entryPoints: [createRequire(join(root, 'shared', 'package.json')).resolve('pino-pretty')],
+    outfile: join(pretty, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+  write(join(pretty, 'package.json'), '{ "name": "pino-pretty", "type": "commonjs", "main": "index.js" }\n');
   copy('proto/flotilla.proto', join(share, 'flotilla.proto'));
   for (const l of pkg.links) {
     mkdirSync(dirname(join(dir, l.link)), { recursive: true });

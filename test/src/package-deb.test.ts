@@ -80,8 +80,10 @@ describe('the Debian packages', () => {
     ]) {
       expect(agent.stdout, path).toContain(path);
     }
-    // Bundled: no node_modules and no TypeScript build output travel with the program.
-    expect(agent.stdout).not.toMatch(/node_modules|\.tsbuildinfo|\/dist\//);
+    // Bundled: no TypeScript build output travels with the program, and of node_modules only
+    // pino-pretty's own bundle, which the logger loads by name on a terminal.
+    expect(agent.stdout).not.toMatch(/\.tsbuildinfo|\/dist\//);
+    expect(agent.stdout.split('\n').filter((l) => l.includes('node_modules/') && !/lib\/node_modules\/(pino-pretty\/(index\.js|package\.json)?)?$/.test(l))).toEqual([]);
 
     const controller = await command('dpkg-deb', ['-c', debs.controller]);
     for (const path of [
@@ -94,7 +96,7 @@ describe('the Debian packages', () => {
     ]) {
       expect(controller.stdout, path).toContain(path);
     }
-    expect(controller.stdout).not.toMatch(/node_modules|\.tsbuildinfo|\/dist\//);
+    expect(controller.stdout).not.toMatch(/\.tsbuildinfo|\/dist\//);
 
     for (const [deb, role] of [[debs.agent, 'agent'], [debs.controller, 'controller']] as const) {
       expect((await command('dpkg-deb', ['-f', deb, 'Depends'])).stdout).toMatch(/^nodejs \(>= 20\)/);
@@ -254,6 +256,14 @@ describe('the Debian packages', () => {
       const served = await waitUntil('the app to answer', answer, { timeoutMs: 15_000, intervalMs: 100 });
       expect(served.version).toBe('1.0.0');
       if (user) expect(await processUid(served.pid), 'the app runs as the service user').toBe(user.uid);
+    });
+
+    it('the installed programs find pino-pretty, which they load by name when logging to a terminal', async () => {
+      for (const program of ['flotilla-agent/lib/flotilla-agent.js', 'flotilla-controller/lib/flotilla-controller.js']) {
+        const from = `${where.prefix}/usr/share/${program}`;
+        const r = await command(process.execPath, ['-e', `require('node:module').createRequire(${JSON.stringify(from)})('pino-pretty')`]);
+        expect(r.code, `${program}: ${r.stderr}`).toBe(0);
+      }
     });
 
     it('upgrading the agent restarts the agent only: the app keeps its process', async () => {
