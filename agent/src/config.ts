@@ -17,6 +17,7 @@ import {
   type EnvBinding,
   type LogLevel,
   type TrustedKey,
+  natsCredentialsFromUrls,
 } from '@flotilla/shared';
 import { parseAgentFlags, type AgentFlags } from './flags.js';
 
@@ -215,6 +216,7 @@ export const agentConfigSchema = z
         subjectPrefix: z.string().regex(SUBJECT_PREFIX, 'is not a valid subject prefix').default('flotilla'),
       })
       .strict()
+      .transform(natsCredentialsFromUrls)
       .prefault({}),
     controller: z
       .object({
