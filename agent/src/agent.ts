@@ -25,6 +25,7 @@ import { Converger } from './converge.js';
 import { basicInventory, LoadSampler } from './host.js';
 import { ReleaseStore } from './install/releases.js';
 import { cleanStaging } from './install/staging.js';
+import { artifactsHostNeeds, pruneDownloadCache } from './install/cache-retention.js';
 import { AppProcesses } from './processes.js';
 import { StateKeeper, StateStore, sameProcess, type LocalState } from './state.js';
 import { WorkThread } from './worker/thread.js';
@@ -146,6 +147,17 @@ export class Agent {
     return this.stopped;
   }
 
+  /** Trims the download cache to its retention, keeping `justDownloaded` for the unpack ahead. */
+  private async pruneDownloadCache(justDownloaded: string): Promise<void> {
+    try {
+      const protect = await artifactsHostNeeds(this.releases, this.local);
+      protect.add(justDownloaded);
+      await pruneDownloadCache({ cacheDir: this.releases.cacheDir, retention: this.config.cache, protect, logger: this.log });
+    } catch (err) {
+      this.log.warn({ err }, 'pruning the download cache failed');
+    }
+  }
+
   /** Everything that happens before the agent talks to anyone: disk, state, apps. */
   private async prepare(): Promise<void> {
     await this.releases.ensureLayout();
@@ -166,16 +178,21 @@ export class Agent {
       processes: this.processes,
       state: this.keeper,
       download: (d, signal) =>
-        this.worker.download(
-          {
-            controller: this.config.controller.address,
-            sha256: d.sha256,
-            size: d.size,
-            cacheDir: this.releases.cacheDir,
-            ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
-          },
-          signal,
-        ),
+        this.worker
+          .download(
+            {
+              controller: this.config.controller.address,
+              sha256: d.sha256,
+              size: d.size,
+              cacheDir: this.releases.cacheDir,
+              ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+            },
+            signal,
+          )
+          .then(async (tarball) => {
+            await this.pruneDownloadCache(d.sha256);
+            return tarball;
+          }),
       unpack: (tarball, d, signal) =>
         this.worker.unpack(
           {
