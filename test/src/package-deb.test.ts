@@ -1,4 +1,4 @@
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { freePort, killAppsOf, pidAlive, tempDir, writeKeyPair, type KeyFiles } 
 import { waitUntil } from './controller-process.js';
 import { buildDemoAppRelease } from './fleet.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
-import { account, buildPackages, command, processUid, readUnit, startAsUnit, stopChild, type Account, type UnitExec } from './package-install.js';
+import { account, buildPackages, command, flotillaOnSystem, lockSystemInstall, processUid, readUnit, startAsUnit, stopChild, type Account, type UnitExec } from './package-install.js';
 
 // `npm run package` as a user meets it: the two .deb files hold what they say, lintian finds no
 // error, and the installed programs, started exactly as their units start them, take a release
@@ -16,26 +16,8 @@ import { account, buildPackages, command, processUid, readUnit, startAsUnit, sto
 
 const PACKAGES = ['flotilla-agent', 'flotilla-controller'] as const;
 
-function installedOnSystem(): boolean {
-  try {
-    execFileSync('getent', ['passwd', 'flotilla'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    // no flotilla user: fall through to the package database
-  }
-  for (const p of PACKAGES) {
-    try {
-      const s = execFileSync('dpkg-query', ['-W', '-f=${db:Status-Status}', p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-      if (s.trim() !== '' && s.trim() !== 'not-installed') return true;
-    } catch {
-      // unknown to dpkg
-    }
-  }
-  return false;
-}
-
 /** Installing onto this machine is only done where it can be fully undone: root, and nothing of Flotilla's there before. */
-const onSystem = process.getuid?.() === 0 && !installedOnSystem();
+const onSystem = process.getuid?.() === 0 && !flotillaOnSystem();
 
 interface Layout {
   /** '' when installed on the system, else the throwaway root. */
@@ -125,6 +107,7 @@ describe('the Debian packages', () => {
     let httpPort: number;
     let appPort: number;
     let installed = false;
+    let unlock: (() => Promise<void>) | undefined;
 
     const rewrite = (word: string) => (where.prefix && /^\/(usr\/share|etc)\/flotilla/.test(word) ? `${where.prefix}${word}` : word);
     const cli = (args: string[]) =>
@@ -146,6 +129,7 @@ describe('the Debian packages', () => {
 
     beforeAll(async () => {
       if (onSystem) {
+        unlock = await lockSystemInstall();
         const r = await command('dpkg', ['-i', debs.agent, debs.controller], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
         installed = true;
         if (r.code !== 0) throw new Error(`dpkg -i failed:\n${r.stdout}${r.stderr}`);
@@ -212,6 +196,7 @@ describe('the Debian packages', () => {
       await nats?.stop();
       // Whatever happened above, a machine the test installed onto is given back as it was.
       if (installed) await command('dpkg', ['--purge', ...PACKAGES]);
+      await unlock?.();
     }, 60_000);
 
     if (onSystem) {

@@ -1,5 +1,5 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -146,4 +146,54 @@ export async function processUid(pid: number): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+const SYSTEM_LOCK = '/run/lock/flotilla-package-test.lock';
+
+/**
+ * Holds the machine-wide lock of the tests that install Flotilla's packages onto this machine
+ * (the package test and the Ansible test), so that one never purges what the other installed.
+ * A lock left by a process that is gone is taken over. Returns the release function.
+ */
+export async function lockSystemInstall(timeoutMs = 300_000): Promise<() => Promise<void>> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      await mkdir(SYSTEM_LOCK);
+      await writeFile(join(SYSTEM_LOCK, 'pid'), String(process.pid));
+      return () => rm(SYSTEM_LOCK, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(await readFile(join(SYSTEM_LOCK, 'pid'), 'utf8').catch(() => '0'));
+      let alive = holder > 0;
+      try {
+        if (alive) process.kill(holder, 0);
+      } catch {
+        alive = false;
+      }
+      // No pid yet may be a holder between its mkdir and its write: only a dead one is taken over.
+      if (holder > 0 && !alive) await rm(SYSTEM_LOCK, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`${SYSTEM_LOCK} was held for ${timeoutMs} ms`);
+}
+
+/** True when a `flotilla` user or any Flotilla package is on this machine. */
+export function flotillaOnSystem(): boolean {
+  try {
+    execFileSync('getent', ['passwd', 'flotilla'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    // no flotilla user: fall through to the package database
+  }
+  for (const p of ['flotilla-agent', 'flotilla-controller']) {
+    try {
+      const s = execFileSync('dpkg-query', ['-W', '-f=${db:Status-Status}', p], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      if (s.trim() !== '' && s.trim() !== 'not-installed') return true;
+    } catch {
+      // unknown to dpkg
+    }
+  }
+  return false;
 }
