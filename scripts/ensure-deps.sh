@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Flotilla's demo, tests and benchmark need on a fresh Debian machine with Node.js
 # 20: the npm packages, Debian's nats-server (with --bench nginx and curl, the benchmark's
-# baseline; with --package lintian, amtool and promtool, which check the Debian packages and the
-# shipped examples) when missing, and the TypeScript build.
+# baseline; with --package lintian, amtool, promtool and ansible-playbook, which check the Debian
+# packages and the shipped examples) when missing, and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +51,7 @@ if $package; then
   want lintian lintian 'the package tests check the .deb files with it'
   want amtool prometheus-alertmanager 'checks the example Alertmanager config and its routes'
   want promtool prometheus 'checks the example alerting rules'
+  want ansible-playbook ansible-core 'runs the agents playbook in deploy/ansible against this machine'
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

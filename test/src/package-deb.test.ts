@@ -187,7 +187,8 @@ describe('the Debian packages', () => {
           '',
         ].join('\n'),
       );
-    }, 120_000);
+      // (The lock may be held by the Ansible test for a few minutes.)
+    }, 420_000);
 
     afterAll(async () => {
       await stopChild(agent);
