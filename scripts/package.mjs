@@ -3,7 +3,7 @@
 // CLI) into build/packages/: each program bundled to one file by esbuild, the .proto beside it,
 // the systemd unit, the example config as a conffile and the maintainer scripts from
 // deploy/debian/. Needs dpkg-deb (every Debian has it); `tsc -b` runs first.
-//   node scripts/package.mjs [--out DIR] [--skip-build]
+//   node scripts/package.mjs [--out DIR] [--skip-build] [--version V]
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -16,8 +16,11 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const outIndex = args.indexOf('--out');
 const outDir = resolve(outIndex >= 0 ? args[outIndex + 1] : join(root, 'build', 'packages'));
-// The programs' version (the root package.json has none of its own).
-const version = JSON.parse(readFileSync(join(root, 'controller', 'package.json'), 'utf8')).version;
+// The programs' version (the root package.json has none of its own); --version builds another
+// one, for instance a newer one to try an upgrade with.
+const versionIndex = args.indexOf('--version');
+const version = versionIndex >= 0 ? args[versionIndex + 1] : JSON.parse(readFileSync(join(root, 'controller', 'package.json'), 'utf8')).version;
+if (!/^[0-9][A-Za-z0-9.+~]*$/.test(version ?? '')) throw new Error(`--version "${version}" is not a Debian version`);
 
 /**
  * What each package holds. `entries` are bundled into /usr/share/<name>/lib/<file>; the proto

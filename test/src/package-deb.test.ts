@@ -15,6 +15,8 @@ import { account, buildPackages, command, flotillaOnSystem, lockSystemInstall, p
 // they are unpacked into a throwaway root and run as the current user.
 
 const PACKAGES = ['flotilla-agent', 'flotilla-controller'] as const;
+/** A version above the tree's, to upgrade the installed agent to. */
+const NEWER = '99.0.0';
 
 /** Installing onto this machine is only done where it can be fully undone: root, and nothing of Flotilla's there before. */
 const onSystem = process.getuid?.() === 0 && !flotillaOnSystem();
@@ -252,15 +254,17 @@ describe('the Debian packages', () => {
       }
     });
 
-    it('upgrading the agent restarts the agent only: the app keeps its process', async () => {
+    it('upgrading the agent to a newer package restarts the agent only: the app keeps its process', async () => {
       // KillMode=process is what keeps apps alive across the restart that the upgrade triggers.
       expect(agentUnit.killMode).toBe('process');
       const before = await answer();
       expect(before?.version).toBe('1.0.0');
+      const newer = await buildPackages(join(work, 'newer'), NEWER);
       const again = onSystem
-        ? await command('dpkg', ['-i', debs.agent], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-        : await command('dpkg-deb', ['-x', debs.agent, where.prefix]);
+        ? await command('dpkg', ['-i', newer.agent], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+        : await command('dpkg-deb', ['-x', newer.agent, where.prefix]);
       expect(again.code, `${again.stdout}${again.stderr}`).toBe(0);
+      if (onSystem) expect((await command('dpkg-query', ['-W', '-f=${Version}', 'flotilla-agent'])).stdout).toBe(NEWER);
       // What systemd's try-restart does under KillMode=process: SIGTERM to the main process only.
       await stopChild(agent);
       expect(pidAlive(before?.pid ?? 0), 'the app outlived the agent').toBe(true);

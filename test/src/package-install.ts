@@ -29,9 +29,9 @@ export async function command(file: string, args: readonly string[], opts: { tim
   }
 }
 
-/** Builds both packages into `outDir` (the TypeScript build is the test run's own) and returns their paths. */
-export async function buildPackages(outDir: string): Promise<{ agent: string; controller: string }> {
-  const r = await command(process.execPath, [PACKAGE_SCRIPT, '--skip-build', '--out', outDir], { timeoutMs: 180_000 });
+/** Builds both packages into `outDir` (the TypeScript build is the test run's own), at `version` if given, and returns their paths. */
+export async function buildPackages(outDir: string, version?: string): Promise<{ agent: string; controller: string }> {
+  const r = await command(process.execPath, [PACKAGE_SCRIPT, '--skip-build', '--out', outDir, ...(version ? ['--version', version] : [])], { timeoutMs: 180_000 });
   if (r.code !== 0) throw new Error(`npm run package failed:\n${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   const agent = lines.find((l) => l.includes('flotilla-agent_'));
