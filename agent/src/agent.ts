@@ -147,8 +147,11 @@ export class Agent {
     return this.stopped;
   }
 
-  /** Trims the download cache to its retention, keeping `justDownloaded` for the unpack ahead. */
-  private async pruneDownloadCache(justDownloaded: string): Promise<void> {
+  /**
+   * Trims the download cache to its retention after a download, keeping `justDownloaded` for the
+   * unpack ahead; resolves with `tarball` whatever happens (a full cache is no reason to fail).
+   */
+  private async trimCacheAfterDownload(justDownloaded: string, tarball: string): Promise<string> {
     try {
       const protect = await artifactsHostNeeds(this.releases, this.local);
       protect.add(justDownloaded);
@@ -156,6 +159,7 @@ export class Agent {
     } catch (err) {
       this.log.warn({ err }, 'pruning the download cache failed');
     }
+    return tarball;
   }
 
   /** Everything that happens before the agent talks to anyone: disk, state, apps. */
@@ -178,21 +182,16 @@ export class Agent {
       processes: this.processes,
       state: this.keeper,
       download: (d, signal) =>
-        this.worker
-          .download(
-            {
-              controller: this.config.controller.address,
-              sha256: d.sha256,
-              size: d.size,
-              cacheDir: this.releases.cacheDir,
-              ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
-            },
-            signal,
-          )
-          .then(async (tarball) => {
-            await this.pruneDownloadCache(d.sha256);
-            return tarball;
-          }),
+        this.worker.download(
+          {
+            controller: this.config.controller.address,
+            sha256: d.sha256,
+            size: d.size,
+            cacheDir: this.releases.cacheDir,
+            ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+          },
+          signal,
+        ).then((tarball) => this.trimCacheAfterDownload(d.sha256, tarball)),
       unpack: (tarball, d, signal) =>
         this.worker.unpack(
           {
