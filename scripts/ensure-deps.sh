@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Flotilla's demo, tests and benchmark need on a fresh Debian machine with Node.js
-# 20: the npm packages, Debian's nats-server (and with --bench nginx and curl, the benchmark's
-# baseline) when missing, and the TypeScript build.
+# 20: the npm packages, Debian's nats-server (with --bench nginx and curl, the benchmark's
+# baseline; with --package lintian, amtool, promtool and ansible-playbook, which check the Debian
+# packages and the shipped examples) when missing, and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,19 +28,37 @@ want() { # PROGRAM PACKAGE WHY
   missing+=("$2")
 }
 
+bench=false
+package=false
+for arg in "$@"; do
+  case "$arg" in
+    --bench) bench=true ;;
+    --package) package=true ;;
+    *) die "unknown option $arg (known: --bench, --package)" ;;
+  esac
+done
+
 want nats-server nats-server 'the tests and the demo run a real one'
-if [ "${1:-}" = --bench ]; then
+if $bench; then
   # The benchmark's fetch baseline (npm run bench, and its quick mode in the tests). The bench
   # runs its own nginx on a loopback port; a service the package may start is not used.
   want /usr/sbin/nginx nginx "the benchmark's fetch baseline"
   want curl curl "the benchmark's fetch baseline fetches with it"
 fi
+if $package; then
+  # The package tests. Only the checkers are used (amtool and promtool read files); the services
+  # these packages may start are not.
+  want lintian lintian 'the package tests check the .deb files with it'
+  want amtool prometheus-alertmanager 'checks the example Alertmanager config and its routes'
+  want promtool prometheus 'checks the example alerting rules'
+  want ansible-playbook ansible-core 'runs the agents playbook in deploy/ansible against this machine'
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null) \
       || die "apt-get could not install ${missing[*]}; install them by hand (apt-get install ${missing[*]}) and retry"
   elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null) \
       || die "apt-get could not install ${missing[*]}; install them by hand (sudo apt-get install ${missing[*]}) and retry"
   else
     die "${missing[*]} missing and this user cannot install packages: run 'sudo apt-get install ${missing[*]}' and retry"

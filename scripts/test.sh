@@ -3,7 +3,7 @@
 # and closes with one plain summary line ("N passed, N failed").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh --bench
+bash scripts/ensure-deps.sh --bench --package
 node scripts/check-imports.mjs
 report=$(mktemp -t flotilla-vitest-XXXXXX.json)
 trap 'rm -f "$report"' EXIT

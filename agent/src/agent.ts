@@ -25,6 +25,7 @@ import { Converger } from './converge.js';
 import { basicInventory, LoadSampler } from './host.js';
 import { ReleaseStore } from './install/releases.js';
 import { cleanStaging } from './install/staging.js';
+import { artifactsHostNeeds, pruneDownloadCache } from './cache-retention.js';
 import { signalGroup, type MarkedProcess, type ProcessIdentity } from './process/index.js';
 import { AppProcesses } from './processes.js';
 import { StateKeeper, StateStore, sameProcess, type AppLocalState, type LocalState } from './state.js';
@@ -160,6 +161,21 @@ export class Agent {
     return this.stopped;
   }
 
+  /**
+   * Trims the download cache to its retention after a download, keeping `justDownloaded` for the
+   * unpack ahead; resolves with `tarball` whatever happens (a full cache is no reason to fail).
+   */
+  private async trimCacheAfterDownload(justDownloaded: string, tarball: string): Promise<string> {
+    try {
+      const protect = await artifactsHostNeeds(this.releases, this.local);
+      protect.add(justDownloaded);
+      await pruneDownloadCache({ cacheDir: this.releases.cacheDir, retention: this.config.cache, protect, logger: this.log });
+    } catch (err) {
+      this.log.warn({ err }, 'pruning the download cache failed');
+    }
+    return tarball;
+  }
+
   /** Everything that happens before the agent talks to anyone: disk, state, apps. */
   private async prepare(): Promise<void> {
     await this.releases.ensureLayout();
@@ -189,7 +205,7 @@ export class Agent {
             ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
           },
           signal,
-        ),
+        ).then((tarball) => this.trimCacheAfterDownload(d.sha256, tarball)),
       unpack: (tarball, d, signal) =>
         this.worker.unpack(
           {

@@ -17,8 +17,10 @@ import {
   type EnvBinding,
   type LogLevel,
   type TrustedKey,
+  natsCredentialsFromUrls,
 } from '@flotilla/shared';
 import { parseAgentFlags, type AgentFlags } from './flags.js';
+import type { CacheRetention } from './cache-retention.js';
 
 const PROGRAM = 'flotilla-agent';
 
@@ -66,6 +68,8 @@ export interface AgentConfig {
   readonly heartbeatIntervalMs: number;
   /** Unpacked releases kept per app; current, previous and stable are never removed. @default 5 */
   readonly keepReleases: number;
+  /** How much of the download cache is kept (cache-retention.ts). @default { keep: 3, maxBytes: 2 GiB } */
+  readonly cache: CacheRetention;
   /** Per-app settings; `env` wins over the manifest's start.env. @default {} */
   readonly apps: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
   readonly unpack: UnpackLimitSettings;
@@ -215,6 +219,7 @@ export const agentConfigSchema = z
         subjectPrefix: z.string().regex(SUBJECT_PREFIX, 'is not a valid subject prefix').default('flotilla'),
       })
       .strict()
+      .transform(natsCredentialsFromUrls)
       .prefault({}),
     controller: z
       .object({
@@ -230,6 +235,10 @@ export const agentConfigSchema = z
       .pipe(z.number().min(100, 'must be at least 100ms').max(3_600_000, 'must be at most 1h'))
       .prefault('5s'),
     keepReleases: z.number().int().min(1).max(1000).default(5),
+    cache: z
+      .object({ keep: z.number().int().min(0).max(1000).default(3), maxBytes: byteSizeField().prefault('2GiB') })
+      .strict()
+      .prefault({}),
     apps: z
       .record(
         z.string().regex(APP_NAME, 'is not a valid app name'),

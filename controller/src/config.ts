@@ -12,6 +12,7 @@ import {
   type LogLevel,
   type SigningKey,
   type TrustedKey,
+  natsCredentialsFromUrls,
 } from '@flotilla/shared';
 import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, type AlertsConfig } from './alarms/config.js';
 
@@ -168,6 +169,7 @@ export const controllerConfigSchema = z
           .prefault('10s'),
       })
       .strict()
+      .transform(natsCredentialsFromUrls)
       .prefault({}),
     grpc: z.object({ listen: listenField.prefault(DEFAULT_GRPC_LISTEN) }).strict().prefault({}),
     http: z.object({ listen: listenField.prefault(DEFAULT_HTTP_LISTEN) }).strict().prefault({}),

@@ -14,3 +14,4 @@ export * from './signing.js';
 export * from './subjects.js';
 export * from './version.js';
 export * from './flags.js';
+export * from './nats-url.js';
