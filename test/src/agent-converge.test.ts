@@ -8,7 +8,6 @@ import {
   ControllerStandIn,
   HeartbeatWatch,
   buildDemoRelease,
-  delay,
   freePort,
   httpGet,
   killAppsOf,
@@ -19,6 +18,7 @@ import {
   type DemoRelease,
   type KeyFiles,
 } from './agent-process.js';
+import { waitUntil } from './deadline.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
 const HOST = 'agent-converge-1';
@@ -215,7 +215,7 @@ describe('flotilla-agent converging on its assignment', () => {
       expect(demo(hb)?.installPhase).toBe('done');
       expect(await body()).toBe('2.0.0');
       await agent.waitForLog((l) => l.msg === 'newer assignment calls off the install in flight' && l.version === '6.0.0');
-      for (let i = 0; i < 100 && !artifacts.cancelled.includes(slow.sha256); i++) await delay(50);
+      await waitUntil('the stalled download called off', () => artifacts.cancelled.includes(slow.sha256)).catch(() => undefined);
       expect(artifacts.cancelled).toContain(slow.sha256);
       await expect(access(join(dataDir, 'apps', 'demo', 'releases', '6.0.0'))).rejects.toThrow();
     } finally {

@@ -8,7 +8,6 @@ import {
   ControllerStandIn,
   HeartbeatWatch,
   buildDemoRelease,
-  delay,
   freePort,
   httpGet,
   killAppsOf,
@@ -20,6 +19,7 @@ import {
   type AgentProcessOptions,
   type DemoRelease,
 } from './agent-process.js';
+import { waitUntil } from './deadline.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
 const HOST = 'agent-restart-1';
@@ -111,7 +111,7 @@ describe('flotilla-agent across its own restarts', () => {
 
   it('starts the app again from current when it died while the agent was away', async () => {
     await killAppsOf(dataDir);
-    for (let i = 0; i < 100 && pidAlive(appPid); i++) await delay(50);
+    await waitUntil('the app process gone', () => !pidAlive(appPid)).catch(() => undefined);
     expect((await httpGet(port, '/')).status).toBe(0);
 
     agent = AgentProcess.spawn(options);

@@ -1,12 +1,20 @@
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { create as createTar } from 'tar';
-import type { HostInfo__Output, ListHostsResponse__Output, Rollout__Output } from '@flotilla/proto';
-import { AgentProcess, freePort, httpGet, killAppsOf, tempDir, writeKeyPair } from './agent-process.js';
-import { ControllerProcess, controllerClients, unaryCall, waitUntil, type ControllerClients } from './controller-process.js';
+import type {
+  AppEvent__Output,
+  GetStatusResponse__Output,
+  HostInfo__Output,
+  ListHostsResponse__Output,
+  Rollout__Output,
+} from '@flotilla/proto';
+import { AgentProcess, freePort, httpGet, killAppsOf, tempDir } from './agent-process.js';
+import { ControllerProcess, controllerClients, unaryCall, type ControllerClients } from './controller-process.js';
+import { deadlineFlag, waitUntil } from './deadline.js';
+import { writeKeyPair } from './keys.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
+import { writeReleaseTarball } from './release-tarball.js';
+import { cleanEnv, runToExit, type RunResult } from './spawn.js';
 
 /** The CLI the tests and the demo run as a real process. */
 export const CLI_MAIN = fileURLToPath(new URL('../../controller/dist/cli/main.js', import.meta.url));
@@ -55,11 +63,7 @@ export interface FleetAgent {
   process: AgentProcess | undefined;
 }
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = RunResult;
 
 /**
  * A whole local fleet with real parts: a nats-server with JetStream, the controller, and agents
@@ -116,6 +120,32 @@ export class Fleet {
       for (let i = 0; i < count; i++) fleet.startAgent(i);
     }
     return fleet;
+  }
+
+  /**
+   * The start every end-to-end file shares: the fleet, every host up, and `stable` pushed and
+   * deployed everywhere, so that its success makes it the app's stable version.
+   */
+  static async startDeployed(opts: FleetOptions & { stable: string }): Promise<Fleet> {
+    const fleet = await Fleet.start(opts);
+    try {
+      await fleet.waitForHostsUp();
+      await fleet.push(opts.stable);
+      await fleet.run(['deploy', `demo@${opts.stable}`, '--wait-timeout', deadlineFlag(60)]);
+      return fleet;
+    } catch (err) {
+      const diagnostics = fleet.diagnostics();
+      await fleet.stop();
+      throw new Error(`${String(err)}\n${diagnostics}`);
+    }
+  }
+
+  /** Waits until the controller has `count` hosts up (default: every agent of the fleet). */
+  async waitForHostsUp(count = this.agents.length): Promise<void> {
+    await waitUntil(`${count} hosts up`, async () => (await this.hosts()).filter((h) => h.state === 'up').length === count, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
   }
 
   /** Starts (or restarts) agent i as a real process. */
@@ -200,6 +230,53 @@ export class Fleet {
     return runCli(args, { controller: this.controller.grpc, cwd: this.dir, ...opts });
   }
 
+  /** `flotilla ARGS`, which must exit with `expected`; throws with its output and the fleet's logs when not. */
+  async run(args: string[], expected = 0): Promise<CliResult> {
+    const r = await this.cli(args);
+    if (r.code !== expected) throw new Error(`flotilla ${args.join(' ')}: expected exit ${expected}, got ${this.explain(r)}`);
+    return r;
+  }
+
+  /** `flotilla ARGS --json`, which must succeed, parsed. */
+  async json<T>(args: string[]): Promise<T> {
+    return JSON.parse((await this.run([...args, '--json'])).stdout) as T;
+  }
+
+  /** A CLI result with the fleet's recent logs, for failure messages. */
+  explain(r: CliResult): string {
+    return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n${this.diagnostics()}`;
+  }
+
+  /** Each host's answer on its own port: the demo version it serves, or undefined. */
+  answers(): Promise<(string | undefined)[]> {
+    return Promise.all(this.agents.map(async (_, i) => (await this.answer(i))?.version));
+  }
+
+  /** Assignment seq of every host, by host id. */
+  async seqs(): Promise<Map<string, number>> {
+    return new Map((await this.hosts()).map((h) => [h.host_id, Number(h.assignment_seq)]));
+  }
+
+  /** The app's events, newest first, as `flotilla events` shows them. */
+  async events(app = 'demo'): Promise<AppEvent__Output[]> {
+    return (await this.json<{ events: AppEvent__Output[] }>(['events', '--app', app])).events;
+  }
+
+  /** Waits until every host reports `version` active, running and healthy, and serves it on its port. */
+  async waitForFleetOn(version: string, timeoutMs = 30_000): Promise<void> {
+    await waitUntil(
+      `every host running demo ${version} healthy`,
+      async () => {
+        const status = await this.json<GetStatusResponse__Output>(['status', 'demo']);
+        const ok = status.hosts.every((h) =>
+          h.apps.some((a) => a.app === 'demo' && a.active_version === version && a.process_state === 'running' && a.health === 'healthy'),
+        );
+        return ok && (await this.answers()).every((v) => v === version);
+      },
+      { timeoutMs, intervalMs: 100 },
+    );
+  }
+
   /** Builds a release tarball of the demo app; returns its path. */
   release(version: string, mode: DemoMode = 'good', env: DemoEnv = {}): Promise<string> {
     return buildDemoAppRelease({ version, mode, env, outDir: join(this.dir, 'releases') });
@@ -272,32 +349,15 @@ async function controllerExtras(dir: string, opts: FleetOptions): Promise<{ env?
   return out;
 }
 
-/** Runs the built CLI as a process. FLOTILLA_* variables of this process are not passed on. */
+/** Runs the built CLI as a process (SIGKILL after `timeoutMs`, scaled). FLOTILLA_* variables of this process are not passed on. */
 export function runCli(
   args: string[],
   opts: { controller?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string; stdio?: 'pipe' | 'inherit' } = {},
 ): Promise<CliResult> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FLOTILLA_')) env[k] = v;
+  const env = cleanEnv();
   if (opts.controller) env.FLOTILLA_CONTROLLER = opts.controller;
   Object.assign(env, opts.env);
-  const inherit = opts.stdio === 'inherit';
-  const child = spawn(process.execPath, [CLI_MAIN, ...args], {
-    cwd: opts.cwd,
-    env,
-    stdio: inherit ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
+  return runToExit(process.execPath, [CLI_MAIN, ...args], { env, cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 120_000, stdio: opts.stdio });
 }
 
 /**
@@ -305,21 +365,18 @@ export function runCli(
  * version and the behaviour (DEMO_MODE) of this release.
  */
 export async function buildDemoAppRelease(opts: { version: string; mode?: DemoMode; env?: DemoEnv; outDir: string }): Promise<string> {
-  const src = await tempDir('demo-release');
-  try {
-    for (const f of ['server.js', 'package.json']) await copyFile(join(DEMO_APP_DIR, f), join(src, f));
-    const manifest = JSON.parse(await readFile(join(DEMO_APP_DIR, 'flotilla.json'), 'utf8')) as {
-      version?: string;
-      start: { env: Record<string, string> };
-    };
-    manifest.version = opts.version;
-    manifest.start.env = { ...manifest.start.env, ...opts.env, DEMO_MODE: opts.mode ?? 'good' };
-    await writeFile(join(src, 'flotilla.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await mkdir(opts.outDir, { recursive: true });
-    const file = join(opts.outDir, `demo-${opts.version}.tar.gz`);
-    await createTar({ gzip: true, file, cwd: src, portable: true }, ['flotilla.json', 'server.js', 'package.json']);
-    return file;
-  } finally {
-    await rm(src, { recursive: true, force: true });
-  }
+  const manifest = JSON.parse(await readFile(join(DEMO_APP_DIR, 'flotilla.json'), 'utf8')) as {
+    version?: string;
+    start: { env: Record<string, string> };
+  };
+  manifest.version = opts.version;
+  manifest.start.env = { ...manifest.start.env, ...opts.env, DEMO_MODE: opts.mode ?? 'good' };
+  const file = join(opts.outDir, `demo-${opts.version}.tar.gz`);
+  const copied = (name: string) => (path: string) => copyFile(join(DEMO_APP_DIR, name), path);
+  await writeReleaseTarball(file, {
+    'flotilla.json': `${JSON.stringify(manifest, null, 2)}\n`,
+    'server.js': copied('server.js'),
+    'package.json': copied('package.json'),
+  });
+  return file;
 }
