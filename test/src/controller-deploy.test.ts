@@ -1,5 +1,3 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
@@ -12,8 +10,6 @@ import { parseAssignment, verifyAssignment, verifyDescriptor, type Assignment, t
 import {
   ControllerProcess,
   FakeHost,
-  controllerClients,
-  controllerTestDir,
   downloadArtifact,
   releaseTarball,
   sha256Hex,
@@ -21,12 +17,13 @@ import {
   unaryCall,
   uploadArtifact,
   waitUntil,
-  writeTestKeyPair,
   type ControllerClients,
   type TestKeyPair,
 } from './controller-process.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { ControllerFixture } from './controller-fixture.js';
+import type { NatsServer } from './nats-server.js';
 
+let fixture: ControllerFixture;
 let nats: NatsServer;
 let dir: string;
 let controller: ControllerProcess;
@@ -38,23 +35,15 @@ let prod2: FakeHost;
 let staging: FakeHost;
 const webV1: { bytes: Buffer } = { bytes: Buffer.alloc(0) };
 
-async function startController(): Promise<void> {
-  controller = await ControllerProcess.start({
-    natsUrl: nats.url,
-    dir,
-    dataDir: join(dir, 'data'),
-    controllerKey: controllerKey.keyPath,
-    trustedKeys: [release.pubPath],
-  });
-  clients = controllerClients(controller.grpc);
+/** After a stop: the controller again on the same NATS and data dir. */
+async function restartController(): Promise<void> {
+  controller = await fixture.restartController();
+  clients = fixture.clients;
 }
 
 beforeAll(async () => {
-  dir = await controllerTestDir('controller-deploy');
-  nats = await startNatsServer();
-  release = await writeTestKeyPair(dir, 'release');
-  controllerKey = await writeTestKeyPair(dir, 'controller');
-  await startController();
+  fixture = await ControllerFixture.start({ name: 'controller-deploy' });
+  ({ nats, dir, controller, clients, release, controllerKey } = fixture);
 
   for (const [app, version] of [
     ['web', '1.0.0'],
@@ -81,10 +70,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const h of [prod1, prod2, staging]) await h?.close().catch(() => undefined);
-  clients?.close();
-  await controller?.stop();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await fixture?.stop();
 });
 
 /**
@@ -230,7 +216,7 @@ describe('controller restart', () => {
     clients.close();
     const exit = await controller.stop('SIGTERM');
     expect(exit.code).toBe(0);
-    await startController();
+    await restartController();
 
     const artifacts = await unaryCall<{ app: string }, ListArtifactsResponse__Output>(clients.control, 'ListArtifacts', { app: '' });
     expect(artifacts.artifacts.map((a) => `${a.app}@${a.version}`)).toEqual(['api@1', 'web@1.0.0', 'web@2.0.0']);

@@ -8,20 +8,19 @@ import type { HostInfo__Output, ListHostsResponse__Output } from '@flotilla/prot
 import {
   ControllerProcess,
   FakeHost,
-  controllerClients,
   controllerTestDir,
   httpGetText,
   unaryCall,
   waitUntil,
-  writeTestKeyPair,
   type ControllerClients,
 } from './controller-process.js';
 import { encodeMessage } from '@flotilla/shared';
 import { heartbeatMessage } from './host-messages.js';
+import { ControllerFixture } from './controller-fixture.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
+let fixture: ControllerFixture;
 let nats: NatsServer;
-let dir: string;
 let controller: ControllerProcess;
 let clients: ControllerClients;
 let observer: NatsConnection;
@@ -29,32 +28,23 @@ const hosts: FakeHost[] = [];
 const BEAT_MS = 500;
 
 beforeAll(async () => {
-  dir = await controllerTestDir('controller-hosts');
-  nats = await startNatsServer();
-  const release = await writeTestKeyPair(dir, 'release');
-  const controllerKey = await writeTestKeyPair(dir, 'controller');
+  const dir = await controllerTestDir('controller-hosts');
   // Down after 8 missed beats of 500 ms: a loaded machine can stall this process's timers for a
   // second or two, which must not read as a host gone quiet.
   const config = join(dir, 'controller.yaml');
   await writeFile(config, 'hosts: { downAfterMissed: 8 }\n');
-  controller = await ControllerProcess.start({
-    natsUrl: nats.url,
-    dir,
-    controllerKey: controllerKey.keyPath,
-    trustedKeys: [release.pubPath],
-    args: ['--config', config],
-  });
-  clients = controllerClients(controller.grpc);
+  fixture = await ControllerFixture.start({ dir, args: ['--config', config] });
+  ({ nats, controller, clients } = fixture);
   observer = await connect({ servers: nats.url, name: 'test-observer' });
 });
 
 afterAll(async () => {
   for (const h of hosts) await h.close().catch(() => undefined);
   await observer?.close().catch(() => undefined);
-  clients?.close();
-  await controller?.stop();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await fixture?.stop();
+  // The NATS-down test starts a server of its own in the fixture's place.
+  if (nats !== fixture?.nats) await nats?.stop();
+  await rm(fixture?.dir ?? '', { recursive: true, force: true });
 });
 
 async function fakeHost(id: string, labels: Record<string, string>): Promise<FakeHost> {

@@ -1,8 +1,8 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ControllerProcess, controllerClients, type ControllerClients } from '../controller-process.js';
-import { writeKeyPair, type TestKeyPair } from '../keys.js';
-import { startNatsServer, type NatsServer } from '../nats-server.js';
+import type { ControllerClients } from '../controller-process.js';
+import { ControllerFixture } from '../controller-fixture.js';
+import type { TestKeyPair } from '../keys.js';
+import type { NatsServer } from '../nats-server.js';
 import { LogFollower, type LogLine } from './logs.js';
 
 export type { LogLine };
@@ -21,69 +21,62 @@ export interface PlaneOptions {
 }
 
 /**
- * A nats-server and a real, unmodified controller process (the tests' ControllerProcess), with
+ * The tests' controller fixture (a nats-server and a real, unmodified controller process), with
  * the controller's log lines parsed as they come so that a benchmark can wait for one ("host
  * down") without polling the controller, which would cost it CPU inside the measurement.
  */
 export class ControlPlane {
-  private clientsOpen: ControllerClients | undefined;
   readonly logs: LogFollower;
 
-  private constructor(
-    readonly nats: NatsServer,
-    readonly controller: ControllerProcess,
-    readonly releaseKey: TestKeyPair,
-    readonly controllerKey: TestKeyPair,
-  ) {
-    this.logs = new LogFollower('the controller', controller.child.stdout, controller.child.stderr);
+  private constructor(private readonly fixture: ControllerFixture) {
+    const child = fixture.controller.child;
+    this.logs = new LogFollower('the controller', child.stdout, child.stderr);
   }
 
   static async start(opts: PlaneOptions): Promise<ControlPlane> {
-    const keysDir = join(opts.dir, 'keys');
-    await mkdir(keysDir, { recursive: true });
-    const releaseKey = await writeKeyPair(keysDir, 'release');
-    const controllerKey = await writeKeyPair(keysDir, 'controller');
-    const nats = await startNatsServer();
-    try {
-      const controller = await ControllerProcess.start({
-        natsUrl: nats.url,
-        dir: opts.dir,
-        dataDir: join(opts.dir, 'controller'),
-        controllerKey: controllerKey.keyPath,
-        trustedKeys: [releaseKey.pubPath],
-        logLevel: opts.logLevel ?? 'info',
-        cwd: opts.dir,
-        ...(opts.env ? { env: opts.env } : {}),
-        ...(opts.args ? { args: opts.args } : {}),
-        ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
-        readyTimeoutMs: 20_000,
-      });
-      return new ControlPlane(nats, controller, releaseKey, controllerKey);
-    } catch (err) {
-      await nats.stop();
-      throw err;
-    }
+    const fixture = await ControllerFixture.start({
+      dir: opts.dir,
+      dataDir: join(opts.dir, 'controller'),
+      cwd: opts.dir,
+      logLevel: opts.logLevel ?? 'info',
+      readyTimeoutMs: 20_000,
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.args ? { args: opts.args } : {}),
+      ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
+    });
+    return new ControlPlane(fixture);
+  }
+
+  get nats(): NatsServer {
+    return this.fixture.nats;
+  }
+
+  get releaseKey(): TestKeyPair {
+    return this.fixture.release;
+  }
+
+  get controllerKey(): TestKeyPair {
+    return this.fixture.controllerKey;
   }
 
   get grpc(): string {
-    return this.controller.grpc;
+    return this.fixture.controller.grpc;
   }
 
   get http(): string {
-    return this.controller.http;
+    return this.fixture.controller.http;
   }
 
   get dataDir(): string {
-    return this.controller.dataDir;
+    return this.fixture.controller.dataDir;
   }
 
   get pid(): number {
-    return this.controller.pid;
+    return this.fixture.controller.pid;
   }
 
   get clients(): ControllerClients {
-    this.clientsOpen ??= controllerClients(this.grpc);
-    return this.clientsOpen;
+    return this.fixture.clients;
   }
 
   /** Resolves with the first log line (from now on, or among the recent ones) that matches; rejects after `timeoutMs`. */
@@ -92,9 +85,7 @@ export class ControlPlane {
   }
 
   /** Stops the controller (SIGTERM, SIGKILL after 10 s) and the nats-server. */
-  async stop(): Promise<void> {
-    this.clientsOpen?.close();
-    await this.controller.stop();
-    await this.nats.stop();
+  stop(): Promise<void> {
+    return this.fixture.stop();
   }
 }
