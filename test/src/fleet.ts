@@ -9,10 +9,11 @@ import type {
   Rollout__Output,
 } from '@flotilla/proto';
 import { AgentProcess, freePort, httpGet, killAppsOf, tempDir } from './agent-process.js';
-import { ControllerProcess, controllerClients, unaryCall, type ControllerClients } from './controller-process.js';
+import { ControllerFixture } from './controller-fixture.js';
+import { unaryCall, type ControllerClients, type ControllerProcess } from './controller-process.js';
 import { deadlineFlag, waitUntil } from './deadline.js';
-import { writeKeyPair } from './keys.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import type { KeyPaths, TestKeyPair } from './keys.js';
+import type { NatsServer } from './nats-server.js';
 import { writeReleaseTarball } from './release-tarball.js';
 import { cleanEnv, runToExit, type RunResult } from './spawn.js';
 
@@ -48,11 +49,7 @@ export interface FleetOptions {
   controllerConfig?: string;
 }
 
-/** Where an Ed25519 pair lives on disk. */
-export interface KeyPaths {
-  keyPath: string;
-  pubPath: string;
-}
+export type { KeyPaths } from './keys.js';
 
 export interface FleetAgent {
   readonly hostId: string;
@@ -72,40 +69,25 @@ export type CliResult = RunResult;
 export class Fleet {
   readonly agents: FleetAgent[] = [];
   private stopped = false;
-  private grpcClients: ControllerClients | undefined;
 
   private constructor(
     readonly dir: string,
     private readonly ownsDir: boolean,
-    readonly nats: NatsServer,
-    public controller: ControllerProcess,
-    readonly releaseKey: KeyPaths,
-    readonly controllerKey: KeyPaths,
+    private readonly plane: ControllerFixture,
     private readonly opts: FleetOptions,
   ) {}
 
   static async start(opts: FleetOptions = {}): Promise<Fleet> {
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? (await tempDir('fleet'));
-    await mkdir(join(dir, 'keys'), { recursive: true });
-    const releaseKey = opts.keys?.release ?? (await writeKeyPair(join(dir, 'keys'), 'release'));
-    const controllerKey = opts.keys?.controller ?? (await writeKeyPair(join(dir, 'keys'), 'controller'));
-    const nats = await startNatsServer();
-    let controller: ControllerProcess;
-    try {
-      controller = await ControllerProcess.start({
-        natsUrl: nats.url,
-        dir: join(dir, 'controller'),
-        controllerKey: controllerKey.keyPath,
-        trustedKeys: [releaseKey.pubPath],
-        logLevel: opts.logLevel ?? 'info',
-        ...(await controllerExtras(dir, opts)),
-      });
-    } catch (err) {
-      await nats.stop();
-      throw err;
-    }
-    const fleet = new Fleet(dir, ownsDir, nats, controller, releaseKey, controllerKey, opts);
+    const plane = await ControllerFixture.start({
+      dir,
+      controllerDir: join(dir, 'controller'),
+      logLevel: opts.logLevel ?? 'info',
+      ...(opts.keys ? { keys: opts.keys } : {}),
+      ...(await controllerExtras(dir, opts)),
+    });
+    const fleet = new Fleet(dir, ownsDir, plane, opts);
     const count = opts.agents ?? 3;
     for (let i = 0; i < count; i++) {
       fleet.agents.push({
@@ -120,6 +102,22 @@ export class Fleet {
       for (let i = 0; i < count; i++) fleet.startAgent(i);
     }
     return fleet;
+  }
+
+  get nats(): NatsServer {
+    return this.plane.nats;
+  }
+
+  get controller(): ControllerProcess {
+    return this.plane.controller;
+  }
+
+  get releaseKey(): TestKeyPair {
+    return this.plane.release;
+  }
+
+  get controllerKey(): TestKeyPair {
+    return this.plane.controllerKey;
   }
 
   /**
@@ -171,26 +169,13 @@ export class Fleet {
    * Restarts the controller on the same NATS and data dir (after `controller.stop()`, which may be
    * a SIGKILL), on the same ports: the agents download from the address they were given.
    */
-  async restartController(): Promise<ControllerProcess> {
-    this.grpcClients?.close();
-    this.grpcClients = undefined;
-    this.controller = await ControllerProcess.start({
-      natsUrl: this.nats.url,
-      dir: join(this.dir, 'controller'),
-      controllerKey: this.controllerKey.keyPath,
-      trustedKeys: [this.releaseKey.pubPath],
-      logLevel: this.opts.logLevel ?? 'info',
-      grpcListen: this.controller.grpc,
-      httpListen: this.controller.http,
-      ...(await controllerExtras(this.dir, this.opts)),
-    });
-    return this.controller;
+  restartController(): Promise<ControllerProcess> {
+    return this.plane.restartController({ samePorts: true });
   }
 
   /** gRPC clients of the current controller, for quick polling where the CLI would be slow. */
   get clients(): ControllerClients {
-    this.grpcClients ??= controllerClients(this.controller.grpc);
-    return this.grpcClients;
+    return this.plane.clients;
   }
 
   /** A rollout by id, or the active (else latest) one of an app. */
@@ -329,9 +314,7 @@ export class Fleet {
     this.stopped = true;
     await Promise.all(this.agents.map((a) => a.process?.stop()));
     await Promise.all(this.agents.map((a) => killAppsOf(a.dataDir)));
-    this.grpcClients?.close();
-    await this.controller.stop();
-    await this.nats.stop();
+    await this.plane.stop();
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
