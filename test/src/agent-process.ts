@@ -24,7 +24,7 @@ import {
   type SigningKey,
 } from '@flotilla/shared';
 import { deadlineMs, delay } from './deadline.js';
-import { type TestKeyPair } from './keys.js';
+import type { TestKeyPair } from './keys.js';
 import { sha256Hex, writeReleaseTarball } from './release-tarball.js';
 import { spawnChild, type Exit, type Spawned } from './spawn.js';
 
