@@ -178,6 +178,9 @@ describe('supervised app with a network health check', () => {
       interval: '50ms',
       timeout: '500ms',
       failureThreshold: 2,
+      // Probes that fail before the app first listens do not count: a loaded machine may take
+      // longer than two intervals to start it, and this test is about what follows.
+      startPeriod: `${deadlineMs(10_000)}ms`,
     });
     await sup.start();
     await waitForHealth(sup, 'healthy');

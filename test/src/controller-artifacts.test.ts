@@ -11,6 +11,7 @@ import {
   releaseTarball,
   sha256Hex,
   signArtifact,
+  refusal,
   unaryCall,
   uploadArtifact,
   waitUntil,
@@ -36,15 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fixture?.stop();
 });
-
-async function refusal(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to be refused');
-}
 
 const listArtifacts = (app = '') =>
   unaryCall<{ app: string }, ListArtifactsResponse__Output>(clients.control, 'ListArtifacts', { app });

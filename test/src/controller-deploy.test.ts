@@ -1,4 +1,4 @@
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   DeployResponse__Output,
@@ -14,6 +14,7 @@ import {
   releaseTarball,
   sha256Hex,
   signArtifact,
+  refusal,
   unaryCall,
   uploadArtifact,
   waitUntil,
@@ -91,15 +92,6 @@ const startDeploy = (app: string, version: string, selector = '') =>
     version,
     selector,
   });
-
-async function refusal(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to be refused');
-}
 
 /** The assignment with this seq once the host has received it, verified as an agent would. */
 async function received(host: FakeHost, seq: number): Promise<Assignment> {

@@ -236,6 +236,16 @@ export function unaryCall<Req, Res>(
   });
 }
 
+/** The error a call was refused with; fails when the call succeeds. */
+export async function refusal(call: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await call;
+  } catch (err) {
+    return err as grpc.ServiceError;
+  }
+  throw new Error('expected the call to be refused');
+}
+
 /** Uploads: the header (when given) then `bytes` in chunks. */
 export function uploadArtifact(
   client: ArtifactsClient,
