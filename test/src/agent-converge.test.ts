@@ -1,4 +1,4 @@
-import { access, readlink, rm } from 'node:fs/promises';
+import { access, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppStatusReport, Heartbeat, SignedAssignment } from '@flotilla/shared';
@@ -8,22 +8,19 @@ import {
   ControllerStandIn,
   HeartbeatWatch,
   buildDemoRelease,
-  delay,
-  freePort,
   httpGet,
-  killAppsOf,
   runsHealthy,
   signRelease,
-  tempDir,
   writeKeyPair,
   type DemoRelease,
   type KeyFiles,
 } from './agent-process.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { waitUntil } from './deadline.js';
+import { AgentFixture } from './agent-fixture.js';
 
 const HOST = 'agent-converge-1';
 
-let nats: NatsServer;
+let fx: AgentFixture;
 let artifacts: ArtifactServer;
 let ctl: ControllerStandIn;
 let agent: AgentProcess;
@@ -32,7 +29,6 @@ let dir: string;
 let dataDir: string;
 let port: number;
 let releaseKey: KeyFiles;
-let controllerKey: KeyFiles;
 let rogueKey: KeyFiles;
 const releases: Record<string, DemoRelease> = {};
 
@@ -43,9 +39,7 @@ async function body(): Promise<string> {
   return (await httpGet(port, '/')).body;
 }
 
-function waitFor(pred: (hb: Heartbeat) => boolean): Promise<Heartbeat> {
-  return watch.waitFor(pred, 45_000, () => `agent output tail:\n${agent.tail(30)}`);
-}
+const waitFor = (pred: (hb: Heartbeat) => boolean): Promise<Heartbeat> => fx.waitForHeartbeat(pred);
 
 /** The next heartbeat sent after this moment, whatever it says. */
 function nextHeartbeat(): Promise<Heartbeat> {
@@ -54,43 +48,22 @@ function nextHeartbeat(): Promise<Heartbeat> {
 }
 
 beforeAll(async () => {
-  dir = await tempDir('agent-converge');
-  dataDir = join(dir, 'data');
-  nats = await startNatsServer();
-  artifacts = await ArtifactServer.start();
-  releaseKey = await writeKeyPair(dir, 'release');
-  controllerKey = await writeKeyPair(dir, 'controller');
+  fx = await AgentFixture.start('agent-converge', HOST);
+  ({ artifacts, ctl, watch, dir, dataDir, port, releaseKey } = fx);
   rogueKey = await writeKeyPair(dir, 'rogue');
   for (const version of ['1.0.0', '2.0.0']) {
     const r = await buildDemoRelease({ version, outDir: dir });
     releases[version] = r;
     artifacts.serve(r.sha256, r.bytes);
   }
-  ctl = await ControllerStandIn.start(nats.url, controllerKey.signer);
-  watch = new HeartbeatWatch(ctl.nc, HOST);
-  port = await freePort();
-  agent = AgentProcess.spawn({
-    hostId: HOST,
-    natsUrl: nats.url,
-    dataDir,
-    controller: artifacts.address,
-    trustedKeys: [releaseKey.pubPath],
-    controllerPublicKeys: [controllerKey.pubPath],
-    appEnv: [`demo:PORT=${port}`],
-  });
+  agent = fx.spawnAgent();
   // The agent says hello before anything is assigned: an empty report, nothing accepted.
   const first = await waitFor(() => true);
   expect(first.acceptedSeq).toBe(0);
 });
 
 afterAll(async () => {
-  watch?.stop();
-  await agent?.stop();
-  await killAppsOf(dataDir);
-  await ctl?.stop();
-  await artifacts?.stop();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await fx?.stop();
 });
 
 describe('flotilla-agent converging on its assignment', () => {
@@ -215,7 +188,7 @@ describe('flotilla-agent converging on its assignment', () => {
       expect(demo(hb)?.installPhase).toBe('done');
       expect(await body()).toBe('2.0.0');
       await agent.waitForLog((l) => l.msg === 'newer assignment calls off the install in flight' && l.version === '6.0.0');
-      for (let i = 0; i < 100 && !artifacts.cancelled.includes(slow.sha256); i++) await delay(50);
+      await waitUntil('the stalled download called off', () => artifacts.cancelled.includes(slow.sha256)).catch(() => undefined);
       expect(artifacts.cancelled).toContain(slow.sha256);
       await expect(access(join(dataDir, 'apps', 'demo', 'releases', '6.0.0'))).rejects.toThrow();
     } finally {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { AppSupervisor, probeHealth, type ProcessSnapshot } from '@flotilla/agent';
 import { createLogger, parseManifest, type HealthCheckSpec } from '@flotilla/shared';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deadlineMs } from './deadline.js';
 
 /** A health spec with the manifest's defaults filled in. */
 function healthSpec(health: Record<string, unknown>): HealthCheckSpec {
@@ -164,7 +165,7 @@ describe('supervised app with a network health check', () => {
   }
 
   async function waitForHealth(sup: AppSupervisor, health: ProcessSnapshot['health']): Promise<void> {
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + deadlineMs(15_000);
     while (sup.snapshot().health !== health) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for health ${health}: ${JSON.stringify(sup.snapshot())}`);
       await new Promise((r) => setTimeout(r, 20));
@@ -177,6 +178,9 @@ describe('supervised app with a network health check', () => {
       interval: '50ms',
       timeout: '500ms',
       failureThreshold: 2,
+      // Probes that fail before the app first listens do not count: a loaded machine may take
+      // longer than two intervals to start it, and this test is about what follows.
+      startPeriod: `${deadlineMs(10_000)}ms`,
     });
     await sup.start();
     await waitForHealth(sup, 'healthy');

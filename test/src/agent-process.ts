@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { get as httpGetRaw } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,15 +7,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { create as createTar } from 'tar';
 import { loadFlotillaProto } from '@flotilla/proto';
 import {
   ASSIGNMENT_TYPE,
   decodeHeartbeat,
   encodeMessage,
-  generateKeyPairPem,
   makeDescriptor,
-  parsePrivateKey,
   signAssignment,
   signDescriptor,
   subjects,
@@ -27,13 +23,18 @@ import {
   type SignedDescriptor,
   type SigningKey,
 } from '@flotilla/shared';
+import { deadlineMs, delay } from './deadline.js';
+import type { TestKeyPair } from './keys.js';
+import { sha256Hex, writeReleaseTarball } from './release-tarball.js';
+import { spawnChild, type Exit, type Spawned } from './spawn.js';
+
+export { delay } from './deadline.js';
+export { writeKeyPair } from './keys.js';
 
 /** The built agent program the tests run as a real process. */
 export const AGENT_MAIN = fileURLToPath(new URL('../../agent/dist/main.js', import.meta.url));
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+/** The agent as a service manager starts it (deploy/systemd/flotilla-agent.service): its bin script. */
+export const AGENT_BIN = fileURLToPath(new URL('../../agent/bin/flotilla-agent.js', import.meta.url));
 
 /** A fresh directory under the OS temp dir. */
 export function tempDir(prefix: string): Promise<string> {
@@ -56,21 +57,8 @@ export function freePort(): Promise<number> {
 // ------------------------------------------------------------------------------------------------
 // Keys
 
-export interface KeyFiles {
-  keyPath: string;
-  pubPath: string;
-  signer: SigningKey;
-}
-
-/** Writes an Ed25519 pair as NAME.key / NAME.pub into `dir`. */
-export async function writeKeyPair(dir: string, name: string): Promise<KeyFiles> {
-  const pair = generateKeyPairPem();
-  const keyPath = join(dir, `${name}.key`);
-  const pubPath = join(dir, `${name}.pub`);
-  await writeFile(keyPath, pair.privateKeyPem, { mode: 0o600 });
-  await writeFile(pubPath, pair.publicKeyPem);
-  return { keyPath, pubPath, signer: parsePrivateKey(pair.privateKeyPem, keyPath) };
-}
+/** The key pair the agent's tests use: the one writer's pair (keys.ts). */
+export type KeyFiles = TestKeyPair;
 
 // ------------------------------------------------------------------------------------------------
 // The demo app and its release tarball
@@ -129,19 +117,11 @@ export function demoManifest(app: string, version: string, defaultPort = 8080): 
 /** Builds the demo app's release tarball (gzip) in code. */
 export async function buildDemoRelease(opts: DemoAppOptions): Promise<DemoRelease> {
   const app = opts.app ?? 'demo';
-  const src = await tempDir('demo-src');
-  try {
-    const manifest = { ...demoManifest(app, opts.version, opts.defaultPort), ...(opts.manifest ?? {}) };
-    await writeFile(join(src, 'flotilla.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await writeFile(join(src, 'server.mjs'), demoServerSource(opts.version));
-    await mkdir(opts.outDir, { recursive: true });
-    const path = join(opts.outDir, `${app}-${opts.version}.tar.gz`);
-    await createTar({ gzip: true, file: path, cwd: src, portable: true }, ['flotilla.json', 'server.mjs']);
-    const bytes = await readFile(path);
-    return { app, version: opts.version, path, bytes, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
-  } finally {
-    await rm(src, { recursive: true, force: true });
-  }
+  const manifest = { ...demoManifest(app, opts.version, opts.defaultPort), ...(opts.manifest ?? {}) };
+  const path = join(opts.outDir, `${app}-${opts.version}.tar.gz`);
+  await writeReleaseTarball(path, { 'flotilla.json': `${JSON.stringify(manifest, null, 2)}\n`, 'server.mjs': demoServerSource(opts.version) });
+  const bytes = await readFile(path);
+  return { app, version: opts.version, path, bytes, sha256: sha256Hex(bytes), size: bytes.length };
 }
 
 /** The release signer's descriptor for a release. */
@@ -253,35 +233,43 @@ export interface AgentProcessOptions {
   /** `APP:NAME=VALUE` entries. */
   appEnv?: string[];
   labels?: string[];
-  /** @default '1s' */
-  heartbeatInterval?: string;
+  /** null: the agent's own default. @default '1s' */
+  heartbeatInterval?: string | null;
+  /** @default 'debug' */
+  logLevel?: string;
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** The script to run. @default AGENT_MAIN (agent/bin/flotilla-agent.js is what a service manager runs) */
+  program?: string;
+  /** Node flags before the script (--cpu-prof...). */
+  nodeArgs?: string[];
 }
 
 /** A running flotilla-agent with its output kept for assertions and failure messages. */
 export class AgentProcess {
-  private output = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly child: ChildProcess;
+  readonly exited: Promise<Exit>;
 
-  private constructor(readonly child: ChildProcess) {
-    const keep = (b: Buffer) => {
-      this.output = (this.output + b.toString()).slice(-1_000_000);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  private constructor(private readonly proc: Spawned) {
+    this.child = proc.child;
+    this.exited = proc.exited;
   }
 
+  /**
+   * Spawns the agent. It publishes no ready signal of its own: tests wait for what they need
+   * from it (a heartbeat, a log line, the host up at the controller).
+   */
   static spawn(opts: AgentProcessOptions): AgentProcess {
+    const interval = opts.heartbeatInterval === undefined ? '1s' : opts.heartbeatInterval;
     const args = [
-      AGENT_MAIN,
+      ...(opts.nodeArgs ?? []),
+      opts.program ?? AGENT_MAIN,
       '--host-id', opts.hostId,
       '--nats', opts.natsUrl,
       '--controller', opts.controller,
       '--data-dir', opts.dataDir,
-      '--heartbeat-interval', opts.heartbeatInterval ?? '1s',
-      '--log-level', 'debug',
+      ...(interval === null ? [] : ['--heartbeat-interval', interval]),
+      '--log-level', opts.logLevel ?? 'debug',
       '--no-log-pretty',
       ...opts.trustedKeys.flatMap((k) => ['--trusted-key', k]),
       ...opts.controllerPublicKeys.flatMap((k) => ['--controller-public-key', k]),
@@ -289,26 +277,29 @@ export class AgentProcess {
       ...(opts.labels ?? []).flatMap((l) => ['--label', l]),
       ...(opts.extraArgs ?? []),
     ];
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const proc = spawnChild({
+      what: `agent ${opts.hostId}`,
+      command: process.execPath,
+      args,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...(opts.env ?? {}) },
+      keepBytes: 1_000_000,
     });
-    return new AgentProcess(child);
+    return new AgentProcess(proc);
   }
 
   get pid(): number {
-    return this.child.pid as number;
+    return this.proc.pid;
   }
 
   /** Everything the agent printed so far. */
   get logs(): string {
-    return this.output;
+    return this.proc.output();
   }
 
   /** The agent's JSON log lines, parsed (lines that are not JSON are skipped). */
   logLines(): Array<Record<string, unknown>> {
     const out: Array<Record<string, unknown>> = [];
-    for (const line of this.output.split('\n')) {
+    for (const line of this.proc.output().split('\n')) {
       if (!line.startsWith('{')) continue;
       try {
         out.push(JSON.parse(line) as Record<string, unknown>);
@@ -319,38 +310,31 @@ export class AgentProcess {
     return out;
   }
 
-  /** Waits until a log line matches (bounded); returns it. */
+  /** Waits until a log line matches (bounded: `timeoutMs` scaled, or the agent's exit); returns it. */
   async waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs = 20_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
+    const limitMs = deadlineMs(timeoutMs);
+    const deadline = Date.now() + limitMs;
     while (Date.now() < deadline) {
       const line = this.logLines().find(match);
       if (line) return line;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) break;
+      if (!this.proc.running()) break;
       await delay(50);
     }
-    throw new Error(`no matching agent log line within ${timeoutMs} ms; agent output tail:\n${this.tail()}`);
+    throw new Error(`no matching agent log line within ${limitMs} ms; agent output tail:\n${this.tail()}`);
   }
 
   tail(lines = 40): string {
-    return this.output.split('\n').slice(-lines).join('\n');
+    return this.proc.tail(lines);
   }
 
-  /** SIGTERM, then wait for the exit (SIGKILL after `timeoutMs`). */
-  async stop(timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
-      const r = await this.exited;
-      clearTimeout(timer);
-      return r;
-    }
-    return this.exited;
+  /** SIGTERM, then wait for the exit (SIGKILL after `timeoutMs`, scaled). */
+  stop(timeoutMs = 15_000): Promise<Exit> {
+    return this.proc.stop('SIGTERM', timeoutMs);
   }
 
   /** SIGKILL: the agent dies without any chance to clean up. */
   async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
+    await this.proc.stop('SIGKILL');
   }
 }
 
@@ -391,7 +375,7 @@ export function pidAlive(pid: number): boolean {
 /** GET http://127.0.0.1:PORT/path; never throws for connection errors (status 0). */
 export function httpGet(port: number, path = '/', timeoutMs = 2000): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
-    const req = httpGetRaw({ host: '127.0.0.1', port, path, timeout: timeoutMs }, (res) => {
+    const req = httpGetRaw({ host: '127.0.0.1', port, path, timeout: deadlineMs(timeoutMs) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -452,6 +436,7 @@ export class HeartbeatWatch {
    * `timeoutMs` with the last heartbeat seen (and `context()`, e.g. the agent's log tail).
    */
   waitFor(pred: (hb: Heartbeat) => boolean, timeoutMs = 30_000, context?: () => string): Promise<Heartbeat> {
+    const limitMs = deadlineMs(timeoutMs);
     return new Promise((resolve, reject) => {
       const waiter = {
         pred,
@@ -464,10 +449,10 @@ export class HeartbeatWatch {
         this.waiters.delete(waiter);
         reject(
           new Error(
-            `no matching heartbeat within ${timeoutMs} ms; last: ${describeHeartbeat(this.last)}${context ? `\n${context()}` : ''}`,
+            `no matching heartbeat within ${limitMs} ms; last: ${describeHeartbeat(this.last)}${context ? `\n${context()}` : ''}`,
           ),
         );
-      }, timeoutMs);
+      }, limitMs);
       this.waiters.add(waiter);
     });
   }

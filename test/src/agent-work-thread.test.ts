@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicInventory, isAbort, WorkThread } from '@flotilla/agent';
 import { createLogger, InternalError, UnavailableError, UnsafeArchiveError } from '@flotilla/shared';
+import { deadlineMs } from './deadline.js';
 import { buildAppTarball, hostileTarballs } from './fixtures/tarballs.js';
 
 const logger = createLogger({ name: 'work-thread-test', level: 'silent' });
@@ -25,7 +26,8 @@ function thread(idleMs = 60_000): WorkThread {
 }
 
 async function until(what: string, check: () => boolean, limitMs = 10_000): Promise<void> {
-  for (let waited = 0; waited < limitMs; waited += 20) {
+  const deadline = Date.now() + deadlineMs(limitMs);
+  while (Date.now() < deadline) {
     if (check()) return;
     await sleep(20);
   }

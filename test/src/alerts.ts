@@ -2,6 +2,7 @@
 // payload (version 4, exactly the shape its webhook notifier posts) and the generic body. For the
 // end-to-end tests, the demo and the revert benchmark.
 import { request } from 'node:http';
+import { deadlineMs } from './deadline.js';
 
 /** What the controller answered a webhook with. */
 export interface AlertReply {
@@ -59,7 +60,7 @@ export function postAlert(address: string, path: string, body: unknown, token: s
         path,
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
-        timeout: 30_000,
+        timeout: deadlineMs(30_000),
       },
       (res) => {
         let data = '';

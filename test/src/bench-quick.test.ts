@@ -1,32 +1,25 @@
 // The benchmark harness still works: `--quick` runs every figure at a small size and reports each
 // one. Whether a figure meets its target is the benchmark's business, never this test's.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchReport } from './bench/results.js';
+import { deadlineMs } from './deadline.js';
+import { runToExit, type RunResult } from './spawn.js';
 
 const BENCH_MAIN = fileURLToPath(new URL('../dist/bench/main.js', import.meta.url));
 
 let dir: string;
-let run: { code: number | null; stdout: string; stderr: string };
+let run: RunResult;
 let report: BenchReport;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-quick-'));
-  const child = spawn(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearTimeout(timer);
-  run = { code, stdout, stderr };
+  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: 170_000 });
   report = JSON.parse(await readFile(join(dir, 'latest-quick.json'), 'utf8')) as BenchReport;
-}, 180_000);
+}, deadlineMs(180_000));
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { deadlineMs } from './deadline.js';
 import {
   loadFlotillaProto,
   type ArtifactInfo,
@@ -616,7 +617,7 @@ describe('errors from the controller and the network', () => {
 describe('the built program', () => {
   function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
     return new Promise((resolve) => {
-      execFile(process.execPath, [CLI_MAIN, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, timeout: 60_000 }, (err, stdout, stderr) => {
+      execFile(process.execPath, [CLI_MAIN, ...args], { env: { ...process.env, ...env, NO_COLOR: '1' }, timeout: deadlineMs(60_000) }, (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         resolve({ code, out: stdout, err: stderr });
       });

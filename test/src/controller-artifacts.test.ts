@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,60 +6,37 @@ import type { ListArtifactsResponse__Output } from '@flotilla/proto';
 import { makeDescriptor, signDescriptor, verifyDescriptor } from '@flotilla/shared';
 import {
   ControllerProcess,
-  controllerClients,
-  controllerTestDir,
   downloadArtifact,
   httpGetText,
   releaseTarball,
   sha256Hex,
   signArtifact,
+  refusal,
   unaryCall,
   uploadArtifact,
   waitUntil,
-  writeTestKeyPair,
   type ControllerClients,
   type TestKeyPair,
 } from './controller-process.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { ControllerFixture } from './controller-fixture.js';
+import { writeKeyPair } from './keys.js';
 
-let nats: NatsServer;
+let fixture: ControllerFixture;
 let dir: string;
 let controller: ControllerProcess;
 let clients: ControllerClients;
 let release: TestKeyPair;
 let rogue: TestKeyPair;
-let controllerKey: TestKeyPair;
 
 beforeAll(async () => {
-  dir = await controllerTestDir('controller-artifacts');
-  nats = await startNatsServer();
-  release = await writeTestKeyPair(dir, 'release');
-  rogue = await writeTestKeyPair(dir, 'rogue');
-  controllerKey = await writeTestKeyPair(dir, 'controller');
-  controller = await ControllerProcess.start({
-    natsUrl: nats.url,
-    dir,
-    controllerKey: controllerKey.keyPath,
-    trustedKeys: [release.pubPath],
-  });
-  clients = controllerClients(controller.grpc);
+  fixture = await ControllerFixture.start({ name: 'controller-artifacts' });
+  ({ dir, controller, clients, release } = fixture);
+  rogue = await writeKeyPair(dir, 'rogue');
 });
 
 afterAll(async () => {
-  clients?.close();
-  await controller?.stop();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await fixture?.stop();
 });
-
-async function refusal(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to be refused');
-}
 
 const listArtifacts = (app = '') =>
   unaryCall<{ app: string }, ListArtifactsResponse__Output>(clients.control, 'ListArtifacts', { app });

@@ -1,6 +1,4 @@
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   DeployResponse__Output,
@@ -12,21 +10,21 @@ import { parseAssignment, verifyAssignment, verifyDescriptor, type Assignment, t
 import {
   ControllerProcess,
   FakeHost,
-  controllerClients,
-  controllerTestDir,
   downloadArtifact,
   releaseTarball,
   sha256Hex,
   signArtifact,
+  refusal,
   unaryCall,
   uploadArtifact,
   waitUntil,
-  writeTestKeyPair,
   type ControllerClients,
   type TestKeyPair,
 } from './controller-process.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { ControllerFixture } from './controller-fixture.js';
+import type { NatsServer } from './nats-server.js';
 
+let fixture: ControllerFixture;
 let nats: NatsServer;
 let dir: string;
 let controller: ControllerProcess;
@@ -38,23 +36,15 @@ let prod2: FakeHost;
 let staging: FakeHost;
 const webV1: { bytes: Buffer } = { bytes: Buffer.alloc(0) };
 
-async function startController(): Promise<void> {
-  controller = await ControllerProcess.start({
-    natsUrl: nats.url,
-    dir,
-    dataDir: join(dir, 'data'),
-    controllerKey: controllerKey.keyPath,
-    trustedKeys: [release.pubPath],
-  });
-  clients = controllerClients(controller.grpc);
+/** After a stop: the controller again on the same NATS and data dir. */
+async function restartController(): Promise<void> {
+  controller = await fixture.restartController();
+  clients = fixture.clients;
 }
 
 beforeAll(async () => {
-  dir = await controllerTestDir('controller-deploy');
-  nats = await startNatsServer();
-  release = await writeTestKeyPair(dir, 'release');
-  controllerKey = await writeTestKeyPair(dir, 'controller');
-  await startController();
+  fixture = await ControllerFixture.start({ name: 'controller-deploy' });
+  ({ nats, dir, controller, clients, release, controllerKey } = fixture);
 
   for (const [app, version] of [
     ['web', '1.0.0'],
@@ -81,10 +71,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const h of [prod1, prod2, staging]) await h?.close().catch(() => undefined);
-  clients?.close();
-  await controller?.stop();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await fixture?.stop();
 });
 
 /**
@@ -105,15 +92,6 @@ const startDeploy = (app: string, version: string, selector = '') =>
     version,
     selector,
   });
-
-async function refusal(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to be refused');
-}
 
 /** The assignment with this seq once the host has received it, verified as an agent would. */
 async function received(host: FakeHost, seq: number): Promise<Assignment> {
@@ -230,7 +208,7 @@ describe('controller restart', () => {
     clients.close();
     const exit = await controller.stop('SIGTERM');
     expect(exit.code).toBe(0);
-    await startController();
+    await restartController();
 
     const artifacts = await unaryCall<{ app: string }, ListArtifactsResponse__Output>(clients.control, 'ListArtifacts', { app: '' });
     expect(artifacts.artifacts.map((a) => `${a.app}@${a.version}`)).toEqual(['api@1', 'web@1.0.0', 'web@2.0.0']);

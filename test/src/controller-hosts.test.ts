@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
@@ -7,49 +8,47 @@ import type { HostInfo__Output, ListHostsResponse__Output } from '@flotilla/prot
 import {
   ControllerProcess,
   FakeHost,
-  controllerClients,
   controllerTestDir,
   httpGetText,
   unaryCall,
   waitUntil,
-  writeTestKeyPair,
   type ControllerClients,
 } from './controller-process.js';
+import { encodeMessage } from '@flotilla/shared';
+import { heartbeatMessage } from './host-messages.js';
+import { ControllerFixture } from './controller-fixture.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
+let fixture: ControllerFixture;
 let nats: NatsServer;
-let dir: string;
 let controller: ControllerProcess;
 let clients: ControllerClients;
 let observer: NatsConnection;
 const hosts: FakeHost[] = [];
+const BEAT_MS = 500;
 
 beforeAll(async () => {
-  dir = await controllerTestDir('controller-hosts');
-  nats = await startNatsServer();
-  const release = await writeTestKeyPair(dir, 'release');
-  const controllerKey = await writeTestKeyPair(dir, 'controller');
-  controller = await ControllerProcess.start({
-    natsUrl: nats.url,
-    dir,
-    controllerKey: controllerKey.keyPath,
-    trustedKeys: [release.pubPath],
-  });
-  clients = controllerClients(controller.grpc);
+  const dir = await controllerTestDir('controller-hosts');
+  // Down after 8 missed beats of 500 ms: a loaded machine can stall this process's timers for a
+  // second or two, which must not read as a host gone quiet.
+  const config = join(dir, 'controller.yaml');
+  await writeFile(config, 'hosts: { downAfterMissed: 8 }\n');
+  fixture = await ControllerFixture.start({ dir, args: ['--config', config] });
+  ({ nats, controller, clients } = fixture);
   observer = await connect({ servers: nats.url, name: 'test-observer' });
 });
 
 afterAll(async () => {
   for (const h of hosts) await h.close().catch(() => undefined);
   await observer?.close().catch(() => undefined);
-  clients?.close();
-  await controller?.stop();
-  await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await fixture?.stop();
+  // The NATS-down test starts a server of its own in the fixture's place.
+  if (nats !== fixture?.nats) await nats?.stop();
+  await rm(fixture?.dir ?? '', { recursive: true, force: true });
 });
 
 async function fakeHost(id: string, labels: Record<string, string>): Promise<FakeHost> {
-  const h = await FakeHost.connect(nats.url, id, { labels, heartbeatIntervalMs: 200 });
+  const h = await FakeHost.connect(nats.url, id, { labels, heartbeatIntervalMs: BEAT_MS });
   hosts.push(h);
   return h;
 }
@@ -90,7 +89,7 @@ describe('host tracking', () => {
     const all = await listHosts();
     expect(all.map((h) => h.host_id)).toEqual(['beats-only', 'web-1', 'web-2']);
     const w1 = all.find((h) => h.host_id === 'web-1');
-    expect(w1).toMatchObject({ state: 'up', labels: { env: 'prod', zone: 'a' }, heartbeat_interval_ms: '200' });
+    expect(w1).toMatchObject({ state: 'up', labels: { env: 'prod', zone: 'a' }, heartbeat_interval_ms: String(BEAT_MS) });
     expect(w1?.inventory).toMatchObject({ hostname: 'web-1', os: 'linux', cpus: 2 });
     expect(w1?.load?.cpu_percent).toBeCloseTo(3.5);
     expect(all.find((h) => h.host_id === 'beats-only')).toMatchObject({ labels: { env: 'prod' }, inventory: null });
@@ -134,20 +133,7 @@ describe('host tracking', () => {
     const impostor = await fakeHost('impostor', { env: 'prod' });
     impostor.nc.publish(
       'flotilla.v1.heartbeat.web-1',
-      new TextEncoder().encode(
-        JSON.stringify({
-          type: 'heartbeat',
-          hostId: 'impostor',
-          n: 1,
-          bootId: 'b',
-          sentAtMs: Date.now(),
-          heartbeatIntervalMs: 200,
-          acceptedSeq: 0,
-          load: { cpuPercent: 0, memUsedBytes: 0, memTotalBytes: 0, diskFreeBytes: 0 },
-          apps: [],
-          labels: {},
-        }),
-      ),
+      encodeMessage(heartbeatMessage({ hostId: 'impostor', bootId: 'b', heartbeatIntervalMs: 200 }, { n: 1 })),
     );
     await waitUntil('three malformed heartbeats counted', async () =>
       ((await metric('flotilla_malformed_messages_total{kind="heartbeat"}')) ?? 0) - before >= 3 ? true : undefined,

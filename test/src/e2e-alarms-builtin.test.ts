@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppEvent__Output, GetHistoryResponse__Output, GetStatusResponse__Output, Rollout__Output } from '@flotilla/proto';
+import type { GetHistoryResponse__Output, GetStatusResponse__Output, Rollout__Output } from '@flotilla/proto';
 import { fireAlertmanager } from './alerts.js';
-import { waitUntil } from './controller-process.js';
+import { deadlineFlag, waitUntil } from './deadline.js';
 import { Fleet, type CliResult } from './fleet.js';
 
 // Built-in alarms, the per-app policy outside the watch window, and `flotilla rollback`, against a
@@ -12,23 +12,15 @@ import { Fleet, type CliResult } from './fleet.js';
 const TOKEN = 'e2e-builtin-token-0123456789abcdef';
 const CONFIG = ['alarms:', '  defaults:', '    health: { for: 1s }', '  apps:', '    demo:', '      revertOutsideWatchWindow: true', ''].join('\n');
 /** Every host in one step; each passes after 1s healthy. */
-const ONE_STEP = ['--steps', '100%', '--min-healthy-time', '1s', '--healthy-deadline', '30s'];
+const ONE_STEP = ['--steps', '100%', '--min-healthy-time', '1s', '--healthy-deadline', deadlineFlag(30)];
 
 let fleet: Fleet;
 
-function explain(r: CliResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n${fleet.diagnostics()}`;
-}
-
-async function cli(args: string[], expected = 0): Promise<CliResult> {
-  const r = await fleet.cli(args);
-  expect(r.code, explain(r)).toBe(expected);
-  return r;
-}
-
-async function json<T>(args: string[]): Promise<T> {
-  return JSON.parse((await cli([...args, '--json'])).stdout) as T;
-}
+const cli = (args: string[], expected = 0): Promise<CliResult> => fleet.run(args, expected);
+const json = <T>(args: string[]): Promise<T> => fleet.json<T>(args);
+const seqs = () => fleet.seqs();
+const events = () => fleet.events();
+const fleetOn = (version: string, timeoutMs?: number) => fleet.waitForFleetOn(version, timeoutMs);
 
 /** Rolls `version` out to every host and waits for its success. */
 async function rollOut(version: string, ...flags: string[]): Promise<Rollout__Output> {
@@ -36,41 +28,14 @@ async function rollOut(version: string, ...flags: string[]): Promise<Rollout__Ou
   return fleet.waitForRollout(rollout.id, 'succeeded', (r) => r.status === 'succeeded' || r.status === 'reverted' || r.status === 'failed');
 }
 
-async function answers(): Promise<(string | undefined)[]> {
-  return Promise.all(fleet.agents.map(async (_, i) => (await fleet.answer(i))?.version));
-}
-
-async function seqs(): Promise<Map<string, number>> {
-  return new Map((await fleet.hosts()).map((h) => [h.host_id, Number(h.assignment_seq)]));
-}
-
-/** Every host reports `version` active, running and healthy, and serves it on its port. */
-async function fleetOn(version: string, timeoutMs = 30_000): Promise<void> {
-  await waitUntil(
-    `every host running demo ${version} healthy`,
-    async () => {
-      const status = await json<GetStatusResponse__Output>(['status', 'demo']);
-      const ok = status.hosts.every((h) =>
-        h.apps.some((a) => a.app === 'demo' && a.active_version === version && a.process_state === 'running' && a.health === 'healthy'),
-      );
-      return ok && (await answers()).every((v) => v === version);
-    },
-    { timeoutMs, intervalMs: 100 },
-  );
-}
-
-async function events(): Promise<AppEvent__Output[]> {
-  return (await json<{ events: AppEvent__Output[] }>(['events', '--app', 'demo'])).events;
-}
-
 beforeAll(async () => {
-  fleet = await Fleet.start({ agents: 3, heartbeatInterval: '500ms', controllerEnv: { FLOTILLA_ALERTS_TOKEN: TOKEN }, controllerConfig: CONFIG });
-  await waitUntil('three hosts up', async () => (await fleet.hosts()).filter((h) => h.state === 'up').length === 3, {
-    timeoutMs: 30_000,
-    intervalMs: 100,
+  fleet = await Fleet.startDeployed({
+    agents: 3,
+    heartbeatInterval: '500ms',
+    controllerEnv: { FLOTILLA_ALERTS_TOKEN: TOKEN },
+    controllerConfig: CONFIG,
+    stable: '1.0.0',
   });
-  await fleet.push('1.0.0');
-  await cli(['deploy', 'demo@1.0.0', '--wait-timeout', '60s']);
 });
 
 afterAll(async () => {
@@ -146,7 +111,7 @@ describe('built-in alarms, policy and rollback against a real fleet', () => {
     const status = await json<GetStatusResponse__Output>(['status', 'demo']);
     expect(status.apps[0]).toMatchObject({ stable_version: '4.0.0' });
     expect(status.apps[0]!.bad_versions).not.toContain('4.0.0');
-    await cli(['deploy', 'demo@3.0.0', '--force', '--wait-timeout', '60s']);
+    await cli(['deploy', 'demo@3.0.0', '--force', '--wait-timeout', deadlineFlag(60)]);
     await fleetOn('3.0.0');
     expect((await json<GetStatusResponse__Output>(['status', 'demo'])).apps[0]!.bad_versions).toEqual(['2.0.0']);
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AppEvent__Output, GetHistoryResponse__Output, GetStatusResponse__Output, Rollout__Output } from '@flotilla/proto';
+import type { GetHistoryResponse__Output, GetStatusResponse__Output, Rollout__Output } from '@flotilla/proto';
 import { fireAlertmanager, postAlert } from './alerts.js';
-import { waitUntil } from './controller-process.js';
+import { deadlineFlag, waitUntil } from './deadline.js';
 import { Fleet, type CliResult } from './fleet.js';
 
 // Alert webhooks against a real fleet: nats-server, controller, three agents running the demo
@@ -11,66 +11,24 @@ import { Fleet, type CliResult } from './fleet.js';
 
 const TOKEN = 'e2e-alerts-token-0123456789abcdef';
 /** Canary of one, then batches of one; hosts pass after 1s healthy. */
-const FAST = ['--canary', '1', '--batch', '1', '--min-healthy-time', '1s', '--healthy-deadline', '30s'];
+const FAST = ['--canary', '1', '--batch', '1', '--min-healthy-time', '1s', '--healthy-deadline', deadlineFlag(30)];
 
 let fleet: Fleet;
 
-function explain(r: CliResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n${fleet.diagnostics()}`;
-}
-
-async function cli(args: string[], expected = 0): Promise<CliResult> {
-  const r = await fleet.cli(args);
-  expect(r.code, explain(r)).toBe(expected);
-  return r;
-}
-
-async function json<T>(args: string[]): Promise<T> {
-  return JSON.parse((await cli([...args, '--json'])).stdout) as T;
-}
+const cli = (args: string[], expected = 0): Promise<CliResult> => fleet.run(args, expected);
+const json = <T>(args: string[]): Promise<T> => fleet.json<T>(args);
+const answers = () => fleet.answers();
+const seqs = () => fleet.seqs();
+const events = () => fleet.events();
+const fleetOn = (version: string, timeoutMs?: number) => fleet.waitForFleetOn(version, timeoutMs);
 
 async function start(version: string, ...flags: string[]): Promise<string> {
   const r = await json<{ rollout: Rollout__Output }>(['rollout', 'start', `demo@${version}`, ...FAST, ...flags]);
   return r.rollout.id;
 }
 
-/** Each host's answer on its own port. */
-async function answers(): Promise<(string | undefined)[]> {
-  return Promise.all(fleet.agents.map(async (_, i) => (await fleet.answer(i))?.version));
-}
-
-/** Assignment seq of every host, by host id. */
-async function seqs(): Promise<Map<string, number>> {
-  return new Map((await fleet.hosts()).map((h) => [h.host_id, Number(h.assignment_seq)]));
-}
-
-/** Waits until every host reports `version` active, running and healthy, and serves it on its port. */
-async function fleetOn(version: string, timeoutMs = 30_000): Promise<void> {
-  await waitUntil(
-    `every host running demo ${version} healthy`,
-    async () => {
-      const status = await json<GetStatusResponse__Output>(['status', 'demo']);
-      const ok = status.hosts.every((h) =>
-        h.apps.some((a) => a.app === 'demo' && a.active_version === version && a.process_state === 'running' && a.health === 'healthy'),
-      );
-      return ok && (await answers()).every((v) => v === version);
-    },
-    { timeoutMs, intervalMs: 100 },
-  );
-}
-
-async function events(): Promise<AppEvent__Output[]> {
-  return (await json<{ events: AppEvent__Output[] }>(['events', '--app', 'demo'])).events;
-}
-
 beforeAll(async () => {
-  fleet = await Fleet.start({ agents: 3, heartbeatInterval: '500ms', controllerEnv: { FLOTILLA_ALERTS_TOKEN: TOKEN } });
-  await waitUntil('three hosts up', async () => (await fleet.hosts()).filter((h) => h.state === 'up').length === 3, {
-    timeoutMs: 30_000,
-    intervalMs: 100,
-  });
-  await fleet.push('1.0.0');
-  await cli(['deploy', 'demo@1.0.0', '--wait-timeout', '60s']);
+  fleet = await Fleet.startDeployed({ agents: 3, heartbeatInterval: '500ms', controllerEnv: { FLOTILLA_ALERTS_TOKEN: TOKEN }, stable: '1.0.0' });
 });
 
 afterAll(async () => {

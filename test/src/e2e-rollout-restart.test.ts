@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
-import { waitUntil } from './controller-process.js';
+import { deadlineFlag, waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 
 // The controller killed with SIGKILL in the middle of a rollout, twice, and started again on the
@@ -10,14 +10,7 @@ import { Fleet } from './fleet.js';
 let fleet: Fleet;
 
 beforeAll(async () => {
-  fleet = await Fleet.start({ agents: 3, heartbeatInterval: '500ms' });
-  await waitUntil('three hosts up', async () => (await fleet.hosts()).filter((h) => h.state === 'up').length === 3, {
-    timeoutMs: 30_000,
-    intervalMs: 100,
-  });
-  await fleet.push('1.0.0');
-  const deploy = await fleet.cli(['deploy', 'demo@1.0.0', '--wait-timeout', '60s']);
-  expect(deploy.code, deploy.stderr).toBe(0);
+  fleet = await Fleet.startDeployed({ agents: 3, heartbeatInterval: '500ms', stable: '1.0.0' });
   await fleet.push('2.0.0');
 });
 
@@ -38,7 +31,7 @@ describe('a controller restart mid-rollout', () => {
     const start = await fleet.cli([
       'rollout', 'start', 'demo@2.0.0',
       '--canary', '1', '--batch', '1', '--min-healthy-time', '2s', '--bake', '3s', '--canary-bake', '0s',
-      '--healthy-deadline', '60s', '--json',
+      '--healthy-deadline', deadlineFlag(60), '--json',
     ]);
     expect(start.code, start.stderr).toBe(0);
     const id = (JSON.parse(start.stdout) as { rollout: Rollout__Output }).rollout.id;

@@ -2,7 +2,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GetHistoryResponse__Output, GetStatusResponse__Output, Rollout__Output } from '@flotilla/proto';
-import { unaryCall, waitUntil } from './controller-process.js';
+import { unaryCall } from './controller-process.js';
+import { deadlineFlag, waitUntil } from './deadline.js';
 import { Fleet, type CliResult } from './fleet.js';
 
 // Rollouts end to end: a real nats-server, controller and three agents running the demo app,
@@ -14,24 +15,13 @@ const FAST = ['--canary', '1', '--batch', '1', '--min-healthy-time', '1s'];
 
 let fleet: Fleet;
 
-function explain(r: CliResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n${fleet.diagnostics()}`;
-}
-
-async function cli(args: string[], expected = 0): Promise<CliResult> {
-  const r = await fleet.cli(args);
-  expect(r.code, explain(r)).toBe(expected);
-  return r;
-}
+const cli = (args: string[], expected = 0): Promise<CliResult> => fleet.run(args, expected);
+const answers = () => fleet.answers();
 
 /** Starts a rollout (no watch) and returns its id. */
 async function start(version: string, ...flags: string[]): Promise<string> {
   const r = await cli(['rollout', 'start', `demo@${version}`, ...FAST, ...flags, '--json']);
   return (JSON.parse(r.stdout) as { rollout: Rollout__Output }).rollout.id;
-}
-
-async function answers(): Promise<(string | undefined)[]> {
-  return Promise.all(fleet.agents.map(async (_, i) => (await fleet.answer(i))?.version));
 }
 
 async function releasesOn(i: number): Promise<string[]> {
@@ -64,14 +54,8 @@ async function timeBackOnStable(rollout: Rollout__Output, stable: string): Promi
 }
 
 beforeAll(async () => {
-  fleet = await Fleet.start({ agents: 3, heartbeatInterval: '500ms' });
-  await waitUntil('three hosts up', async () => (await fleet.hosts()).filter((h) => h.state === 'up').length === 3, {
-    timeoutMs: 30_000,
-    intervalMs: 100,
-  });
   // The first release, deployed everywhere: its success makes it the stable version.
-  await fleet.push('1.0.0');
-  await cli(['deploy', 'demo@1.0.0', '--wait-timeout', '60s']);
+  fleet = await Fleet.startDeployed({ agents: 3, heartbeatInterval: '500ms', stable: '1.0.0' });
 });
 
 afterAll(async () => {
@@ -81,7 +65,7 @@ afterAll(async () => {
 describe('rollouts across a real fleet', () => {
   it('walks a good version canary → batches → stable, one step after the other', async () => {
     await fleet.push('2.0.0');
-    const r = await cli(['rollout', 'start', 'demo@2.0.0', ...FAST, '--healthy-deadline', '30s', '--watch']);
+    const r = await cli(['rollout', 'start', 'demo@2.0.0', ...FAST, '--healthy-deadline', deadlineFlag(30), '--watch']);
     expect(r.stdout).toMatch(/canary started: 1 host\(s\)/);
     expect(r.stdout).toMatch(/step 3 of 3 started: 1 host\(s\)/);
     expect(r.stdout).toMatch(/rollout demo-\d+ succeeded: demo@2\.0\.0 reached every host and is now stable\n$/);
@@ -127,7 +111,7 @@ describe('rollouts across a real fleet', () => {
 
   it('stops a version that crashes on start at the canary, likewise', async () => {
     await fleet.push('4.0.0', 'crash');
-    const id = await start('4.0.0', '--healthy-deadline', '30s', '--max-restarts', '1');
+    const id = await start('4.0.0', '--healthy-deadline', deadlineFlag(30), '--max-restarts', '1');
     const rollout = await fleet.waitForRollout(id, 'reverted', (r) => r.status === 'reverted', 45_000);
     const canary = rollout.steps[0]!.host_ids[0]!;
     expect(rollout.hosts.find((h) => h.host_id === canary)?.failure_reason).toMatch(/crash-looping: \d+ restart\(s\), more than 1 allowed/);
@@ -152,7 +136,7 @@ describe('rollouts across a real fleet', () => {
     await cli(['rollout', 'abort', slow]);
     await fleet.waitForRollout(slow, 'reverted', (r) => r.status === 'reverted');
 
-    const id = await start('5.0.0', '--pause-after-canary', '--healthy-deadline', '30s');
+    const id = await start('5.0.0', '--pause-after-canary', '--healthy-deadline', deadlineFlag(30));
     const gate = await fleet.waitForRollout(id, 'waiting after the canary', (r) => r.status === 'paused' && r.pause_reason === 'canary');
     expect(gate.steps[1]!.started_at_ms).toBe('0');
     const resume = await cli(['rollout', 'resume', id], 1);
@@ -170,7 +154,7 @@ describe('rollouts across a real fleet', () => {
 
   it('abort reverts the hosts it touched; abort --no-revert leaves them', async () => {
     await fleet.push('6.0.0');
-    const first = await start('6.0.0', '--pause-after-canary', '--healthy-deadline', '30s');
+    const first = await start('6.0.0', '--pause-after-canary', '--healthy-deadline', deadlineFlag(30));
     const paused = await fleet.waitForRollout(first, 'waiting after the canary', (r) => r.status === 'paused');
     const canary = fleet.indexOf(paused.steps[0]!.host_ids[0]!);
     expect((await fleet.answer(canary))?.version).toBe('6.0.0');
@@ -179,7 +163,7 @@ describe('rollouts across a real fleet', () => {
     await waitUntil('the canary back on 5.0.0', async () => (await fleet.answer(canary))?.version === '5.0.0', { timeoutMs: 15_000, intervalMs: 50 });
     expect((await fleet.waitForRollout(first, 'reverted', (r) => r.status === 'reverted')).ended_by).toMatch(/^operator:/);
 
-    const second = await start('6.0.0', '--pause-after-canary', '--healthy-deadline', '30s');
+    const second = await start('6.0.0', '--pause-after-canary', '--healthy-deadline', deadlineFlag(30));
     const again = await fleet.waitForRollout(second, 'waiting after the canary', (r) => r.status === 'paused');
     const canary2 = fleet.indexOf(again.steps[0]!.host_ids[0]!);
     const kept = await cli(['rollout', 'abort', second, '--no-revert']);

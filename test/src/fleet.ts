@@ -1,12 +1,21 @@
-import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { create as createTar } from 'tar';
-import type { HostInfo__Output, ListHostsResponse__Output, Rollout__Output } from '@flotilla/proto';
-import { AgentProcess, freePort, httpGet, killAppsOf, tempDir, writeKeyPair } from './agent-process.js';
-import { ControllerProcess, controllerClients, unaryCall, waitUntil, type ControllerClients } from './controller-process.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import type {
+  AppEvent__Output,
+  GetStatusResponse__Output,
+  HostInfo__Output,
+  ListHostsResponse__Output,
+  Rollout__Output,
+} from '@flotilla/proto';
+import { AgentProcess, freePort, httpGet, killAppsOf, tempDir } from './agent-process.js';
+import { ControllerFixture } from './controller-fixture.js';
+import { unaryCall, type ControllerClients, type ControllerProcess } from './controller-process.js';
+import { deadlineFlag, waitUntil } from './deadline.js';
+import type { KeyPaths, TestKeyPair } from './keys.js';
+import type { NatsServer } from './nats-server.js';
+import { writeReleaseTarball } from './release-tarball.js';
+import { cleanEnv, runToExit, type RunResult } from './spawn.js';
 
 /** The CLI the tests and the demo run as a real process. */
 export const CLI_MAIN = fileURLToPath(new URL('../../controller/dist/cli/main.js', import.meta.url));
@@ -40,11 +49,7 @@ export interface FleetOptions {
   controllerConfig?: string;
 }
 
-/** Where an Ed25519 pair lives on disk. */
-export interface KeyPaths {
-  keyPath: string;
-  pubPath: string;
-}
+export type { KeyPaths } from './keys.js';
 
 export interface FleetAgent {
   readonly hostId: string;
@@ -55,11 +60,7 @@ export interface FleetAgent {
   process: AgentProcess | undefined;
 }
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = RunResult;
 
 /**
  * A whole local fleet with real parts: a nats-server with JetStream, the controller, and agents
@@ -68,40 +69,25 @@ export interface CliResult {
 export class Fleet {
   readonly agents: FleetAgent[] = [];
   private stopped = false;
-  private grpcClients: ControllerClients | undefined;
 
   private constructor(
     readonly dir: string,
     private readonly ownsDir: boolean,
-    readonly nats: NatsServer,
-    public controller: ControllerProcess,
-    readonly releaseKey: KeyPaths,
-    readonly controllerKey: KeyPaths,
+    private readonly plane: ControllerFixture,
     private readonly opts: FleetOptions,
   ) {}
 
   static async start(opts: FleetOptions = {}): Promise<Fleet> {
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? (await tempDir('fleet'));
-    await mkdir(join(dir, 'keys'), { recursive: true });
-    const releaseKey = opts.keys?.release ?? (await writeKeyPair(join(dir, 'keys'), 'release'));
-    const controllerKey = opts.keys?.controller ?? (await writeKeyPair(join(dir, 'keys'), 'controller'));
-    const nats = await startNatsServer();
-    let controller: ControllerProcess;
-    try {
-      controller = await ControllerProcess.start({
-        natsUrl: nats.url,
-        dir: join(dir, 'controller'),
-        controllerKey: controllerKey.keyPath,
-        trustedKeys: [releaseKey.pubPath],
-        logLevel: opts.logLevel ?? 'info',
-        ...(await controllerExtras(dir, opts)),
-      });
-    } catch (err) {
-      await nats.stop();
-      throw err;
-    }
-    const fleet = new Fleet(dir, ownsDir, nats, controller, releaseKey, controllerKey, opts);
+    const plane = await ControllerFixture.start({
+      dir,
+      controllerDir: join(dir, 'controller'),
+      logLevel: opts.logLevel ?? 'info',
+      ...(opts.keys ? { keys: opts.keys } : {}),
+      ...(await controllerExtras(dir, opts)),
+    });
+    const fleet = new Fleet(dir, ownsDir, plane, opts);
     const count = opts.agents ?? 3;
     for (let i = 0; i < count; i++) {
       fleet.agents.push({
@@ -116,6 +102,48 @@ export class Fleet {
       for (let i = 0; i < count; i++) fleet.startAgent(i);
     }
     return fleet;
+  }
+
+  get nats(): NatsServer {
+    return this.plane.nats;
+  }
+
+  get controller(): ControllerProcess {
+    return this.plane.controller;
+  }
+
+  get releaseKey(): TestKeyPair {
+    return this.plane.release;
+  }
+
+  get controllerKey(): TestKeyPair {
+    return this.plane.controllerKey;
+  }
+
+  /**
+   * The start every end-to-end file shares: the fleet, every host up, and `stable` pushed and
+   * deployed everywhere, so that its success makes it the app's stable version.
+   */
+  static async startDeployed(opts: FleetOptions & { stable: string }): Promise<Fleet> {
+    const fleet = await Fleet.start(opts);
+    try {
+      await fleet.waitForHostsUp();
+      await fleet.push(opts.stable);
+      await fleet.run(['deploy', `demo@${opts.stable}`, '--wait-timeout', deadlineFlag(60)]);
+      return fleet;
+    } catch (err) {
+      const diagnostics = fleet.diagnostics();
+      await fleet.stop();
+      throw new Error(`${String(err)}\n${diagnostics}`);
+    }
+  }
+
+  /** Waits until the controller has `count` hosts up (default: every agent of the fleet). */
+  async waitForHostsUp(count = this.agents.length): Promise<void> {
+    await waitUntil(`${count} hosts up`, async () => (await this.hosts()).filter((h) => h.state === 'up').length === count, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
   }
 
   /** Starts (or restarts) agent i as a real process. */
@@ -141,26 +169,13 @@ export class Fleet {
    * Restarts the controller on the same NATS and data dir (after `controller.stop()`, which may be
    * a SIGKILL), on the same ports: the agents download from the address they were given.
    */
-  async restartController(): Promise<ControllerProcess> {
-    this.grpcClients?.close();
-    this.grpcClients = undefined;
-    this.controller = await ControllerProcess.start({
-      natsUrl: this.nats.url,
-      dir: join(this.dir, 'controller'),
-      controllerKey: this.controllerKey.keyPath,
-      trustedKeys: [this.releaseKey.pubPath],
-      logLevel: this.opts.logLevel ?? 'info',
-      grpcListen: this.controller.grpc,
-      httpListen: this.controller.http,
-      ...(await controllerExtras(this.dir, this.opts)),
-    });
-    return this.controller;
+  restartController(): Promise<ControllerProcess> {
+    return this.plane.restartController({ samePorts: true });
   }
 
   /** gRPC clients of the current controller, for quick polling where the CLI would be slow. */
   get clients(): ControllerClients {
-    this.grpcClients ??= controllerClients(this.controller.grpc);
-    return this.grpcClients;
+    return this.plane.clients;
   }
 
   /** A rollout by id, or the active (else latest) one of an app. */
@@ -198,6 +213,53 @@ export class Fleet {
   /** Runs `flotilla ARGS` against this fleet's controller as a real process. */
   cli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; stdio?: 'pipe' | 'inherit' } = {}): Promise<CliResult> {
     return runCli(args, { controller: this.controller.grpc, cwd: this.dir, ...opts });
+  }
+
+  /** `flotilla ARGS`, which must exit with `expected`; throws with its output and the fleet's logs when not. */
+  async run(args: string[], expected = 0): Promise<CliResult> {
+    const r = await this.cli(args);
+    if (r.code !== expected) throw new Error(`flotilla ${args.join(' ')}: expected exit ${expected}, got ${this.explain(r)}`);
+    return r;
+  }
+
+  /** `flotilla ARGS --json`, which must succeed, parsed. */
+  async json<T>(args: string[]): Promise<T> {
+    return JSON.parse((await this.run([...args, '--json'])).stdout) as T;
+  }
+
+  /** A CLI result with the fleet's recent logs, for failure messages. */
+  explain(r: CliResult): string {
+    return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}\n${this.diagnostics()}`;
+  }
+
+  /** Each host's answer on its own port: the demo version it serves, or undefined. */
+  answers(): Promise<(string | undefined)[]> {
+    return Promise.all(this.agents.map(async (_, i) => (await this.answer(i))?.version));
+  }
+
+  /** Assignment seq of every host, by host id. */
+  async seqs(): Promise<Map<string, number>> {
+    return new Map((await this.hosts()).map((h) => [h.host_id, Number(h.assignment_seq)]));
+  }
+
+  /** The app's events, newest first, as `flotilla events` shows them. */
+  async events(app = 'demo'): Promise<AppEvent__Output[]> {
+    return (await this.json<{ events: AppEvent__Output[] }>(['events', '--app', app])).events;
+  }
+
+  /** Waits until every host reports `version` active, running and healthy, and serves it on its port. */
+  async waitForFleetOn(version: string, timeoutMs = 30_000): Promise<void> {
+    await waitUntil(
+      `every host running demo ${version} healthy`,
+      async () => {
+        const status = await this.json<GetStatusResponse__Output>(['status', 'demo']);
+        const ok = status.hosts.every((h) =>
+          h.apps.some((a) => a.app === 'demo' && a.active_version === version && a.process_state === 'running' && a.health === 'healthy'),
+        );
+        return ok && (await this.answers()).every((v) => v === version);
+      },
+      { timeoutMs, intervalMs: 100 },
+    );
   }
 
   /** Builds a release tarball of the demo app; returns its path. */
@@ -252,9 +314,7 @@ export class Fleet {
     this.stopped = true;
     await Promise.all(this.agents.map((a) => a.process?.stop()));
     await Promise.all(this.agents.map((a) => killAppsOf(a.dataDir)));
-    this.grpcClients?.close();
-    await this.controller.stop();
-    await this.nats.stop();
+    await this.plane.stop();
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
@@ -272,32 +332,15 @@ async function controllerExtras(dir: string, opts: FleetOptions): Promise<{ env?
   return out;
 }
 
-/** Runs the built CLI as a process. FLOTILLA_* variables of this process are not passed on. */
+/** Runs the built CLI as a process (SIGKILL after `timeoutMs`, scaled). FLOTILLA_* variables of this process are not passed on. */
 export function runCli(
   args: string[],
   opts: { controller?: string; env?: Record<string, string>; timeoutMs?: number; cwd?: string; stdio?: 'pipe' | 'inherit' } = {},
 ): Promise<CliResult> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FLOTILLA_')) env[k] = v;
+  const env = cleanEnv();
   if (opts.controller) env.FLOTILLA_CONTROLLER = opts.controller;
   Object.assign(env, opts.env);
-  const inherit = opts.stdio === 'inherit';
-  const child = spawn(process.execPath, [CLI_MAIN, ...args], {
-    cwd: opts.cwd,
-    env,
-    stdio: inherit ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
+  return runToExit(process.execPath, [CLI_MAIN, ...args], { env, cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 120_000, stdio: opts.stdio });
 }
 
 /**
@@ -305,21 +348,18 @@ export function runCli(
  * version and the behaviour (DEMO_MODE) of this release.
  */
 export async function buildDemoAppRelease(opts: { version: string; mode?: DemoMode; env?: DemoEnv; outDir: string }): Promise<string> {
-  const src = await tempDir('demo-release');
-  try {
-    for (const f of ['server.js', 'package.json']) await copyFile(join(DEMO_APP_DIR, f), join(src, f));
-    const manifest = JSON.parse(await readFile(join(DEMO_APP_DIR, 'flotilla.json'), 'utf8')) as {
-      version?: string;
-      start: { env: Record<string, string> };
-    };
-    manifest.version = opts.version;
-    manifest.start.env = { ...manifest.start.env, ...opts.env, DEMO_MODE: opts.mode ?? 'good' };
-    await writeFile(join(src, 'flotilla.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-    await mkdir(opts.outDir, { recursive: true });
-    const file = join(opts.outDir, `demo-${opts.version}.tar.gz`);
-    await createTar({ gzip: true, file, cwd: src, portable: true }, ['flotilla.json', 'server.js', 'package.json']);
-    return file;
-  } finally {
-    await rm(src, { recursive: true, force: true });
-  }
+  const manifest = JSON.parse(await readFile(join(DEMO_APP_DIR, 'flotilla.json'), 'utf8')) as {
+    version?: string;
+    start: { env: Record<string, string> };
+  };
+  manifest.version = opts.version;
+  manifest.start.env = { ...manifest.start.env, ...opts.env, DEMO_MODE: opts.mode ?? 'good' };
+  const file = join(opts.outDir, `demo-${opts.version}.tar.gz`);
+  const copied = (name: string) => (path: string) => copyFile(join(DEMO_APP_DIR, name), path);
+  await writeReleaseTarball(file, {
+    'flotilla.json': `${JSON.stringify(manifest, null, 2)}\n`,
+    'server.js': copied('server.js'),
+    'package.json': copied('package.json'),
+  });
+  return file;
 }

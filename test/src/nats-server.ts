@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listening, spawnReady, type Spawned } from './spawn.js';
 
 /** A real nats-server with JetStream, private to one test file. */
 export interface NatsServer {
@@ -48,57 +48,33 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
       opts.config ?? '',
     ].join('\n'),
   );
-  const child = spawn(NATS_SERVER_BIN, ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (b: Buffer) => {
-    output = (output + b.toString()).slice(-8192);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<never>((_, reject) => {
-    child.once('error', (err) =>
-      reject(new Error(`cannot start ${NATS_SERVER_BIN}: ${err.message} (install Debian's nats-server package)`)),
-    );
-    child.once('exit', (code, signal) =>
-      reject(new Error(`nats-server exited during start (${signal ?? code}):\n${output.split('\n').slice(-15).join('\n')}`)),
-    );
-  });
-  exited.catch(() => undefined);
-
-  const timeoutMs = opts.startTimeoutMs ?? 10_000;
-  const deadline = Date.now() + timeoutMs;
-  let port: number | undefined;
+  let started: { proc: Spawned; ready: number };
   try {
-    port = await Promise.race([
-      (async () => {
-        while (Date.now() < deadline) {
-          const p = await readPortsFile(dir, child.pid);
-          if (p !== undefined && (await canConnect(p))) return p;
-          await delay(25);
-        }
-        throw new Error(`nats-server did not start within ${timeoutMs} ms:\n${output}`);
-      })(),
-      exited,
-    ]);
+    started = await spawnReady({
+      what: 'nats-server (Debian package nats-server)',
+      command: NATS_SERVER_BIN,
+      args: ['-c', confPath],
+      keepBytes: 8192,
+      readyTimeoutMs: opts.startTimeoutMs ?? 10_000,
+      // The ports file names the port the server chose; a TCP connect says it listens.
+      ready: async (proc) => {
+        const p = await readPortsFile(dir, proc.pid);
+        return p !== undefined && (await listening(p)) ? p : undefined;
+      },
+    });
   } catch (err) {
-    child.kill('SIGKILL');
     if (!opts.dir) await rm(dir, { recursive: true, force: true });
     throw err;
   }
-
+  const { proc, ready: port } = started;
   const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(timer);
+    await proc.stop(signal, 5000);
   };
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
     dir,
-    process: child,
+    process: proc.child,
     kill,
     async stop() {
       await kill();
@@ -119,19 +95,4 @@ async function readPortsFile(dir: string, pid: number | undefined): Promise<numb
   } catch {
     return undefined; // not written yet, or half written
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcpConnect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { deadlineMs } from '../deadline.js';
 
 /** A JSON line a program logged; `atMs` is its `time` (ISO text in pino's output) in ms since the epoch. */
 export type LogLine = Record<string, unknown> & { time?: string; msg?: string; atMs: number };
@@ -43,8 +44,9 @@ export class LogFollower {
     }
   }
 
-  /** The first line from now on (or, with `includeRecent`, among the last ~1000) that matches; rejects after `timeoutMs`. */
+  /** The first line from now on (or, with `includeRecent`, among the last ~1000) that matches; rejects after `timeoutMs` (scaled). */
   waitFor(match: (line: LogLine) => boolean, timeoutMs: number, { includeRecent = false } = {}): Promise<LogLine> {
+    const limitMs = deadlineMs(timeoutMs);
     if (includeRecent) {
       const found = this.recent.find(match);
       if (found) return Promise.resolve(found);
@@ -59,8 +61,8 @@ export class LogFollower {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
-        reject(new Error(`${this.what} logged no matching line within ${timeoutMs} ms; its last lines:\n${this.tail()}`));
-      }, timeoutMs);
+        reject(new Error(`${this.what} logged no matching line within ${limitMs} ms; its last lines:\n${this.tail()}`));
+      }, limitMs);
       this.waiters.add(waiter);
     });
   }

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../agent-process.js';
-import { sleep } from './context.js';
+import { listening, spawnReady, type Spawned } from '../spawn.js';
 
 /** Where Debian's nginx package puts the binary; NGINX_BIN overrides. */
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
@@ -24,9 +23,8 @@ export async function nginxAvailable(): Promise<boolean> {
  */
 export class Nginx {
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly proc: Spawned,
     readonly port: number,
-    private readonly output: { text: string },
   ) {}
 
   static async start(dir: string, root: string): Promise<Nginx> {
@@ -55,20 +53,20 @@ export class Nginx {
         '',
       ].join('\n'),
     );
-    const child = spawn(NGINX_BIN, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const output = { text: '' };
-    const keep = (b: Buffer) => (output.text = (output.text + b.toString()).slice(-4096));
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    const nginx = new Nginx(child, port, output);
-    for (let i = 0; i < 200; i++) {
-      if (child.exitCode !== null) break;
-      if (await canConnect(port)) return nginx;
-      await sleep(25);
+    try {
+      const { proc } = await spawnReady({
+        what: 'nginx',
+        command: NGINX_BIN,
+        args: ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')],
+        keepBytes: 4096,
+        readyTimeoutMs: 5000,
+        ready: async () => ((await listening(port)) ? true : undefined),
+      });
+      return new Nginx(proc, port);
+    } catch (err) {
+      const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
+      throw new Error(`${(err as Error).message}\n${log}`);
     }
-    child.kill('SIGKILL');
-    const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
-    throw new Error(`nginx did not start: ${output.text}${log}`);
   }
 
   url(path: string): string {
@@ -76,25 +74,9 @@ export class Nginx {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     // SIGTERM is nginx's fast shutdown; the master takes its workers with it.
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(timer);
+    await this.proc.stop('SIGTERM', 5000);
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /**

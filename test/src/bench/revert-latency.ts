@@ -11,7 +11,8 @@
 import { parseArgs } from 'node:util';
 import type { GetStatusResponse__Output } from '@flotilla/proto';
 import { fireAlertmanager } from '../alerts.js';
-import { unaryCall, waitUntil } from '../controller-process.js';
+import { unaryCall } from '../controller-process.js';
+import { waitUntil } from '../deadline.js';
 import { Fleet } from '../fleet.js';
 
 const { values } = parseArgs({
@@ -60,23 +61,21 @@ function allOn(s: GetStatusResponse__Output, version: string, hosts: number): nu
   return on === hosts ? latest : null;
 }
 
-async function cli(f: Fleet, args: string[]): Promise<void> {
-  const r = await f.cli(args);
-  if (r.code !== 0) throw new Error(`flotilla ${args.join(' ')} exited ${r.code}:\n${r.stdout}${r.stderr}`);
-}
-
 async function main(): Promise<void> {
-  fleet = await Fleet.start({ agents: 3, heartbeatInterval: values.heartbeat, logLevel: 'warn', controllerEnv: { FLOTILLA_ALERTS_TOKEN: TOKEN } });
+  fleet = await Fleet.startDeployed({
+    agents: 3,
+    heartbeatInterval: values.heartbeat,
+    logLevel: 'warn',
+    controllerEnv: { FLOTILLA_ALERTS_TOKEN: TOKEN },
+    stable: STABLE,
+  });
   const f = fleet;
-  await waitUntil('three hosts up', async () => (await f.hosts()).filter((h) => h.state === 'up').length === 3, { timeoutMs: 30_000, intervalMs: 100 });
-  await f.push(STABLE);
-  await cli(f, ['deploy', `demo@${STABLE}`, '--wait-timeout', '60s']);
   await f.push(NEXT);
 
   const results: Run[] = [];
   for (let i = 1; i <= runs; i++) {
     // From the second run on, the alarm of the run before has marked 2.0.0 bad.
-    await cli(f, ['rollout', 'start', `demo@${NEXT}`, '--steps', '100%', '--min-healthy-time', '1s', '--healthy-deadline', '30s', '--force', '--watch']);
+    await f.run(['rollout', 'start', `demo@${NEXT}`, '--steps', '100%', '--min-healthy-time', '1s', '--healthy-deadline', '30s', '--force', '--watch']);
     await waitUntil(`every host healthy on ${NEXT}`, async () => allOn(await status(f), NEXT, 3) !== null, { timeoutMs: 30_000, intervalMs: 50 });
 
     const sentAt = Date.now();

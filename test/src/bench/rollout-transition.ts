@@ -23,6 +23,7 @@ import {
   type TransitionStats,
 } from '@flotilla/controller';
 import { createLogger, generateKeyPairPem, parsePrivateKey, type AppStatusReport, type Heartbeat } from '@flotilla/shared';
+import { heartbeatMessage } from '../host-messages.js';
 import { startNatsServer } from '../nats-server.js';
 
 const { values } = parseArgs({ options: { hosts: { type: 'string', default: '10,100,1000' }, rounds: { type: 'string', default: '20' } } });
@@ -114,18 +115,8 @@ async function bench(nats: { url: string }, hostCount: number): Promise<void> {
     const beat = (hostId: string, apps: AppStatusReport[]): Heartbeat => {
       const n = (beats.get(hostId) ?? 0) + 1;
       beats.set(hostId, n);
-      return {
-        type: 'heartbeat',
-        hostId,
-        n,
-        bootId: 'boot',
-        sentAtMs: nowMs,
-        heartbeatIntervalMs: 5000,
-        acceptedSeq: 0,
-        load: { cpuPercent: 1, memUsedBytes: 1, memTotalBytes: 2, diskFreeBytes: 3 },
-        apps,
-        labels: { zone: `z${Number(hostId.slice(5)) % 3}` },
-      };
+      const host = { hostId, bootId: 'boot', heartbeatIntervalMs: 5000, labels: { zone: `z${Number(hostId.slice(5)) % 3}` } };
+      return heartbeatMessage(host, { n, sentAtMs: nowMs, apps });
     };
     for (const id of ids) await registry.handleHeartbeat(beat(id, [report('1.0.0')]));
     await store.apps.put(app, { name: app, stableVersion: '1.0.0', stableSinceMs: 0, createdAtMs: 0 });

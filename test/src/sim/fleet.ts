@@ -8,15 +8,14 @@ import {
   signedAssignmentSchema,
   subjects as makeSubjects,
   verifyAssignment,
-  type Announce,
   type AppStatusReport,
   type Assignment,
-  type Heartbeat,
   type Inventory,
   type SignedAssignment,
   type Subjects,
   type SyncReply,
 } from '@flotilla/shared';
+import { announceMessage, heartbeatMessage, type HostIdentity } from '../host-messages.js';
 import type { Activation, SeenAssignment, SimFailMode, SimFleetOptions, SimHostSpec, SimStats } from './types.js';
 import { BeatWheel } from './wheel.js';
 
@@ -230,16 +229,12 @@ export class SimFleet {
     return this.conns[host.conn] as NatsConnection;
   }
 
+  private identity(host: SimHost): HostIdentity {
+    return { hostId: host.hostId, bootId: host.bootId, heartbeatIntervalMs: this.intervalMs, labels: host.labels };
+  }
+
   private announce(host: SimHost): void {
-    const message: Announce = {
-      type: 'announce',
-      hostId: host.hostId,
-      labels: host.labels,
-      inventory: host.inventory,
-      heartbeatIntervalMs: this.intervalMs,
-      bootId: host.bootId,
-      sentAtMs: Date.now(),
-    };
+    const message = announceMessage(this.identity(host), { inventory: host.inventory });
     this.nc(host).publish(this.subjects.announce(host.hostId), encodeMessage(message));
     this.counters.announcesSent++;
   }
@@ -264,14 +259,11 @@ export class SimFleet {
   private beat(host: SimHost, now = Date.now()): number {
     if (host.silent || this.closed) return host.lastSentMs;
     const apps = [...host.apps.values()];
-    const heartbeat: Heartbeat = {
-      type: 'heartbeat',
-      hostId: host.hostId,
+    const heartbeat = heartbeatMessage(this.identity(host), {
       n: ++host.n,
-      bootId: host.bootId,
       sentAtMs: now,
-      heartbeatIntervalMs: this.intervalMs,
       acceptedSeq: host.acceptedSeq,
+      apps,
       load: {
         cpuPercent: 3 + (host.n % 7),
         // A probe's own send time, read back from the controller's view of the host.
@@ -279,9 +271,7 @@ export class SimFleet {
         memTotalBytes: host.inventory.memTotalBytes,
         diskFreeBytes: 40 * 1024 ** 3,
       },
-      apps,
-      labels: host.labels,
-    };
+    });
     try {
       this.nc(host).publish(this.subjects.heartbeat(host.hostId), encodeMessage(heartbeat));
     } catch {

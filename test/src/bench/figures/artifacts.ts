@@ -7,15 +7,16 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { create as createTar } from 'tar';
 import type { ListHostsResponse__Output } from '@flotilla/proto';
 import { unpackRelease } from '@flotilla/agent';
 import { createLogger, makeDescriptor, signDescriptor } from '@flotilla/shared';
-import { freePort, killAppsOf } from '../../agent-process.js';
+import { AGENT_BIN, AgentProcess, freePort, killAppsOf } from '../../agent-process.js';
 import { unaryCall } from '../../controller-process.js';
 import { runCli } from '../../fleet.js';
-import { BenchAgent } from '../agent.js';
-import { hostCounts, pollUntil, sleep, type BenchContext } from '../context.js';
+import { writeReleaseTarball, type ReleaseFile } from '../../release-tarball.js';
+import { LogFollower } from '../logs.js';
+import { delay, waitUntil } from '../../deadline.js';
+import { hostCounts, type BenchContext } from '../context.js';
 import { curlSha256, Nginx, nginxAvailable } from '../nginx.js';
 import { ControlPlane } from '../plane.js';
 import { CpuWindow, RssSampler, peakRssBytes, resetPeakRss, rssBytes } from '../proc.js';
@@ -71,7 +72,7 @@ export async function artifactFigures(ctx: BenchContext, opts: ArtifactOptions, 
   const noNginx = 'nginx is not installed (apt-get install nginx): no baseline';
 
   const plane = await ControlPlane.start({ dir: join(base, 'plane') });
-  let agent: BenchAgent | undefined;
+  let agent: AgentProcess | undefined;
   let nginx: Nginx | undefined;
   const agentDir = join(base, 'agent');
   try {
@@ -85,30 +86,35 @@ export async function artifactFigures(ctx: BenchContext, opts: ArtifactOptions, 
     }
 
     const port = await freePort();
-    agent = BenchAgent.spawn({
+    // The agent as a service manager starts it (deploy/systemd/flotilla-agent.service), with its own defaults.
+    agent = AgentProcess.spawn({
+      program: AGENT_BIN,
       hostId: 'bench-agent',
       natsUrl: plane.nats.url,
       controller: plane.grpc,
       dataDir: agentDir,
-      trustedKey: plane.releaseKey.pubPath,
-      controllerPublicKey: plane.controllerKey.pubPath,
+      trustedKeys: [plane.releaseKey.pubPath],
+      controllerPublicKeys: [plane.controllerKey.pubPath],
       appEnv: [`${APP}:PORT=${port}`],
       labels: ['role=bench'],
+      heartbeatInterval: null,
+      logLevel: 'info',
       ...(ctx.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] } : {}),
     });
     const a = agent;
-    await pollUntil('the agent to be up', async () => (await hostCounts(plane.http)).up >= 1, 30_000, 100);
+    const agentLogs = new LogFollower('the agent', a.child.stdout, a.child.stderr);
+    await waitUntil('the agent to be up', async () => (await hostCounts(plane.http)).up >= 1, { timeoutMs: 30_000, intervalMs: 100 });
     await deploy(plane, small.version);
     await waitRunning(plane, small.version, 60_000);
 
     // 1. Idle.
     if (opts.wanted('footprint')) {
       // Past the work thread's exit and the collections that follow a deploy: the steady state.
-      await sleep(ctx.quick ? 3000 : 15_000);
+      await delay(ctx.quick ? 3000 : 15_000);
       ctx.log(`footprint: the agent idles with one app for ${opts.idleMs / 1000} s`);
       const cpu = new CpuWindow(a.pid);
       const rss = new RssSampler(a.pid, 1000);
-      await sleep(opts.idleMs);
+      await delay(opts.idleMs);
       const c = cpu.read();
       const r = rss.stop();
       rows.push({
@@ -142,8 +148,8 @@ export async function artifactFigures(ctx: BenchContext, opts: ArtifactOptions, 
     ctx.log(`fetch: the agent deploys ${APP}@${big.version}`);
     resetPeakRss(a.pid);
     const deployRss = new RssSampler(a.pid, 50);
-    const downloaded = a.logs.waitFor((l) => l.msg === 'artifact downloaded and verified', 600_000);
-    const unpacked = a.logs.waitFor((l) => l.msg === 'release unpacked', 600_000);
+    const downloaded = agentLogs.waitFor((l) => l.msg === 'artifact downloaded and verified', 600_000);
+    const unpacked = agentLogs.waitFor((l) => l.msg === 'release unpacked', 600_000);
     const deployStarted = performance.now();
     await deploy(plane, big.version);
     const fetchLine = await downloaded;
@@ -282,10 +288,6 @@ function fetchRow(
 
 /** A release of the app: a small HTTP server with the manifest's default health check, plus `payloadBytes` random bytes. */
 async function buildRelease(base: string, version: string, payloadBytes: number): Promise<Release> {
-  const src = join(base, `src-${version}`);
-  const out = join(base, 'releases');
-  await mkdir(src, { recursive: true });
-  await mkdir(out, { recursive: true });
   const manifest = {
     schema: 1,
     app: APP,
@@ -294,37 +296,39 @@ async function buildRelease(base: string, version: string, payloadBytes: number)
     stop: { signal: 'SIGTERM', timeout: '5s' },
     health: { http: { url: 'http://127.0.0.1:${PORT}/healthz' } },
   };
-  await writeFile(join(src, 'flotilla.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  await writeFile(
-    join(src, 'server.mjs'),
-    [
+  const files: Record<string, ReleaseFile> = {
+    'flotilla.json': `${JSON.stringify(manifest, null, 2)}\n`,
+    'server.mjs': [
       "import { createServer } from 'node:http';",
       `const server = createServer((req, res) => res.end(req.url === '/healthz' ? 'ok' : ${JSON.stringify(version)}));`,
       "server.listen(Number(process.env.PORT), '127.0.0.1');",
       "process.on('SIGTERM', () => server.close(() => process.exit(0)));",
       '',
     ].join('\n'),
-  );
-  const files = ['flotilla.json', 'server.mjs'];
-  if (payloadBytes > 0) {
-    const fh = await open(join(src, 'payload.bin'), 'w');
+  };
+  if (payloadBytes > 0) files['payload.bin'] = (path) => writeRandom(path, payloadBytes);
+  const path = join(base, 'releases', `${APP}-${version}.tar.gz`);
+  // Random bytes do not compress: deflate stores them at any level, so level 0 writes the same
+  // kind of stream (stored blocks) without spending half a minute trying.
+  await writeReleaseTarball(path, files, { gzipLevel: payloadBytes > 0 ? 0 : 6 });
+  const { sha256, size } = await hashFile(path);
+  return { version, path, sha256, size };
+}
+
+/** `bytes` random bytes at `path`, written a chunk at a time (a release may be a gigabyte). */
+async function writeRandom(path: string, bytes: number): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
     const chunk = Buffer.allocUnsafe(16 * 1024 * 1024);
-    for (let written = 0; written < payloadBytes; ) {
-      const n = Math.min(chunk.length, payloadBytes - written);
+    for (let written = 0; written < bytes; ) {
+      const n = Math.min(chunk.length, bytes - written);
       randomFillSync(chunk, 0, n);
       await fh.write(chunk, 0, n);
       written += n;
     }
+  } finally {
     await fh.close();
-    files.push('payload.bin');
   }
-  const path = join(out, `${APP}-${version}.tar.gz`);
-  // Random bytes do not compress: deflate stores them at any level, so level 0 writes the same
-  // kind of stream (stored blocks) without spending half a minute trying.
-  await createTar({ gzip: { level: payloadBytes > 0 ? 0 : 6 }, file: path, cwd: src, portable: true }, files);
-  await rm(src, { recursive: true, force: true });
-  const { sha256, size } = await hashFile(path);
-  return { version, path, sha256, size };
 }
 
 async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
@@ -342,15 +346,14 @@ async function deploy(plane: ControlPlane, version: string): Promise<void> {
 }
 
 async function waitRunning(plane: ControlPlane, version: string, timeoutMs: number): Promise<void> {
-  await pollUntil(
+  await waitUntil(
     `${APP}@${version} running and healthy`,
     async () => {
       const r = await unaryCall<{ selector: string }, ListHostsResponse__Output>(plane.clients.control, 'ListHosts', { selector: 'role=bench' });
       const app = r.hosts[0]?.apps.find((x) => x.app === APP);
       return app?.active_version === version && app.process_state === 'running' && app.health === 'healthy';
     },
-    timeoutMs,
-    250,
+    { timeoutMs, intervalMs: 250 },
   );
 }
 

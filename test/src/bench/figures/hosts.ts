@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { HostInfo__Output, ListHostsResponse__Output } from '@flotilla/proto';
 import { SimFleetProcess } from '../../sim/index.js';
 import type { SimHostSpec } from '../../sim/index.js';
-import { controlCall, firstLine, hostCounts, metricValue, pollUntil, sleep, type BenchContext } from '../context.js';
+import { unaryCall } from '../../controller-process.js';
+import { delay, waitUntil } from '../../deadline.js';
+import { firstLine, hostCounts, metricValue, type BenchContext } from '../context.js';
 import type { LogLine } from '../logs.js';
 import { ControlPlane } from '../plane.js';
 import { CpuWindow, RssSampler, percentile } from '../proc.js';
@@ -85,12 +87,12 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       have = size;
       const upTimeoutMs = 30_000 + size * 2;
       try {
-        await pollUntil(`${size} hosts up`, async () => (await hostCounts(plane.http)).up >= size, upTimeoutMs, 250);
+        await waitUntil(`${size} hosts up`, async () => (await hostCounts(plane.http)).up >= size, { timeoutMs: upTimeoutMs, intervalMs: 250 });
       } catch {
         notes.push(`the controller had not registered all ${fmt.int(size)} hosts within ${upTimeoutMs / 1000} s`);
       }
       const addMs = Date.now() - addStarted;
-      await sleep(opts.settleMs);
+      await delay(opts.settleMs);
 
       ctx.log(`hosts: measuring ${fmt.int(size)} hosts for ${opts.windowMs / 1000} s`);
       const handledBefore = await metricValue(plane.http, 'flotilla_heartbeats_received_total').catch(() => NaN);
@@ -110,9 +112,9 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       let failedPolls = 0;
       const windowStart = Date.now();
       for (let poll = 1; Date.now() - windowStart < opts.windowMs; poll++) {
-        await sleep(windowStart + poll * 1000 - Date.now());
+        await delay(windowStart + poll * 1000 - Date.now());
         try {
-          const r = await controlCall<ListHostsResponse__Output>(plane.clients.control, 'ListHosts', { selector: 'probe=yes' }, 5000);
+          const r = await unaryCall<object, ListHostsResponse__Output>(plane.clients.control, 'ListHosts', { selector: 'probe=yes' }, undefined, 5000);
           for (const h of r.hosts) collectDelay(h, sampled, delays);
         } catch {
           failedPolls++;
@@ -174,7 +176,7 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       ctx.log(`hosts: ${row.value}; down ${fmt.ms(detection.fromReceiptMs)} after receipt${saturated ? ' (saturated)' : ''}`);
       if (!saturated) {
         // The victim is back: wait for it before growing further.
-        await pollUntil(`${size} hosts up again`, async () => (await hostCounts(plane.http)).up >= size, 10_000, 100).catch(() => undefined);
+        await waitUntil(`${size} hosts up again`, async () => (await hostCounts(plane.http)).up >= size, { timeoutMs: 10_000, intervalMs: 100 }).catch(() => undefined);
       }
     }
   } finally {
@@ -212,7 +214,7 @@ async function measureDetection(
   let receivedAt = NaN;
   try {
     // Before the victim resumes: until then its last_seen_ms is its last heartbeat's receipt.
-    const r = await controlCall<ListHostsResponse__Output>(plane.clients.control, 'ListHosts', { selector: 'victim=yes' }, 5000);
+    const r = await unaryCall<object, ListHostsResponse__Output>(plane.clients.control, 'ListHosts', { selector: 'victim=yes' }, undefined, 5000);
     receivedAt = Number(r.hosts.find((h) => h.host_id === victim)?.last_seen_ms ?? NaN);
   } catch (err) {
     return { ...failed(`cannot read the victim's last_seen_ms: ${firstLine(err)}`), fromSendMs: down.atMs - sentAt };

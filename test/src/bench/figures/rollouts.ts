@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ControlClient, Rollout__Output, StartRolloutResponse__Output } from '@flotilla/proto';
 import { fireAlertmanager } from '../../alerts.js';
-import { releaseTarball, signArtifact, uploadArtifact } from '../../controller-process.js';
+import { releaseTarball, signArtifact, unaryCall, uploadArtifact } from '../../controller-process.js';
 import { SimFleetProcess, type SimHostSpec } from '../../sim/index.js';
-import { controlCall, firstLine, hostCounts, pollUntil, type BenchContext } from '../context.js';
+import { waitUntil } from '../../deadline.js';
+import { firstLine, hostCounts, type BenchContext } from '../context.js';
 import { ControlPlane } from '../plane.js';
 import { percentile } from '../proc.js';
 import { fmt, type FigureGroup, type FigureRow } from '../results.js';
@@ -54,7 +55,7 @@ export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, ro
     }));
     ctx.log(`rollout: ${fmt.int(opts.hosts)} simulated hosts`);
     await sim.call('addHosts', specs, { perSecond: 5000 });
-    await pollUntil(`${opts.hosts} hosts up`, async () => (await hostCounts(plane.http)).up >= opts.hosts, 120_000, 200);
+    await waitUntil(`${opts.hosts} hosts up`, async () => (await hostCounts(plane.http)).up >= opts.hosts, { timeoutMs: 120_000, intervalMs: 200 });
 
     const control = plane.clients.control;
     for (const version of ['1.0.0', '2.0.0', '3.0.0']) await pushRelease(plane, ctx, version);
@@ -97,7 +98,7 @@ export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, ro
       });
       ctx.log(`rollout: ${rows[rows.length - 1]!.value}`);
       if (!ok && started) {
-        await controlCall(control, 'RolloutCommand', { id: started.id, command: 'abort', no_revert: true, actor: 'bench' }, 60_000).catch(() => undefined);
+        await unaryCall(control, 'RolloutCommand', { id: started.id, command: 'abort', no_revert: true, actor: 'bench' }, undefined, 60_000).catch(() => undefined);
       }
     } else {
       const r = await startRollout(control, { app: APP, version: '2.0.0', steps: '100%', min_healthy_time: '0s' });
@@ -194,7 +195,7 @@ async function pushRelease(plane: ControlPlane, ctx: BenchContext, version: stri
 type StartInput = { app: string; version: string } & Record<string, string | boolean>;
 
 async function startRollout(control: ControlClient, input: StartInput): Promise<Rollout__Output> {
-  const r = await controlCall<StartRolloutResponse__Output>(control, 'StartRollout', { ...input, actor: 'bench' }, 120_000);
+  const r = await unaryCall<object, StartRolloutResponse__Output>(control, 'StartRollout', { ...input, actor: 'bench' }, undefined, 120_000);
   if (!r.rollout) throw new Error('StartRollout answered without a rollout');
   return r.rollout;
 }
