@@ -184,8 +184,9 @@ describe('flotilla-agent converging on its assignment', () => {
       const { seq: slowSeq } = await ctl.assign(HOST, { demo: assignmentOf('6.0.0') });
       await waitFor((h) => h.acceptedSeq === slowSeq && demo(h)?.installPhase === 'downloading' && demo(h)?.installVersion === '6.0.0');
       const { seq } = await ctl.assign(HOST, { demo: assignmentOf('2.0.0') });
-      const hb = await waitFor((h) => h.acceptedSeq === seq && runsHealthy('demo', '2.0.0')(h));
-      expect(demo(hb)?.installPhase).toBe('done');
+      // Running healthy comes before the install's last steps (persist, post-start, prune): wait for all.
+      const hb = await waitFor((h) => h.acceptedSeq === seq && runsHealthy('demo', '2.0.0')(h) && demo(h)?.installPhase === 'done');
+      expect(demo(hb)?.installVersion).toBe('2.0.0');
       expect(await body()).toBe('2.0.0');
       await agent.waitForLog((l) => l.msg === 'newer assignment calls off the install in flight' && l.version === '6.0.0');
       await waitUntil('the stalled download called off', () => artifacts.cancelled.includes(slow.sha256)).catch(() => undefined);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
-import { deadlineFlag, waitUntil } from './deadline.js';
+import { deadlineFlag, deadlineMs, waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 
 // The controller killed with SIGKILL in the middle of a rollout, twice, and started again on the
@@ -24,13 +24,17 @@ async function killAndRestart(): Promise<void> {
   await fleet.restartController();
 }
 
+// The bake must outlast a controller restart so that the test finds it under way and kills the
+// controller inside it: on a loaded machine a restart takes several seconds.
+const BAKE_MS = deadlineMs(4000);
+
 describe('a controller restart mid-rollout', () => {
   it('carries the rollout on to success: no step redone, no host assigned twice, bake time counted', async () => {
     const seqs = new Map((await fleet.hosts()).map((h) => [h.host_id, h.accepted_seq]));
     expect([...seqs.values()]).toEqual(['1', '1', '1']);
     const start = await fleet.cli([
       'rollout', 'start', 'demo@2.0.0',
-      '--canary', '1', '--batch', '1', '--min-healthy-time', '2s', '--bake', '3s', '--canary-bake', '0s',
+      '--canary', '1', '--batch', '1', '--min-healthy-time', '2s', '--bake', `${BAKE_MS}ms`, '--canary-bake', '0s',
       '--healthy-deadline', deadlineFlag(60), '--json',
     ]);
     expect(start.code, start.stderr).toBe(0);
@@ -52,7 +56,7 @@ describe('a controller restart mid-rollout', () => {
     // Each step started exactly once, in order.
     expect(done.log.filter((e) => e.kind === 'step-started').map((e) => JSON.parse(e.details_json).step)).toEqual([0, 1, 2]);
     // The bake counted from when step 2 passed, not from the restart; step 3 waited for its end.
-    expect(Number(baking.steps[1]!.bake_until_ms)).toBe(Number(baking.steps[1]!.passed_at_ms) + 3000);
+    expect(Number(baking.steps[1]!.bake_until_ms)).toBe(Number(baking.steps[1]!.passed_at_ms) + BAKE_MS);
     expect(Number(done.steps[2]!.started_at_ms)).toBeGreaterThanOrEqual(Number(baking.steps[1]!.bake_until_ms));
     // The host watched when the controller died passed, credited from before the restart.
     expect(Number(done.hosts.find((h) => h.host_id === step2Host)!.healthy_since_ms)).toBe(
