@@ -14,3 +14,5 @@ export * from './signing.js';
 export * from './subjects.js';
 export * from './version.js';
 export * from './flags.js';
+export * from './tls/identity.js';
+export * from './tls/file-mode.js';
