@@ -5,6 +5,7 @@ import {
   LOG_LEVELS,
   errorMessage,
   loadConfig,
+  assertPrivateKeyFileMode,
   loadPrivateKey,
   loadTrustedKeys,
   parseDuration,
@@ -13,6 +14,8 @@ import {
   type SigningKey,
   type TrustedKey,
 } from '@flotilla/shared';
+import { listenerPolicy, operatorsSchema, tlsSchema, type TlsFiles } from './auth/config.js';
+import type { OperatorPolicy } from './auth/roles.js';
 import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, type AlertsConfig } from './alarms/config.js';
 
 export const PROGRAM = 'flotilla-controller';
@@ -61,6 +64,8 @@ export interface ControllerConfig {
   readonly http: {
     /** @default { host: '0.0.0.0', port: 7401 } */
     readonly listen: ListenAddress;
+    /** Serve HTTP over TLS with the `tls` certificate. @default false */
+    readonly tls: boolean;
   };
   /** Artifacts live in `<dataDir>/artifacts/` (absolute). Required. */
   readonly dataDir: string;
@@ -68,8 +73,16 @@ export interface ControllerConfig {
   readonly trustedKeys: readonly string[];
   /** Path of the controller's Ed25519 private key (PKCS#8 PEM). Required. */
   readonly controllerKey: string;
-  /** When set, every gRPC call must carry `authorization: Bearer <token>`. @default none */
+  /** Legacy: one token that acts as the admin operator "api-token". Prefer `operators`. @default none */
   readonly apiToken?: string;
+  /** The gRPC listener's TLS (and the HTTP listener's when `http.tls`). @default none */
+  readonly tls?: TlsFiles;
+  /** Named operators: token hash and/or certificate, and roles per app. @default [] */
+  readonly operators: readonly OperatorPolicy[];
+  /** Run open: calls without credentials pass. Logged loudly at every start. @default false */
+  readonly insecure: boolean;
+  /** Whether callers without credentials pass (derived: see auth/config.ts listenerPolicy). */
+  readonly open: boolean;
   readonly hosts: {
     /** A host that misses this many heartbeat intervals in a row is marked down. @default 3 */
     readonly downAfterMissed: number;
@@ -170,7 +183,7 @@ export const controllerConfigSchema = z
       .strict()
       .prefault({}),
     grpc: z.object({ listen: listenField.prefault(DEFAULT_GRPC_LISTEN) }).strict().prefault({}),
-    http: z.object({ listen: listenField.prefault(DEFAULT_HTTP_LISTEN) }).strict().prefault({}),
+    http: z.object({ listen: listenField.prefault(DEFAULT_HTTP_LISTEN), tls: z.boolean().default(false) }).strict().prefault({}),
     dataDir: z.string(required('--data-dir, FLOTILLA_DATA_DIR or dataDir in the config file')).min(1, 'must not be empty'),
     trustedKeys: z
       .array(z.string().min(1, 'must not be empty'))
@@ -182,6 +195,9 @@ export const controllerConfigSchema = z
       .string(required('--controller-key, FLOTILLA_CONTROLLER_KEY or controllerKey in the config file'))
       .min(1, 'must not be empty'),
     apiToken: secret,
+    tls: tlsSchema,
+    operators: operatorsSchema,
+    insecure: z.boolean().default(false),
     hosts: z
       .object({ downAfterMissed: z.number().int().min(1).max(100).default(3) })
       .strict()
@@ -234,6 +250,9 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
   FLOTILLA_TRUSTED_KEYS: { path: 'trustedKeys', kind: 'list' },
   FLOTILLA_CONTROLLER_KEY: { path: 'controllerKey' },
   FLOTILLA_API_TOKEN: { path: 'apiToken' },
+  FLOTILLA_TLS_CERT: { path: 'tls.cert' },
+  FLOTILLA_TLS_KEY: { path: 'tls.key' },
+  FLOTILLA_TLS_CA: { path: 'tls.ca' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
   ...ALARMS_ENV,
 });
@@ -246,6 +265,7 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
 export function loadControllerKeys(settings: { controllerKey: string; trustedKeys: readonly string[] }): ControllerKeys {
   let controller: SigningKey;
   try {
+    assertPrivateKeyFileMode(settings.controllerKey, 'controllerKey');
     controller = loadPrivateKey(settings.controllerKey);
   } catch (err) {
     throw new ConfigError(`${PROGRAM} config is invalid: controllerKey: ${errorMessage(err)}`, { cause: err });
@@ -281,7 +301,21 @@ export function loadControllerConfig(input: ControllerConfigInput = {}): Control
     ...(input.overrides ? { overrides: input.overrides } : {}),
   });
   const keys = loadControllerKeys(settings);
-  return Object.freeze({ ...settings, keys }) as ControllerConfig;
+  if (settings.tls) {
+    try {
+      assertPrivateKeyFileMode(settings.tls.key, 'tls.key');
+    } catch (err) {
+      throw new ConfigError(`${PROGRAM} config is invalid: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  if (settings.http.tls && !settings.tls) throw new ConfigError(`${PROGRAM} config is invalid: http.tls needs tls.cert, tls.key and tls.ca`);
+  let open: boolean;
+  try {
+    ({ open } = listenerPolicy({ grpcListen: settings.grpc.listen, tls: settings.tls, operators: settings.operators, insecure: settings.insecure }));
+  } catch (err) {
+    throw new ConfigError(`${PROGRAM} refuses to start: ${errorMessage(err)}`, { cause: err });
+  }
+  return Object.freeze({ ...settings, keys, open }) as ControllerConfig;
 }
 
 /** The address a local client reaches a listener on: loopback when it listens on every interface. */

@@ -13,7 +13,14 @@ import { ArtifactStore } from './artifacts.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
 import { artifactsService } from './grpc/artifacts-service.js';
-import { bearerTokenCheck } from './grpc/auth.js';
+import { createHash } from 'node:crypto';
+import { authenticator } from './auth/authenticate.js';
+import { artifactsGuard, controlGuard } from './auth/call-policy.js';
+import { apiTokenOperator } from './auth/config.js';
+import { HostArtifacts } from './auth/host-artifacts.js';
+import { HostRevocations } from './auth/revocations.js';
+import { identityService } from './grpc/identity-service.js';
+import { ReloadableTls } from './tls/reloadable.js';
 import { controlService } from './grpc/control-service.js';
 import { startGrpcServer, type RunningGrpcServer } from './grpc/server.js';
 import { HostRegistry } from './hosts.js';
@@ -87,6 +94,8 @@ export class Controller {
     readonly http: HttpServer,
     readonly addresses: ControllerAddresses,
     now: () => number,
+    private readonly revocations: HostRevocations,
+    private readonly tls: ReloadableTls | undefined,
   ) {
     this.startedMs = now();
   }
@@ -174,6 +183,22 @@ export class Controller {
       const alarmMetrics = new AlarmMetrics(metrics.registry);
       const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: reverts, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
+      const revocations = await HostRevocations.open(nats.nc, { replicas: config.nats.kvReplicas, logger: root });
+      cleanups.push(async () => revocations.stop());
+      const operators = [
+        ...config.operators,
+        ...(config.apiToken ? [apiTokenOperator(createHash('sha256').update(config.apiToken, 'utf8').digest('hex'))] : []),
+      ];
+      const policyDeps = {
+        authenticate: authenticator({ operators, revocations, open: config.open }),
+        hostArtifacts: new HostArtifacts({
+          currentAssignment: (hostId) => assignments.current(hostId)?.assignment,
+          artifactSha256: async (app, version) => (await artifacts.get(app, version))?.sha256,
+        }),
+      };
+      const tls = config.tls ? await ReloadableTls.load(config.tls, root.child({ component: 'tls' })) : undefined;
+      tls?.watchFiles();
+      cleanups.push(async () => tls?.close());
       const grpc = await startGrpcServer(
         config.grpc.listen,
         {
@@ -183,9 +208,12 @@ export class Controller {
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
           }),
-          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, reverts, logger: root, now }),
+          control: {
+            ...controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, reverts, logger: root, now }),
+            ...identityService({ revocations, logger: root, now }),
+          },
         },
-        bearerTokenCheck(config.apiToken),
+        { guards: { control: controlGuard(policyDeps), artifacts: artifactsGuard(policyDeps) }, tls },
         root.child({ component: 'grpc' }),
       );
       cleanups.push(() => grpc.close(0));
@@ -201,7 +229,7 @@ export class Controller {
       })) {
         http.route(r.method, r.path, r.handler);
       }
-      const httpPort = await http.listen(config.http.listen);
+      const httpPort = await http.listen(config.http.listen, config.http.tls && tls ? tls : undefined);
       cleanups.push(() => http.close(0));
 
       const addresses: ControllerAddresses = Object.freeze({
@@ -226,6 +254,8 @@ export class Controller {
         http,
         addresses,
         now,
+        revocations,
+        tls,
       );
       controller.addRoutes();
       return controller;
@@ -270,6 +300,12 @@ export class Controller {
       void this.shutdown('failed');
     });
     this.currentState = 'running';
+    if (this.config.insecure) {
+      this.logger.warn(
+        { grpc: this.addresses.grpc },
+        'INSECURE: --insecure given; calls without credentials pass; anyone who reaches this port owns the fleet',
+      );
+    }
     this.logger.info(
       {
         version: FLOTILLA_VERSION,
@@ -278,7 +314,9 @@ export class Controller {
         hosts: this.hosts.list().length,
         activeRollouts: this.rollouts.activeIds(),
         subjectPrefix: this.config.nats.subjectPrefix,
-        auth: this.config.apiToken ? 'token' : 'none',
+        auth: this.config.open ? 'OPEN' : 'required',
+        tls: this.tls !== undefined,
+        operators: this.config.operators.map((o) => o.name),
         alertWebhooks: this.config.alerts.token ? 'on' : 'off (no alerts.token)',
         trustedKeys: this.config.keys.trusted.map((k) => k.keyId),
         controllerKeyId: this.config.keys.controller.keyId,
@@ -287,6 +325,11 @@ export class Controller {
     );
     this.markRunning();
     await this.stopped;
+  }
+
+  /** Rereads the TLS files (SIGHUP); false when there is no TLS or the new files were refused. */
+  reloadCertificates(): Promise<boolean> {
+    return this.tls ? this.tls.reload() : Promise.resolve(false);
   }
 
   /** Resolves once run() has everything started. */
@@ -309,6 +352,8 @@ export class Controller {
     const graceMs = this.config.shutdownTimeoutMs;
     this.unsubscribeHosts?.();
     this.unsubscribeNats?.();
+    this.revocations.stop();
+    this.tls?.close();
     // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
     await this.builtinAlarms.stop();
     await this.hosts.stop(graceMs);

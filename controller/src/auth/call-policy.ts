@@ -1,0 +1,49 @@
+import { PermissionDeniedError } from '@flotilla/shared';
+import type { CallGuard } from '../grpc/guard.js';
+import type { CallCredentials } from './authenticate.js';
+import type { Caller } from './caller.js';
+import type { HostArtifacts } from './host-artifacts.js';
+import { CONTROL_RULES } from './methods.js';
+import { authorize } from './policy.js';
+
+export interface CallPolicyDeps {
+  authenticate(creds: CallCredentials): Caller;
+  hostArtifacts: Pick<HostArtifacts, 'allowed'>;
+}
+
+/** The Control service's guard: authenticate, then the method's rule (see methods.ts). */
+export function controlGuard(deps: CallPolicyDeps): CallGuard {
+  return async (method, creds, request) => {
+    const caller = deps.authenticate(creds);
+    const rule = CONTROL_RULES[method];
+    if (!rule) throw new PermissionDeniedError(`${method} has no access rule; nobody may call it`);
+    if (rule.permission !== 'authenticated') authorize(caller, { permission: rule.permission, app: rule.appOf(request ?? {}) }, method);
+    return caller;
+  };
+}
+
+/**
+ * The Artifacts service's guard. Upload needs push over every app: the app is named only inside
+ * the stream, after the call is admitted. Download: a host gets what is (or recently was) assigned
+ * to it, an operator needs view.
+ */
+export function artifactsGuard(deps: CallPolicyDeps): CallGuard {
+  return async (method, creds, request) => {
+    const caller = deps.authenticate(creds);
+    if (method === 'Upload') {
+      authorize(caller, { permission: 'push' }, method);
+    } else if (method === 'Download') {
+      if (caller.kind === 'host') {
+        const sha256 = typeof request?.['sha256'] === 'string' ? request['sha256'] : '';
+        if (!(await deps.hostArtifacts.allowed(caller.hostId, sha256))) {
+          throw new PermissionDeniedError(`host "${caller.hostId}" may not download artifact ${sha256}: it is not assigned to it`);
+        }
+      } else {
+        authorize(caller, { permission: 'view' }, method);
+      }
+    } else {
+      throw new PermissionDeniedError(`${method} has no access rule; nobody may call it`);
+    }
+    return caller;
+  };
+}
