@@ -172,6 +172,7 @@ export class Agent {
             size: d.size,
             cacheDir: this.releases.cacheDir,
             ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+            ...(this.config.controller.tls ? { tls: { ...this.config.controller.tls } } : {}),
           },
           signal,
         ),
