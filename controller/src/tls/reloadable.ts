@@ -101,14 +101,16 @@ export class ReloadableTls implements CertificateProvider {
 
   addCaCertificateListener(listener: CaListener): void {
     this.caListeners.add(listener);
-    listener({ caCertificate: this.material.ca });
+    // Later, not now: grpc-js registers its server's watcher only after adding this listener,
+    // and a synchronous answer would reach no watcher (the server would drop every connection).
+    queueMicrotask(() => listener({ caCertificate: this.material.ca }));
   }
   removeCaCertificateListener(listener: CaListener): void {
     this.caListeners.delete(listener);
   }
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
-    listener({ certificate: this.material.cert, privateKey: this.material.key });
+    queueMicrotask(() => listener({ certificate: this.material.cert, privateKey: this.material.key }));
   }
   removeIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.delete(listener);
