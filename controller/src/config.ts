@@ -265,10 +265,15 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
 export function loadControllerKeys(settings: { controllerKey: string; trustedKeys: readonly string[] }): ControllerKeys {
   let controller: SigningKey;
   try {
-    assertPrivateKeyFileMode(settings.controllerKey, 'controllerKey');
     controller = loadPrivateKey(settings.controllerKey);
   } catch (err) {
     throw new ConfigError(`${PROGRAM} config is invalid: controllerKey: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    // After parsing, so a file that is no key at all says so rather than complain of its mode.
+    assertPrivateKeyFileMode(settings.controllerKey, 'controllerKey');
+  } catch (err) {
+    throw new ConfigError(`${PROGRAM} config is invalid: ${errorMessage(err)}`, { cause: err });
   }
   let trusted: TrustedKey[];
   try {
@@ -311,7 +316,13 @@ export function loadControllerConfig(input: ControllerConfigInput = {}): Control
   if (settings.http.tls && !settings.tls) throw new ConfigError(`${PROGRAM} config is invalid: http.tls needs tls.cert, tls.key and tls.ca`);
   let open: boolean;
   try {
-    ({ open } = listenerPolicy({ grpcListen: settings.grpc.listen, tls: settings.tls, operators: settings.operators, insecure: settings.insecure }));
+    ({ open } = listenerPolicy({
+      grpcListen: settings.grpc.listen,
+      tls: settings.tls,
+      operators: settings.operators,
+      apiToken: settings.apiToken !== undefined,
+      insecure: settings.insecure,
+    }));
   } catch (err) {
     throw new ConfigError(`${PROGRAM} refuses to start: ${errorMessage(err)}`, { cause: err });
   }

@@ -179,7 +179,7 @@ describe('operator calls', () => {
     expect(JSON.parse(t.stdout)).toMatchObject({ kind: 'operator', name: 'webdev', via: 'token', roles: [{ role: 'deployer', apps: ['web'] }] });
     const none = await cli('whoami', '--controller', ctl.grpc, '--tls-ca', join(pki, 'ca.pem'));
     expect(none.code).not.toBe(0);
-    expect(none.stdout).toMatch(/requires credentials/);
+    expect(none.stdout).toMatch(/requires an API token or a client certificate/);
   });
 });
 

@@ -64,10 +64,12 @@ export function listenerPolicy(input: {
   grpcListen: ListenAddress;
   tls: TlsFiles | undefined;
   operators: readonly OperatorPolicy[];
+  /** The legacy single token is set. */
+  apiToken: boolean;
   insecure: boolean;
 }): { open: boolean } {
   if (input.insecure) return { open: true };
-  const credentials = input.tls !== undefined || input.operators.length > 0;
+  const credentials = input.tls !== undefined || input.operators.length > 0 || input.apiToken;
   if (isLoopback(input.grpcListen.host)) return { open: !credentials };
   if (!input.tls) {
     throw new ConfigError(
