@@ -221,6 +221,7 @@ export class Controller {
       for (const r of alertRoutes({
         sink: reverts,
         token: config.alerts.token,
+        sources: config.alerts.sources,
         appLabel: config.alerts.appLabel,
         maxBodyBytes: config.alerts.maxBodyBytes,
         logger: root,
@@ -317,7 +318,8 @@ export class Controller {
         auth: this.config.open ? 'OPEN' : 'required',
         tls: this.tls !== undefined,
         operators: this.config.operators.map((o) => o.name),
-        alertWebhooks: this.config.alerts.token ? 'on' : 'off (no alerts.token)',
+        alertWebhooks:
+          this.config.alerts.token || this.config.alerts.sources.length > 0 ? 'on' : 'off (no alerts.sources or alerts.token)',
         trustedKeys: this.config.keys.trusted.map((k) => k.keyId),
         controllerKeyId: this.config.keys.controller.keyId,
       },

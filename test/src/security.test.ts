@@ -34,7 +34,7 @@ let release: TestKeyPair;
 let controllerKey: TestKeyPair;
 let ctl: ControllerProcess;
 
-const TOKENS = { viewer: 'viewer-token-0123456789', webDeployer: 'web-deployer-token-0123456789', admin: 'admin-token-0123456789' };
+const TOKENS = { viewer: 'viewer-token-0123456789', webDeployer: 'web-deployer-token-0123456789', admin: 'admin-token-0123456789', promWeb: 'prom-web-token-0123456789' };
 const hash = (t: string) => createHash('sha256').update(t).digest('hex');
 
 async function cli(...args: string[]): Promise<{ stdout: string; code: number }> {
@@ -107,6 +107,11 @@ beforeAll(async () => {
       '    roles: [{ role: admin }]',
       '  - name: alice',
       '    roles: [{ role: viewer }]',
+      'alerts:',
+      '  sources:',
+      '    - name: prom-web',
+      `      tokenSha256: ${hash(TOKENS.promWeb)}`,
+      '      apps: [web]',
       '',
     ].join('\n'),
   );
@@ -219,6 +224,26 @@ describe('host certificates', () => {
     } finally {
       host.close();
     }
+  });
+});
+
+describe('alert sources', () => {
+  const post = (token: string, app: string) =>
+    fetch(`http://${ctl.http}/v1/alerts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ app, reason: 'error rate' }),
+    });
+
+  it('a source token raises alarms only for its listed apps', async () => {
+    // "web" exists (pushed above); "api" is refused for the source before the controller looks it up.
+    const other = await post(TOKENS.promWeb, 'api');
+    expect(other.status).toBe(403);
+    expect(((await other.json()) as { error: string }).error).toMatch(/alert source "prom-web" may not raise alarms for "api"/);
+    const own = await post(TOKENS.promWeb, 'web');
+    expect(own.status).toBe(202);
+    // An operator token is not an alert source token.
+    expect((await post(TOKENS.admin, 'web')).status).toBe(401);
   });
 });
 
