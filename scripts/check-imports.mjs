@@ -43,6 +43,9 @@ export const LAYERS = {
     'metrics.ts': 0,
     'config.ts': 0,
     'alarms/config.ts': 0,
+    'auth/roles.ts': 0,
+    'auth/config.ts': 0,
+    'auth/alert-sources.ts': 0,
     'http.ts': 0,
     'rollout/': 0,
     'store/': 1,
@@ -53,6 +56,8 @@ export const LAYERS = {
     'release-manifest.ts': 2,
     'rollouts/': 3,
     'alarms/': 3,
+    'auth/': 3,
+    'tls/': 3,
     'grpc/': 4,
   },
   agent: {

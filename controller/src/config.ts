@@ -21,7 +21,8 @@ import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, 
 export const PROGRAM = 'flotilla-controller';
 
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
-export const DEFAULT_GRPC_LISTEN = '0.0.0.0:7400';
+// Loopback: a controller reachable from the network needs TLS and credentials first (deny by default).
+export const DEFAULT_GRPC_LISTEN = '127.0.0.1:7400';
 export const DEFAULT_HTTP_LISTEN = '0.0.0.0:7401';
 export const DEFAULT_SUBJECT_PREFIX = 'flotilla';
 
@@ -58,7 +59,7 @@ export interface ControllerConfig {
     readonly connectTimeoutMs: number;
   };
   readonly grpc: {
-    /** @default { host: '0.0.0.0', port: 7400 } */
+    /** @default { host: '127.0.0.1', port: 7400 } */
     readonly listen: ListenAddress;
   };
   readonly http: {

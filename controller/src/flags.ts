@@ -27,7 +27,7 @@ export function controllerCommand(): Command {
     .version(FLOTILLA_VERSION, '--version')
     .option('--config <file>', 'YAML config file')
     .option('--nats <urls>', 'NATS servers, comma-separated')
-    .option('--grpc-listen <host:port>', 'gRPC listen address (default 0.0.0.0:7400; port 0 picks a free port)')
+    .option('--grpc-listen <host:port>', 'gRPC listen address (default 127.0.0.1:7400; beyond loopback needs TLS or --insecure; port 0 picks a free port)')
     .option('--http-listen <host:port>', 'HTTP listen address for /healthz and /metrics (default 0.0.0.0:7401)')
     .option('--data-dir <dir>', 'where artifacts are stored')
     .option('--trusted-key <path>', 'release signer public key (repeatable)', collectRepeated)

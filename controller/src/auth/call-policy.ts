@@ -1,10 +1,12 @@
 import { PermissionDeniedError } from '@flotilla/shared';
-import type { CallGuard } from '../grpc/guard.js';
 import type { CallCredentials } from './authenticate.js';
 import type { Caller } from './caller.js';
 import type { HostArtifacts } from './host-artifacts.js';
 import { CONTROL_RULES } from './methods.js';
 import { authorize } from './policy.js';
+
+/** Decides whether one call may run; resolves to its caller or throws the refusal. */
+export type CallGuard = (method: string, creds: CallCredentials, request: Record<string, unknown> | undefined) => Promise<Caller>;
 
 export interface CallPolicyDeps {
   authenticate(creds: CallCredentials): Caller;

@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '@flotilla/shared';
-import type { ListenAddress } from '../config.js';
 import { ROLES, type OperatorPolicy } from './roles.js';
 
 /** The controller's TLS files: its own certificate and key, and the CA its clients' certificates chain to. */
@@ -61,7 +60,7 @@ function isLoopback(host: string): boolean {
  * `--insecure`. Returns `open`; throws ConfigError naming what to configure.
  */
 export function listenerPolicy(input: {
-  grpcListen: ListenAddress;
+  grpcListen: { readonly host: string; readonly port: number };
   tls: TlsFiles | undefined;
   operators: readonly OperatorPolicy[];
   /** The legacy single token is set. */

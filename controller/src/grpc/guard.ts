@@ -3,10 +3,10 @@ import type { PeerCertificate } from 'node:tls';
 import { PermissionDeniedError } from '@flotilla/shared';
 import type { Caller } from '../auth/caller.js';
 import type { CallCredentials } from '../auth/authenticate.js';
+import type { CallGuard } from '../auth/call-policy.js';
 import { toServiceError } from './errors.js';
 
-/** Decides whether one call may run; resolves to its caller or throws the refusal. */
-export type CallGuard = (method: string, creds: CallCredentials, request: Record<string, unknown> | undefined) => Promise<Caller>;
+export type { CallGuard };
 
 interface GuardedCall {
   metadata: Metadata;
