@@ -188,6 +188,24 @@ describe('operator calls', () => {
   });
 });
 
+describe('bring your own CA', () => {
+  it('a certificate made with openssl (the commands docs/operations.md shows) identifies its operator', async () => {
+    const ext = join(dir, 'operator-ext.cnf');
+    await writeFile(
+      ext,
+      'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=URI:flotilla://operator/alice\n',
+    );
+    const key = join(dir, 'ossl-alice-key.pem');
+    const csr = join(dir, 'ossl-alice.csr');
+    const cert = join(dir, 'ossl-alice.pem');
+    await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=operator:alice/O=Flotilla']);
+    await run('openssl', ['x509', '-req', '-in', csr, '-CA', join(pki, 'ca.pem'), '-CAkey', join(pki, 'ca-key.pem'), '-CAcreateserial', '-days', '30', '-out', cert, '-extfile', ext]);
+    const r = await cli('whoami', '--controller', ctl.grpc, '--tls-ca', join(pki, 'ca.pem'), '--tls-cert', cert, '--tls-key', key);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain('operator:alice (by certificate)');
+  });
+});
+
 describe('host certificates', () => {
   it('cannot call the operator API, nor download an artifact not assigned to it', async () => {
     const bytes = await releaseTarball(join(dir, 'tarball'));
