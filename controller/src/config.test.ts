@@ -193,6 +193,10 @@ describe('loadControllerConfig', () => {
     const parsed = controllerConfigSchema.safeParse(parseYaml(text));
     expect(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues)).toBe(true);
     expect(parsed.data?.alarms.apps.web).toMatchObject({ health: { forMs: 30_000 }, revertOutsideWatchWindow: true });
+    // Shipped authenticated: TLS on, named operators, alert sources with their own tokens.
+    expect(parsed.data?.tls?.ca).toMatch(/ca\.pem$/);
+    expect(parsed.data?.operators.map((o) => o.name)).toEqual(['alice', 'ci']);
+    expect(parsed.data?.alerts.sources.map((a) => a.name)).toEqual(['alertmanager']);
   });
 
   it('refuses the controller key as a trusted release key', () => {
