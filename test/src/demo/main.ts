@@ -163,7 +163,7 @@ async function waitForAnswers(version: string): Promise<void> {
 async function waitForHosts(count: number): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    const r = await runCli(['hosts', '--json'], { controller: fleet?.controller.grpc });
+    const r = await runCli(['hosts', '--json'], { controller: fleet?.controller.grpc, env: fleet?.cliEnv ?? {} });
     if (r.code === 0) {
       const hosts = (JSON.parse(r.stdout) as { hosts: Array<{ state: string }> }).hosts;
       if (hosts.filter((h) => h.state === 'up').length >= count) return;
