@@ -16,3 +16,4 @@ export * from './version.js';
 export * from './flags.js';
 export * from './tls/identity.js';
 export * from './tls/file-mode.js';
+export * from './tls/ip-target.js';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '@flotilla/shared';
+import { createLogger, ipTargetTls } from '@flotilla/shared';
 import { createArtifactsClient, downloadArtifact } from '../install/download.js';
 import { unpackRelease } from '../install/unpack.js';
 import { collectInventory } from '../inventory.js';
@@ -41,10 +41,19 @@ function clientFor(address: string, tls: DownloadTask['tls']): ReturnType<typeof
     // The host's certificate is its credential: the controller lets it download only what is
     // assigned to it. Files are read once per thread; a renewed certificate is used from the
     // next agent start (or the next thread).
+    const ipTarget = tls ? ipTargetTls(address) : undefined;
     const credentials = tls
-      ? grpc.credentials.createSsl(readFileSync(tls.ca), readFileSync(tls.key), readFileSync(tls.cert))
+      ? grpc.credentials.createSsl(
+          readFileSync(tls.ca),
+          readFileSync(tls.key),
+          readFileSync(tls.cert),
+          ipTarget ? { checkServerIdentity: ipTarget.checkServerIdentity } : {},
+        )
       : undefined;
-    client = createArtifactsClient(address, credentials ? { credentials } : {});
+    client = createArtifactsClient(address, {
+      ...(credentials ? { credentials } : {}),
+      ...(ipTarget ? { channelOptions: { 'grpc.ssl_target_name_override': ipTarget.servernameOverride } } : {}),
+    });
     clients.set(address, client);
   }
   return client;

@@ -35,7 +35,7 @@ import {
   type UploadRequest,
   type UploadResponse__Output,
 } from '@flotilla/proto';
-import { ControllerError, ERROR_CODE_METADATA, UnavailableError, ValidationError, formatDuration, type FlotillaError } from '@flotilla/shared';
+import { ControllerError, ERROR_CODE_METADATA, UnavailableError, ValidationError, ipTargetTls, formatDuration, type FlotillaError } from '@flotilla/shared';
 
 /** Bytes per upload message. Small enough to keep memory flat, large enough to keep overhead low. */
 export const UPLOAD_CHUNK_BYTES = 256 * 1024;
@@ -164,8 +164,10 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
 }
 
 /** TLS when a CA is given (with a client certificate when one is), plaintext otherwise. */
-function channelCredentials(tls: ConnectOptions['tls']): grpc.ChannelCredentials {
+function channelCredentials(tls: ConnectOptions['tls'], address: string): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();
+  const ipTarget = ipTargetTls(address);
+  const verify = ipTarget ? { checkServerIdentity: ipTarget.checkServerIdentity } : {};
   const read = (path: string, what: string): Buffer => {
     try {
       return readFileSync(path);
@@ -174,15 +176,21 @@ function channelCredentials(tls: ConnectOptions['tls']): grpc.ChannelCredentials
     }
   };
   const ca = read(tls.ca, '--tls-ca');
-  if (tls.cert && tls.key) return grpc.credentials.createSsl(ca, read(tls.key, '--tls-key'), read(tls.cert, '--tls-cert'));
-  return grpc.credentials.createSsl(ca);
+  if (tls.cert && tls.key) return grpc.credentials.createSsl(ca, read(tls.key, '--tls-key'), read(tls.cert, '--tls-cert'), verify);
+  return grpc.credentials.createSsl(ca, null, null, verify);
+}
+
+/** Channel options for TLS to an IP address (see ipTargetTls). */
+function channelOptions(options: ConnectOptions): grpc.ChannelOptions {
+  const ipTarget = options.tls ? ipTargetTls(options.address) : undefined;
+  return ipTarget ? { 'grpc.ssl_target_name_override': ipTarget.servernameOverride } : {};
 }
 
 /** A gRPC client for the controller's Control and Artifacts services, sharing one channel. */
 export function createControllerClient(options: ConnectOptions): ControllerClient {
   const proto = loadFlotillaProto();
-  const credentials = channelCredentials(options.tls);
-  const control = new proto.Control(options.address, credentials);
+  const credentials = channelCredentials(options.tls, options.address);
+  const control = new proto.Control(options.address, credentials, channelOptions(options));
   const artifacts = new proto.Artifacts(options.address, credentials, { channelOverride: control.getChannel() });
 
   const connected = (): boolean =>
