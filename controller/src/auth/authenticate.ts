@@ -69,6 +69,6 @@ export function authenticator(opts: AuthenticatorOptions): (creds: CallCredentia
       throw new UnauthenticatedError(`a ${principal.kind} certificate cannot call the controller's API`);
     }
     if (opts.open) return { kind: 'open' };
-    throw new UnauthenticatedError('this controller requires an API token or a client certificate: pass --token (FLOTILLA_API_TOKEN) or --tls-cert/--tls-key');
+    throw new UnauthenticatedError('this controller requires an API token or a client certificate');
   };
 }

@@ -122,7 +122,7 @@ export function translateCallError(err: grpc.ServiceError, site: CallSite): Flot
     );
   }
   if (err.code === grpc.status.UNAUTHENTICATED) {
-    const hint = site.hasToken ? 'the token was refused' : 'pass --token or set FLOTILLA_API_TOKEN';
+    const hint = site.hasToken ? 'the token was refused' : 'pass --token or set FLOTILLA_API_TOKEN, or --tls-cert and --tls-key';
     return new ControllerError(
       flotillaCode ?? 'FLOTILLA_ERR_UNAUTHENTICATED',
       `${details || 'the controller requires an API token'} (${hint})`,

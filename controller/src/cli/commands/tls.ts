@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ValidationError, assertPrincipalName, type CertificatePrincipal } from '@flotilla/shared';
 import { DEFAULT_DAYS, createCa, issueLeaf, type IssuedPair } from '../../tls/pki.js';
@@ -38,6 +38,7 @@ async function writePair(dir: string, stem: string, pair: IssuedPair, force: boo
   const cert = join(dir, `${stem}.pem`);
   const key = join(dir, `${stem}-key.pem`);
   const flag = force ? 'w' : 'wx';
+  await mkdir(dir, { recursive: true, mode: 0o755 });
   try {
     await writeFile(key, pair.keyPem, { mode: 0o600, flag });
     await writeFile(cert, pair.certPem, { mode: 0o644, flag });
