@@ -20,6 +20,8 @@ import { apiTokenOperator } from './auth/config.js';
 import { HostArtifacts } from './auth/host-artifacts.js';
 import { HostRevocations } from './auth/revocations.js';
 import { identityService } from './grpc/identity-service.js';
+import { callerOf } from './grpc/guard.js';
+import { authorize } from './auth/policy.js';
 import { ReloadableTls } from './tls/reloadable.js';
 import { controlService } from './grpc/control-service.js';
 import { startGrpcServer, type RunningGrpcServer } from './grpc/server.js';
@@ -207,6 +209,7 @@ export class Controller {
             metrics,
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
+            authorizeUpload: (call, app) => authorize(callerOf(call), { permission: 'push', app }, 'Upload'),
           }),
           control: {
             ...controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, reverts, logger: root, now }),

@@ -175,6 +175,23 @@ describe('operator calls', () => {
     }
   });
 
+  it('a deployer scoped to an app pushes that app only; the refused upload stores nothing', async () => {
+    const bytes = await releaseTarball(join(dir, 'scoped'));
+    const c = controllerClients(ctl.grpc, await creds());
+    try {
+      const other = await refusal(uploadArtifact(c.artifacts, signArtifact(bytes, 'api', '1.0.0', release.signer), bytes, { metadata: bearer(TOKENS.webDeployer) }));
+      expect(other.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(other.details).toMatch(/operator "webdev" lacks permission "push" on app "api"/);
+      const viewer = await refusal(uploadArtifact(c.artifacts, signArtifact(bytes, 'web', '0.9.0', release.signer), bytes, { metadata: bearer(TOKENS.viewer) }));
+      expect(viewer.code).toBe(grpc.status.PERMISSION_DENIED);
+      const listed = await call<{ artifacts: unknown[] }>(c, 'ListArtifacts', { app: 'api' }, bearer(TOKENS.admin));
+      expect(listed.artifacts).toEqual([]);
+      await uploadArtifact(c.artifacts, signArtifact(bytes, 'web', '0.1.0', release.signer), bytes, { metadata: bearer(TOKENS.webDeployer) });
+    } finally {
+      c.close();
+    }
+  });
+
   it('whoami names the authenticated identity, by token and by certificate', async () => {
     const r = await cli('whoami', '--controller', ctl.grpc, '--tls-ca', join(pki, 'ca.pem'), '--tls-cert', join(pki, 'operator-alice.pem'), '--tls-key', join(pki, 'operator-alice-key.pem'));
     expect(r.code, r.stdout).toBe(0);

@@ -3,7 +3,7 @@ import type { CallCredentials } from './authenticate.js';
 import type { Caller } from './caller.js';
 import type { HostArtifacts } from './host-artifacts.js';
 import { CONTROL_RULES } from './methods.js';
-import { authorize } from './policy.js';
+import { authorize, authorizeSomewhere } from './policy.js';
 
 /** Decides whether one call may run; resolves to its caller or throws the refusal. */
 export type CallGuard = (method: string, creds: CallCredentials, request: Record<string, unknown> | undefined) => Promise<Caller>;
@@ -25,15 +25,16 @@ export function controlGuard(deps: CallPolicyDeps): CallGuard {
 }
 
 /**
- * The Artifacts service's guard. Upload needs push over every app: the app is named only inside
- * the stream, after the call is admitted. Download: a host gets what is (or recently was) assigned
- * to it, an operator needs view.
+ * The Artifacts service's guard. Upload is admitted with push over some app; the app is named in
+ * the stream's first message, and the upload handler checks it then (authorizeUpload) before a
+ * byte is stored. Download: a host gets what is (or recently was) assigned to it, an operator
+ * needs view.
  */
 export function artifactsGuard(deps: CallPolicyDeps): CallGuard {
   return async (method, creds, request) => {
     const caller = deps.authenticate(creds);
     if (method === 'Upload') {
-      authorize(caller, { permission: 'push' }, method);
+      authorizeSomewhere(caller, 'push', method);
     } else if (method === 'Download') {
       if (caller.kind === 'host') {
         const sha256 = typeof request?.['sha256'] === 'string' ? request['sha256'] : '';
