@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { checkHostCertificate } from './host-certificate.js';
 import { z } from 'zod';
 import {
   APP_NAME,
@@ -332,6 +333,13 @@ export function agentConfigFromFlags(
     environment,
     overrides: flagOverrides(flags),
   });
+  if (base.controller.tls) {
+    try {
+      checkHostCertificate(base.controller.tls, base.hostId);
+    } catch (err) {
+      throw new ConfigError(`${PROGRAM} config is invalid: ${errorMessage(err)}`, { cause: err });
+    }
+  }
   return Object.freeze({
     ...base,
     releaseKeys: loadKeys(base.trustedKeys, 'trustedKeys'),

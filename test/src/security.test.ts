@@ -23,6 +23,7 @@ import {
   type TestKeyPair,
 } from './controller-process.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
+import { AGENT_MAIN } from './agent-process.js';
 
 const FLOTILLA_CLI = fileURLToPath(new URL('../../controller/bin/flotilla.js', import.meta.url));
 const run = promisify(execFile);
@@ -322,6 +323,21 @@ describe('certificates and keys on the controller', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`tls.key: private key ${key} has mode 0644`);
+  });
+
+  it('an agent refuses to start with a certificate that names another host', async () => {
+    const r = await run(process.execPath, [
+      AGENT_MAIN, '--host-id', 'web-09', '--nats', nats.url, '--controller', ctl.grpc, '--data-dir', join(dir, 'agent-09'),
+      '--trusted-key', release.pubPath, '--controller-public-key', controllerKey.pubPath,
+    ], {
+      timeout: 30_000,
+      env: { ...process.env, FLOTILLA_TLS_CA: join(pki, 'ca.pem'), FLOTILLA_TLS_CERT: join(pki, 'host-web-01.pem'), FLOTILLA_TLS_KEY: join(pki, 'host-web-01-key.pem') },
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code?: number; stderr?: string }) => ({ code: err.code ?? -1, stderr: err.stderr ?? '' }),
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('names host:web-01, not host:web-09');
   });
 
   it('refuses to listen beyond loopback without TLS unless --insecure', async () => {
