@@ -35,9 +35,10 @@ function credentialsOf(call: GuardedCall): CallCredentials {
 /**
  * Wraps every handler of a service so it runs only once `guard` let the call through. Unary and
  * server-streaming requests are checked with their request; a client stream (upload) before its
- * first message. A refusal ends the call with its status and the handler never sees it, so a
- * refused call changes nothing. The caller's name replaces any `actor` the request carried: the
- * audit trail records who authenticated, not who the caller said it was.
+ * first message, synchronously, so the handler's listeners are in place as without a guard. A
+ * refusal ends the call with its status and the handler never sees it, so a refused call changes
+ * nothing. The caller's name replaces any `actor` the request carried: the audit trail records
+ * who authenticated, not who the caller said it was.
  */
 export function withGuard<T extends UntypedServiceImplementation>(handlers: T, guard: CallGuard): T {
   const guarded: Record<string, unknown> = {};
@@ -48,22 +49,20 @@ export function withGuard<T extends UntypedServiceImplementation>(handlers: T, g
         if (callback) callback(toServiceError(err));
         else call.emit('error', toServiceError(err));
       };
-      let pending: Promise<Caller>;
+      const admit = (caller: Caller) => {
+        callers.set(call, caller);
+        if (caller.kind === 'operator' && call.request && 'actor' in call.request) call.request['actor'] = caller.name;
+        h(call, callback);
+      };
+      let decided: Caller | Promise<Caller>;
       try {
-        pending = guard(name, credentialsOf(call), call.request);
+        decided = guard(name, credentialsOf(call), call.request);
       } catch (err) {
         refuse(err);
         return;
       }
-      // A client stream's messages wait in its buffer until the handler reads them.
-      pending.then(
-        (caller) => {
-          callers.set(call, caller);
-          if (caller.kind === 'operator' && call.request && 'actor' in call.request) call.request['actor'] = caller.name;
-          h(call, callback);
-        },
-        refuse,
-      );
+      if (decided instanceof Promise) decided.then(admit, refuse);
+      else admit(decided);
     };
   }
   return guarded as T;
