@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,6 +109,8 @@ beforeAll(async () => {
       '    roles: [{ role: admin }]',
       '  - name: alice',
       '    roles: [{ role: viewer }]',
+      'http:',
+      '  tls: true',
       'alerts:',
       '  sources:',
       '    - name: prom-web',
@@ -264,12 +267,24 @@ describe('host certificates', () => {
 });
 
 describe('alert sources', () => {
-  const post = (token: string, app: string) =>
-    fetch(`http://${ctl.http}/v1/alerts`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ app, reason: 'error rate' }),
+  // The HTTP listener serves HTTPS with the controller's certificate (http.tls).
+  const post = async (token: string, app: string): Promise<{ status: number; json(): Promise<unknown> }> => {
+    const ca = await readFile(join(pki, 'ca.pem'));
+    const body = JSON.stringify({ app, reason: 'error rate' });
+    const [host, port] = [ctl.http.slice(0, ctl.http.lastIndexOf(':')), Number(ctl.http.slice(ctl.http.lastIndexOf(':') + 1))];
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        { host, port, path: '/v1/alerts', method: 'POST', ca, servername: 'localhost', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (b: Buffer) => parts.push(b));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: async () => JSON.parse(Buffer.concat(parts).toString()) }));
+        },
+      );
+      req.once('error', reject);
+      req.end(body);
     });
+  };
 
   it('a source token raises alarms only for its listed apps', async () => {
     // "web" exists (pushed above); "api" is refused for the source before the controller looks it up.
