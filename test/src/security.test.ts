@@ -19,6 +19,7 @@ import {
   sha256Hex,
   signArtifact,
   uploadArtifact,
+  waitUntil,
   writeTestKeyPair,
   type ControllerClients,
   type TestKeyPair,
@@ -353,6 +354,29 @@ describe('certificates and keys on the controller', () => {
     );
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('names host:web-01, not host:web-09');
+  });
+
+  it('runs open beyond loopback only with --insecure, and says so loudly at start', async () => {
+    const open = await ControllerProcess.start({
+      natsUrl: nats.url,
+      dir: join(dir, 'insecure'),
+      controllerKey: controllerKey.keyPath,
+      trustedKeys: [release.pubPath],
+      grpcListen: '0.0.0.0:0',
+      args: ['--insecure'],
+    });
+    try {
+      // The line is logged before the ready file is written; its pipe may deliver it a moment later.
+      await waitUntil('the INSECURE warning logged', async () => open.output().includes('INSECURE: --insecure given'), { timeoutMs: 10_000, intervalMs: 50 });
+      const c = controllerClients(open.grpc);
+      try {
+        expect((await call<{ kind: string }>(c, 'Whoami', {})).kind).toBe('open');
+      } finally {
+        c.close();
+      }
+    } finally {
+      await open.stop();
+    }
   });
 
   it('refuses to listen beyond loopback without TLS unless --insecure', async () => {
