@@ -170,7 +170,7 @@ describe('loadControllerConfig', () => {
     );
     const config = loadControllerConfig({
       file,
-      environment: { FLOTILLA_ALERTS_TOKEN: 'a-token-of-sixteen-or-more', FLOTILLA_ALERTS_MAX_BODY_BYTES: '65536' },
+      environment: { FLOTILLA_ALERTS_TOKEN: 'a-token-of-sixteen-or-more', FLOTILLA_ALERTS_MAX_BODY_BYTES: '65536', FLOTILLA_HTTP_LISTEN: '127.0.0.1:7401' },
       overrides: essentials,
     });
     expect(config.alerts).toEqual({ token: 'a-token-of-sixteen-or-more', appLabel: 'service', maxBodyBytes: 65536, sources: [] });

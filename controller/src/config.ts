@@ -323,6 +323,11 @@ export function loadControllerConfig(input: ControllerConfigInput = {}): Control
       operators: settings.operators,
       apiToken: settings.apiToken !== undefined,
       insecure: settings.insecure,
+      http: {
+        listen: settings.http.listen,
+        tls: settings.http.tls,
+        webhookTokens: settings.alerts.token !== undefined || settings.alerts.sources.length > 0,
+      },
     }));
   } catch (err) {
     throw new ConfigError(`${PROGRAM} refuses to start: ${errorMessage(err)}`, { cause: err });

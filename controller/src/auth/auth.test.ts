@@ -99,6 +99,15 @@ describe('listenerPolicy', () => {
     const tls = { cert: 'c', key: 'k', ca: 'a' };
     expect(listenerPolicy({ ...base, tls, grpcListen: { host: '0.0.0.0', port: 1 } })).toEqual({ open: false });
   });
+
+  it('refuses webhook tokens over plain HTTP beyond loopback', () => {
+    const grpcListen = { host: '127.0.0.1', port: 1 };
+    const http = (host: string, tls: boolean, webhookTokens: boolean) => ({ listen: { host, port: 2 }, tls, webhookTokens });
+    expect(() => listenerPolicy({ ...base, grpcListen, http: http('0.0.0.0', false, true) })).toThrow(/http\.listen 0\.0\.0\.0:2 .* in clear/);
+    expect(listenerPolicy({ ...base, grpcListen, http: http('0.0.0.0', true, true) })).toEqual({ open: true });
+    expect(listenerPolicy({ ...base, grpcListen, http: http('0.0.0.0', false, false) })).toEqual({ open: true });
+    expect(listenerPolicy({ ...base, grpcListen, http: http('127.0.0.1', false, true) })).toEqual({ open: true });
+  });
 });
 
 describe('HostArtifacts', () => {

@@ -57,10 +57,13 @@ function isLoopback(host: string): boolean {
  * Deny by default. Whether the gRPC listener may run open (callers without credentials pass):
  * only on loopback with no credentials configured at all, or when told `--insecure`. A listener
  * reachable beyond loopback needs TLS (tokens must not cross the network in clear text), unless
- * `--insecure`. Returns `open`; throws ConfigError naming what to configure.
+ * `--insecure`; so does an HTTP listener beyond loopback whose webhooks take tokens. Returns `open`;
+ * throws ConfigError naming what to configure.
  */
 export function listenerPolicy(input: {
   grpcListen: { readonly host: string; readonly port: number };
+  /** The HTTP listener, whether it serves TLS, and whether webhook tokens are configured. */
+  http?: { readonly listen: { readonly host: string; readonly port: number }; readonly tls: boolean; readonly webhookTokens: boolean };
   tls: TlsFiles | undefined;
   operators: readonly OperatorPolicy[];
   /** The legacy single token is set. */
@@ -68,6 +71,14 @@ export function listenerPolicy(input: {
   insecure: boolean;
 }): { open: boolean } {
   if (input.insecure) return { open: true };
+  const http = input.http;
+  if (http && http.webhookTokens && !http.tls && !isLoopback(http.listen.host)) {
+    throw new ConfigError(
+      `http.listen ${http.listen.host}:${http.listen.port} is reachable beyond loopback and the alert webhooks take tokens, ` +
+        'which would cross the network in clear: set http.tls (with tls.cert, tls.key and tls.ca), listen on 127.0.0.1 ' +
+        'behind a TLS proxy, or pass --insecure',
+    );
+  }
   const credentials = input.tls !== undefined || input.operators.length > 0 || input.apiToken;
   if (isLoopback(input.grpcListen.host)) return { open: !credentials };
   if (!input.tls) {
