@@ -17,7 +17,8 @@
 //                    records over the store
 //      3 ledger      apps/ (the one writer of an app's version facts)
 //      4 rollouts    rollouts/ (the registry and each live rollout's event loop)
-//      5 alarms      reverts/, alarms/ (alarms and rollbacks: the one revert path, its sources)
+//      5 alarms      reverts/, alarms/ (alarms and rollbacks: the one revert path, its sources),
+//                    auth/, tls/ (who a caller is and what each RPC needs; the PKI)
 //      6 boundaries  grpc/ (the API; turns services into RPCs)
 //      7 programs    everything else: controller.ts, main.ts, index.ts, cli/, ...
 //    agent, lowest first:
@@ -45,6 +46,9 @@ export const LAYERS = {
     'metrics.ts': 0,
     'config.ts': 0,
     'alarms/config.ts': 0,
+    'auth/roles.ts': 0,
+    'auth/config.ts': 0,
+    'auth/alert-sources.ts': 0,
     'http.ts': 0,
     'engine/': 0,
     'store/': 1,
@@ -56,6 +60,8 @@ export const LAYERS = {
     'apps/': 3,
     'rollouts/': 4,
     'reverts/': 5,
+    'auth/': 5,
+    'tls/': 5,
     'alarms/': 5,
     'grpc/': 6,
   },

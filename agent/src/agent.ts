@@ -203,6 +203,7 @@ export class Agent {
             size: d.size,
             cacheDir: this.releases.cacheDir,
             ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+            ...(this.config.controller.tls ? { tls: { ...this.config.controller.tls } } : {}),
           },
           signal,
         ).then((tarball) => this.trimCacheAfterDownload(d.sha256, tarball)),

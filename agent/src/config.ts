@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { checkHostCertificate } from './host-certificate.js';
 import { z } from 'zod';
 import {
   APP_NAME,
@@ -57,6 +58,8 @@ export interface AgentConfig {
     readonly address: string;
     /** Bearer token for the controller's gRPC API (FLOTILLA_API_TOKEN). @default none */
     readonly token?: string;
+    /** TLS: the fleet CA and this host's own certificate and key (see `flotilla tls`). @default none */
+    readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string };
   };
   /** Releases, the download cache and state.json live here (absolute). @default '/var/lib/flotilla' */
   readonly dataDir: string;
@@ -225,6 +228,14 @@ export const agentConfigSchema = z
       .object({
         address: z.string().regex(HOST_PORT, 'is not HOST:PORT').default(DEFAULT_CONTROLLER_ADDRESS),
         token: secret,
+        tls: z
+          .object({
+            ca: z.string().min(1).transform((p) => resolve(p)),
+            cert: z.string().min(1).transform((p) => resolve(p)),
+            key: z.string().min(1).transform((p) => resolve(p)),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({}),
@@ -276,6 +287,9 @@ export const AGENT_ENV: Readonly<Record<string, EnvBinding>> = Object.freeze({
   FLOTILLA_NATS_TOKEN: { path: 'nats.token' },
   FLOTILLA_CONTROLLER: { path: 'controller.address' },
   FLOTILLA_API_TOKEN: { path: 'controller.token' },
+  FLOTILLA_TLS_CA: { path: 'controller.tls.ca' },
+  FLOTILLA_TLS_CERT: { path: 'controller.tls.cert' },
+  FLOTILLA_TLS_KEY: { path: 'controller.tls.key' },
   FLOTILLA_DATA_DIR: { path: 'dataDir' },
   FLOTILLA_TRUSTED_KEYS: { path: 'trustedKeys', kind: 'list' },
   FLOTILLA_CONTROLLER_PUBLIC_KEYS: { path: 'controllerPublicKeys', kind: 'list' },
@@ -328,6 +342,13 @@ export function agentConfigFromFlags(
     environment,
     overrides: flagOverrides(flags),
   });
+  if (base.controller.tls) {
+    try {
+      checkHostCertificate(base.controller.tls, base.hostId);
+    } catch (err) {
+      throw new ConfigError(`${PROGRAM} config is invalid: ${errorMessage(err)}`, { cause: err });
+    }
+  }
   return Object.freeze({
     ...base,
     releaseKeys: loadKeys(base.trustedKeys, 'trustedKeys'),

@@ -41,7 +41,7 @@ describe('loadControllerConfig', () => {
       kvReplicas: 1,
       connectTimeoutMs: 10_000,
     });
-    expect(config.grpc.listen).toEqual({ host: '0.0.0.0', port: 7400 });
+    expect(config.grpc.listen).toEqual({ host: '127.0.0.1', port: 7400 });
     expect(config.http.listen).toEqual({ host: '0.0.0.0', port: 7401 });
     expect(config.hosts.downAfterMissed).toBe(3);
     expect(config.artifacts.downloadChunkBytes).toBe(256 * 1024);
@@ -88,7 +88,7 @@ describe('loadControllerConfig', () => {
         '  servers: [nats://file:4222]',
         '  subjectPrefix: staging',
         '  kvReplicas: 3',
-        'grpc: {listen: "0.0.0.0:7500"}',
+        'grpc: {listen: "127.0.0.2:7500"}',
         `dataDir: ${essentials.dataDir}`,
         `trustedKeys: [${release.pub}]`,
         `controllerKey: ${controllerKey.key}`,
@@ -170,10 +170,10 @@ describe('loadControllerConfig', () => {
     );
     const config = loadControllerConfig({
       file,
-      environment: { FLOTILLA_ALERTS_TOKEN: 'a-token-of-sixteen-or-more', FLOTILLA_ALERTS_MAX_BODY_BYTES: '65536' },
+      environment: { FLOTILLA_ALERTS_TOKEN: 'a-token-of-sixteen-or-more', FLOTILLA_ALERTS_MAX_BODY_BYTES: '65536', FLOTILLA_HTTP_LISTEN: '127.0.0.1:7401' },
       overrides: essentials,
     });
-    expect(config.alerts).toEqual({ token: 'a-token-of-sixteen-or-more', appLabel: 'service', maxBodyBytes: 65536 });
+    expect(config.alerts).toEqual({ token: 'a-token-of-sixteen-or-more', appLabel: 'service', maxBodyBytes: 65536, sources: [] });
     expect(config.alarms.defaults.health).toEqual({ enabled: true, failingShare: 0.3, forMs: 5000 });
     expect(config.alarms.apps.web).toMatchObject({
       health: { failingShare: 0.3, forMs: 5000 },
@@ -181,7 +181,7 @@ describe('loadControllerConfig', () => {
       revertOutsideWatchWindow: true,
     });
     const defaults = loadControllerConfig({ environment: {}, overrides: essentials });
-    expect(defaults.alerts).toEqual({ appLabel: 'app', maxBodyBytes: 1024 * 1024 });
+    expect(defaults.alerts).toEqual({ appLabel: 'app', maxBodyBytes: 1024 * 1024, sources: [] });
     expect(defaults.alarms.defaults.revertOutsideWatchWindow).toBe(false);
     expect(configError(() => loadControllerConfig({ environment: { FLOTILLA_ALERTS_TOKEN: 'short' }, overrides: essentials }))).toMatch(
       /alerts\.token: must be at least 16 characters/,
@@ -193,6 +193,10 @@ describe('loadControllerConfig', () => {
     const parsed = controllerConfigSchema.safeParse(parseYaml(text));
     expect(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues)).toBe(true);
     expect(parsed.data?.alarms.apps.web).toMatchObject({ health: { forMs: 30_000 }, revertOutsideWatchWindow: true });
+    // Shipped authenticated: TLS on, named operators, alert sources with their own tokens.
+    expect(parsed.data?.tls?.ca).toMatch(/ca\.pem$/);
+    expect(parsed.data?.operators.map((o) => o.name)).toEqual(['alice', 'ci']);
+    expect(parsed.data?.alerts.sources.map((a) => a.name)).toEqual(['alertmanager']);
   });
 
   it('refuses the controller key as a trusted release key', () => {

@@ -5,6 +5,7 @@ import {
   LOG_LEVELS,
   errorMessage,
   loadConfig,
+  assertPrivateKeyFileMode,
   loadPrivateKey,
   loadTrustedKeys,
   parseDuration,
@@ -14,12 +15,15 @@ import {
   type TrustedKey,
   natsCredentialsFromUrls,
 } from '@flotilla/shared';
+import { listenerPolicy, operatorsSchema, tlsSchema, type TlsFiles } from './auth/config.js';
+import type { OperatorPolicy } from './auth/roles.js';
 import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, type AlertsConfig } from './alarms/config.js';
 
 export const PROGRAM = 'flotilla-controller';
 
 export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
-export const DEFAULT_GRPC_LISTEN = '0.0.0.0:7400';
+// Loopback: a controller reachable from the network needs TLS and credentials first (deny by default).
+export const DEFAULT_GRPC_LISTEN = '127.0.0.1:7400';
 export const DEFAULT_HTTP_LISTEN = '0.0.0.0:7401';
 export const DEFAULT_SUBJECT_PREFIX = 'flotilla';
 
@@ -56,12 +60,14 @@ export interface ControllerConfig {
     readonly connectTimeoutMs: number;
   };
   readonly grpc: {
-    /** @default { host: '0.0.0.0', port: 7400 } */
+    /** @default { host: '127.0.0.1', port: 7400 } */
     readonly listen: ListenAddress;
   };
   readonly http: {
     /** @default { host: '0.0.0.0', port: 7401 } */
     readonly listen: ListenAddress;
+    /** Serve HTTP over TLS with the `tls` certificate. @default false */
+    readonly tls: boolean;
   };
   /** Artifacts live in `<dataDir>/artifacts/` (absolute). Required. */
   readonly dataDir: string;
@@ -69,8 +75,16 @@ export interface ControllerConfig {
   readonly trustedKeys: readonly string[];
   /** Path of the controller's Ed25519 private key (PKCS#8 PEM). Required. */
   readonly controllerKey: string;
-  /** When set, every gRPC call must carry `authorization: Bearer <token>`. @default none */
+  /** Legacy: one token that acts as the admin operator "api-token". Prefer `operators`. @default none */
   readonly apiToken?: string;
+  /** The gRPC listener's TLS (and the HTTP listener's when `http.tls`). @default none */
+  readonly tls?: TlsFiles;
+  /** Named operators: token hash and/or certificate, and roles per app. @default [] */
+  readonly operators: readonly OperatorPolicy[];
+  /** Run open: calls without credentials pass. Logged loudly at every start. @default false */
+  readonly insecure: boolean;
+  /** Whether callers without credentials pass (derived: see auth/config.ts listenerPolicy). */
+  readonly open: boolean;
   readonly hosts: {
     /** A host that misses this many heartbeat intervals in a row is marked down. @default 3 */
     readonly downAfterMissed: number;
@@ -172,7 +186,7 @@ export const controllerConfigSchema = z
       .transform(natsCredentialsFromUrls)
       .prefault({}),
     grpc: z.object({ listen: listenField.prefault(DEFAULT_GRPC_LISTEN) }).strict().prefault({}),
-    http: z.object({ listen: listenField.prefault(DEFAULT_HTTP_LISTEN) }).strict().prefault({}),
+    http: z.object({ listen: listenField.prefault(DEFAULT_HTTP_LISTEN), tls: z.boolean().default(false) }).strict().prefault({}),
     dataDir: z.string(required('--data-dir, FLOTILLA_DATA_DIR or dataDir in the config file')).min(1, 'must not be empty'),
     trustedKeys: z
       .array(z.string().min(1, 'must not be empty'))
@@ -184,6 +198,9 @@ export const controllerConfigSchema = z
       .string(required('--controller-key, FLOTILLA_CONTROLLER_KEY or controllerKey in the config file'))
       .min(1, 'must not be empty'),
     apiToken: secret,
+    tls: tlsSchema,
+    operators: operatorsSchema,
+    insecure: z.boolean().default(false),
     hosts: z
       .object({ downAfterMissed: z.number().int().min(1).max(100).default(3) })
       .strict()
@@ -236,6 +253,9 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
   FLOTILLA_TRUSTED_KEYS: { path: 'trustedKeys', kind: 'list' },
   FLOTILLA_CONTROLLER_KEY: { path: 'controllerKey' },
   FLOTILLA_API_TOKEN: { path: 'apiToken' },
+  FLOTILLA_TLS_CERT: { path: 'tls.cert' },
+  FLOTILLA_TLS_KEY: { path: 'tls.key' },
+  FLOTILLA_TLS_CA: { path: 'tls.ca' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
   ...ALARMS_ENV,
 });
@@ -251,6 +271,12 @@ export function loadControllerKeys(settings: { controllerKey: string; trustedKey
     controller = loadPrivateKey(settings.controllerKey);
   } catch (err) {
     throw new ConfigError(`${PROGRAM} config is invalid: controllerKey: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    // After parsing, so a file that is no key at all says so rather than complain of its mode.
+    assertPrivateKeyFileMode(settings.controllerKey, 'controllerKey');
+  } catch (err) {
+    throw new ConfigError(`${PROGRAM} config is invalid: ${errorMessage(err)}`, { cause: err });
   }
   let trusted: TrustedKey[];
   try {
@@ -283,7 +309,32 @@ export function loadControllerConfig(input: ControllerConfigInput = {}): Control
     ...(input.overrides ? { overrides: input.overrides } : {}),
   });
   const keys = loadControllerKeys(settings);
-  return Object.freeze({ ...settings, keys }) as ControllerConfig;
+  if (settings.tls) {
+    try {
+      assertPrivateKeyFileMode(settings.tls.key, 'tls.key');
+    } catch (err) {
+      throw new ConfigError(`${PROGRAM} config is invalid: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  if (settings.http.tls && !settings.tls) throw new ConfigError(`${PROGRAM} config is invalid: http.tls needs tls.cert, tls.key and tls.ca`);
+  let open: boolean;
+  try {
+    ({ open } = listenerPolicy({
+      grpcListen: settings.grpc.listen,
+      tls: settings.tls,
+      operators: settings.operators,
+      apiToken: settings.apiToken !== undefined,
+      insecure: settings.insecure,
+      http: {
+        listen: settings.http.listen,
+        tls: settings.http.tls,
+        webhookTokens: settings.alerts.token !== undefined || settings.alerts.sources.length > 0,
+      },
+    }));
+  } catch (err) {
+    throw new ConfigError(`${PROGRAM} refuses to start: ${errorMessage(err)}`, { cause: err });
+  }
+  return Object.freeze({ ...settings, keys, open }) as ControllerConfig;
 }
 
 /** The address a local client reaches a listener on: loopback when it listens on every interface. */

@@ -13,7 +13,16 @@ import { ArtifactStore } from './artifacts.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
 import { artifactsService } from './grpc/artifacts-service.js';
-import { bearerTokenCheck } from './grpc/auth.js';
+import { createHash } from 'node:crypto';
+import { authenticator } from './auth/authenticate.js';
+import { artifactsGuard, controlGuard } from './auth/call-policy.js';
+import { apiTokenOperator } from './auth/config.js';
+import { HostArtifacts } from './auth/host-artifacts.js';
+import { HostRevocations } from './auth/revocations.js';
+import { identityService } from './grpc/identity-service.js';
+import { callerOf } from './grpc/guard.js';
+import { authorize } from './auth/policy.js';
+import { ReloadableTls } from './tls/reloadable.js';
 import { controlService } from './grpc/control-service.js';
 import { startGrpcServer, type RunningGrpcServer } from './grpc/server.js';
 import { HostRegistry } from './hosts.js';
@@ -91,6 +100,8 @@ export class Controller {
     readonly http: HttpServer,
     readonly addresses: ControllerAddresses,
     now: () => number,
+    private readonly revocations: HostRevocations,
+    private readonly tls: ReloadableTls | undefined,
   ) {
     this.startedMs = now();
   }
@@ -179,6 +190,22 @@ export class Controller {
       const alarmMetrics = new AlarmMetrics(metrics.registry);
       const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
+      const revocations = await HostRevocations.open(nats.nc, { replicas: config.nats.kvReplicas, logger: root });
+      cleanups.push(async () => revocations.stop());
+      const operators = [
+        ...config.operators,
+        ...(config.apiToken ? [apiTokenOperator(createHash('sha256').update(config.apiToken, 'utf8').digest('hex'))] : []),
+      ];
+      const policyDeps = {
+        authenticate: authenticator({ operators, revocations, open: config.open }),
+        hostArtifacts: new HostArtifacts({
+          currentAssignment: (hostId) => assignments.current(hostId)?.assignment,
+          artifactSha256: async (app, version) => (await artifacts.get(app, version))?.sha256,
+        }),
+      };
+      const tls = config.tls ? await ReloadableTls.load(config.tls, root.child({ component: 'tls' })) : undefined;
+      tls?.watchFiles();
+      cleanups.push(async () => tls?.close());
       const grpc = await startGrpcServer(
         config.grpc.listen,
         {
@@ -187,10 +214,14 @@ export class Controller {
             metrics,
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
+            authorizeUpload: (call, app) => authorize(callerOf(call), { permission: 'push', app }, 'Upload'),
           }),
-          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now }),
+          control: {
+            ...controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now }),
+            ...identityService({ revocations, logger: root, now }),
+          },
         },
-        bearerTokenCheck(config.apiToken),
+        { guards: { control: controlGuard(policyDeps), artifacts: artifactsGuard(policyDeps) }, tls },
         root.child({ component: 'grpc' }),
       );
       cleanups.push(() => grpc.close(0));
@@ -198,6 +229,7 @@ export class Controller {
       for (const r of alertRoutes({
         sink: alarmSink,
         token: config.alerts.token,
+        sources: config.alerts.sources,
         appLabel: config.alerts.appLabel,
         maxBodyBytes: config.alerts.maxBodyBytes,
         logger: root,
@@ -206,7 +238,7 @@ export class Controller {
       })) {
         http.route(r.method, r.path, r.handler);
       }
-      const httpPort = await http.listen(config.http.listen);
+      const httpPort = await http.listen(config.http.listen, config.http.tls && tls ? tls : undefined);
       cleanups.push(() => http.close(0));
 
       const addresses: ControllerAddresses = Object.freeze({
@@ -231,6 +263,8 @@ export class Controller {
         http,
         addresses,
         now,
+        revocations,
+        tls,
       );
       controller.addRoutes();
       return controller;
@@ -275,6 +309,12 @@ export class Controller {
       void this.shutdown('failed');
     });
     this.currentState = 'running';
+    if (this.config.insecure) {
+      this.logger.warn(
+        { grpc: this.addresses.grpc },
+        'INSECURE: --insecure given; calls without credentials pass; anyone who reaches this port owns the fleet',
+      );
+    }
     this.logger.info(
       {
         version: FLOTILLA_VERSION,
@@ -283,8 +323,11 @@ export class Controller {
         hosts: this.hosts.list().length,
         activeRollouts: this.rollouts.activeIds(),
         subjectPrefix: this.config.nats.subjectPrefix,
-        auth: this.config.apiToken ? 'token' : 'none',
-        alertWebhooks: this.config.alerts.token ? 'on' : 'off (no alerts.token)',
+        auth: this.config.open ? 'OPEN' : 'required',
+        tls: this.tls !== undefined,
+        operators: this.config.operators.map((o) => o.name),
+        alertWebhooks:
+          this.config.alerts.token || this.config.alerts.sources.length > 0 ? 'on' : 'off (no alerts.sources or alerts.token)',
         trustedKeys: this.config.keys.trusted.map((k) => k.keyId),
         controllerKeyId: this.config.keys.controller.keyId,
       },
@@ -292,6 +335,11 @@ export class Controller {
     );
     this.markRunning();
     await this.stopped;
+  }
+
+  /** Rereads the TLS files (SIGHUP); false when there is no TLS or the new files were refused. */
+  reloadCertificates(): Promise<boolean> {
+    return this.tls ? this.tls.reload() : Promise.resolve(false);
   }
 
   /** Resolves once run() has everything started. */
@@ -314,6 +362,8 @@ export class Controller {
     const graceMs = this.config.shutdownTimeoutMs;
     this.unsubscribeHosts?.();
     this.unsubscribeNats?.();
+    this.revocations.stop();
+    this.tls?.close();
     // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
     await this.builtinAlarms.stop();
     await this.hosts.stop(graceMs);

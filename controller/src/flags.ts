@@ -15,6 +15,10 @@ export interface ControllerFlags {
   readyFile?: string;
   logLevel?: string;
   logPretty?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecure?: boolean;
 }
 
 export function controllerCommand(): Command {
@@ -23,11 +27,15 @@ export function controllerCommand(): Command {
     .version(FLOTILLA_VERSION, '--version')
     .option('--config <file>', 'YAML config file')
     .option('--nats <urls>', 'NATS servers, comma-separated')
-    .option('--grpc-listen <host:port>', 'gRPC listen address (default 0.0.0.0:7400; port 0 picks a free port)')
+    .option('--grpc-listen <host:port>', 'gRPC listen address (default 127.0.0.1:7400; beyond loopback needs TLS or --insecure; port 0 picks a free port)')
     .option('--http-listen <host:port>', 'HTTP listen address for /healthz and /metrics (default 0.0.0.0:7401)')
     .option('--data-dir <dir>', 'where artifacts are stored')
     .option('--trusted-key <path>', 'release signer public key (repeatable)', collectRepeated)
     .option('--controller-key <path>', "the controller's Ed25519 private key; signs assignments")
+    .option('--tls-cert <path>', "the controller's TLS certificate (PEM)")
+    .option('--tls-key <path>', "the controller's TLS private key (PEM, mode 0600)")
+    .option('--tls-ca <path>', 'the CA that host and operator client certificates chain to')
+    .option('--insecure', 'run open: calls without credentials pass (never on a network you do not trust)')
     .option('--ready-file <path>', 'write {pid,grpc,http} here once listening and connected')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--log-pretty', 'human-readable log lines')
@@ -54,5 +62,7 @@ export function flagOverrides(flags: ControllerFlags): Record<string, unknown> {
     trustedKeys: flags.trustedKey,
     controllerKey: flags.controllerKey,
     log: { level: flags.logLevel, pretty: flags.logPretty },
+    tls: flags.tlsCert || flags.tlsKey || flags.tlsCa ? { cert: flags.tlsCert, key: flags.tlsKey, ca: flags.tlsCa } : undefined,
+    insecure: flags.insecure,
   };
 }

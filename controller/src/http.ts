@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
 import type { ListenAddress } from './config.js';
@@ -12,6 +13,12 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void |
  * The controller's HTTP side: a table of exact-path routes (health, metrics, the alert
  * webhooks), JSON answers, 404/405 for anything else.
  */
+/** The certificate source HTTPS serves from (the controller's ReloadableTls). */
+export interface HttpTlsSource {
+  readonly current: { readonly cert: Buffer; readonly key: Buffer };
+  addIdentityCertificateListener(listener: (u: { certificate: Buffer; privateKey: Buffer } | null) => void): void;
+}
+
 export class HttpServer {
   private readonly routes = new Map<string, Map<HttpMethod, RouteHandler>>();
   private server: Server | undefined;
@@ -25,9 +32,21 @@ export class HttpServer {
     return this;
   }
 
-  /** Binds and returns the real port (port 0 asks for a free one). */
-  async listen(listen: ListenAddress): Promise<number> {
-    const server = createServer((req, res) => void this.dispatch(req, res));
+  /**
+   * Binds and returns the real port (port 0 asks for a free one). With `tls`, serves HTTPS with
+   * its certificate, and takes a reloaded one for new connections.
+   */
+  async listen(listen: ListenAddress, tls?: HttpTlsSource): Promise<number> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.dispatch(req, res);
+    const server: Server = tls
+      ? createTlsServer({ cert: tls.current.cert, key: tls.current.key }, handler)
+      : createServer(handler);
+    if (tls) {
+      const https = server as ReturnType<typeof createTlsServer>;
+      tls.addIdentityCertificateListener((u) => {
+        if (u) https.setSecureContext({ cert: u.certificate, key: u.privateKey });
+      });
+    }
     // Keep-alive sockets of scrapers must not hold a shutdown open.
     server.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
@@ -38,7 +57,7 @@ export class HttpServer {
     });
     this.server = server;
     const port = (server.address() as AddressInfo).port;
-    this.logger.info({ host: listen.host, port }, 'HTTP listening');
+    this.logger.info({ host: listen.host, port, tls: tls !== undefined }, 'HTTP listening');
     return port;
   }
 

@@ -50,6 +50,8 @@ async function main(argv: readonly string[]): Promise<number> {
     logger.info({ signal }, 'signal received; shutting down');
     void controller.shutdown();
   };
+  // SIGHUP rereads the TLS files: renewed certificates without a restart.
+  process.on('SIGHUP', () => void controller.reloadCertificates());
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 

@@ -80,3 +80,8 @@ export type * from './generated/flotilla/v1/UploadRequest.js';
 export type * from './generated/flotilla/v1/UploadResponse.js';
 export type * from './generated/flotilla/v1/VersionHistory.js';
 export type * from './generated/flotilla/v1/WatchRolloutRequest.js';
+export type * from './generated/flotilla/v1/WhoamiRequest.js';
+export type * from './generated/flotilla/v1/WhoamiResponse.js';
+export type * from './generated/flotilla/v1/RoleGrant.js';
+export type * from './generated/flotilla/v1/RevokeHostRequest.js';
+export type * from './generated/flotilla/v1/RevokeHostResponse.js';

@@ -105,6 +105,14 @@ export class UnauthenticatedError extends FlotillaError {
   }
 }
 
+/** The caller is authenticated but its roles do not grant what it asked for; the message names the permission. */
+export class PermissionDeniedError extends FlotillaError {
+  static readonly code = 'FLOTILLA_ERR_PERMISSION_DENIED';
+  constructor(message: string, options?: ErrorOptions) {
+    super(PermissionDeniedError.code, message, options);
+  }
+}
+
 /** An assignment is older than (or equal to) one already accepted: a replay or a stale message. */
 export class StaleAssignmentError extends FlotillaError {
   static readonly code = 'FLOTILLA_ERR_STALE_ASSIGNMENT';
@@ -270,6 +278,8 @@ const ROWS: readonly (readonly [FlotillaErrorClass, EntryFields])[] = [
   ],
   [StaleAssignmentError, { grpc: 'FAILED_PRECONDITION', http: 500, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
   [UnauthenticatedError, { grpc: 'UNAUTHENTICATED', http: 401, exit: EXIT.FAILED, callerFault: true, retry: 'transient' }],
+  // After SignatureError, whose bare PERMISSION_DENIED older servers send; ours carry the code.
+  [PermissionDeniedError, { grpc: 'PERMISSION_DENIED', http: 403, exit: EXIT.FAILED, callerFault: true, retry: 'permanent' }],
   [UnavailableError, { grpc: 'UNAVAILABLE', http: 503, exit: EXIT.UNREACHABLE, callerFault: false, retry: 'transient' }],
   [OutOfRangeError, { grpc: 'OUT_OF_RANGE', http: 500, exit: EXIT.FAILED, callerFault: true, retry: 'transient' }],
   [BodyTooLargeError, { grpc: 'INTERNAL', http: 413, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],

@@ -15,3 +15,6 @@ export * from './subjects.js';
 export * from './version.js';
 export * from './flags.js';
 export * from './nats-url.js';
+export * from './tls/identity.js';
+export * from './tls/file-mode.js';
+export * from './tls/ip-target.js';

@@ -591,7 +591,7 @@ describe('errors from the controller and the network', () => {
     };
     const without = await cli(['hosts']);
     expect(without.code).toBe(1);
-    expect(without.err).toBe('error: missing or invalid API token (pass --token or set FLOTILLA_API_TOKEN)\n');
+    expect(without.err).toBe('error: missing or invalid API token (pass --token or set FLOTILLA_API_TOKEN, or --tls-cert and --tls-key)\n');
     const wrong = await cli(['hosts'], { env: { FLOTILLA_API_TOKEN: 'nope' } });
     expect(wrong.err).toBe('error: missing or invalid API token (the token was refused)\n');
     expect(fake.received.at(-1)?.authorization).toBe('Bearer nope');

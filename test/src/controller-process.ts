@@ -185,11 +185,13 @@ export interface ControllerClients {
   close(): void;
 }
 
-export function controllerClients(address: string): ControllerClients {
+/** Clients of both services; `credentials` for TLS (plaintext by default). */
+export function controllerClients(address: string, credentials?: grpc.ChannelCredentials): ControllerClients {
   const proto = loadFlotillaProto();
   const options = { 'grpc.max_receive_message_length': 8 * 1024 * 1024, 'grpc.max_send_message_length': 8 * 1024 * 1024 };
-  const artifacts = new proto.Artifacts(address, grpc.credentials.createInsecure(), options);
-  const control = new proto.Control(address, grpc.credentials.createInsecure(), options);
+  const creds = credentials ?? grpc.credentials.createInsecure();
+  const artifacts = new proto.Artifacts(address, creds, options);
+  const control = new proto.Control(address, creds, options);
   return {
     artifacts,
     control,

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
@@ -10,7 +12,7 @@ import type {
 } from '@flotilla/proto';
 import { AgentProcess, freePort, httpGet, killAppsOf, tempDir } from './agent-process.js';
 import { ControllerFixture } from './controller-fixture.js';
-import { unaryCall, type ControllerClients, type ControllerProcess } from './controller-process.js';
+import { controllerClients, unaryCall, type ControllerClients, type ControllerProcess } from './controller-process.js';
 import { deadlineFlag, waitUntil } from './deadline.js';
 import type { KeyPaths, TestKeyPair } from './keys.js';
 import type { NatsServer } from './nats-server.js';
@@ -47,6 +49,21 @@ export interface FleetOptions {
   controllerEnv?: Record<string, string>;
   /** A YAML config file's text for the controller (alarms settings, say); flags still win. */
   controllerConfig?: string;
+  /**
+   * Run authenticated, as a real fleet does: a CA and certificates made with `flotilla tls` under
+   * `<dir>/pki`, the controller on TLS, each agent with its own host certificate, and the CLI
+   * (and the fleet's own clients) as operator "demo" with the admin role. @default false
+   */
+  tls?: boolean;
+}
+
+/** The fleet's PKI files (see FleetOptions.tls). */
+export interface FleetPki {
+  readonly dir: string;
+  readonly ca: string;
+  /** The operator's certificate and key ("demo", admin). */
+  readonly operatorCert: string;
+  readonly operatorKey: string;
 }
 
 export type { KeyPaths } from './keys.js';
@@ -75,20 +92,32 @@ export class Fleet {
     private readonly ownsDir: boolean,
     private readonly plane: ControllerFixture,
     private readonly opts: FleetOptions,
+    /** Set when the fleet runs with TLS. */
+    readonly pki?: FleetPki,
   ) {}
+
+  /** The fleet's own TLS clients (the fixture's are plaintext); dropped when the controller restarts. */
+  private tlsClients: ControllerClients | undefined;
+
+  /** What the CLI needs in its environment to reach this fleet's controller as its operator. */
+  get cliEnv(): Record<string, string> {
+    if (!this.pki) return {};
+    return { FLOTILLA_TLS_CA: this.pki.ca, FLOTILLA_TLS_CERT: this.pki.operatorCert, FLOTILLA_TLS_KEY: this.pki.operatorKey };
+  }
 
   static async start(opts: FleetOptions = {}): Promise<Fleet> {
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? (await tempDir('fleet'));
+    const count = opts.agents ?? 3;
+    const pki = opts.tls ? await makeFleetPki(join(dir, 'pki'), count) : undefined;
     const plane = await ControllerFixture.start({
       dir,
       controllerDir: join(dir, 'controller'),
       logLevel: opts.logLevel ?? 'info',
       ...(opts.keys ? { keys: opts.keys } : {}),
-      ...(await controllerExtras(dir, opts)),
+      ...(await controllerExtras(dir, opts, pki)),
     });
-    const fleet = new Fleet(dir, ownsDir, plane, opts);
-    const count = opts.agents ?? 3;
+    const fleet = new Fleet(dir, ownsDir, plane, opts, pki);
     for (let i = 0; i < count; i++) {
       fleet.agents.push({
         hostId: `host-${i + 1}`,
@@ -161,6 +190,15 @@ export class Fleet {
       labels: a.labels,
       heartbeatInterval: this.opts.heartbeatInterval ?? '1s',
       extraArgs: ['--log-level', this.opts.logLevel ?? 'info'],
+      ...(this.pki
+        ? {
+            env: {
+              FLOTILLA_TLS_CA: this.pki.ca,
+              FLOTILLA_TLS_CERT: join(this.pki.dir, `host-${a.hostId}.pem`),
+              FLOTILLA_TLS_KEY: join(this.pki.dir, `host-${a.hostId}-key.pem`),
+            },
+          }
+        : {}),
     });
     return a.process;
   }
@@ -170,12 +208,19 @@ export class Fleet {
    * a SIGKILL), on the same ports: the agents download from the address they were given.
    */
   restartController(): Promise<ControllerProcess> {
+    this.tlsClients?.close();
+    this.tlsClients = undefined;
     return this.plane.restartController({ samePorts: true });
   }
 
   /** gRPC clients of the current controller, for quick polling where the CLI would be slow. */
   get clients(): ControllerClients {
-    return this.plane.clients;
+    if (!this.pki) return this.plane.clients;
+    this.tlsClients ??= controllerClients(
+      this.controller.grpc,
+      grpc.credentials.createSsl(readFileSync(this.pki.ca), readFileSync(this.pki.operatorKey), readFileSync(this.pki.operatorCert)),
+    );
+    return this.tlsClients;
   }
 
   /** A rollout by id, or the active (else latest) one of an app. */
@@ -212,7 +257,7 @@ export class Fleet {
 
   /** Runs `flotilla ARGS` against this fleet's controller as a real process. */
   cli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; stdio?: 'pipe' | 'inherit' } = {}): Promise<CliResult> {
-    return runCli(args, { controller: this.controller.grpc, cwd: this.dir, ...opts });
+    return runCli(args, { controller: this.controller.grpc, cwd: this.dir, ...opts, env: { ...this.cliEnv, ...opts.env } });
   }
 
   /** `flotilla ARGS`, which must exit with `expected`; throws with its output and the fleet's logs when not. */
@@ -320,16 +365,45 @@ export class Fleet {
 }
 
 /** The controller's extra environment and config file, as the fleet's options ask. */
-async function controllerExtras(dir: string, opts: FleetOptions): Promise<{ env?: Record<string, string>; args?: string[] }> {
+async function controllerExtras(
+  dir: string,
+  opts: FleetOptions,
+  pki: FleetPki | undefined,
+): Promise<{ env?: Record<string, string>; args?: string[] }> {
   const out: { env?: Record<string, string>; args?: string[] } = {};
   if (opts.controllerEnv) out.env = { ...opts.controllerEnv };
-  if (opts.controllerConfig !== undefined) {
+  const operators = pki ? '\noperators:\n  - name: demo\n    roles: [{ role: admin }]\n' : '';
+  if (opts.controllerConfig !== undefined || pki) {
     const file = join(dir, 'controller.yaml');
     await mkdir(dir, { recursive: true });
-    await writeFile(file, opts.controllerConfig);
+    await writeFile(file, `${opts.controllerConfig ?? ''}${operators}`);
     out.args = ['--config', file];
   }
+  if (pki) {
+    out.args = [
+      ...(out.args ?? []),
+      '--tls-cert', join(pki.dir, 'controller.pem'),
+      '--tls-key', join(pki.dir, 'controller-key.pem'),
+      '--tls-ca', pki.ca,
+    ];
+  }
   return out;
+}
+
+/** A CA, the controller's certificate, one per host and the operator's, made by the real CLI. */
+async function makeFleetPki(dir: string, hosts: number): Promise<FleetPki> {
+  await mkdir(dir, { recursive: true });
+  const steps = [
+    ['tls', 'ca', 'create', '--out-dir', dir],
+    ['tls', 'cert', 'create', '--server', '--ca-dir', dir, '--out-dir', dir],
+    ['tls', 'cert', 'create', '--operator', 'demo', '--ca-dir', dir, '--out-dir', dir],
+    ...Array.from({ length: hosts }, (_, i) => ['tls', 'cert', 'create', '--host', `host-${i + 1}`, '--ca-dir', dir, '--out-dir', dir]),
+  ];
+  for (const args of steps) {
+    const r = await runCli(args, {});
+    if (r.code !== 0) throw new Error(`flotilla ${args.join(' ')} failed (${r.code}):\n${r.stdout}${r.stderr}`);
+  }
+  return { dir, ca: join(dir, 'ca.pem'), operatorCert: join(dir, 'operator-demo.pem'), operatorKey: join(dir, 'operator-demo-key.pem') };
 }
 
 /** Runs the built CLI as a process (SIGKILL after `timeoutMs`, scaled). FLOTILLA_* variables of this process are not passed on. */

@@ -2,12 +2,14 @@
 // inventory, away from the agent's main thread. Its heap is its own, so the garbage of moving a
 // gigabyte is collected cheaply and handed back when the thread ends, and gRPC, protobuf, tar and
 // systeminformation are never loaded into the agent's resident heap.
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '@flotilla/shared';
+import { createLogger, ipTargetTls } from '@flotilla/shared';
 import { createArtifactsClient, downloadArtifact } from '../install/download.js';
 import { unpackRelease } from '../install/unpack.js';
 import { collectInventory } from '../inventory.js';
-import { serializeError, type FromWorkThread, type ToWorkThread, type WorkTask, type WorkThreadData } from './protocol.js';
+import { serializeError, type FromWorkThread, type DownloadTask, type ToWorkThread, type WorkTask, type WorkThreadData } from './protocol.js';
 
 const data = workerData as WorkThreadData;
 const port = parentPort;
@@ -33,10 +35,25 @@ function send(message: FromWorkThread): void {
 /** One client per controller address for the thread's life: a download resumed or retried reuses its connection. */
 const clients = new Map<string, ReturnType<typeof createArtifactsClient>>();
 
-function clientFor(address: string): ReturnType<typeof createArtifactsClient> {
+function clientFor(address: string, tls: DownloadTask['tls']): ReturnType<typeof createArtifactsClient> {
   let client = clients.get(address);
   if (!client) {
-    client = createArtifactsClient(address);
+    // The host's certificate is its credential: the controller lets it download only what is
+    // assigned to it. Files are read once per thread; a renewed certificate is used from the
+    // next agent start (or the next thread).
+    const ipTarget = tls ? ipTargetTls(address) : undefined;
+    const credentials = tls
+      ? grpc.credentials.createSsl(
+          readFileSync(tls.ca),
+          readFileSync(tls.key),
+          readFileSync(tls.cert),
+          ipTarget ? { checkServerIdentity: ipTarget.checkServerIdentity } : {},
+        )
+      : undefined;
+    client = createArtifactsClient(address, {
+      ...(credentials ? { credentials } : {}),
+      ...(ipTarget ? { channelOptions: { 'grpc.ssl_target_name_override': ipTarget.servernameOverride } } : {}),
+    });
     clients.set(address, client);
   }
   return client;
@@ -45,8 +62,8 @@ function clientFor(address: string): ReturnType<typeof createArtifactsClient> {
 async function run(task: WorkTask, signal: AbortSignal): Promise<unknown> {
   switch (task.kind) {
     case 'download': {
-      const { controller, ...options } = task.options;
-      return downloadArtifact({ ...options, client: clientFor(controller), logger, signal });
+      const { controller, tls, ...options } = task.options;
+      return downloadArtifact({ ...options, client: clientFor(controller, tls), logger, signal });
     }
     case 'unpack':
       return unpackRelease({ ...task.options, logger, signal });

@@ -12,6 +12,8 @@ export interface DownloadTask {
   /** The controller's gRPC address. */
   controller: string;
   token?: string;
+  /** TLS to the controller: CA, and this host's own certificate and key (file paths). */
+  tls?: { ca: string; cert: string; key: string };
   sha256: string;
   size: number;
   cacheDir: string;

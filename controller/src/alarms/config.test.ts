@@ -23,7 +23,7 @@ function problem(overrides: Record<string, unknown>): string {
 describe('alerts and alarms config', () => {
   it('has documented defaults: webhooks off, health and crash-loop alarms on, resources off', () => {
     const c = load({});
-    expect(c.alerts).toEqual({ appLabel: 'app', maxBodyBytes: 1024 * 1024 });
+    expect(c.alerts).toEqual({ appLabel: 'app', maxBodyBytes: 1024 * 1024, sources: [] });
     expect(c.alarms.defaults).toEqual(ALARM_DEFAULTS);
     expect(c.alarms.defaults).toEqual({
       health: { enabled: true, failingShare: 0.5, forMs: 10_000 },
@@ -36,7 +36,7 @@ describe('alerts and alarms config', () => {
 
   it('takes the token and label from the environment', () => {
     const c = load({}, { FLOTILLA_ALERTS_TOKEN: 'a'.repeat(32), FLOTILLA_ALERTS_APP_LABEL: 'service', FLOTILLA_ALERTS_MAX_BODY_BYTES: '65536' });
-    expect(c.alerts).toEqual({ token: 'a'.repeat(32), appLabel: 'service', maxBodyBytes: 65536 });
+    expect(c.alerts).toEqual({ token: 'a'.repeat(32), appLabel: 'service', maxBodyBytes: 65536, sources: [] });
   });
 
   it('layers app overrides over the defaults, durations as text', () => {

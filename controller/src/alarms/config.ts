@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { APP_NAME, errorMessage, parseDuration, type EnvBinding } from '@flotilla/shared';
+import type { AlertSource } from '../auth/alert-sources.js';
 
 /** The alert webhooks' settings (`alerts:` in the controller config). */
 export interface AlertsConfig {
@@ -12,6 +13,8 @@ export interface AlertsConfig {
   readonly appLabel: string;
   /** The largest webhook body accepted, in bytes. @default 1048576 (1 MiB) */
   readonly maxBodyBytes: number;
+  /** Named alert sources, each with its own token (stored hashed) and the apps it may alarm. @default [] */
+  readonly sources: readonly AlertSource[];
 }
 
 /** Health checks failing on too many of an app's hosts. */
@@ -170,9 +173,21 @@ export const alertsConfigSchema = z
       .min(1024, 'must be at least 1024')
       .max(64 * MiB, 'must be at most 67108864 (64 MiB)')
       .default(MiB),
+    sources: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, ".", "_" or "-"'),
+          tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the token (printf %s "$TOKEN" | sha256sum)'),
+          apps: z.array(z.string().min(1)).min(1, 'list the apps it may raise alarms for (or "*")'),
+        }),
+      )
+      .default([])
+      .transform((list) => list.map((s): AlertSource => ({ ...s, apps: s.apps.includes('*') ? '*' : s.apps }))),
   })
   .prefault({})
-  .transform((v): AlertsConfig => Object.freeze(v.token === undefined ? { appLabel: v.appLabel, maxBodyBytes: v.maxBodyBytes } : v));
+  .transform((v): AlertsConfig =>
+    Object.freeze(v.token === undefined ? { appLabel: v.appLabel, maxBodyBytes: v.maxBodyBytes, sources: v.sources } : v),
+  );
 
 /**
  * `alarms:` for controllerConfigSchema: durations as text (`10s`, `5m`) or milliseconds. YAML:

@@ -4,7 +4,8 @@ import { sendJson } from '../http.js';
 import { alarmFromAppAlerts, digestAlertmanagerPayload, parseAlertmanagerPayload, type AlertmanagerAlert } from './alertmanager.js';
 import { alarmFromGenericAlert, parseGenericAlert } from './generic.js';
 import type { AlarmMetrics } from './metrics.js';
-import { bearerCheck, checkJsonContentType, discardBody, parseJson, readBody } from './request.js';
+import { alertSourceCheck, assertSourceCovers, type AlertSource } from '../auth/alert-sources.js';
+import { checkJsonContentType, discardBody, parseJson, readBody } from './request.js';
 import type { Alarm, AlarmOutcome, AlarmSink } from './types.js';
 
 export const ALERTMANAGER_PATH = '/v1/alerts/alertmanager';
@@ -15,6 +16,8 @@ export interface AlertRoutesOptions {
   sink: AlarmSink;
   /** The bearer token callers must send; without one both routes answer 503 (webhooks off). */
   token: string | undefined;
+  /** Named sources, each limited to its apps. @default [] */
+  sources?: readonly AlertSource[];
   /** The Alertmanager label that names the app. @default 'app' */
   appLabel?: string;
   /** The largest body accepted. @default 1048576 (1 MiB) */
@@ -83,7 +86,7 @@ function sourceLabel(source: string): string {
  */
 export function alertRoutes(opts: AlertRoutesOptions): AlertRoute[] {
   const logger = opts.logger.child({ component: 'alerts' });
-  const authorize = bearerCheck(opts.token);
+  const authorize = alertSourceCheck(opts.token, opts.sources ?? []);
   const appLabel = opts.appLabel ?? DEFAULT_APP_LABEL;
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const now = opts.now ?? Date.now;
@@ -93,15 +96,15 @@ export function alertRoutes(opts: AlertRoutesOptions): AlertRoute[] {
   const lingerBytes = Math.max(8 * maxBodyBytes, 1024 * 1024);
 
   const handle =
-    (route: 'alertmanager' | 'generic', work: (body: unknown, receivedAtMs: number) => Promise<Handled>) =>
+    (route: 'alertmanager' | 'generic', work: (body: unknown, receivedAtMs: number, source: AlertSource) => Promise<Handled>) =>
     async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const receivedAtMs = now();
       let status: number;
       try {
-        authorize(req);
+        const source = authorize(req);
         checkJsonContentType(req);
         const body = parseJson(await readBody(req, maxBodyBytes));
-        const handled = await work(body, receivedAtMs);
+        const handled = await work(body, receivedAtMs, source);
         status = handled.status;
         sendJson(res, status, handled.answer);
       } catch (err) {
@@ -152,9 +155,10 @@ export function alertRoutes(opts: AlertRoutesOptions): AlertRoute[] {
     };
   }
 
-  const alertmanager = handle('alertmanager', async (body, receivedAtMs) => {
+  const alertmanager = handle('alertmanager', async (body, receivedAtMs, source) => {
     const payload = parseAlertmanagerPayload(body);
     const digest = digestAlertmanagerPayload(payload, appLabel);
+    assertSourceCovers(source, digest.apps.map((a) => a.app));
     // Every lookup before any raise: a payload refused for its apps changes nothing.
     const known = await Promise.all(digest.apps.map((a) => knows(a.app)));
     const knownApps = digest.apps.filter((_, i) => known[i]);
@@ -211,8 +215,9 @@ export function alertRoutes(opts: AlertRoutesOptions): AlertRoute[] {
     return finish(answer);
   });
 
-  const generic = handle('generic', async (body, receivedAtMs) => {
+  const generic = handle('generic', async (body, receivedAtMs, source) => {
     const alarm = alarmFromGenericAlert(parseGenericAlert(body), receivedAtMs);
+    assertSourceCovers(source, [alarm.app]);
     if (!(await knows(alarm.app))) {
       throw new NotFoundError(`app "${alarm.app}" is not known to this controller`, { details: { unknownApps: [alarm.app] } });
     }

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
   loadFlotillaProto,
@@ -27,10 +28,14 @@ import {
   type StartRolloutRequest,
   type StartRolloutResponse__Output,
   type WatchRolloutRequest,
+  type WhoamiRequest,
+  type WhoamiResponse__Output,
+  type RevokeHostRequest,
+  type RevokeHostResponse__Output,
   type UploadRequest,
   type UploadResponse__Output,
 } from '@flotilla/proto';
-import { ControllerError, ERROR_CODE_METADATA, UnavailableError, formatDuration, type FlotillaError } from '@flotilla/shared';
+import { ControllerError, ERROR_CODE_METADATA, UnavailableError, ValidationError, ipTargetTls, formatDuration, type FlotillaError } from '@flotilla/shared';
 
 /** Bytes per upload message. Small enough to keep memory flat, large enough to keep overhead low. */
 export const UPLOAD_CHUNK_BYTES = 256 * 1024;
@@ -45,6 +50,8 @@ export interface ConnectOptions {
    * more bytes (a whole upload may take longer than any fixed deadline).
    */
   readonly timeoutMs: number;
+  /** TLS: the CA file the controller's certificate chains to, and a client certificate and key (files). */
+  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string } | undefined;
 }
 
 /** The calls the CLI makes, as promises; every failure is already translated (see translateCallError). */
@@ -61,6 +68,8 @@ export interface ControllerClient {
   getHistory(request: GetHistoryRequest): Promise<GetHistoryResponse__Output>;
   rollback(request: RollbackRequest): Promise<RollbackResponse__Output>;
   listEvents(request: ListEventsRequest): Promise<ListEventsResponse__Output>;
+  whoami(request: WhoamiRequest): Promise<WhoamiResponse__Output>;
+  revokeHost(request: RevokeHostRequest): Promise<RevokeHostResponse__Output>;
   /**
    * The rollout, then every change until it finishes (the stream then ends). No deadline: a
    * rollout may take hours. Failures arrive translated, as from the other calls.
@@ -113,7 +122,7 @@ export function translateCallError(err: grpc.ServiceError, site: CallSite): Flot
     );
   }
   if (err.code === grpc.status.UNAUTHENTICATED) {
-    const hint = site.hasToken ? 'the token was refused' : 'pass --token or set FLOTILLA_API_TOKEN';
+    const hint = site.hasToken ? 'the token was refused' : 'pass --token or set FLOTILLA_API_TOKEN, or --tls-cert and --tls-key';
     return new ControllerError(
       flotillaCode ?? 'FLOTILLA_ERR_UNAUTHENTICATED',
       `${details || 'the controller requires an API token'} (${hint})`,
@@ -154,11 +163,34 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
   return err instanceof Error && typeof (err as Partial<grpc.ServiceError>).code === 'number';
 }
 
+/** TLS when a CA is given (with a client certificate when one is), plaintext otherwise. */
+function channelCredentials(tls: ConnectOptions['tls'], address: string): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  const ipTarget = ipTargetTls(address);
+  const verify = ipTarget ? { checkServerIdentity: ipTarget.checkServerIdentity } : {};
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ValidationError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+    }
+  };
+  const ca = read(tls.ca, '--tls-ca');
+  if (tls.cert && tls.key) return grpc.credentials.createSsl(ca, read(tls.key, '--tls-key'), read(tls.cert, '--tls-cert'), verify);
+  return grpc.credentials.createSsl(ca, null, null, verify);
+}
+
+/** Channel options for TLS to an IP address (see ipTargetTls). */
+function channelOptions(options: ConnectOptions): grpc.ChannelOptions {
+  const ipTarget = options.tls ? ipTargetTls(options.address) : undefined;
+  return ipTarget ? { 'grpc.ssl_target_name_override': ipTarget.servernameOverride } : {};
+}
+
 /** A gRPC client for the controller's Control and Artifacts services, sharing one channel. */
 export function createControllerClient(options: ConnectOptions): ControllerClient {
   const proto = loadFlotillaProto();
-  const credentials = grpc.credentials.createInsecure();
-  const control = new proto.Control(options.address, credentials);
+  const credentials = channelCredentials(options.tls, options.address);
+  const control = new proto.Control(options.address, credentials, channelOptions(options));
   const artifacts = new proto.Artifacts(options.address, credentials, { channelOverride: control.getChannel() });
 
   const connected = (): boolean =>
@@ -208,6 +240,8 @@ export function createControllerClient(options: ConnectOptions): ControllerClien
     getHistory: (request) => unary('GetHistory', (md, opts, cb) => control.GetHistory(request, md, opts, cb)),
     rollback: (request) => unary('Rollback', (md, opts, cb) => control.Rollback(request, md, opts, cb)),
     listEvents: (request) => unary('ListEvents', (md, opts, cb) => control.ListEvents(request, md, opts, cb)),
+    whoami: (request) => unary('Whoami', (md, opts, cb) => control.Whoami(request, md, opts, cb)),
+    revokeHost: (request) => unary('RevokeHost', (md, opts, cb) => control.RevokeHost(request, md, opts, cb)),
     watchRollout: (request) => ({
       async *[Symbol.asyncIterator]() {
         const call = control.WatchRollout(request, metadata());

@@ -12,6 +12,9 @@ export interface RawGlobalOptions {
   token?: string | undefined;
   json?: boolean | undefined;
   timeout?: string | undefined;
+  tlsCa?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
 }
 
 /** The global flags, checked and defaulted: flag, then environment, then default. */
@@ -31,8 +34,14 @@ export function resolveGlobals(raw: RawGlobalOptions, env: CliContext['env']): G
   const timeoutMs = parseDuration(raw.timeout ?? DEFAULT_TIMEOUT, '--timeout');
   if (timeoutMs <= 0) throw new ValidationError('--timeout must be longer than zero');
   const token = raw.token ?? env['FLOTILLA_API_TOKEN'];
+  const ca = raw.tlsCa ?? env['FLOTILLA_TLS_CA'];
+  const cert = raw.tlsCert ?? env['FLOTILLA_TLS_CERT'];
+  const key = raw.tlsKey ?? env['FLOTILLA_TLS_KEY'];
+  if (Boolean(cert) !== Boolean(key)) throw new ValidationError('--tls-cert and --tls-key go together (a client certificate and its key)');
+  if (cert && !ca) throw new ValidationError('--tls-cert needs --tls-ca: the CA the controller\'s certificate chains to');
+  const tls = ca ? Object.freeze({ ca, ...(cert && key ? { cert, key } : {}) }) : undefined;
   return Object.freeze({
-    connect: Object.freeze({ address, token: token ? token : undefined, timeoutMs }),
+    connect: Object.freeze({ address, token: token ? token : undefined, timeoutMs, ...(tls ? { tls } : {}) }),
     json: raw.json === true,
   });
 }

@@ -17,6 +17,9 @@ import { rolloutResume } from './commands/rollout-resume.js';
 import { rolloutStart, type RolloutStartOptions } from './commands/rollout-start.js';
 import { rolloutStatus } from './commands/rollout-status.js';
 import { status } from './commands/status.js';
+import { hostRevoke } from './commands/host-revoke.js';
+import { tlsCaCreate, tlsCertCreate } from './commands/tls.js';
+import { whoami } from './commands/whoami.js';
 import type { CliContext } from './context.js';
 import { EXIT, reportError } from './errors.js';
 import { DEFAULT_CONTROLLER, DEFAULT_TIMEOUT, type RawGlobalOptions } from './options.js';
@@ -45,7 +48,10 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
   const program = new Command('flotilla')
     .description(`Flotilla ${FLOTILLA_VERSION}: ship signed releases to a fleet and watch them land.`)
     .option('--controller <addr>', `controller gRPC address HOST:PORT (default: ${DEFAULT_CONTROLLER})`)
-    .option('--token <token>', 'API token, sent as a bearer token')
+    .option('--token <token>', 'operator token, sent as a bearer token (or FLOTILLA_API_TOKEN)')
+    .option('--tls-ca <file>', 'CA certificate the controller chains to; turns on TLS (or FLOTILLA_TLS_CA)')
+    .option('--tls-cert <file>', 'operator client certificate (or FLOTILLA_TLS_CERT)')
+    .option('--tls-key <file>', 'its private key (or FLOTILLA_TLS_KEY)')
     .option('--json', 'print machine-readable JSON instead of tables')
     .option('--timeout <duration>', `deadline of each call to the controller (default: ${DEFAULT_TIMEOUT})`)
     .addHelpText('after', EXIT_CODES_HELP)
@@ -100,6 +106,53 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--app <app>', 'only this app')
     .action(async (_o, command: Command) => {
       setExit(await artifactList(opts(command), ctx));
+    });
+
+  program
+    .command('whoami')
+    .description('who the controller takes these credentials to be, and their roles')
+    .action(async (_o, command: Command) => {
+      setExit(await whoami(opts(command), ctx));
+    });
+
+  const host = program.command('host').description('one host: revoke its certificate');
+  host
+    .command('revoke')
+    .description("refuse the host's certificates issued until now, on every controller (admin)")
+    .argument('<host-id>', 'the host id its certificate names')
+    .action(async (hostId: string, _o, command: Command) => {
+      setExit(await hostRevoke({ ...opts(command), hostId }, ctx));
+    });
+
+  const tls = program.command('tls').description('the fleet PKI: a CA, and certificates for the controller, hosts and operators');
+  tls
+    .command('ca')
+    .description('the certificate authority')
+    .command('create')
+    .description('create ca.pem and ca-key.pem')
+    .option('--out-dir <dir>', 'directory to write the files in', '.')
+    .option('--days <n>', 'lifetime in days (default: 3650)')
+    .option('--force', 'replace existing files')
+    .action(async (_o, command: Command) => {
+      setExit(await tlsCaCreate(opts(command), ctx));
+    });
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  tls
+    .command('cert')
+    .description('certificates signed by the CA')
+    .command('create')
+    .description('create a certificate for the controller, a host or an operator')
+    .option('--server', "the controller's certificate (localhost and 127.0.0.1 always included)")
+    .option('--host <id>', "a host's client certificate")
+    .option('--operator <name>', "an operator's client certificate (roles come from the controller's operators list)")
+    .option('--dns <name>', 'another DNS name of the controller (repeatable)', collect)
+    .option('--ip <address>', 'another IP address of the controller (repeatable)', collect)
+    .option('--ca-dir <dir>', 'where ca.pem and ca-key.pem are', '.')
+    .option('--out-dir <dir>', 'directory to write the files in', '.')
+    .option('--days <n>', 'lifetime in days (default: controller and hosts 90, operators 30)')
+    .option('--force', 'replace existing files')
+    .action(async (_o, command: Command) => {
+      setExit(await tlsCertCreate(opts(command), ctx));
     });
 
   program

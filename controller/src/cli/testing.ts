@@ -90,6 +90,8 @@ export function fakeClient(calls: Partial<ControllerClient> = {}): ControllerCli
     getHistory: unexpected('GetHistory'),
     rollback: unexpected('Rollback'),
     listEvents: unexpected('ListEvents'),
+    whoami: unexpected('Whoami'),
+    revokeHost: unexpected('RevokeHost'),
     watchRollout: () => ({
       [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('unexpected call WatchRollout')) }),
     }),

@@ -18,6 +18,8 @@ export interface ArtifactsServiceDeps {
   logger: Logger;
   /** Bytes per download message. */
   downloadChunkBytes: number;
+  /** Throws when this call's caller may not push artifacts of `app` (checked once the header names it). */
+  authorizeUpload?: (call: object, app: string) => void;
 }
 
 /** 'refused' when the caller caused the failure (and can fix it), 'failed' when we did. */
@@ -68,6 +70,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         if (sawHeader) throw new ValidationError('upload sent its descriptor header twice; send it once, first');
         sawHeader = true;
         session = await artifacts.beginUpload(signedFromMessage(msg.header));
+        deps.authorizeUpload?.(call, session.descriptor.app);
         return;
       }
       if (msg.payload === 'chunk') {

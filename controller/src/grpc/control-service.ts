@@ -24,6 +24,7 @@ import type { JsonBucket } from '../store/kv.js';
 import type { AppRecord, ArtifactRecord } from '../store/records.js';
 import { appInfo, appStatus, artifactInfo, hostInfo } from './convert.js';
 import { toServiceError } from './errors.js';
+import type { OperatorControlHandlers } from './identity-service.js';
 import { eventMessage, historyMessage, revertMessage, rolloutMessage, rolloutSummary, specInput } from './rollout-convert.js';
 
 export interface ControlServiceDeps {
@@ -77,8 +78,8 @@ function unary<Req, Res>(body: (request: Req) => Promise<Res>) {
   };
 }
 
-/** The Control service: what the operator CLI calls. */
-export function controlService(deps: ControlServiceDeps): ControlHandlers {
+/** The Control service: what the operator CLI calls (the caller's own calls are in identity-service.ts). */
+export function controlService(deps: ControlServiceDeps): OperatorControlHandlers {
   const logger = deps.logger.child({ component: 'control-service' });
   const now = deps.now ?? Date.now;
 

@@ -1,9 +1,10 @@
-import { Server, ServerCredentials, type ServerOptions } from '@grpc/grpc-js';
+import { Server, ServerCredentials, experimental, type ServerOptions } from '@grpc/grpc-js';
 import { loadFlotillaProto, type ArtifactsHandlers, type ControlHandlers } from '@flotilla/proto';
 import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
 import type { ListenAddress } from '../config.js';
 import { artifactsServiceDefinition } from './artifacts-service.js';
-import { withAuth, type AuthCheck } from './auth.js';
+import type { ReloadableTls } from '../tls/reloadable.js';
+import { withGuard, type CallGuard } from './guard.js';
 
 /**
  * Upload and download chunks are at most 4 MiB of data; the limit leaves room for the message
@@ -25,6 +26,13 @@ export interface GrpcHandlers {
   control: ControlHandlers;
 }
 
+/** Who may call what (guards), and the TLS certificates when the listener uses TLS. */
+export interface GrpcSecurity {
+  guards: { artifacts: CallGuard; control: CallGuard };
+  /** Client certificates are asked for but not required: operators may use tokens instead. */
+  tls?: ReloadableTls | undefined;
+}
+
 /** A bound gRPC server and the port it really got (port 0 asks for a free one). */
 export interface RunningGrpcServer {
   readonly port: number;
@@ -35,20 +43,23 @@ export interface RunningGrpcServer {
 export async function startGrpcServer(
   listen: ListenAddress,
   handlers: GrpcHandlers,
-  auth: AuthCheck,
+  security: GrpcSecurity,
   logger: Logger,
 ): Promise<RunningGrpcServer> {
   const proto = loadFlotillaProto();
   const server = new Server(GRPC_SERVER_OPTIONS);
-  server.addService(artifactsServiceDefinition(proto.Artifacts.service), withAuth(handlers.artifacts, auth));
-  server.addService(proto.Control.service, withAuth(handlers.control, auth));
+  server.addService(artifactsServiceDefinition(proto.Artifacts.service), withGuard(handlers.artifacts, security.guards.artifacts));
+  server.addService(proto.Control.service, withGuard(handlers.control, security.guards.control));
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const credentials = security.tls
+    ? experimental.createCertificateProviderServerCredentials(security.tls, security.tls, false)
+    : ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${listen.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    server.bindAsync(`${host}:${listen.port}`, credentials, (err, p) => (err ? reject(err) : resolve(p)));
   }).catch((err: unknown) => {
     throw new UnavailableError(`cannot listen for gRPC on ${host}:${listen.port}: ${errorMessage(err)}`, { cause: err });
   });
-  logger.info({ host: listen.host, port }, 'gRPC listening');
+  logger.info({ host: listen.host, port, tls: security.tls !== undefined }, 'gRPC listening');
   return {
     port,
     close: (graceMs) =>

@@ -30,6 +30,9 @@ import type { ListRolloutsRequest as _flotilla_v1_ListRolloutsRequest, ListRollo
 import type { ListRolloutsResponse as _flotilla_v1_ListRolloutsResponse, ListRolloutsResponse__Output as _flotilla_v1_ListRolloutsResponse__Output } from './flotilla/v1/ListRolloutsResponse.js';
 import type { Load as _flotilla_v1_Load, Load__Output as _flotilla_v1_Load__Output } from './flotilla/v1/Load.js';
 import type { Revert as _flotilla_v1_Revert, Revert__Output as _flotilla_v1_Revert__Output } from './flotilla/v1/Revert.js';
+import type { RevokeHostRequest as _flotilla_v1_RevokeHostRequest, RevokeHostRequest__Output as _flotilla_v1_RevokeHostRequest__Output } from './flotilla/v1/RevokeHostRequest.js';
+import type { RevokeHostResponse as _flotilla_v1_RevokeHostResponse, RevokeHostResponse__Output as _flotilla_v1_RevokeHostResponse__Output } from './flotilla/v1/RevokeHostResponse.js';
+import type { RoleGrant as _flotilla_v1_RoleGrant, RoleGrant__Output as _flotilla_v1_RoleGrant__Output } from './flotilla/v1/RoleGrant.js';
 import type { RollbackRequest as _flotilla_v1_RollbackRequest, RollbackRequest__Output as _flotilla_v1_RollbackRequest__Output } from './flotilla/v1/RollbackRequest.js';
 import type { RollbackResponse as _flotilla_v1_RollbackResponse, RollbackResponse__Output as _flotilla_v1_RollbackResponse__Output } from './flotilla/v1/RollbackResponse.js';
 import type { Rollout as _flotilla_v1_Rollout, Rollout__Output as _flotilla_v1_Rollout__Output } from './flotilla/v1/Rollout.js';
@@ -50,6 +53,8 @@ import type { UploadRequest as _flotilla_v1_UploadRequest, UploadRequest__Output
 import type { UploadResponse as _flotilla_v1_UploadResponse, UploadResponse__Output as _flotilla_v1_UploadResponse__Output } from './flotilla/v1/UploadResponse.js';
 import type { VersionHistory as _flotilla_v1_VersionHistory, VersionHistory__Output as _flotilla_v1_VersionHistory__Output } from './flotilla/v1/VersionHistory.js';
 import type { WatchRolloutRequest as _flotilla_v1_WatchRolloutRequest, WatchRolloutRequest__Output as _flotilla_v1_WatchRolloutRequest__Output } from './flotilla/v1/WatchRolloutRequest.js';
+import type { WhoamiRequest as _flotilla_v1_WhoamiRequest, WhoamiRequest__Output as _flotilla_v1_WhoamiRequest__Output } from './flotilla/v1/WhoamiRequest.js';
+import type { WhoamiResponse as _flotilla_v1_WhoamiResponse, WhoamiResponse__Output as _flotilla_v1_WhoamiResponse__Output } from './flotilla/v1/WhoamiResponse.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -87,6 +92,9 @@ export interface ProtoGrpcType {
       ListRolloutsResponse: MessageTypeDefinition<_flotilla_v1_ListRolloutsResponse, _flotilla_v1_ListRolloutsResponse__Output>
       Load: MessageTypeDefinition<_flotilla_v1_Load, _flotilla_v1_Load__Output>
       Revert: MessageTypeDefinition<_flotilla_v1_Revert, _flotilla_v1_Revert__Output>
+      RevokeHostRequest: MessageTypeDefinition<_flotilla_v1_RevokeHostRequest, _flotilla_v1_RevokeHostRequest__Output>
+      RevokeHostResponse: MessageTypeDefinition<_flotilla_v1_RevokeHostResponse, _flotilla_v1_RevokeHostResponse__Output>
+      RoleGrant: MessageTypeDefinition<_flotilla_v1_RoleGrant, _flotilla_v1_RoleGrant__Output>
       RollbackRequest: MessageTypeDefinition<_flotilla_v1_RollbackRequest, _flotilla_v1_RollbackRequest__Output>
       RollbackResponse: MessageTypeDefinition<_flotilla_v1_RollbackResponse, _flotilla_v1_RollbackResponse__Output>
       Rollout: MessageTypeDefinition<_flotilla_v1_Rollout, _flotilla_v1_Rollout__Output>
@@ -107,6 +115,8 @@ export interface ProtoGrpcType {
       UploadResponse: MessageTypeDefinition<_flotilla_v1_UploadResponse, _flotilla_v1_UploadResponse__Output>
       VersionHistory: MessageTypeDefinition<_flotilla_v1_VersionHistory, _flotilla_v1_VersionHistory__Output>
       WatchRolloutRequest: MessageTypeDefinition<_flotilla_v1_WatchRolloutRequest, _flotilla_v1_WatchRolloutRequest__Output>
+      WhoamiRequest: MessageTypeDefinition<_flotilla_v1_WhoamiRequest, _flotilla_v1_WhoamiRequest__Output>
+      WhoamiResponse: MessageTypeDefinition<_flotilla_v1_WhoamiResponse, _flotilla_v1_WhoamiResponse__Output>
     }
   }
 }

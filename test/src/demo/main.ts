@@ -29,7 +29,7 @@ let fleet: Fleet | undefined;
 
 async function flotilla(args: string[], opts: { expectFail?: boolean } = {}): Promise<void> {
   console.log(dim(`$ flotilla ${args.join(' ')}`));
-  const r = await runCli(args, { controller: fleet?.controller.grpc, cwd: fleet?.dir, stdio: 'inherit' });
+  const r = await runCli(args, { controller: fleet?.controller.grpc, cwd: fleet?.dir, stdio: 'inherit', env: fleet?.cliEnv ?? {} });
   if ((r.code === 0) === Boolean(opts.expectFail)) {
     throw new Error(`flotilla ${args[0]} exited ${r.code}${opts.expectFail ? ' (a failure was expected)' : ''}`);
   }
@@ -58,13 +58,15 @@ async function main(): Promise<void> {
     if (r.code !== 0) throw new Error(`keys generate ${name} failed`);
   }
 
-  step('Starting nats-server (JetStream), flotilla-controller and three flotilla-agents');
+  step('Starting nats-server (JetStream), flotilla-controller and three flotilla-agents, over mutual TLS');
+  console.log(dim('$ flotilla tls ca create; flotilla tls cert create --server | --host host-N | --operator demo   (in pki/)'));
   // The alert webhooks' bearer token, as an operator would set it: FLOTILLA_ALERTS_TOKEN.
   const alertsToken = randomBytes(16).toString('hex');
   fleet = await Fleet.start({
     dir,
     agents: 3,
     heartbeatInterval: '1s',
+    tls: true,
     controllerEnv: { FLOTILLA_ALERTS_TOKEN: alertsToken },
     keys: {
       release: { keyPath: join(keysDir, 'release.key'), pubPath: join(keysDir, 'release.pub') },
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
   console.log(`   flotilla-controller  gRPC ${fleet.controller.grpc}, HTTP ${fleet.controller.http}`);
   for (const a of fleet.agents) console.log(`   flotilla-agent       ${a.hostId} (${a.labels.join(', ')}), demo app port ${a.port}`);
   await waitForHosts(3);
+  await flotilla(['whoami']);
   await flotilla(['hosts']);
 
   step('Building demo 1.0.0, signing it with the release key and pushing it');
@@ -160,7 +163,7 @@ async function waitForAnswers(version: string): Promise<void> {
 async function waitForHosts(count: number): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    const r = await runCli(['hosts', '--json'], { controller: fleet?.controller.grpc });
+    const r = await runCli(['hosts', '--json'], { controller: fleet?.controller.grpc, env: fleet?.cliEnv ?? {} });
     if (r.code === 0) {
       const hosts = (JSON.parse(r.stdout) as { hosts: Array<{ state: string }> }).hosts;
       if (hosts.filter((h) => h.state === 'up').length >= count) return;

@@ -18,6 +18,8 @@ import type { ListHostsRequest as _flotilla_v1_ListHostsRequest, ListHostsReques
 import type { ListHostsResponse as _flotilla_v1_ListHostsResponse, ListHostsResponse__Output as _flotilla_v1_ListHostsResponse__Output } from '../../flotilla/v1/ListHostsResponse.js';
 import type { ListRolloutsRequest as _flotilla_v1_ListRolloutsRequest, ListRolloutsRequest__Output as _flotilla_v1_ListRolloutsRequest__Output } from '../../flotilla/v1/ListRolloutsRequest.js';
 import type { ListRolloutsResponse as _flotilla_v1_ListRolloutsResponse, ListRolloutsResponse__Output as _flotilla_v1_ListRolloutsResponse__Output } from '../../flotilla/v1/ListRolloutsResponse.js';
+import type { RevokeHostRequest as _flotilla_v1_RevokeHostRequest, RevokeHostRequest__Output as _flotilla_v1_RevokeHostRequest__Output } from '../../flotilla/v1/RevokeHostRequest.js';
+import type { RevokeHostResponse as _flotilla_v1_RevokeHostResponse, RevokeHostResponse__Output as _flotilla_v1_RevokeHostResponse__Output } from '../../flotilla/v1/RevokeHostResponse.js';
 import type { RollbackRequest as _flotilla_v1_RollbackRequest, RollbackRequest__Output as _flotilla_v1_RollbackRequest__Output } from '../../flotilla/v1/RollbackRequest.js';
 import type { RollbackResponse as _flotilla_v1_RollbackResponse, RollbackResponse__Output as _flotilla_v1_RollbackResponse__Output } from '../../flotilla/v1/RollbackResponse.js';
 import type { Rollout as _flotilla_v1_Rollout, Rollout__Output as _flotilla_v1_Rollout__Output } from '../../flotilla/v1/Rollout.js';
@@ -26,6 +28,8 @@ import type { RolloutCommandResponse as _flotilla_v1_RolloutCommandResponse, Rol
 import type { StartRolloutRequest as _flotilla_v1_StartRolloutRequest, StartRolloutRequest__Output as _flotilla_v1_StartRolloutRequest__Output } from '../../flotilla/v1/StartRolloutRequest.js';
 import type { StartRolloutResponse as _flotilla_v1_StartRolloutResponse, StartRolloutResponse__Output as _flotilla_v1_StartRolloutResponse__Output } from '../../flotilla/v1/StartRolloutResponse.js';
 import type { WatchRolloutRequest as _flotilla_v1_WatchRolloutRequest, WatchRolloutRequest__Output as _flotilla_v1_WatchRolloutRequest__Output } from '../../flotilla/v1/WatchRolloutRequest.js';
+import type { WhoamiRequest as _flotilla_v1_WhoamiRequest, WhoamiRequest__Output as _flotilla_v1_WhoamiRequest__Output } from '../../flotilla/v1/WhoamiRequest.js';
+import type { WhoamiResponse as _flotilla_v1_WhoamiResponse, WhoamiResponse__Output as _flotilla_v1_WhoamiResponse__Output } from '../../flotilla/v1/WhoamiResponse.js';
 
 export interface ControlClient extends grpc.Client {
   Deploy(argument: _flotilla_v1_DeployRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_DeployResponse__Output>): grpc.ClientUnaryCall;
@@ -100,6 +104,15 @@ export interface ControlClient extends grpc.Client {
   listRollouts(argument: _flotilla_v1_ListRolloutsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListRolloutsResponse__Output>): grpc.ClientUnaryCall;
   listRollouts(argument: _flotilla_v1_ListRolloutsRequest, callback: grpc.requestCallback<_flotilla_v1_ListRolloutsResponse__Output>): grpc.ClientUnaryCall;
   
+  RevokeHost(argument: _flotilla_v1_RevokeHostRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
+  RevokeHost(argument: _flotilla_v1_RevokeHostRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
+  RevokeHost(argument: _flotilla_v1_RevokeHostRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
+  RevokeHost(argument: _flotilla_v1_RevokeHostRequest, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
+  revokeHost(argument: _flotilla_v1_RevokeHostRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
+  revokeHost(argument: _flotilla_v1_RevokeHostRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
+  revokeHost(argument: _flotilla_v1_RevokeHostRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
+  revokeHost(argument: _flotilla_v1_RevokeHostRequest, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
+  
   Rollback(argument: _flotilla_v1_RollbackRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
   Rollback(argument: _flotilla_v1_RollbackRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
   Rollback(argument: _flotilla_v1_RollbackRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RollbackResponse__Output>): grpc.ClientUnaryCall;
@@ -132,6 +145,15 @@ export interface ControlClient extends grpc.Client {
   watchRollout(argument: _flotilla_v1_WatchRolloutRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_flotilla_v1_Rollout__Output>;
   watchRollout(argument: _flotilla_v1_WatchRolloutRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_flotilla_v1_Rollout__Output>;
   
+  Whoami(argument: _flotilla_v1_WhoamiRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_WhoamiResponse__Output>): grpc.ClientUnaryCall;
+  Whoami(argument: _flotilla_v1_WhoamiRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_WhoamiResponse__Output>): grpc.ClientUnaryCall;
+  Whoami(argument: _flotilla_v1_WhoamiRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_WhoamiResponse__Output>): grpc.ClientUnaryCall;
+  Whoami(argument: _flotilla_v1_WhoamiRequest, callback: grpc.requestCallback<_flotilla_v1_WhoamiResponse__Output>): grpc.ClientUnaryCall;
+  whoami(argument: _flotilla_v1_WhoamiRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_WhoamiResponse__Output>): grpc.ClientUnaryCall;
+  whoami(argument: _flotilla_v1_WhoamiRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_WhoamiResponse__Output>): grpc.ClientUnaryCall;
+  whoami(argument: _flotilla_v1_WhoamiRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_WhoamiResponse__Output>): grpc.ClientUnaryCall;
+  whoami(argument: _flotilla_v1_WhoamiRequest, callback: grpc.requestCallback<_flotilla_v1_WhoamiResponse__Output>): grpc.ClientUnaryCall;
+  
 }
 
 export interface ControlHandlers extends grpc.UntypedServiceImplementation {
@@ -151,6 +173,8 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   
   ListRollouts: grpc.handleUnaryCall<_flotilla_v1_ListRolloutsRequest__Output, _flotilla_v1_ListRolloutsResponse>;
   
+  RevokeHost: grpc.handleUnaryCall<_flotilla_v1_RevokeHostRequest__Output, _flotilla_v1_RevokeHostResponse>;
+  
   Rollback: grpc.handleUnaryCall<_flotilla_v1_RollbackRequest__Output, _flotilla_v1_RollbackResponse>;
   
   RolloutCommand: grpc.handleUnaryCall<_flotilla_v1_RolloutCommandRequest__Output, _flotilla_v1_RolloutCommandResponse>;
@@ -158,6 +182,8 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   StartRollout: grpc.handleUnaryCall<_flotilla_v1_StartRolloutRequest__Output, _flotilla_v1_StartRolloutResponse>;
   
   WatchRollout: grpc.handleServerStreamingCall<_flotilla_v1_WatchRolloutRequest__Output, _flotilla_v1_Rollout>;
+  
+  Whoami: grpc.handleUnaryCall<_flotilla_v1_WhoamiRequest__Output, _flotilla_v1_WhoamiResponse>;
   
 }
 
@@ -170,8 +196,10 @@ export interface ControlDefinition extends grpc.ServiceDefinition {
   ListEvents: MethodDefinition<_flotilla_v1_ListEventsRequest, _flotilla_v1_ListEventsResponse, _flotilla_v1_ListEventsRequest__Output, _flotilla_v1_ListEventsResponse__Output>
   ListHosts: MethodDefinition<_flotilla_v1_ListHostsRequest, _flotilla_v1_ListHostsResponse, _flotilla_v1_ListHostsRequest__Output, _flotilla_v1_ListHostsResponse__Output>
   ListRollouts: MethodDefinition<_flotilla_v1_ListRolloutsRequest, _flotilla_v1_ListRolloutsResponse, _flotilla_v1_ListRolloutsRequest__Output, _flotilla_v1_ListRolloutsResponse__Output>
+  RevokeHost: MethodDefinition<_flotilla_v1_RevokeHostRequest, _flotilla_v1_RevokeHostResponse, _flotilla_v1_RevokeHostRequest__Output, _flotilla_v1_RevokeHostResponse__Output>
   Rollback: MethodDefinition<_flotilla_v1_RollbackRequest, _flotilla_v1_RollbackResponse, _flotilla_v1_RollbackRequest__Output, _flotilla_v1_RollbackResponse__Output>
   RolloutCommand: MethodDefinition<_flotilla_v1_RolloutCommandRequest, _flotilla_v1_RolloutCommandResponse, _flotilla_v1_RolloutCommandRequest__Output, _flotilla_v1_RolloutCommandResponse__Output>
   StartRollout: MethodDefinition<_flotilla_v1_StartRolloutRequest, _flotilla_v1_StartRolloutResponse, _flotilla_v1_StartRolloutRequest__Output, _flotilla_v1_StartRolloutResponse__Output>
   WatchRollout: MethodDefinition<_flotilla_v1_WatchRolloutRequest, _flotilla_v1_Rollout, _flotilla_v1_WatchRolloutRequest__Output, _flotilla_v1_Rollout__Output>
+  Whoami: MethodDefinition<_flotilla_v1_WhoamiRequest, _flotilla_v1_WhoamiResponse, _flotilla_v1_WhoamiRequest__Output, _flotilla_v1_WhoamiResponse__Output>
 }

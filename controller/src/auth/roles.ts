@@ -1,0 +1,36 @@
+/**
+ * What an operator may do. A permission is one kind of act; a role is a fixed bundle of them;
+ * a grant gives a role over some apps. Kept small on purpose: three roles cover who looks, who
+ * ships and who administers, and a grant's app list is how a team is kept to its own apps.
+ */
+export const PERMISSIONS = ['view', 'push', 'deploy', 'admin'] as const;
+/**
+ * - view: list and read hosts, apps, artifacts, rollouts, events
+ * - push: upload signed artifacts
+ * - deploy: deploy, start rollouts, pause/resume/promote/abort, roll back
+ * - admin: revoke hosts (and whatever later needs the fleet's owner)
+ */
+export type Permission = (typeof PERMISSIONS)[number];
+
+export const ROLES = ['viewer', 'deployer', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = Object.freeze({
+  viewer: ['view'],
+  deployer: ['view', 'push', 'deploy'],
+  admin: ['view', 'push', 'deploy', 'admin'],
+});
+
+/** A role over some apps; `apps: '*'` is every app, present and future. */
+export interface RoleGrant {
+  readonly role: Role;
+  readonly apps: '*' | readonly string[];
+}
+
+/** An operator as the controller's config names it. */
+export interface OperatorPolicy {
+  readonly name: string;
+  /** Hex SHA-256 of the operator's token; absent for an operator who uses a certificate only. */
+  readonly tokenSha256?: string;
+  readonly grants: readonly RoleGrant[];
+}

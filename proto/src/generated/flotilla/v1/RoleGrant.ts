@@ -1,0 +1,12 @@
+// Original file: flotilla.proto
+
+
+export interface RoleGrant {
+  'role'?: (string);
+  'apps'?: (string)[];
+}
+
+export interface RoleGrant__Output {
+  'role': (string);
+  'apps': (string)[];
+}

@@ -1,0 +1,8 @@
+// Original file: flotilla.proto
+
+
+export interface WhoamiRequest {
+}
+
+export interface WhoamiRequest__Output {
+}
