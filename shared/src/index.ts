@@ -15,3 +15,5 @@ export * from './subjects.js';
 export * from './version.js';
 export * from './flags.js';
 export * from './nats-url.js';
+export * from './byte-size.js';
+export * from './free-space.js';
