@@ -17,7 +17,8 @@
 //                    records over the store
 //      3 ledger      apps/ (the one writer of an app's version facts)
 //      4 rollouts    rollouts/ (the registry and each live rollout's event loop)
-//      5 alarms      reverts/, alarms/ (alarms and rollbacks: the one revert path, its sources)
+//      5 alarms      reverts/, alarms/ (alarms and rollbacks: the one revert path, its sources),
+//                    retention/ (artifact retention: asks the ledger, assignments and rollouts)
 //      6 boundaries  grpc/ (the API; turns services into RPCs)
 //      7 programs    everything else: controller.ts, main.ts, index.ts, cli/, ...
 //    agent, lowest first:
@@ -57,6 +58,7 @@ export const LAYERS = {
     'rollouts/': 4,
     'reverts/': 5,
     'alarms/': 5,
+    'retention/': 5,
     'grpc/': 6,
   },
   agent: {

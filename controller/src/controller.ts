@@ -21,6 +21,7 @@ import { HttpServer, sendJson } from './http.js';
 import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
 import { AppLedger } from './apps/ledger.js';
+import { ArtifactGc, retentionFacts } from './retention/index.js';
 import { RolloutManager } from './rollouts/manager.js';
 import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
 import { AlarmHandler } from './reverts/alarm-handler.js';
@@ -91,6 +92,8 @@ export class Controller {
     readonly http: HttpServer,
     readonly addresses: ControllerAddresses,
     now: () => number,
+    /** Artifact retention's periodic collection; started and stopped with the controller. */
+    private readonly retention: ArtifactGc,
   ) {
     this.startedMs = now();
   }
@@ -176,6 +179,13 @@ export class Controller {
         now,
       });
       const rollbacks = new Rollbacks({ rollouts, ledger, reverts, assignments, logger: revertLogger, now });
+      const retention = new ArtifactGc({
+        artifacts,
+        facts: retentionFacts({ ledger, assignments, rollouts }),
+        keepVersions: config.artifacts.keepVersions,
+        intervalMs: config.artifacts.gcIntervalMs,
+        logger: root.child({ component: 'retention' }),
+      });
       const alarmMetrics = new AlarmMetrics(metrics.registry);
       const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
@@ -188,7 +198,19 @@ export class Controller {
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
           }),
-          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now }),
+          control: controlService({
+            artifacts,
+            apps: store.apps,
+            hosts,
+            assignments,
+            rollouts,
+            rollbacks,
+            ledger,
+            retention,
+            keepVersions: config.artifacts.keepVersions,
+            logger: root,
+            now,
+          }),
         },
         bearerTokenCheck(config.apiToken),
         root.child({ component: 'grpc' }),
@@ -231,6 +253,7 @@ export class Controller {
         http,
         addresses,
         now,
+        retention,
       );
       controller.addRoutes();
       return controller;
@@ -267,6 +290,7 @@ export class Controller {
     // After the host registry: rollouts resume (a tick each) and hear every heartbeat from here on.
     this.rollouts.listen();
     this.builtinAlarms.start();
+    this.retention.start();
     // A revert a stopped controller left half-done is finished (its steps are idempotent).
     void this.reverts.resume();
     void nc.closed().then((err) => {
@@ -316,6 +340,8 @@ export class Controller {
     this.unsubscribeNats?.();
     // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
     await this.builtinAlarms.stop();
+    // A collection in progress finishes its deletions while NATS is still up.
+    await this.retention.stop();
     await this.hosts.stop(graceMs);
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();
