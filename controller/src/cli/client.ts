@@ -2,6 +2,10 @@ import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import {
   loadFlotillaProto,
+  type CollectArtifactsRequest,
+  type CollectArtifactsResponse__Output,
+  type RemoveArtifactRequest,
+  type RemoveArtifactResponse__Output,
   type DeployRequest,
   type DeployResponse__Output,
   type GetHistoryRequest,
@@ -61,6 +65,8 @@ export interface ControllerClient {
   getHistory(request: GetHistoryRequest): Promise<GetHistoryResponse__Output>;
   rollback(request: RollbackRequest): Promise<RollbackResponse__Output>;
   listEvents(request: ListEventsRequest): Promise<ListEventsResponse__Output>;
+  collectArtifacts(request: CollectArtifactsRequest): Promise<CollectArtifactsResponse__Output>;
+  removeArtifact(request: RemoveArtifactRequest): Promise<RemoveArtifactResponse__Output>;
   /**
    * The rollout, then every change until it finishes (the stream then ends). No deadline: a
    * rollout may take hours. Failures arrive translated, as from the other calls.
@@ -208,6 +214,8 @@ export function createControllerClient(options: ConnectOptions): ControllerClien
     getHistory: (request) => unary('GetHistory', (md, opts, cb) => control.GetHistory(request, md, opts, cb)),
     rollback: (request) => unary('Rollback', (md, opts, cb) => control.Rollback(request, md, opts, cb)),
     listEvents: (request) => unary('ListEvents', (md, opts, cb) => control.ListEvents(request, md, opts, cb)),
+    collectArtifacts: (request) => unary('CollectArtifacts', (md, opts, cb) => control.CollectArtifacts(request, md, opts, cb)),
+    removeArtifact: (request) => unary('RemoveArtifact', (md, opts, cb) => control.RemoveArtifact(request, md, opts, cb)),
     watchRollout: (request) => ({
       async *[Symbol.asyncIterator]() {
         const call = control.WatchRollout(request, metadata());

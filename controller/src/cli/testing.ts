@@ -90,6 +90,8 @@ export function fakeClient(calls: Partial<ControllerClient> = {}): ControllerCli
     getHistory: unexpected('GetHistory'),
     rollback: unexpected('Rollback'),
     listEvents: unexpected('ListEvents'),
+    collectArtifacts: unexpected('CollectArtifacts'),
+    removeArtifact: unexpected('RemoveArtifact'),
     watchRollout: () => ({
       [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('unexpected call WatchRollout')) }),
     }),
