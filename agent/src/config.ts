@@ -270,6 +270,7 @@ export const AGENT_ENV: Readonly<Record<string, EnvBinding>> = Object.freeze({
   FLOTILLA_TRUSTED_KEYS: { path: 'trustedKeys', kind: 'list' },
   FLOTILLA_CONTROLLER_PUBLIC_KEYS: { path: 'controllerPublicKeys', kind: 'list' },
   FLOTILLA_HEARTBEAT_INTERVAL: { path: 'heartbeatInterval' },
+  FLOTILLA_MIN_FREE_SPACE: { path: 'minFreeSpace' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
 });
 
