@@ -1,8 +1,9 @@
-import { access } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArtifactInfo__Output, CollectArtifactsResponse__Output } from '@flotilla/proto';
-import { deadlineFlag } from './deadline.js';
+import { deadlineFlag, waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 
 // Artifact retention with real parts: nats-server, the controller, two agents running the demo
@@ -102,5 +103,29 @@ describe('artifact retention', () => {
     expect(artifacts.map((a) => a.version)).not.toContain('1.0.12');
     const gone = await fleet.run(['artifact', 'rm', 'demo@1.0.12'], 1);
     expect(gone.stderr).toMatch(/^error: app "demo" has no artifact for version "1\.0\.12"/);
+  });
+});
+
+describe('periodic artifact collection', () => {
+  let fleet: Fleet;
+
+  beforeAll(async () => {
+    fleet = await Fleet.start({ agents: 0, controllerConfig: 'artifacts:\n  keepVersions: 1\n  gcInterval: 1s\n' });
+  });
+
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+
+  it('removes what keepVersions lets go on its own, records and bytes', async () => {
+    // The bytes' SHA-256 from the files pushed: a collection may already run between pushes.
+    const pushed = new Map<string, string>();
+    for (const v of ['2.0.1', '2.0.2', '2.0.3']) pushed.set(v, createHash('sha256').update(await readFile(await fleet.push(v))).digest('hex'));
+    const listed = async () => (await fleet.json<{ artifacts: ArtifactInfo__Output[] }>(['artifact', 'list', '--app', 'demo'])).artifacts;
+    await waitUntil('the controller to collect on its own', async () => (await listed()).length === 1, { timeoutMs: 30_000, intervalMs: 200 });
+    expect((await listed()).map((a) => a.version)).toEqual(['2.0.3']);
+    for (const [version, sha256] of pushed) {
+      expect(await onDisk(join(fleet.controller.dataDir, 'artifacts', `${sha256}.tar.gz`)), version).toBe(version === '2.0.3');
+    }
   });
 });
