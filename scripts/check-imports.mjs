@@ -19,6 +19,7 @@
 //      4 rollouts    rollouts/ (the registry and each live rollout's event loop)
 //      5 alarms      reverts/, alarms/ (alarms and rollbacks: the one revert path, its sources),
 //                    auth/, tls/ (who a caller is and what each RPC needs; the PKI)
+//                    retention/ (artifact retention: asks the ledger, assignments and rollouts)
 //      6 boundaries  grpc/ (the API; turns services into RPCs)
 //      7 programs    everything else: controller.ts, main.ts, index.ts, cli/, ...
 //    agent, lowest first:
@@ -63,6 +64,7 @@ export const LAYERS = {
     'auth/': 5,
     'tls/': 5,
     'alarms/': 5,
+    'retention/': 5,
     'grpc/': 6,
   },
   agent: {

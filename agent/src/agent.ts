@@ -30,6 +30,7 @@ import { signalGroup, type MarkedProcess, type ProcessIdentity } from './process
 import { AppProcesses } from './processes.js';
 import { StateKeeper, StateStore, sameProcess, type AppLocalState, type LocalState } from './state.js';
 import { WorkThread } from './worker/thread.js';
+import { ensureRoomForDownload } from './install/disk-space.js';
 import { ReportClock, appStatus, reportedApps } from './status.js';
 
 /** How soon an assignment that could not be saved is tried again (the controller also re-sends it). */
@@ -195,6 +196,7 @@ export class Agent {
       releases: this.releases,
       processes: this.processes,
       state: this.keeper,
+      checkRoom: (d) => ensureRoomForDownload({ dir: this.releases.cacheDir, needBytes: d.size, floor: this.config.minFreeSpace }),
       download: (d, signal) =>
         this.worker.download(
           {

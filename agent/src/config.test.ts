@@ -53,6 +53,7 @@ describe('loadAgentConfig', () => {
     expect(c.dataDir).toBe('/var/lib/flotilla');
     expect(c.heartbeatIntervalMs).toBe(5000);
     expect(c.keepReleases).toBe(5);
+    expect(c.minFreeSpace).toEqual({ bytes: 512 * 1024 ** 2 });
     expect(c.apps).toEqual({});
     expect(c.unpack).toEqual({ maxBytes: 2 * 1024 ** 3, maxEntries: 100_000, maxDepth: 64 });
     expect(c.log.level).toBe('info');
@@ -177,6 +178,8 @@ describe('loadAgentConfig', () => {
     expect(configError(() => loadAgentConfig([...keyFlags, '--controller', 'nohost'], {})).message).toContain('controller.address');
     expect(configError(() => loadAgentConfig([...keyFlags, '--log-level', 'chatty'], {})).message).toContain('log.level');
     expect(configError(() => loadAgentConfig([...keyFlags, '--frobnicate'], {})).message).toContain('--frobnicate');
+    expect(configError(() => loadAgentConfig(keyFlags, { FLOTILLA_MIN_FREE_SPACE: 'plenty' })).message).toContain('minFreeSpace');
+    expect(loadAgentConfig(keyFlags, { FLOTILLA_MIN_FREE_SPACE: '5%' }).minFreeSpace).toEqual({ percent: 5 });
     const typo = writeYaml('typo.yaml', 'heartbeatIntervall: 5s\n');
     expect(configError(() => loadAgentConfig([...keyFlags, '--config', typo], {})).message).toContain('heartbeatIntervall');
   });

@@ -13,9 +13,12 @@ import {
   hostIdFromHostname,
   loadConfig,
   loadTrustedKeys,
+  parseByteSize,
   parseDuration,
+  parseFreeSpaceFloor,
   parseLabels,
   type EnvBinding,
+  type FreeSpaceFloor,
   type LogLevel,
   type TrustedKey,
   natsCredentialsFromUrls,
@@ -73,6 +76,12 @@ export interface AgentConfig {
   readonly keepReleases: number;
   /** How much of the download cache is kept (cache-retention.ts). @default { keep: 3, maxBytes: 2 GiB } */
   readonly cache: CacheRetention;
+  /**
+   * Free space the data directory's filesystem must keep after a download: a size, or a share
+   * of the filesystem (`5%`); `0` turns the check off. A download that would go below it is not
+   * started (a transient install failure naming the sizes). @default 512 MiB
+   */
+  readonly minFreeSpace: FreeSpaceFloor;
   /** Per-app settings; `env` wins over the manifest's start.env. @default {} */
   readonly apps: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
   readonly unpack: UnpackLimitSettings;
@@ -96,38 +105,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
-const BYTE_UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  k: 1024,
-  kb: 1000,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1000 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1000 ** 3,
-  gib: 1024 ** 3,
-  t: 1024 ** 4,
-  tb: 1000 ** 4,
-  tib: 1024 ** 4,
-};
-
-/** Reads a size such as `1048576`, `512MiB`, `2GB` or `1g` into bytes. */
-export function parseByteSize(input: string | number, what = 'size'): number {
-  if (typeof input === 'number') {
-    if (!Number.isSafeInteger(input) || input <= 0) throw new ConfigError(`${what}: ${input} is not a positive number of bytes`);
-    return input;
-  }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(input);
-  const unit = m ? BYTE_UNITS[(m[2] as string).toLowerCase()] : undefined;
-  if (!m || unit === undefined) {
-    throw new ConfigError(`${what}: "${input}" is not a size (use bytes or forms like 512MiB, 2GB)`);
-  }
-  const bytes = Math.floor(Number(m[1]) * unit);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new ConfigError(`${what}: "${input}" is not a positive size`);
-  return bytes;
-}
+// Sizes are read by the one parser in shared; re-exported here for the agent's own callers.
+export { parseByteSize };
 
 /**
  * Reads `--app-env APP:NAME=VALUE` flags into `{ APP: { env: { NAME: VALUE } } }`. The value may
@@ -171,6 +150,16 @@ const byteSizeField = () =>
       return parseByteSize(v);
     } catch {
       ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (use bytes or forms like 512MiB, 2GB)` });
+      return z.NEVER;
+    }
+  });
+
+const freeSpaceField = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseFreeSpaceFloor(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: errorMessage(err) });
       return z.NEVER;
     }
   });
@@ -250,6 +239,7 @@ export const agentConfigSchema = z
       .object({ keep: z.number().int().min(0).max(1000).default(3), maxBytes: byteSizeField().prefault('2GiB') })
       .strict()
       .prefault({}),
+    minFreeSpace: freeSpaceField().prefault('512MiB'),
     apps: z
       .record(
         z.string().regex(APP_NAME, 'is not a valid app name'),
@@ -294,6 +284,7 @@ export const AGENT_ENV: Readonly<Record<string, EnvBinding>> = Object.freeze({
   FLOTILLA_TRUSTED_KEYS: { path: 'trustedKeys', kind: 'list' },
   FLOTILLA_CONTROLLER_PUBLIC_KEYS: { path: 'controllerPublicKeys', kind: 'list' },
   FLOTILLA_HEARTBEAT_INTERVAL: { path: 'heartbeatInterval' },
+  FLOTILLA_MIN_FREE_SPACE: { path: 'minFreeSpace' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
 });
 

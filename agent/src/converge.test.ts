@@ -18,6 +18,7 @@ import {
   type TrustedKey,
 } from '@flotilla/shared';
 import { Converger, type ReleaseLayout } from './converge.js';
+import { ensureRoomForDownload } from './install/disk-space.js';
 import type { AppRunner } from './processes.js';
 import { EMPTY_STATE, StateKeeper, StateStore } from './state.js';
 
@@ -488,5 +489,53 @@ describe('Converger', () => {
     await c.idle();
     await c.close();
     expect(events).toContain('launch web@1.0.0');
+  });
+
+  it('does not start a download the disk has no room for: a transient failure naming the sizes, retried once there is room', async () => {
+    let free = 600 * 1024 ** 2;
+    const c = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: runner,
+      state: keeper,
+      checkRoom: (d) =>
+        ensureRoomForDownload({
+          dir: '/data/cache',
+          needBytes: d.size,
+          floor: { bytes: 512 * 1024 ** 2 },
+          read: async () => ({ freeBytes: free, totalBytes: 10 * 1024 ** 3 }),
+        }),
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      now: () => clock,
+    });
+    try {
+      // The release is 100 bytes: with exactly the floor free it does not fit.
+      free = 512 * 1024 ** 2;
+      c.submit(assignment(1, { web: release('web', '1.0.0') }), true);
+      await c.idle();
+      expect(events).toEqual([]);
+      expect(c.progressOf('web')).toMatchObject({
+        phase: 'downloading',
+        error:
+          `attempt 1 failed; retrying at ${new Date(clock + 5_000).toISOString()}: not enough free space in /data/cache: ` +
+          '100 B needed plus a floor of 512 MiB kept free, but only 512 MiB is free (free 100 B more)',
+      });
+      free = 600 * 1024 ** 2;
+      clock += 5_000;
+      c.kick();
+      await c.idle();
+      expect(events).toContain('download web@1.0.0');
+      expect(c.progressOf('web')?.phase).toBe('done');
+    } finally {
+      await c.close();
+    }
   });
 });

@@ -45,6 +45,11 @@ export interface InstallDeps {
   releases: ReleaseLayout;
   processes: AppRunner;
   state: Pick<StateKeeper, 'current' | 'updateApp'>;
+  /**
+   * Refuses a download the disk has no room for (a transient failure naming the sizes); see
+   * install/disk-space.ts. @default no check
+   */
+  checkRoom?: (descriptor: Descriptor) => Promise<void>;
   /** Fetches the artifact a verified descriptor names into the cache; resolves with its verified path. */
   download(descriptor: Descriptor, signal: AbortSignal): Promise<string>;
   /** Unpacks a verified tarball into releases/<version>; resolves with its manifest's text. */
@@ -226,6 +231,7 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     },
     run: async (c) => {
       const d = c.descriptor();
+      await c.deps.checkRoom?.(d);
       c.log.info({ sha256: d.sha256, size: d.size }, 'downloading release');
       await c.tarball();
       throwIfAborted(c.signal);

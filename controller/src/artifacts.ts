@@ -43,6 +43,13 @@ export interface UploadResult {
   alreadyPresent: boolean;
 }
 
+/** What `remove` deleted. */
+export interface RemovedArtifact {
+  record: ArtifactRecord;
+  /** False when another version still names the same bytes: they stay on disk. */
+  bytesRemoved: boolean;
+}
+
 /** An artifact opened for reading from an offset. The caller closes `handle`. */
 export interface OpenArtifact {
   handle: FileHandle;
@@ -61,6 +68,8 @@ export class ArtifactStore {
   private readonly now: () => number;
   private readonly logger: Logger;
   private readonly recording = new KeyedMutex();
+  /** Held while a file is moved in or removed: two versions may share one file (the same bytes). */
+  private readonly files = new KeyedMutex();
 
   private constructor(private readonly opts: ArtifactStoreOptions) {
     this.dir = join(opts.dataDir, 'artifacts');
@@ -110,7 +119,7 @@ export class ArtifactStore {
   async record(session: UploadSession, tempPath: string): Promise<UploadResult> {
     const { descriptor } = session;
     const key = artifactKey(descriptor.app, descriptor.version);
-    return this.recording.run(key, async () => {
+    return this.recording.run(key, () => this.files.run(descriptor.sha256, async () => {
       const finalPath = this.pathOf(descriptor.sha256);
       const existing = await this.opts.buckets.artifacts.get(key);
       if (existing) {
@@ -157,6 +166,29 @@ export class ArtifactStore {
         'artifact stored',
       );
       return { record, alreadyPresent: false };
+    }));
+  }
+
+  /**
+   * Deletes one version: its record, then its bytes unless another version's record names the
+   * same SHA-256. Whether the version may go is the caller's decision (retention/). Null when
+   * there was no such version.
+   */
+  async remove(app: string, version: string): Promise<RemovedArtifact | null> {
+    const key = artifactKey(app, version);
+    return this.recording.run(key, async () => {
+      const entry = await this.opts.buckets.artifacts.get(key);
+      if (!entry) return null;
+      const record = entry.value;
+      return this.files.run(record.sha256, async () => {
+        // The record goes first: a crash before the file is removed leaves bytes no record names
+        // (harmless, and the same bytes pushed again reuse them), never a record without bytes.
+        await this.opts.buckets.artifacts.delete(key);
+        const shared = (await this.opts.buckets.artifacts.list()).some((e) => e.value.sha256 === record.sha256);
+        if (!shared) await rm(this.pathOf(record.sha256), { force: true });
+        this.logger.info({ app, version, sha256: record.sha256, size: record.size, bytesRemoved: !shared }, 'artifact removed');
+        return { record, bytesRemoved: !shared };
+      });
     });
   }
 

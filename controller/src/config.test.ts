@@ -45,6 +45,7 @@ describe('loadControllerConfig', () => {
     expect(config.http.listen).toEqual({ host: '0.0.0.0', port: 7401 });
     expect(config.hosts.downAfterMissed).toBe(3);
     expect(config.artifacts.downloadChunkBytes).toBe(256 * 1024);
+    expect(config.artifacts).toMatchObject({ keepVersions: 10, gcIntervalMs: 3_600_000, minFreeSpace: { bytes: 512 * 1024 * 1024 } });
     expect(config.shutdownTimeoutMs).toBe(10_000);
     expect(config.log.level).toBe('info');
     expect(config.apiToken).toBeUndefined();
@@ -127,6 +128,17 @@ describe('loadControllerConfig', () => {
     expect(configError(load({ shutdownTimeout: 'soon' }))).toMatch(/shutdownTimeout.*not a duration/);
     expect(configError(load({ log: { level: 'loud' } }))).toMatch(/log\.level/);
     expect(configError(load({ natz: {} }))).toMatch(/natz/);
+    expect(configError(load({ artifacts: { keepVersions: 0 } }))).toMatch(/artifacts\.keepVersions/);
+    expect(configError(load({ artifacts: { gcInterval: '500ms' } }))).toMatch(/artifacts\.gcInterval.*0 \(off\) or at least 1s/);
+    expect(configError(load({ artifacts: { minFreeSpace: '120%' } }))).toMatch(/artifacts\.minFreeSpace.*percentage/);
+  });
+
+  it('reads retention settings: gc off with 0, a free-space floor as a share', () => {
+    const config = loadControllerConfig({
+      environment: {},
+      overrides: { ...essentials, artifacts: { keepVersions: 3, gcInterval: 0, minFreeSpace: '5%' } },
+    });
+    expect(config.artifacts).toMatchObject({ keepVersions: 3, gcIntervalMs: 0, minFreeSpace: { percent: 5 } });
   });
 
   it('requires the data dir, the controller key and at least one trusted key', () => {

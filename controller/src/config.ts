@@ -9,7 +9,9 @@ import {
   loadPrivateKey,
   loadTrustedKeys,
   parseDuration,
+  parseFreeSpaceFloor,
   type EnvBinding,
+  type FreeSpaceFloor,
   type LogLevel,
   type SigningKey,
   type TrustedKey,
@@ -94,6 +96,15 @@ export interface ControllerConfig {
     readonly maxBytes: number;
     /** Bytes per download message. @default 262144 (256 KiB) */
     readonly downloadChunkBytes: number;
+    /**
+     * Versions of each app kept by upload time, newest first, beyond the protected ones (stable,
+     * previous stable, assigned to a host, in an active rollout), which are always kept. @default 10
+     */
+    readonly keepVersions: number;
+    /** How often the controller removes what keepVersions lets go; 0: never (only `flotilla artifact gc`). @default 3600000 (1h) */
+    readonly gcIntervalMs: number;
+    /** Free space the artifact store's filesystem must keep after an upload: a size, `N%`, or 0 (none). @default 512 MiB */
+    readonly minFreeSpace: FreeSpaceFloor;
   };
   readonly assignments: {
     /** Hosts whose assignments are written at the same time during a deploy. @default 16 */
@@ -214,8 +225,24 @@ export const controllerConfigSchema = z
           .min(16 * 1024, 'must be at least 16384')
           .max(4 * MiB, 'must be at most 4194304 (the gRPC message limit)')
           .default(256 * 1024),
+        keepVersions: z.number().int().min(1).max(10_000).default(10),
+        gcInterval: durationField('artifacts.gcInterval')
+          .pipe(z.number().refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (off) or at least 1s'))
+          .prefault('1h'),
+        minFreeSpace: z
+          .union([z.string(), z.number()])
+          .transform((v, ctx) => {
+            try {
+              return parseFreeSpaceFloor(v, 'artifacts.minFreeSpace');
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', message: errorMessage(err) });
+              return z.NEVER;
+            }
+          })
+          .prefault('512MiB'),
       })
       .strict()
+      .transform(({ gcInterval, ...rest }) => ({ ...rest, gcIntervalMs: gcInterval }))
       .prefault({}),
     assignments: z
       .object({ concurrency: z.number().int().min(1).max(1024).default(16) })

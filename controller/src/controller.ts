@@ -30,6 +30,7 @@ import { HttpServer, sendJson } from './http.js';
 import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
 import { AppLedger } from './apps/ledger.js';
+import { ArtifactGc, retentionFacts } from './retention/index.js';
 import { RolloutManager } from './rollouts/manager.js';
 import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
 import { AlarmHandler } from './reverts/alarm-handler.js';
@@ -102,6 +103,8 @@ export class Controller {
     now: () => number,
     private readonly revocations: HostRevocations,
     private readonly tls: ReloadableTls | undefined,
+    /** Artifact retention's periodic collection; started and stopped with the controller. */
+    private readonly retention: ArtifactGc,
   ) {
     this.startedMs = now();
   }
@@ -187,6 +190,13 @@ export class Controller {
         now,
       });
       const rollbacks = new Rollbacks({ rollouts, ledger, reverts, assignments, logger: revertLogger, now });
+      const retention = new ArtifactGc({
+        artifacts,
+        facts: retentionFacts({ ledger, assignments, rollouts }),
+        keepVersions: config.artifacts.keepVersions,
+        intervalMs: config.artifacts.gcIntervalMs,
+        logger: root.child({ component: 'retention' }),
+      });
       const alarmMetrics = new AlarmMetrics(metrics.registry);
       const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
@@ -217,7 +227,19 @@ export class Controller {
             authorizeUpload: (call, app) => authorize(callerOf(call), { permission: 'push', app }, 'Upload'),
           }),
           control: {
-            ...controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now }),
+            ...controlService({
+              artifacts,
+              apps: store.apps,
+              hosts,
+              assignments,
+              rollouts,
+              rollbacks,
+              ledger,
+              retention,
+              keepVersions: config.artifacts.keepVersions,
+              logger: root,
+              now,
+            }),
             ...identityService({ revocations, logger: root, now }),
           },
         },
@@ -265,6 +287,7 @@ export class Controller {
         now,
         revocations,
         tls,
+        retention,
       );
       controller.addRoutes();
       return controller;
@@ -301,6 +324,7 @@ export class Controller {
     // After the host registry: rollouts resume (a tick each) and hear every heartbeat from here on.
     this.rollouts.listen();
     this.builtinAlarms.start();
+    this.retention.start();
     // A revert a stopped controller left half-done is finished (its steps are idempotent).
     void this.reverts.resume();
     void nc.closed().then((err) => {
@@ -366,6 +390,8 @@ export class Controller {
     this.tls?.close();
     // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
     await this.builtinAlarms.stop();
+    // A collection in progress finishes its deletions while NATS is still up.
+    await this.retention.stop();
     await this.hosts.stop(graceMs);
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();

@@ -18,3 +18,5 @@ export * from './nats-url.js';
 export * from './tls/identity.js';
 export * from './tls/file-mode.js';
 export * from './tls/ip-target.js';
+export * from './byte-size.js';
+export * from './free-space.js';

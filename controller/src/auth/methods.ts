@@ -41,6 +41,9 @@ export const CONTROL_RULES: Readonly<Record<string, MethodRule>> = Object.freeze
   StartRollout: { permission: 'deploy', appOf: byApp },
   RolloutCommand: { permission: 'deploy', appOf: byRollout },
   Rollback: { permission: 'deploy', appOf: byApp },
+  // Retention never deletes a protected version, so pruning is the artifact owners' job (push).
+  CollectArtifacts: { permission: 'push', appOf: byApp },
+  RemoveArtifact: { permission: 'push', appOf: byApp },
   RevokeHost: { permission: 'admin', appOf: none },
   Whoami: { permission: 'authenticated', appOf: none },
 });

@@ -6,7 +6,7 @@
 export const PERMISSIONS = ['view', 'push', 'deploy', 'admin'] as const;
 /**
  * - view: list and read hosts, apps, artifacts, rollouts, events
- * - push: upload signed artifacts
+ * - push: upload signed artifacts, and delete unprotected ones (artifact gc/rm)
  * - deploy: deploy, start rollouts, pause/resume/promote/abort, roll back
  * - admin: revoke hosts (and whatever later needs the fleet's owner)
  */

@@ -3,6 +3,10 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
   loadFlotillaProto,
+  type CollectArtifactsRequest,
+  type CollectArtifactsResponse__Output,
+  type RemoveArtifactRequest,
+  type RemoveArtifactResponse__Output,
   type DeployRequest,
   type DeployResponse__Output,
   type GetHistoryRequest,
@@ -70,6 +74,8 @@ export interface ControllerClient {
   listEvents(request: ListEventsRequest): Promise<ListEventsResponse__Output>;
   whoami(request: WhoamiRequest): Promise<WhoamiResponse__Output>;
   revokeHost(request: RevokeHostRequest): Promise<RevokeHostResponse__Output>;
+  collectArtifacts(request: CollectArtifactsRequest): Promise<CollectArtifactsResponse__Output>;
+  removeArtifact(request: RemoveArtifactRequest): Promise<RemoveArtifactResponse__Output>;
   /**
    * The rollout, then every change until it finishes (the stream then ends). No deadline: a
    * rollout may take hours. Failures arrive translated, as from the other calls.
@@ -242,6 +248,8 @@ export function createControllerClient(options: ConnectOptions): ControllerClien
     listEvents: (request) => unary('ListEvents', (md, opts, cb) => control.ListEvents(request, md, opts, cb)),
     whoami: (request) => unary('Whoami', (md, opts, cb) => control.Whoami(request, md, opts, cb)),
     revokeHost: (request) => unary('RevokeHost', (md, opts, cb) => control.RevokeHost(request, md, opts, cb)),
+    collectArtifacts: (request) => unary('CollectArtifacts', (md, opts, cb) => control.CollectArtifacts(request, md, opts, cb)),
+    removeArtifact: (request) => unary('RemoveArtifact', (md, opts, cb) => control.RemoveArtifact(request, md, opts, cb)),
     watchRollout: (request) => ({
       async *[Symbol.asyncIterator]() {
         const call = control.WatchRollout(request, metadata());

@@ -1,7 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { FLOTILLA_VERSION } from '@flotilla/shared';
+import { artifactGc } from './commands/artifact-gc.js';
 import { artifactList } from './commands/artifact-list.js';
 import { artifactPush } from './commands/artifact-push.js';
+import { artifactRm } from './commands/artifact-rm.js';
 import { artifactSign } from './commands/artifact-sign.js';
 import { DEFAULT_WAIT_TIMEOUT, deploy } from './commands/deploy.js';
 import { events } from './commands/events.js';
@@ -77,7 +79,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
       setExit(await keysGenerate({ ...opts(command), name }, ctx));
     });
 
-  const artifact = program.command('artifact').description('sign, push and list release artifacts');
+  const artifact = program.command('artifact').description('sign, push, list and remove release artifacts');
   artifact
     .command('sign')
     .description('sign FILE for APP@VERSION and write the signed descriptor (for a later push without the key)')
@@ -106,6 +108,22 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--app <app>', 'only this app')
     .action(async (_o, command: Command) => {
       setExit(await artifactList(opts(command), ctx));
+    });
+  artifact
+    .command('gc')
+    .description('remove the versions retention lets go: neither protected nor among the newest artifacts.keepVersions of their app')
+    .option('--dry-run', 'list what would be removed, and why every other version stays; remove nothing')
+    .option('--app <app>', 'only this app')
+    .action(async (_o, command: Command) => {
+      setExit(await artifactGc(opts(command), ctx));
+    });
+  artifact
+    .command('rm')
+    .description('remove one stored version; refused, with the reason, for a stable, previous stable, assigned or rolling-out version')
+    .argument('<app@version>', 'what to remove, e.g. web@1.4.2')
+    .option('--force', 'remove a version kept only as one of the newest (never a protected one)')
+    .action(async (target: string, _o, command: Command) => {
+      setExit(await artifactRm({ ...opts(command), target }, ctx));
     });
 
   program

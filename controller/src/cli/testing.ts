@@ -92,6 +92,8 @@ export function fakeClient(calls: Partial<ControllerClient> = {}): ControllerCli
     listEvents: unexpected('ListEvents'),
     whoami: unexpected('Whoami'),
     revokeHost: unexpected('RevokeHost'),
+    collectArtifacts: unexpected('CollectArtifacts'),
+    removeArtifact: unexpected('RemoveArtifact'),
     watchRollout: () => ({
       [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('unexpected call WatchRollout')) }),
     }),

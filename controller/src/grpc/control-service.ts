@@ -20,6 +20,7 @@ import { isFinished, type RolloutState } from '../engine/index.js';
 import type { RolloutManager } from '../rollouts/manager.js';
 import type { AppLedger } from '../apps/ledger.js';
 import type { Rollbacks } from '../reverts/rollback.js';
+import type { ArtifactGc } from '../retention/index.js';
 import type { JsonBucket } from '../store/kv.js';
 import type { AppRecord, ArtifactRecord } from '../store/records.js';
 import { appInfo, appStatus, artifactInfo, hostInfo } from './convert.js';
@@ -37,6 +38,10 @@ export interface ControlServiceDeps {
   rollbacks: Pick<Rollbacks, 'rollback'>;
   /** The event log. */
   ledger: Pick<AppLedger, 'recentEvents' | 'eventsOf'>;
+  /** Artifact retention: `flotilla artifact gc` and `flotilla artifact rm`. */
+  retention: Pick<ArtifactGc, 'collect' | 'remove'>;
+  /** artifacts.keepVersions, reported with a collection. */
+  keepVersions: number;
   logger: Logger;
   /** @default Date.now */
   now?: () => number;
@@ -215,6 +220,32 @@ export function controlService(deps: ControlServiceDeps): OperatorControlHandler
       const app = req.app?.trim() ? assertAppName(req.app.trim()) : undefined;
       const limit = Math.min(MAX_EVENTS, req.limit && req.limit > 0 ? req.limit : DEFAULT_EVENTS);
       return { events: (await deps.ledger.recentEvents(app, limit)).map(eventMessage) };
+    }),
+
+    // Permission: artifact delete (admin or deployer).
+    CollectArtifacts: unary(async (req) => {
+      const app = req.app?.trim() ? assertAppName(req.app.trim()) : undefined;
+      const dryRun = req.dry_run === true;
+      const outcome = await deps.retention.collect({ dryRun, ...(app ? { app } : {}) });
+      if (!dryRun) logger.info({ app, removed: outcome.removed.length, freedBytes: outcome.freedBytes }, 'artifacts collected on request');
+      return {
+        dry_run: dryRun,
+        keep_versions: deps.keepVersions,
+        kept: outcome.plans.flatMap((p) => p.keep.map((k) => ({ artifact: artifactInfo(k.record), protected_by: [...k.protectedBy] }))),
+        removed: dryRun
+          ? outcome.plans.flatMap((p) => p.remove.map(artifactInfo))
+          : outcome.removed.map((r) => artifactInfo(r.record)),
+        freed_bytes: String(outcome.freedBytes),
+      };
+    }),
+
+    // Permission: artifact delete (admin or deployer).
+    RemoveArtifact: unary(async (req) => {
+      const app = assertAppName(req.app ?? '');
+      const version = assertVersion(req.version ?? '');
+      const removed = await deps.retention.remove(app, version, req.force === true);
+      logger.info({ app, version, force: req.force === true, by: req.actor ?? '', bytesRemoved: removed.bytesRemoved }, 'artifact removed on request');
+      return { artifact: artifactInfo(removed.record), bytes_removed: removed.bytesRemoved };
     }),
 
     WatchRollout: (call: ServerWritableStream<WatchRolloutRequest__Output, Rollout>) => {

@@ -21,6 +21,8 @@ export type OperatorControlHandlers = Pick<
   | 'WatchRollout'
   | 'Rollback'
   | 'ListEvents'
+  | 'CollectArtifacts'
+  | 'RemoveArtifact'
 >;
 
 export interface IdentityServiceDeps {

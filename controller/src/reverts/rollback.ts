@@ -136,6 +136,8 @@ export class Rollbacks {
       };
     };
     const done = await rollouts.exclusive(app, async () => {
+      // Again under the app's lock, where artifact retention deletes: the target may have gone.
+      await ledger.requireArtifact(app, target);
       // Bounded: a lost compare-and-set (another controller) reads again and writes the next id.
       for (let attempt = 0; attempt < 3; attempt++) {
         const entry = await reverts.read(app);

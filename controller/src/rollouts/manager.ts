@@ -198,7 +198,9 @@ export class RolloutManager {
     }
 
     return this.starts.run(app, async () => {
-      // Again under the app's lock: an alarm may have marked the version bad meanwhile.
+      // Again under the app's lock: an alarm may have marked the version bad meanwhile, and
+      // artifact retention (which deletes under this lock) may have removed the version.
+      await ledger.requireArtifact(app, version);
       await ledger.refuseBad(app, version, 'rollout', opts.force);
       const running = this.byApp.get(app);
       if (running && !isFinished(running.state.status)) {

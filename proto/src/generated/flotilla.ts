@@ -6,6 +6,8 @@ import type { AppInfo as _flotilla_v1_AppInfo, AppInfo__Output as _flotilla_v1_A
 import type { AppStatus as _flotilla_v1_AppStatus, AppStatus__Output as _flotilla_v1_AppStatus__Output } from './flotilla/v1/AppStatus.js';
 import type { ArtifactInfo as _flotilla_v1_ArtifactInfo, ArtifactInfo__Output as _flotilla_v1_ArtifactInfo__Output } from './flotilla/v1/ArtifactInfo.js';
 import type { ArtifactsClient as _flotilla_v1_ArtifactsClient, ArtifactsDefinition as _flotilla_v1_ArtifactsDefinition } from './flotilla/v1/Artifacts.js';
+import type { CollectArtifactsRequest as _flotilla_v1_CollectArtifactsRequest, CollectArtifactsRequest__Output as _flotilla_v1_CollectArtifactsRequest__Output } from './flotilla/v1/CollectArtifactsRequest.js';
+import type { CollectArtifactsResponse as _flotilla_v1_CollectArtifactsResponse, CollectArtifactsResponse__Output as _flotilla_v1_CollectArtifactsResponse__Output } from './flotilla/v1/CollectArtifactsResponse.js';
 import type { ControlClient as _flotilla_v1_ControlClient, ControlDefinition as _flotilla_v1_ControlDefinition } from './flotilla/v1/Control.js';
 import type { DeployRequest as _flotilla_v1_DeployRequest, DeployRequest__Output as _flotilla_v1_DeployRequest__Output } from './flotilla/v1/DeployRequest.js';
 import type { DeployResponse as _flotilla_v1_DeployResponse, DeployResponse__Output as _flotilla_v1_DeployResponse__Output } from './flotilla/v1/DeployResponse.js';
@@ -20,6 +22,7 @@ import type { GetStatusResponse as _flotilla_v1_GetStatusResponse, GetStatusResp
 import type { HostAssignment as _flotilla_v1_HostAssignment, HostAssignment__Output as _flotilla_v1_HostAssignment__Output } from './flotilla/v1/HostAssignment.js';
 import type { HostInfo as _flotilla_v1_HostInfo, HostInfo__Output as _flotilla_v1_HostInfo__Output } from './flotilla/v1/HostInfo.js';
 import type { Inventory as _flotilla_v1_Inventory, Inventory__Output as _flotilla_v1_Inventory__Output } from './flotilla/v1/Inventory.js';
+import type { KeptArtifact as _flotilla_v1_KeptArtifact, KeptArtifact__Output as _flotilla_v1_KeptArtifact__Output } from './flotilla/v1/KeptArtifact.js';
 import type { ListArtifactsRequest as _flotilla_v1_ListArtifactsRequest, ListArtifactsRequest__Output as _flotilla_v1_ListArtifactsRequest__Output } from './flotilla/v1/ListArtifactsRequest.js';
 import type { ListArtifactsResponse as _flotilla_v1_ListArtifactsResponse, ListArtifactsResponse__Output as _flotilla_v1_ListArtifactsResponse__Output } from './flotilla/v1/ListArtifactsResponse.js';
 import type { ListEventsRequest as _flotilla_v1_ListEventsRequest, ListEventsRequest__Output as _flotilla_v1_ListEventsRequest__Output } from './flotilla/v1/ListEventsRequest.js';
@@ -29,6 +32,8 @@ import type { ListHostsResponse as _flotilla_v1_ListHostsResponse, ListHostsResp
 import type { ListRolloutsRequest as _flotilla_v1_ListRolloutsRequest, ListRolloutsRequest__Output as _flotilla_v1_ListRolloutsRequest__Output } from './flotilla/v1/ListRolloutsRequest.js';
 import type { ListRolloutsResponse as _flotilla_v1_ListRolloutsResponse, ListRolloutsResponse__Output as _flotilla_v1_ListRolloutsResponse__Output } from './flotilla/v1/ListRolloutsResponse.js';
 import type { Load as _flotilla_v1_Load, Load__Output as _flotilla_v1_Load__Output } from './flotilla/v1/Load.js';
+import type { RemoveArtifactRequest as _flotilla_v1_RemoveArtifactRequest, RemoveArtifactRequest__Output as _flotilla_v1_RemoveArtifactRequest__Output } from './flotilla/v1/RemoveArtifactRequest.js';
+import type { RemoveArtifactResponse as _flotilla_v1_RemoveArtifactResponse, RemoveArtifactResponse__Output as _flotilla_v1_RemoveArtifactResponse__Output } from './flotilla/v1/RemoveArtifactResponse.js';
 import type { Revert as _flotilla_v1_Revert, Revert__Output as _flotilla_v1_Revert__Output } from './flotilla/v1/Revert.js';
 import type { RevokeHostRequest as _flotilla_v1_RevokeHostRequest, RevokeHostRequest__Output as _flotilla_v1_RevokeHostRequest__Output } from './flotilla/v1/RevokeHostRequest.js';
 import type { RevokeHostResponse as _flotilla_v1_RevokeHostResponse, RevokeHostResponse__Output as _flotilla_v1_RevokeHostResponse__Output } from './flotilla/v1/RevokeHostResponse.js';
@@ -68,6 +73,8 @@ export interface ProtoGrpcType {
       AppStatus: MessageTypeDefinition<_flotilla_v1_AppStatus, _flotilla_v1_AppStatus__Output>
       ArtifactInfo: MessageTypeDefinition<_flotilla_v1_ArtifactInfo, _flotilla_v1_ArtifactInfo__Output>
       Artifacts: SubtypeConstructor<typeof grpc.Client, _flotilla_v1_ArtifactsClient> & { service: _flotilla_v1_ArtifactsDefinition }
+      CollectArtifactsRequest: MessageTypeDefinition<_flotilla_v1_CollectArtifactsRequest, _flotilla_v1_CollectArtifactsRequest__Output>
+      CollectArtifactsResponse: MessageTypeDefinition<_flotilla_v1_CollectArtifactsResponse, _flotilla_v1_CollectArtifactsResponse__Output>
       Control: SubtypeConstructor<typeof grpc.Client, _flotilla_v1_ControlClient> & { service: _flotilla_v1_ControlDefinition }
       DeployRequest: MessageTypeDefinition<_flotilla_v1_DeployRequest, _flotilla_v1_DeployRequest__Output>
       DeployResponse: MessageTypeDefinition<_flotilla_v1_DeployResponse, _flotilla_v1_DeployResponse__Output>
@@ -82,6 +89,7 @@ export interface ProtoGrpcType {
       HostAssignment: MessageTypeDefinition<_flotilla_v1_HostAssignment, _flotilla_v1_HostAssignment__Output>
       HostInfo: MessageTypeDefinition<_flotilla_v1_HostInfo, _flotilla_v1_HostInfo__Output>
       Inventory: MessageTypeDefinition<_flotilla_v1_Inventory, _flotilla_v1_Inventory__Output>
+      KeptArtifact: MessageTypeDefinition<_flotilla_v1_KeptArtifact, _flotilla_v1_KeptArtifact__Output>
       ListArtifactsRequest: MessageTypeDefinition<_flotilla_v1_ListArtifactsRequest, _flotilla_v1_ListArtifactsRequest__Output>
       ListArtifactsResponse: MessageTypeDefinition<_flotilla_v1_ListArtifactsResponse, _flotilla_v1_ListArtifactsResponse__Output>
       ListEventsRequest: MessageTypeDefinition<_flotilla_v1_ListEventsRequest, _flotilla_v1_ListEventsRequest__Output>
@@ -91,6 +99,8 @@ export interface ProtoGrpcType {
       ListRolloutsRequest: MessageTypeDefinition<_flotilla_v1_ListRolloutsRequest, _flotilla_v1_ListRolloutsRequest__Output>
       ListRolloutsResponse: MessageTypeDefinition<_flotilla_v1_ListRolloutsResponse, _flotilla_v1_ListRolloutsResponse__Output>
       Load: MessageTypeDefinition<_flotilla_v1_Load, _flotilla_v1_Load__Output>
+      RemoveArtifactRequest: MessageTypeDefinition<_flotilla_v1_RemoveArtifactRequest, _flotilla_v1_RemoveArtifactRequest__Output>
+      RemoveArtifactResponse: MessageTypeDefinition<_flotilla_v1_RemoveArtifactResponse, _flotilla_v1_RemoveArtifactResponse__Output>
       Revert: MessageTypeDefinition<_flotilla_v1_Revert, _flotilla_v1_Revert__Output>
       RevokeHostRequest: MessageTypeDefinition<_flotilla_v1_RevokeHostRequest, _flotilla_v1_RevokeHostRequest__Output>
       RevokeHostResponse: MessageTypeDefinition<_flotilla_v1_RevokeHostResponse, _flotilla_v1_RevokeHostResponse__Output>

@@ -2,6 +2,8 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { CollectArtifactsRequest as _flotilla_v1_CollectArtifactsRequest, CollectArtifactsRequest__Output as _flotilla_v1_CollectArtifactsRequest__Output } from '../../flotilla/v1/CollectArtifactsRequest.js';
+import type { CollectArtifactsResponse as _flotilla_v1_CollectArtifactsResponse, CollectArtifactsResponse__Output as _flotilla_v1_CollectArtifactsResponse__Output } from '../../flotilla/v1/CollectArtifactsResponse.js';
 import type { DeployRequest as _flotilla_v1_DeployRequest, DeployRequest__Output as _flotilla_v1_DeployRequest__Output } from '../../flotilla/v1/DeployRequest.js';
 import type { DeployResponse as _flotilla_v1_DeployResponse, DeployResponse__Output as _flotilla_v1_DeployResponse__Output } from '../../flotilla/v1/DeployResponse.js';
 import type { GetHistoryRequest as _flotilla_v1_GetHistoryRequest, GetHistoryRequest__Output as _flotilla_v1_GetHistoryRequest__Output } from '../../flotilla/v1/GetHistoryRequest.js';
@@ -18,6 +20,8 @@ import type { ListHostsRequest as _flotilla_v1_ListHostsRequest, ListHostsReques
 import type { ListHostsResponse as _flotilla_v1_ListHostsResponse, ListHostsResponse__Output as _flotilla_v1_ListHostsResponse__Output } from '../../flotilla/v1/ListHostsResponse.js';
 import type { ListRolloutsRequest as _flotilla_v1_ListRolloutsRequest, ListRolloutsRequest__Output as _flotilla_v1_ListRolloutsRequest__Output } from '../../flotilla/v1/ListRolloutsRequest.js';
 import type { ListRolloutsResponse as _flotilla_v1_ListRolloutsResponse, ListRolloutsResponse__Output as _flotilla_v1_ListRolloutsResponse__Output } from '../../flotilla/v1/ListRolloutsResponse.js';
+import type { RemoveArtifactRequest as _flotilla_v1_RemoveArtifactRequest, RemoveArtifactRequest__Output as _flotilla_v1_RemoveArtifactRequest__Output } from '../../flotilla/v1/RemoveArtifactRequest.js';
+import type { RemoveArtifactResponse as _flotilla_v1_RemoveArtifactResponse, RemoveArtifactResponse__Output as _flotilla_v1_RemoveArtifactResponse__Output } from '../../flotilla/v1/RemoveArtifactResponse.js';
 import type { RevokeHostRequest as _flotilla_v1_RevokeHostRequest, RevokeHostRequest__Output as _flotilla_v1_RevokeHostRequest__Output } from '../../flotilla/v1/RevokeHostRequest.js';
 import type { RevokeHostResponse as _flotilla_v1_RevokeHostResponse, RevokeHostResponse__Output as _flotilla_v1_RevokeHostResponse__Output } from '../../flotilla/v1/RevokeHostResponse.js';
 import type { RollbackRequest as _flotilla_v1_RollbackRequest, RollbackRequest__Output as _flotilla_v1_RollbackRequest__Output } from '../../flotilla/v1/RollbackRequest.js';
@@ -32,6 +36,15 @@ import type { WhoamiRequest as _flotilla_v1_WhoamiRequest, WhoamiRequest__Output
 import type { WhoamiResponse as _flotilla_v1_WhoamiResponse, WhoamiResponse__Output as _flotilla_v1_WhoamiResponse__Output } from '../../flotilla/v1/WhoamiResponse.js';
 
 export interface ControlClient extends grpc.Client {
+  CollectArtifacts(argument: _flotilla_v1_CollectArtifactsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_CollectArtifactsResponse__Output>): grpc.ClientUnaryCall;
+  CollectArtifacts(argument: _flotilla_v1_CollectArtifactsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_CollectArtifactsResponse__Output>): grpc.ClientUnaryCall;
+  CollectArtifacts(argument: _flotilla_v1_CollectArtifactsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_CollectArtifactsResponse__Output>): grpc.ClientUnaryCall;
+  CollectArtifacts(argument: _flotilla_v1_CollectArtifactsRequest, callback: grpc.requestCallback<_flotilla_v1_CollectArtifactsResponse__Output>): grpc.ClientUnaryCall;
+  collectArtifacts(argument: _flotilla_v1_CollectArtifactsRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_CollectArtifactsResponse__Output>): grpc.ClientUnaryCall;
+  collectArtifacts(argument: _flotilla_v1_CollectArtifactsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_CollectArtifactsResponse__Output>): grpc.ClientUnaryCall;
+  collectArtifacts(argument: _flotilla_v1_CollectArtifactsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_CollectArtifactsResponse__Output>): grpc.ClientUnaryCall;
+  collectArtifacts(argument: _flotilla_v1_CollectArtifactsRequest, callback: grpc.requestCallback<_flotilla_v1_CollectArtifactsResponse__Output>): grpc.ClientUnaryCall;
+  
   Deploy(argument: _flotilla_v1_DeployRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_DeployResponse__Output>): grpc.ClientUnaryCall;
   Deploy(argument: _flotilla_v1_DeployRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_DeployResponse__Output>): grpc.ClientUnaryCall;
   Deploy(argument: _flotilla_v1_DeployRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_DeployResponse__Output>): grpc.ClientUnaryCall;
@@ -104,6 +117,15 @@ export interface ControlClient extends grpc.Client {
   listRollouts(argument: _flotilla_v1_ListRolloutsRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_ListRolloutsResponse__Output>): grpc.ClientUnaryCall;
   listRollouts(argument: _flotilla_v1_ListRolloutsRequest, callback: grpc.requestCallback<_flotilla_v1_ListRolloutsResponse__Output>): grpc.ClientUnaryCall;
   
+  RemoveArtifact(argument: _flotilla_v1_RemoveArtifactRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RemoveArtifactResponse__Output>): grpc.ClientUnaryCall;
+  RemoveArtifact(argument: _flotilla_v1_RemoveArtifactRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RemoveArtifactResponse__Output>): grpc.ClientUnaryCall;
+  RemoveArtifact(argument: _flotilla_v1_RemoveArtifactRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RemoveArtifactResponse__Output>): grpc.ClientUnaryCall;
+  RemoveArtifact(argument: _flotilla_v1_RemoveArtifactRequest, callback: grpc.requestCallback<_flotilla_v1_RemoveArtifactResponse__Output>): grpc.ClientUnaryCall;
+  removeArtifact(argument: _flotilla_v1_RemoveArtifactRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RemoveArtifactResponse__Output>): grpc.ClientUnaryCall;
+  removeArtifact(argument: _flotilla_v1_RemoveArtifactRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RemoveArtifactResponse__Output>): grpc.ClientUnaryCall;
+  removeArtifact(argument: _flotilla_v1_RemoveArtifactRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RemoveArtifactResponse__Output>): grpc.ClientUnaryCall;
+  removeArtifact(argument: _flotilla_v1_RemoveArtifactRequest, callback: grpc.requestCallback<_flotilla_v1_RemoveArtifactResponse__Output>): grpc.ClientUnaryCall;
+  
   RevokeHost(argument: _flotilla_v1_RevokeHostRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
   RevokeHost(argument: _flotilla_v1_RevokeHostRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
   RevokeHost(argument: _flotilla_v1_RevokeHostRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_flotilla_v1_RevokeHostResponse__Output>): grpc.ClientUnaryCall;
@@ -157,6 +179,8 @@ export interface ControlClient extends grpc.Client {
 }
 
 export interface ControlHandlers extends grpc.UntypedServiceImplementation {
+  CollectArtifacts: grpc.handleUnaryCall<_flotilla_v1_CollectArtifactsRequest__Output, _flotilla_v1_CollectArtifactsResponse>;
+  
   Deploy: grpc.handleUnaryCall<_flotilla_v1_DeployRequest__Output, _flotilla_v1_DeployResponse>;
   
   GetHistory: grpc.handleUnaryCall<_flotilla_v1_GetHistoryRequest__Output, _flotilla_v1_GetHistoryResponse>;
@@ -173,6 +197,8 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
   
   ListRollouts: grpc.handleUnaryCall<_flotilla_v1_ListRolloutsRequest__Output, _flotilla_v1_ListRolloutsResponse>;
   
+  RemoveArtifact: grpc.handleUnaryCall<_flotilla_v1_RemoveArtifactRequest__Output, _flotilla_v1_RemoveArtifactResponse>;
+  
   RevokeHost: grpc.handleUnaryCall<_flotilla_v1_RevokeHostRequest__Output, _flotilla_v1_RevokeHostResponse>;
   
   Rollback: grpc.handleUnaryCall<_flotilla_v1_RollbackRequest__Output, _flotilla_v1_RollbackResponse>;
@@ -188,6 +214,7 @@ export interface ControlHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface ControlDefinition extends grpc.ServiceDefinition {
+  CollectArtifacts: MethodDefinition<_flotilla_v1_CollectArtifactsRequest, _flotilla_v1_CollectArtifactsResponse, _flotilla_v1_CollectArtifactsRequest__Output, _flotilla_v1_CollectArtifactsResponse__Output>
   Deploy: MethodDefinition<_flotilla_v1_DeployRequest, _flotilla_v1_DeployResponse, _flotilla_v1_DeployRequest__Output, _flotilla_v1_DeployResponse__Output>
   GetHistory: MethodDefinition<_flotilla_v1_GetHistoryRequest, _flotilla_v1_GetHistoryResponse, _flotilla_v1_GetHistoryRequest__Output, _flotilla_v1_GetHistoryResponse__Output>
   GetRollout: MethodDefinition<_flotilla_v1_GetRolloutRequest, _flotilla_v1_GetRolloutResponse, _flotilla_v1_GetRolloutRequest__Output, _flotilla_v1_GetRolloutResponse__Output>
@@ -196,6 +223,7 @@ export interface ControlDefinition extends grpc.ServiceDefinition {
   ListEvents: MethodDefinition<_flotilla_v1_ListEventsRequest, _flotilla_v1_ListEventsResponse, _flotilla_v1_ListEventsRequest__Output, _flotilla_v1_ListEventsResponse__Output>
   ListHosts: MethodDefinition<_flotilla_v1_ListHostsRequest, _flotilla_v1_ListHostsResponse, _flotilla_v1_ListHostsRequest__Output, _flotilla_v1_ListHostsResponse__Output>
   ListRollouts: MethodDefinition<_flotilla_v1_ListRolloutsRequest, _flotilla_v1_ListRolloutsResponse, _flotilla_v1_ListRolloutsRequest__Output, _flotilla_v1_ListRolloutsResponse__Output>
+  RemoveArtifact: MethodDefinition<_flotilla_v1_RemoveArtifactRequest, _flotilla_v1_RemoveArtifactResponse, _flotilla_v1_RemoveArtifactRequest__Output, _flotilla_v1_RemoveArtifactResponse__Output>
   RevokeHost: MethodDefinition<_flotilla_v1_RevokeHostRequest, _flotilla_v1_RevokeHostResponse, _flotilla_v1_RevokeHostRequest__Output, _flotilla_v1_RevokeHostResponse__Output>
   Rollback: MethodDefinition<_flotilla_v1_RollbackRequest, _flotilla_v1_RollbackResponse, _flotilla_v1_RollbackRequest__Output, _flotilla_v1_RollbackResponse__Output>
   RolloutCommand: MethodDefinition<_flotilla_v1_RolloutCommandRequest, _flotilla_v1_RolloutCommandResponse, _flotilla_v1_RolloutCommandRequest__Output, _flotilla_v1_RolloutCommandResponse__Output>

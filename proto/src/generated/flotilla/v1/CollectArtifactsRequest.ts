@@ -1,0 +1,12 @@
+// Original file: flotilla.proto
+
+
+export interface CollectArtifactsRequest {
+  'app'?: (string);
+  'dry_run'?: (boolean);
+}
+
+export interface CollectArtifactsRequest__Output {
+  'app': (string);
+  'dry_run': (boolean);
+}
