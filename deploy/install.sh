@@ -10,7 +10,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 
 id flotilla >/dev/null 2>&1 || useradd --system --home /var/lib/flotilla --shell /usr/sbin/nologin flotilla
 if [ "$role" = controller ] && ! command -v nats-server >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq nats-server
+XX
 fi
 
 mkdir -p /opt/flotilla /etc/flotilla/keys

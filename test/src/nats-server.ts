@@ -44,7 +44,9 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
       'host: 127.0.0.1',
       `port: ${opts.port ?? -1}`,
       `ports_file_dir: "${dir}"`,
-      `jetstream { store_dir: "${join(dir, 'js')}" }`,
+      // Every JetStream write fsynced before it is acknowledged, as in deploy/nats
+      // (docs/reliability.md); nats-server accepts this from 2.10 on.
+      `jetstream { store_dir: "${join(dir, 'js')}", sync_interval: always }`,
       opts.config ?? '',
     ].join('\n'),
   );
@@ -57,7 +59,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
   child.stderr?.on('data', keep);
   const exited = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
-      reject(new Error(`cannot start ${NATS_SERVER_BIN}: ${err.message} (install Debian's nats-server package)`)),
+      reject(new Error(`cannot start ${NATS_SERVER_BIN}: ${err.message} (run scripts/ensure-deps.sh: Flotilla needs nats-server 2.10 or newer)`)),
     );
     child.once('exit', (code, signal) =>
       reject(new Error(`nats-server exited during start (${signal ?? code}):\n${output.split('\n').slice(-15).join('\n')}`)),
