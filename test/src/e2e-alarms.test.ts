@@ -168,7 +168,7 @@ describe('alerts against a real fleet', () => {
     const before = await seqs();
     const reply = await fireAlertmanager(fleet.controller.http, TOKEN, 'demo');
     expect(reply.body.apps).toEqual([
-      expect.objectContaining({ action: 'recorded', message: expect.stringMatching(/^outside the watch window of rollout demo-\d+ .*recorded only/) }),
+      expect.objectContaining({ action: 'recorded', message: expect.stringMatching(/^outside the watch window of rollout demo-\d+-[a-z]{7} .*recorded only/) }),
     ]);
     expect(await seqs()).toEqual(before);
     expect(await answers()).toEqual(['5.0.0', '5.0.0', '5.0.0']);

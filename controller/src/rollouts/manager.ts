@@ -341,8 +341,8 @@ export class RolloutManager {
         );
       }
       const stableVersion = (await this.opts.apps.get(app))?.value.stableVersion ?? null;
-      const id = await this.store.nextId(app);
       const nowMs = this.now();
+      const id = await this.store.nextId(app, nowMs);
       await this.store.claim(app, id, nowMs);
       let decision: Decision;
       let revision: number;

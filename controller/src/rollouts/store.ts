@@ -65,15 +65,15 @@ export class RolloutStore {
 
   constructor(readonly buckets: RolloutBuckets) {}
 
-  /** Hands out the app's next rollout id. */
-  async nextId(app: string): Promise<string> {
+  /** Hands out the app's next rollout id (its stamp from `nowMs`, see rolloutId). */
+  async nextId(app: string, nowMs: number): Promise<string> {
     let seq = 0;
     await this.buckets.history.updateWithRetry(historyKey(app), (current) => {
       const record = current?.value ?? emptyHistory(app);
       seq = record.lastSeq + 1;
       return { ...record, lastSeq: seq };
     });
-    return rolloutId(app, seq);
+    return rolloutId(app, seq, nowMs);
   }
 
   /**
