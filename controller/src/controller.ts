@@ -23,6 +23,7 @@ import { connectNats, type NatsLink } from './nats.js';
 import { RolloutManager } from './rollouts/manager.js';
 import { RevertManager } from './rollouts/reverts.js';
 import { RolloutStore } from './rollouts/store.js';
+import { StoreBehindLog } from './store-behind-log.js';
 import { openControllerStore, type ControllerStore } from './store/store.js';
 import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
 
@@ -87,6 +88,8 @@ export class Controller {
     readonly http: HttpServer,
     readonly addresses: ControllerAddresses,
     now: () => number,
+    /** Hosts' evidence that the store went back in time, into the event log. */
+    private readonly storeBehind: StoreBehindLog,
   ) {
     this.startedMs = now();
   }
@@ -226,6 +229,7 @@ export class Controller {
         http,
         addresses,
         now,
+        new StoreBehindLog({ events: rolloutStore, logger: root.child({ component: 'store-behind' }), now }),
       );
       controller.addRoutes();
       return controller;
@@ -244,7 +248,10 @@ export class Controller {
     const { nc } = this.nats;
     this.unsubscribeHosts = this.hosts.subscribe((event) => {
       if (event.type === 'heartbeat') {
-        this.assignments.noteAcceptedSeq(event.hostId, event.heartbeat.acceptedSeq, event.heartbeat.heartbeatIntervalMs);
+        const { acceptedSeq, heartbeatIntervalMs, apps } = event.heartbeat;
+        const desired = Object.fromEntries(apps.map((a) => [a.app, a.desiredVersion]));
+        const finding = this.assignments.noteAcceptedSeq(event.hostId, acceptedSeq, heartbeatIntervalMs, desired);
+        if (finding) this.storeBehind.note(finding);
       } else if (event.type === 'state') {
         this.metrics.hostStateChanges.inc({ state: event.state });
       }
@@ -311,6 +318,7 @@ export class Controller {
     this.unsubscribeNats?.();
     // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
     await this.builtinAlarms.stop();
+    await this.storeBehind.stop();
     await this.hosts.stop(graceMs);
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();
