@@ -73,7 +73,7 @@ export class Fleet {
   private constructor(
     readonly dir: string,
     private readonly ownsDir: boolean,
-    readonly nats: NatsServer,
+    public nats: NatsServer,
     public controller: ControllerProcess,
     readonly releaseKey: KeyPaths,
     readonly controllerKey: KeyPaths,
@@ -155,6 +155,18 @@ export class Fleet {
       ...(await controllerExtras(this.dir, this.opts)),
     });
     return this.controller;
+  }
+
+  /**
+   * Stops nats-server (`signal`: SIGKILL for a crash) and starts it again on the same port and
+   * storage, so agents and the controller reconnect to the address they know. `meanwhile` runs
+   * while it is down (a test swapping its store for an older copy, say).
+   */
+  async restartNats(signal: NodeJS.Signals = 'SIGTERM', meanwhile?: (jetstreamDir: string) => Promise<void>): Promise<NatsServer> {
+    await this.nats.kill(signal);
+    await meanwhile?.(join(this.nats.dir, 'js'));
+    this.nats = await startNatsServer({ dir: this.nats.dir, port: this.nats.port });
+    return this.nats;
   }
 
   /** gRPC clients of the current controller, for quick polling where the CLI would be slow. */
