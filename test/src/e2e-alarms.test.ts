@@ -156,7 +156,7 @@ describe('alerts against a real fleet', () => {
     expect(history.events[0]).toMatchObject({ source: 'alertmanager', action: 'reverted', rollout_id: id, hosts: 3 });
     const text = (await cli(['history', 'demo'])).stdout;
     expect(text).toMatch(/\nALARMS AND ROLLBACKS \(newest first\)\n/);
-    expect(text).toMatch(/alarm\s+alertmanager\s+reverted\s+4\.0\.0 -> 1\.0\.0\s+3\s+demo-\d+\s+LatencyHigh/);
+    expect(text).toMatch(/alarm\s+alertmanager\s+reverted\s+4\.0\.0 -> 1\.0\.0\s+3\s+demo-\d+-[a-z]{7}\s+LatencyHigh/);
   });
 
   it('outside the watch window an alert is recorded and changes nothing', async () => {
