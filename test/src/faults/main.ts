@@ -72,9 +72,9 @@ async function natsKillLoop(loops: number, log: (message: string) => void): Prom
   const rows = NATS_KILL_POINTS.map((point) => {
     const mine = tries.filter((t) => t.point === point);
     const failed = mine.filter((t) => t.problems.length > 0).length;
-    return `nats-server kill -9, ${point}`.padEnd(58) + `${String(mine.length).padStart(5)} ${String(mine.length - failed).padStart(8)} ${String(failed).padStart(6)}`;
+    return `nats-server kill -9, ${point}`.padEnd(64) + `${String(mine.length).padStart(5)} ${String(mine.length - failed).padStart(8)} ${String(failed).padStart(6)}`;
   });
-  process.stdout.write(`${'FAULT'.padEnd(58)}TRIES SURVIVED FAILED\n${rows.join('\n')}\n`);
+  process.stdout.write(`${'FAULT'.padEnd(64)}TRIES SURVIVED FAILED\n${rows.join('\n')}\n`);
   for (const t of tries.filter((x) => x.problems.length > 0)) process.stdout.write(`  ${t.rolloutId} (${t.point}): ${t.problems.join('; ')}\n`);
   return tries.some((t) => t.problems.length > 0) ? 1 : 0;
 }
