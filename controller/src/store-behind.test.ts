@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { storeBehindEvents } from './store-behind-log.js';
+import { createLogger } from '@flotilla/shared';
+import type { AppEventRecord } from './rollouts/records.js';
+import { StoreBehindLog, storeBehindEvents } from './store-behind-log.js';
 import { compareWithRecord, type StoreBehindFinding } from './store-behind.js';
 
 describe('compareWithRecord', () => {
@@ -55,5 +57,43 @@ describe('storeBehindEvents', () => {
 
   it('writes nothing for hosts with no app on either side', () => {
     expect(storeBehindEvents([{ ...finding('h1', false), recordVersions: {}, hostVersions: { web: null } }], 0)).toEqual([]);
+  });
+});
+
+describe('StoreBehindLog', () => {
+  const logger = createLogger({ name: 'test', level: 'silent' });
+  const finding = (hostId: string): StoreBehindFinding => ({
+    hostId,
+    acceptedSeq: 3,
+    recordSeq: 2,
+    comparison: 'ahead',
+    recordVersions: { web: '1.0.0' },
+    hostVersions: { web: '2.0.0' },
+    reissued: false,
+  });
+
+  it('gathers the findings of one window into one event per app', async () => {
+    const written: Omit<AppEventRecord, 'id'>[] = [];
+    const log = new StoreBehindLog({
+      events: { appendEvent: async (e) => (written.push(e), { ...e, id: 'web-e1' }) },
+      logger,
+      now: () => 7,
+      windowMs: 60_000,
+    });
+    log.note(finding('h1'));
+    log.note(finding('h2'));
+    expect(written).toEqual([]); // still inside the window
+    await log.stop();
+    expect(written.map((e) => [e.app, e.summary.hosts, e.atMs])).toEqual([['web', 2, 7]]);
+  });
+
+  it('survives an event log it cannot write to', async () => {
+    const log = new StoreBehindLog({
+      events: { appendEvent: () => Promise.reject(new Error('KV down')) },
+      logger,
+      now: () => 0,
+    });
+    log.note(finding('h1'));
+    await expect(log.stop()).resolves.toBeUndefined();
   });
 });
