@@ -13,7 +13,7 @@
 //      0 foundation  errors, concurrency, due-times, metrics, config (with alarms/config), http,
 //                    and engine/ (the pure rollout engine)
 //      1 storage     store/
-//      2 records     artifacts (with release-manifest), assignments, hosts, liveness: typed
+//      2 records     artifacts (with release-manifest), assignments, hosts, liveness, store-behind: typed
 //                    records over the store
 //      3 ledger      apps/ (the one writer of an app's version facts)
 //      4 rollouts    rollouts/ (the registry and each live rollout's event loop)
@@ -57,6 +57,7 @@ export const LAYERS = {
     'assignments.ts': 2,
     'hosts.ts': 2,
     'liveness.ts': 2,
+    'store-behind.ts': 2,
     'release-manifest.ts': 2,
     'apps/': 3,
     'rollouts/': 4,

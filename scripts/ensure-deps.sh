@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Flotilla's demo, tests and benchmark need on a fresh Debian machine with Node.js
-# 20: the npm packages, Debian's nats-server (with --bench nginx and curl, the benchmark's
-# baseline; with --package lintian, amtool, promtool and ansible-playbook, which check the Debian
-# packages and the shipped examples) when missing, and the TypeScript build.
+# 20: the npm packages, a nats-server of 2.10 or newer, with --bench nginx and curl (the
+# benchmark's baseline), with --package lintian, amtool, promtool and ansible-playbook (which check
+# the Debian packages and the shipped examples), when missing; and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +19,15 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Debian packages whose program is missing, installed together (one apt-get update): as root with
-# apt-get, else with passwordless sudo, else says what to run.
+# Commands that change the system's packages run as root: directly, else with passwordless sudo.
+as_root=()
+can_install=1
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root=(sudo -n); else can_install=0; fi
+fi
+
+# Debian packages whose program is missing, installed together (one apt-get update), else says
+# what to run.
 missing=()
 want() { # PROGRAM PACKAGE WHY
   if [ -x "$1" ] || command -v "$1" >/dev/null 2>&1; then return 0; fi
@@ -38,7 +45,6 @@ for arg in "$@"; do
   esac
 done
 
-want nats-server nats-server 'the tests and the demo run a real one'
 if $bench; then
   # The benchmark's fetch baseline (npm run bench, and its quick mode in the tests). The bench
   # runs its own nginx on a loopback port; a service the package may start is not used.
@@ -54,17 +60,14 @@ if $package; then
   want ansible-playbook ansible-core 'runs the agents playbook in deploy/ansible against this machine'
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null) \
-      || die "apt-get could not install ${missing[*]}; install them by hand (apt-get install ${missing[*]}) and retry"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null) \
-      || die "apt-get could not install ${missing[*]}; install them by hand (sudo apt-get install ${missing[*]}) and retry"
-  else
-    die "${missing[*]} missing and this user cannot install packages: run 'sudo apt-get install ${missing[*]}' and retry"
-  fi
+  [ "$can_install" -eq 1 ] \
+    || die "${missing[*]} missing and this user cannot install packages: run 'sudo apt-get install ${missing[*]}' and retry"
+  ("${as_root[@]}" apt-get update -qq && "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null) \
+    || die "apt-get could not install ${missing[*]}; install them by hand (apt-get install ${missing[*]}) and retry"
 fi
-command -v nats-server >/dev/null 2>&1 || die "nats-server is still not on PATH (Debian installs it as /usr/bin/nats-server)"
+
+# nats-server 2.10 or newer (JetStream's sync_interval; see the script).
+bash scripts/install-nats-server.sh
 
 say "building (tsc -b)"
 npx --no-install tsc -b

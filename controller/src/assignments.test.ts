@@ -122,6 +122,31 @@ describe('AssignmentWriter', () => {
     expect((await t.writer.assign('h1', () => ({ web: release('1') }))).seq).toBe(8);
   });
 
+  it('issues its own assignment again above a seq a host holds other versions under (a store that went back in time)', async () => {
+    const t = await setup();
+    // The store lost seq 1 (web 1); this controller hands out seq 1 again for web 2, which the host ignores.
+    await t.writer.assign('h1', () => ({ web: release('2') }));
+    expect(t.writer.noteAcceptedSeq('h1', 1, 200, { web: '1' })).toBeUndefined(); // once may be a report racing an accept
+    const finding = t.writer.noteAcceptedSeq('h1', 1, 200, { web: '1' });
+    expect(finding).toMatchObject({ hostId: 'h1', acceptedSeq: 1, recordSeq: 1, comparison: 'diverged', reissued: true });
+    await expect.poll(() => t.writer.current('h1')?.record.seq).toBe(2);
+    const last = t.sent[t.sent.length - 1];
+    expect(verifyAssignment(last?.signed as SignedAssignment, [publicKey], 'h1', 1).apps.web?.version).toBe('2');
+    expect(t.writer.noteAcceptedSeq('h1', 2, 200, { web: '2' })).toBeUndefined();
+  });
+
+  it('does not push a record read from the store to a host ahead of it, but goes above the host next time', async () => {
+    const t = await setup();
+    await t.writer.assign('h1', () => ({ web: release('1') }));
+    // A controller restarted on that store: the record is read, not written by it.
+    const reloaded = await AssignmentWriter.load({ bucket: t.bucket, signingKey, publisher: { publish: () => undefined }, logger });
+    const finding = reloaded.noteAcceptedSeq('h1', 4, 200, { web: '3' });
+    expect(finding).toMatchObject({ comparison: 'ahead', recordSeq: 1, recordVersions: { web: '1' }, hostVersions: { web: '3' }, reissued: false });
+    expect(reloaded.noteAcceptedSeq('h1', 4, 200, { web: '3' })).toBeUndefined(); // found once
+    expect(reloaded.current('h1')?.record.seq).toBe(1);
+    expect((await reloaded.assign('h1', () => ({ web: release('5') }))).seq).toBe(5);
+  });
+
   it('answers sync with the stored assignment, or null when there is none', async () => {
     const t = await setup();
     expect(await t.writer.syncReply('h1')).toEqual({ type: 'sync-reply', assignment: null });

@@ -15,6 +15,7 @@ import {
 import { KeyedMutex, mapConcurrentSettled } from './concurrency.js';
 import type { JsonBucket } from './store/kv.js';
 import type { AssignmentRecord } from './store/records.js';
+import { compareWithRecord, type StoreBehindFinding } from './store-behind.js';
 
 /** A host's apps, as an assignment holds them. */
 export type AssignedApps = Readonly<Record<string, AppAssignment>>;
@@ -96,6 +97,10 @@ export class AssignmentWriter {
   /** Seqs hosts reported accepting above what the controller has on record. */
   private readonly floors = new Map<string, number>();
   private readonly lastSentMs = new Map<string, number>();
+  /** Hosts whose current record this process wrote (not merely read from the store at start). */
+  private readonly writtenHere = new Set<string>();
+  /** Host to the seq at which one heartbeat disagreed with the record's versions (see noteAcceptedSeq). */
+  private readonly divergedOnce = new Map<string, number>();
   private readonly perHost = new KeyedMutex();
   private readonly now: () => number;
   private readonly logger: Logger;
@@ -143,9 +148,10 @@ export class AssignmentWriter {
         const previous = current ? parseAssignment(current.value.signed.payload) : null;
         const previousApps: AssignedApps = previous?.apps ?? {};
         const apps = mutate(previousApps, hostId);
+        // The next seq must exceed it (a seq the host accepted, or one it holds other versions under).
         const floor = this.floors.get(hostId) ?? 0;
         const same = canonicalJson(apps) === canonicalJson(previousApps);
-        if (same && (current ? current.value.seq >= floor : true)) {
+        if (same && (current ? current.value.seq > floor : true)) {
           if (current && previous) unchanged = { record: current.value, assignment: previous };
           return undefined;
         }
@@ -176,6 +182,7 @@ export class AssignmentWriter {
         };
       }
       this.cache.set(hostId, written);
+      this.writtenHere.add(hostId);
       this.floors.delete(hostId);
       this.send(hostId, written.record.signed);
       this.opts.onWritten?.(hostId, written.record.seq);
@@ -225,24 +232,50 @@ export class AssignmentWriter {
 
   /**
    * Called on every heartbeat: re-sends the current assignment when the host has not accepted
-   * it yet (at most once per heartbeat interval), and remembers an accepted seq above the
-   * controller's record so the next assignment goes above it.
+   * it yet (at most once per heartbeat interval), and finds a host holding an assignment the
+   * store has no record of (store-behind.ts). Then the next assignment goes above the host's seq,
+   * one this process wrote is issued again at once, and the finding is returned for the event
+   * log. `desiredVersions` (from the heartbeat's apps) lets a seq handed out twice be told apart.
    */
-  noteAcceptedSeq(hostId: string, acceptedSeq: number, heartbeatIntervalMs: number): void {
+  noteAcceptedSeq(
+    hostId: string,
+    acceptedSeq: number,
+    heartbeatIntervalMs: number,
+    desiredVersions?: Readonly<Record<string, string | null>>,
+  ): StoreBehindFinding | undefined {
     const cached = this.cache.get(hostId);
     const seq = cached?.record.seq ?? 0;
-    if (acceptedSeq > seq) {
-      if ((this.floors.get(hostId) ?? 0) < acceptedSeq) {
-        this.floors.set(hostId, acceptedSeq);
-        this.logger.warn({ hostId, acceptedSeq, seq }, 'host accepted a seq above the controller record; next assignment goes above it');
-      }
-      return;
+    const versions = summarise(cached?.assignment.apps ?? {});
+    const comparison = compareWithRecord({ seq, versions }, { acceptedSeq, desiredVersions: desiredVersions ?? {} });
+    if (comparison === 'diverged' && this.divergedOnce.get(hostId) !== seq) {
+      // The agent can report a seq a moment before the versions of the assignment it just
+      // accepted; a second heartbeat that still disagrees is evidence.
+      this.divergedOnce.set(hostId, seq);
+      return undefined;
     }
-    if (!cached || acceptedSeq === seq) return;
+    if (comparison !== 'diverged') this.divergedOnce.delete(hostId);
+    if (comparison === 'ahead' || comparison === 'diverged') {
+      // Found already: the floor is set (and a re-issue under way).
+      if (this.floors.has(hostId) && (this.floors.get(hostId) ?? 0) >= acceptedSeq) return undefined;
+      this.floors.set(hostId, acceptedSeq);
+      const reissued = cached !== undefined && this.writtenHere.has(hostId);
+      this.logger.warn(
+        { hostId, acceptedSeq, seq, comparison, reissued },
+        'host holds an assignment the store has no record of; next assignment goes above its seq',
+      );
+      if (reissued) {
+        this.assign(hostId, (apps) => ({ ...apps })).catch((err: unknown) => {
+          this.logger.warn({ hostId, err }, 'cannot issue the assignment again above the host seq');
+        });
+      }
+      return { hostId, acceptedSeq, recordSeq: seq, comparison, recordVersions: versions, hostVersions: { ...desiredVersions }, reissued };
+    }
+    if (!cached || comparison === 'in-step') return undefined;
     const last = this.lastSentMs.get(hostId) ?? 0;
-    if (this.now() - last < heartbeatIntervalMs) return;
+    if (this.now() - last < heartbeatIntervalMs) return undefined;
     this.logger.debug({ hostId, acceptedSeq, seq }, 're-sending assignment');
     this.send(hostId, cached.record.signed);
+    return undefined;
   }
 
   private send(hostId: string, signed: SignedAssignment): void {

@@ -37,6 +37,7 @@ import { AlarmHandler } from './reverts/alarm-handler.js';
 import { RevertPath } from './reverts/revert-path.js';
 import { Rollbacks } from './reverts/rollback.js';
 import { RevertStore } from './reverts/store.js';
+import { StoreBehindLog } from './store-behind-log.js';
 import { openControllerStore, type ControllerStore } from './store/store.js';
 import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
 
@@ -105,6 +106,8 @@ export class Controller {
     private readonly tls: ReloadableTls | undefined,
     /** Artifact retention's periodic collection; started and stopped with the controller. */
     private readonly retention: ArtifactGc,
+    /** Hosts' evidence that the store went back in time, into the event log. */
+    private readonly storeBehind: StoreBehindLog,
   ) {
     this.startedMs = now();
   }
@@ -288,6 +291,7 @@ export class Controller {
         revocations,
         tls,
         retention,
+        new StoreBehindLog({ events: ledger, logger: root.child({ component: 'store-behind' }), now }),
       );
       controller.addRoutes();
       return controller;
@@ -306,7 +310,10 @@ export class Controller {
     const { nc } = this.nats;
     this.unsubscribeHosts = this.hosts.subscribe((event) => {
       if (event.type === 'heartbeat') {
-        this.assignments.noteAcceptedSeq(event.hostId, event.heartbeat.acceptedSeq, event.heartbeat.heartbeatIntervalMs);
+        const { acceptedSeq, heartbeatIntervalMs, apps } = event.heartbeat;
+        const desired = Object.fromEntries(apps.map((a) => [a.app, a.desiredVersion]));
+        const finding = this.assignments.noteAcceptedSeq(event.hostId, acceptedSeq, heartbeatIntervalMs, desired);
+        if (finding) this.storeBehind.note(finding);
       } else if (event.type === 'state') {
         this.metrics.hostStateChanges.inc({ state: event.state });
       }
@@ -392,6 +399,7 @@ export class Controller {
     await this.builtinAlarms.stop();
     // A collection in progress finishes its deletions while NATS is still up.
     await this.retention.stop();
+    await this.storeBehind.stop();
     await this.hosts.stop(graceMs);
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();

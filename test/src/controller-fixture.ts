@@ -27,7 +27,7 @@ export class ControllerFixture {
   private constructor(
     readonly dir: string,
     private readonly ownsDir: boolean,
-    readonly nats: NatsServer,
+    public nats: NatsServer,
     public controller: ControllerProcess,
     readonly release: TestKeyPair,
     readonly controllerKey: TestKeyPair,
@@ -70,6 +70,18 @@ export class ControllerFixture {
     const ports = samePorts ? { grpcListen: this.controller.grpc, httpListen: this.controller.http } : {};
     this.controller = await startController(this.dir, this.nats, this.release, this.controllerKey, this.opts, ports);
     return this.controller;
+  }
+
+  /**
+   * Stops nats-server (`signal`: SIGKILL for a crash) and starts it again on the same port and
+   * storage, so agents and the controller reconnect to the address they know. `meanwhile` runs
+   * while it is down (a test swapping its store for an older copy, say).
+   */
+  async restartNats(signal: NodeJS.Signals = 'SIGTERM', meanwhile?: (jetstreamDir: string) => Promise<void>): Promise<NatsServer> {
+    await this.nats.kill(signal);
+    await meanwhile?.(join(this.nats.dir, 'js'));
+    this.nats = await startNatsServer({ dir: this.nats.dir, port: this.nats.port });
+    return this.nats;
   }
 
   /** Stops the controller and NATS; removes the temp dir it made. */

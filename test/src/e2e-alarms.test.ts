@@ -114,7 +114,7 @@ describe('alerts against a real fleet', () => {
     expect(history.events[0]).toMatchObject({ source: 'alertmanager', action: 'reverted', rollout_id: id, hosts: 3 });
     const text = (await cli(['history', 'demo'])).stdout;
     expect(text).toMatch(/\nALARMS AND ROLLBACKS \(newest first\)\n/);
-    expect(text).toMatch(/alarm\s+alertmanager\s+reverted\s+4\.0\.0 -> 1\.0\.0\s+3\s+demo-\d+\s+LatencyHigh/);
+    expect(text).toMatch(/alarm\s+alertmanager\s+reverted\s+4\.0\.0 -> 1\.0\.0\s+3\s+demo-\d+-[a-z]{7}\s+LatencyHigh/);
   });
 
   it('outside the watch window an alert is recorded and changes nothing', async () => {
@@ -126,7 +126,7 @@ describe('alerts against a real fleet', () => {
     const before = await seqs();
     const reply = await fireAlertmanager(fleet.controller.http, TOKEN, 'demo');
     expect(reply.body.apps).toEqual([
-      expect.objectContaining({ action: 'recorded', message: expect.stringMatching(/^outside the watch window of rollout demo-\d+ .*recorded only/) }),
+      expect.objectContaining({ action: 'recorded', message: expect.stringMatching(/^outside the watch window of rollout demo-\d+-[a-z]{7} .*recorded only/) }),
     ]);
     expect(await seqs()).toEqual(before);
     expect(await answers()).toEqual(['5.0.0', '5.0.0', '5.0.0']);

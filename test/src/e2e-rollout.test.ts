@@ -68,7 +68,7 @@ describe('rollouts across a real fleet', () => {
     const r = await cli(['rollout', 'start', 'demo@2.0.0', ...FAST, '--healthy-deadline', deadlineFlag(30), '--watch']);
     expect(r.stdout).toMatch(/canary started: 1 host\(s\)/);
     expect(r.stdout).toMatch(/step 3 of 3 started: 1 host\(s\)/);
-    expect(r.stdout).toMatch(/rollout demo-\d+ succeeded: demo@2\.0\.0 reached every host and is now stable\n$/);
+    expect(r.stdout).toMatch(/rollout demo-\d+-[a-z]{7} succeeded: demo@2\.0\.0 reached every host and is now stable\n$/);
 
     const rollout = await fleet.rollout({ app: 'demo' });
     expect(rollout.status).toBe('succeeded');
@@ -89,7 +89,7 @@ describe('rollouts across a real fleet', () => {
     await fleet.push('3.0.0', 'unhealthy');
     const seqsBefore = new Map((await fleet.hosts()).map((h) => [h.host_id, h.assignment_seq]));
     const r = await cli(['rollout', 'start', 'demo@3.0.0', ...FAST, '--healthy-deadline', '4s', '--watch'], 1);
-    expect(r.stderr).toMatch(/error: rollout demo-\d+ reverted: 1 host\(s\) failed, more than the 0 tolerated: host-\d \(health check failing on 3\.0\.0: GET http:\/\/127\.0\.0\.1:\d+\/healthz answered 500\)/);
+    expect(r.stderr).toMatch(/error: rollout demo-\d+-[a-z]{7} reverted: 1 host\(s\) failed, more than the 0 tolerated: host-\d \(health check failing on 3\.0\.0: GET http:\/\/127\.0\.0\.1:\d+\/healthz answered 500\)/);
 
     const rollout = await fleet.rollout({ app: 'demo' });
     const canary = rollout.steps[0]!.host_ids[0]!;

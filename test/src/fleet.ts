@@ -213,6 +213,15 @@ export class Fleet {
     return this.plane.restartController({ samePorts: true });
   }
 
+  /**
+   * Stops nats-server (`signal`: SIGKILL for a crash) and starts it again on the same port and
+   * storage, so agents and the controller reconnect to the address they know. `meanwhile` runs
+   * while it is down (a test swapping its store for an older copy, say).
+   */
+  restartNats(signal: NodeJS.Signals = 'SIGTERM', meanwhile?: (jetstreamDir: string) => Promise<void>): Promise<NatsServer> {
+    return this.plane.restartNats(signal, meanwhile);
+  }
+
   /** gRPC clients of the current controller, for quick polling where the CLI would be slow. */
   get clients(): ControllerClients {
     if (!this.pki) return this.plane.clients;

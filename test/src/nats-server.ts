@@ -44,14 +44,16 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
       'host: 127.0.0.1',
       `port: ${opts.port ?? -1}`,
       `ports_file_dir: "${dir}"`,
-      `jetstream { store_dir: "${join(dir, 'js')}" }`,
+      // Every JetStream write fsynced before it is acknowledged, as in deploy/nats
+      // (docs/reliability.md); nats-server accepts this from 2.10 on.
+      `jetstream { store_dir: "${join(dir, 'js')}", sync_interval: always }`,
       opts.config ?? '',
     ].join('\n'),
   );
   let started: { proc: Spawned; ready: number };
   try {
     started = await spawnReady({
-      what: 'nats-server (Debian package nats-server)',
+      what: 'nats-server (2.10 or newer: scripts/ensure-deps.sh installs it)',
       command: NATS_SERVER_BIN,
       args: ['-c', confPath],
       keepBytes: 8192,

@@ -54,15 +54,18 @@ export interface AppHistoryRecord {
   rollouts: RolloutSummaryRecord[];
 }
 
-/** What an event did: an alarm's AlarmAction, or for a rollback `rolled-back` / `unchanged`. */
-export type AppEventAction = 'reverted' | 'already-reverting' | 'stopped' | 'recorded' | 'rolled-back' | 'unchanged';
+/**
+ * What an event did: an alarm's AlarmAction, for a rollback `rolled-back` / `unchanged`, for a
+ * reconcile `store-behind` (hosts hold assignments the store lost, store-behind.ts).
+ */
+export type AppEventAction = 'reverted' | 'already-reverting' | 'stopped' | 'recorded' | 'rolled-back' | 'unchanged' | 'store-behind';
 
-/** One alarm or rollback, as `flotilla events` shows it. */
+/** One alarm, rollback or reconcile with hosts' evidence, as `flotilla events` shows it. */
 export interface AppEventRecord {
   /** `<app>-e<n>`. */
   id: string;
   app: string;
-  kind: 'alarm' | 'rollback';
+  kind: 'alarm' | 'rollback' | 'reconcile';
   atMs: number;
   /** The alarm's source, or `operator` for a rollback. */
   source: string;
@@ -136,7 +139,7 @@ export const appEventSchema = z
   .object({
     id: z.string(),
     app: z.string(),
-    kind: z.enum(['alarm', 'rollback']),
+    kind: z.enum(['alarm', 'rollback', 'reconcile']),
     atMs: count,
     source: z.string(),
     reason: z.string(),

@@ -84,7 +84,7 @@ describe('an alarm after a rollout finished', () => {
     expect((await f.apps.get('web'))?.value).toMatchObject({ stableVersion: '2.0.0', previousStableVersion: '1.0.0' });
     const outcomes = await Promise.all(Array.from({ length: 20 }, () => f.raise()));
     expect(outcomes.filter((o) => o.action === 'reverted')).toEqual([
-      { action: 'reverted', rolloutId: id, toVersion: '1.0.0', message: expect.stringMatching(/^inside the watch window of rollout web-1 .*: reverted 3 host\(s\) to 1\.0\.0; 2\.0\.0 marked bad$/) },
+      { action: 'reverted', rolloutId: id, toVersion: '1.0.0', message: expect.stringMatching(/^inside the watch window of rollout web-1-[a-z]{7} .*: reverted 3 host\(s\) to 1\.0\.0; 2\.0\.0 marked bad$/) },
     ]);
     expect(outcomes.filter((o) => o.action === 'already-reverting')).toHaveLength(19);
     for (const h of f.hostIds) expect(f.assignment(h)).toEqual({ seq: 2, version: '1.0.0', stable: '1.0.0' });
@@ -108,7 +108,7 @@ describe('an alarm after a rollout finished', () => {
     const outcome = await f.raise();
     expect(outcome).toEqual({
       action: 'recorded',
-      message: expect.stringMatching(/^outside the watch window of rollout web-1 \(it ended 1m01s ago, window 1m00s\): recorded only/),
+      message: expect.stringMatching(/^outside the watch window of rollout web-1-[a-z]{7} \(it ended 1m01s ago, window 1m00s\): recorded only/),
     });
     for (const h of f.hostIds) expect(f.assignment(h)).toMatchObject({ seq: 1, version: '2.0.0' });
     expect((await f.apps.get('web'))?.value).toMatchObject({ stableVersion: '2.0.0' });

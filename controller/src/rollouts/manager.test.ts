@@ -3,26 +3,30 @@ import { ConflictError, NotFoundError } from '@flotilla/shared';
 import { statusFor } from '../grpc/errors.js';
 import type { RolloutState } from '../engine/index.js';
 import { T0, fixture, report, spec } from '../testing/rollouts.js';
+import { rolloutId } from './records.js';
+
+/** The id of the app's first rollout, started at T0. */
+const WEB_1 = rolloutId('web', 1, T0);
 
 describe('starting a rollout', () => {
   it('writes the state, claims the app and assigns the canary, in that order', async () => {
     const f = await fixture();
     const { state } = await f.manager.start(spec());
-    expect(state?.id).toBe('web-1');
+    expect(state?.id).toBe(WEB_1);
     expect(f.calls).toHaveLength(1);
     const [canary] = f.calls;
     expect(canary?.version).toBe('2.0.0');
     // The state was in KV, with the canary assigned, before the assignment was written.
-    expect(canary?.persisted.id).toBe('web-1');
+    expect(canary?.persisted.id).toBe(WEB_1);
     expect(canary?.persisted.steps[0]?.startedAtMs).toBe(T0);
     for (const h of canary?.hostIds ?? []) {
       expect(canary?.persisted.hosts.find((x) => x.hostId === h)?.state).toBe('assigned');
     }
     // The agent keeps the stable version on disk: it travels in the assignment.
     expect(f.assignment(canary?.hostIds[0] as string)).toEqual({ seq: 1, version: '2.0.0', stable: '1.0.0' });
-    expect((await f.buckets.active.get('active.web'))?.value.rolloutId).toBe('web-1');
+    expect((await f.buckets.active.get('active.web'))?.value.rolloutId).toBe(WEB_1);
     // The acknowledgement was written too.
-    expect((await f.rollout('web-1')).hosts.find((h) => h.hostId === canary?.hostIds[0])?.assignAckedAtMs).toBe(T0);
+    expect((await f.rollout(WEB_1)).hosts.find((h) => h.hostId === canary?.hostIds[0])?.assignAckedAtMs).toBe(T0);
   });
 
   it('plans without changing anything on a dry run', async () => {
@@ -40,7 +44,7 @@ describe('starting a rollout', () => {
     await f.manager.start(spec());
     const second = await f.manager.start(spec({ version: '3.0.0' })).catch((e: unknown) => e);
     expect(second).toBeInstanceOf(ConflictError);
-    expect((second as ConflictError).message).toMatch(/rollout web-1 of web is still running/);
+    expect((second as ConflictError).message).toMatch(/rollout web-1-[a-z]{7} of web is still running/);
     expect(statusFor(second as ConflictError)).toBe(9); // FAILED_PRECONDITION
     expect(f.calls).toHaveLength(1);
   });
@@ -243,16 +247,16 @@ describe('history', () => {
     expect(h.stableVersion).toBe('2.0.0');
     expect(h.versions.map((v) => [v.version, v.stable, v.periods.map((p) => p.rolloutId)])).toEqual([
       ['1.0.0', false, []],
-      ['2.0.0', true, ['web-1']],
+      ['2.0.0', true, [first.state?.id]],
       ['3.0.0', false, []],
     ]);
     expect(h.rollouts.map((r) => [r.id, r.version, r.status])).toEqual([
-      ['web-2', '3.0.0', 'reverted'],
-      ['web-1', '2.0.0', 'succeeded'],
+      [second.state?.id, '3.0.0', 'reverted'],
+      [first.state?.id, '2.0.0', 'succeeded'],
     ]);
     expect(h.rollouts[0]?.endReason).toMatch(/1 host\(s\) failed, more than the 0 tolerated/);
-    expect((await f.manager.list()).map((r) => r.id)).toEqual(['web-2', 'web-1']);
-    expect((await f.manager.get({ app: 'web' })).id).toBe('web-2');
+    expect((await f.manager.list()).map((r) => r.id)).toEqual([second.state?.id, first.state?.id]);
+    expect((await f.manager.get({ app: 'web' })).id).toBe(second.state?.id);
     await expect(f.manager.history('nope')).rejects.toThrow(/app "nope" is unknown/);
   });
 

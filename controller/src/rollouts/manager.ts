@@ -211,8 +211,8 @@ export class RolloutManager {
         );
       }
       const stableVersion = await ledger.stableVersion(app);
-      const id = rolloutId(app, await ledger.nextRolloutSeq(app));
-      const nowMs = this.now();
+            const nowMs = this.now();
+      const id = rolloutId(app, await ledger.nextRolloutSeq(app), nowMs);
       await this.store.claim(app, id, nowMs);
       let decision: Decision;
       let revision: number;

@@ -25,17 +25,32 @@ export interface ActiveRolloutRecord {
 export const rolloutKey = (id: string): string => `rollout.${id}`;
 export const activeKey = (app: string): string => `active.${app}`;
 
-const ROLLOUT_ID = /^([a-z0-9][a-z0-9_-]{0,62})-(\d{1,12})$/;
+const ROLLOUT_ID = /^([a-z0-9][a-z0-9_-]{0,62})-(\d{1,12})(?:-([a-z]{7}))?$/;
 
-/** Rollout ids are `<app>-<n>`, n counting the app's rollouts from 1: short enough to type. */
-export function rolloutId(app: string, seq: number): string {
-  return `${app}-${seq}`;
+/** Letters in a rollout id's time stamp: seconds since 1970 in base 26 fit 7 letters until 2224. */
+const STAMP_LETTERS = 7;
+
+/**
+ * Rollout ids are `<app>-<n>-<stamp>` (web-12-fbtqkxa): n counts the app's rollouts from 1, and
+ * the stamp spells the second the id was handed out in letters (base 26, fixed width, so later
+ * ids sort later). The counter lives in KV; a store that goes back in time (a power loss, a
+ * restored backup) hands out an n again, but not in the same second, so an id is never reused.
+ * Letters only, so an id never reads as `<app>-<n>` of an app whose name ends in a number.
+ */
+export function rolloutId(app: string, seq: number, nowMs: number): string {
+  let rest = Math.max(0, Math.floor(nowMs / 1000));
+  let stamp = '';
+  for (let i = 0; i < STAMP_LETTERS; i++) {
+    stamp = String.fromCharCode(97 + (rest % 26)) + stamp;
+    rest = Math.floor(rest / 26);
+  }
+  return `${app}-${seq}-${stamp}`;
 }
 
 /** The app a rollout id belongs to; ValidationError for something that is not a rollout id. */
 export function appOfRolloutId(id: string): string {
   const m = ROLLOUT_ID.exec(id);
-  if (!m) throw new ValidationError(`"${id}" is not a rollout id (they look like web-12)`);
+  if (!m) throw new ValidationError(`"${id}" is not a rollout id (they look like web-12-fbtqkxa)`);
   return m[1] as string;
 }
 

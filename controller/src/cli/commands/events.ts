@@ -65,7 +65,7 @@ function clip(text: string, max: number): string {
 
 /** Actions whose message says why nothing (more) was reverted; the others speak for themselves. */
 function explains(action: string): boolean {
-  return action === 'recorded' || action === 'stopped';
+  return action === 'recorded' || action === 'stopped' || action === 'store-behind';
 }
 
 /** The events as a table (in the order given); `flotilla history` and `rollout status` use it too. */
