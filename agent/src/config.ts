@@ -18,6 +18,8 @@ import {
   type LogLevel,
   type TrustedKey,
   natsCredentialsFromUrls,
+  natsTlsSchema,
+  type NatsTlsSettings,
 } from '@flotilla/shared';
 import { parseAgentFlags, type AgentFlags } from './flags.js';
 import type { CacheRetention } from './cache-retention.js';
@@ -51,6 +53,8 @@ export interface AgentConfig {
     readonly token?: string;
     /** First token of every subject. @default 'flotilla' */
     readonly subjectPrefix: string;
+    /** TLS to nats-server (CA, and a client certificate for mutual TLS). @default none: plaintext */
+    readonly tls?: NatsTlsSettings;
   };
   readonly controller: {
     /** gRPC address artifacts are downloaded from. @default '127.0.0.1:7400' */
@@ -217,6 +221,7 @@ export const agentConfigSchema = z
         password: secret,
         token: secret,
         subjectPrefix: z.string().regex(SUBJECT_PREFIX, 'is not a valid subject prefix').default('flotilla'),
+        tls: natsTlsSchema,
       })
       .strict()
       .transform(natsCredentialsFromUrls)
@@ -274,6 +279,9 @@ export const AGENT_ENV: Readonly<Record<string, EnvBinding>> = Object.freeze({
   FLOTILLA_NATS_USER: { path: 'nats.user' },
   FLOTILLA_NATS_PASSWORD: { path: 'nats.password' },
   FLOTILLA_NATS_TOKEN: { path: 'nats.token' },
+  FLOTILLA_NATS_TLS_CA: { path: 'nats.tls.caFile' },
+  FLOTILLA_NATS_TLS_CERT: { path: 'nats.tls.certFile' },
+  FLOTILLA_NATS_TLS_KEY: { path: 'nats.tls.keyFile' },
   FLOTILLA_CONTROLLER: { path: 'controller.address' },
   FLOTILLA_API_TOKEN: { path: 'controller.token' },
   FLOTILLA_DATA_DIR: { path: 'dataDir' },

@@ -15,3 +15,4 @@ export * from './subjects.js';
 export * from './version.js';
 export * from './flags.js';
 export * from './nats-url.js';
+export * from './nats-tls.js';
