@@ -293,6 +293,8 @@ export interface FakeHostOptions {
   /** @default 200 */
   heartbeatIntervalMs?: number;
   prefix?: string;
+  /** The host's NATS user and password, for servers with authorization. @default none */
+  auth?: { user: string; pass: string };
 }
 
 /**
@@ -332,6 +334,7 @@ export class FakeHost {
       servers: natsUrl,
       name: `fake-host-${hostId}`,
       inboxPrefix: hostInboxPrefix(hostId),
+      ...(opts.auth ?? {}),
       reconnectTimeWait: 100,
       maxReconnectAttempts: -1,
     });
