@@ -74,8 +74,18 @@ export interface AgentConfig {
   readonly keepReleases: number;
   /** How much of the download cache is kept (cache-retention.ts). @default { keep: 3, maxBytes: 2 GiB } */
   readonly cache: CacheRetention;
-  /** Per-app settings; `env` wins over the manifest's start.env. @default {} */
-  readonly apps: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
+  /**
+   * Per-app settings; `env` wins over the manifest's start.env; `runAs` names the system user the
+   * app's processes run as (wins over `appUser`). @default {}
+   */
+  readonly apps: Readonly<Record<string, { readonly env: Readonly<Record<string, string>>; readonly runAs?: string }>>;
+  /**
+   * The system user apps run as, so that they cannot read the agent's credentials, keys or state.
+   * @default 'flotilla-app' when the agent runs as root; otherwise none (apps share the agent's user, logged loudly)
+   */
+  readonly appUser?: string;
+  /** Run apps as the agent's own user even when it could switch (insecure; logged at every start). @default false */
+  readonly runAppsAsAgent: boolean;
   readonly unpack: UnpackLimitSettings;
   readonly log: {
     /** @default 'info' */
@@ -94,6 +104,8 @@ export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
 export const DEFAULT_CONTROLLER_ADDRESS = '127.0.0.1:7400';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// What useradd accepts (and a numeric uid, which getent also resolves).
+const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
@@ -248,10 +260,15 @@ export const agentConfigSchema = z
       .record(
         z.string().regex(APP_NAME, 'is not a valid app name'),
         z
-          .object({ env: z.record(z.string().regex(ENV_NAME, 'is not a valid variable name'), z.string()).default({}) })
+          .object({
+            env: z.record(z.string().regex(ENV_NAME, 'is not a valid variable name'), z.string()).default({}),
+            runAs: z.string().regex(USER_NAME, 'is not a valid user name').optional(),
+          })
           .strict(),
       )
       .default({}),
+    appUser: z.string().regex(USER_NAME, 'is not a valid user name').optional(),
+    runAppsAsAgent: z.boolean().default(false),
     unpack: z
       .object({
         maxBytes: byteSizeField().prefault('2GiB'),
@@ -288,6 +305,8 @@ export const AGENT_ENV: Readonly<Record<string, EnvBinding>> = Object.freeze({
   FLOTILLA_TRUSTED_KEYS: { path: 'trustedKeys', kind: 'list' },
   FLOTILLA_CONTROLLER_PUBLIC_KEYS: { path: 'controllerPublicKeys', kind: 'list' },
   FLOTILLA_HEARTBEAT_INTERVAL: { path: 'heartbeatInterval' },
+  FLOTILLA_APP_USER: { path: 'appUser' },
+  FLOTILLA_RUN_APPS_AS_AGENT: { path: 'runAppsAsAgent', kind: 'boolean' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
 });
 
