@@ -4,8 +4,8 @@
 import { HOST_ID, hostInboxPrefix, subjects as makeSubjects } from '@flotilla/shared';
 
 /** The NATS user names the generated config and credential files use. */
-export const CONTROLLER_NATS_USER = 'flotilla-controller';
-export const CONTROLLER_HOSTS_NATS_USER = 'flotilla-controller-hosts';
+export const CONTROLLER_NATS_USER = 'controller';
+export const CONTROLLER_HOSTS_NATS_USER = 'controller-hosts';
 
 export interface NatsAuthInput {
   /** First token of every subject. */
@@ -66,6 +66,9 @@ export function parseHostList(inline: readonly string[], fileText: string | unde
   const all = [...inline.flatMap((v) => v.split(',')).map((h) => h.trim()).filter((h) => h !== ''), ...fromFile];
   const seen = new Set<string>();
   for (const h of all) {
+    if (h === CONTROLLER_NATS_USER || h === CONTROLLER_HOSTS_NATS_USER) {
+      throw new Error(`host id "${h}" is the name of a controller NATS user; rename the host`);
+    }
     if (!HOST_ID.test(h)) throw new Error(`"${h}" is not a valid host id (1-128 letters, digits, '-' or '_')`);
     if (seen.has(h)) throw new Error(`host "${h}" is listed twice`);
     seen.add(h);

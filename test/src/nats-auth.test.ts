@@ -87,16 +87,16 @@ beforeAll(async () => {
     controllerKey: controllerKey.keyPath,
     trustedKeys: [release.pubPath],
     env: {
-      FLOTILLA_NATS_USER: 'flotilla-controller',
+      FLOTILLA_NATS_USER: 'controller',
       FLOTILLA_NATS_PASSWORD: PASSWORDS.controller,
-      FLOTILLA_NATS_HOSTS_USER: 'flotilla-controller-hosts',
+      FLOTILLA_NATS_HOSTS_USER: 'controller-hosts',
       FLOTILLA_NATS_HOSTS_PASSWORD: PASSWORDS.hosts,
     },
   });
   clients = controllerClients(controller.grpc);
   const bytes = await releaseTarball(dir);
   await uploadArtifact(clients.artifacts, signArtifact(bytes, 'web', '1.0.0', release.signer), bytes);
-  admin = await connectAs('flotilla-controller', PASSWORDS.controller);
+  admin = await connectAs('controller', PASSWORDS.controller);
 });
 
 afterAll(async () => {
@@ -140,7 +140,7 @@ describe('NATS authorization for hosts', () => {
 
   it('the host-facing controller user itself cannot publish to JetStream', async () => {
     const before = await stateOfBuckets();
-    const hostFacing = await connectAs('flotilla-controller-hosts', PASSWORDS.hosts);
+    const hostFacing = await connectAs('controller-hosts', PASSWORDS.hosts);
     await expect(hostFacing.request('$JS.API.STREAM.PURGE.KV_flotilla_artifacts', new Uint8Array(), { timeout: 2000 })).rejects.toThrow();
     hostFacing.publish('$KV.flotilla_apps.web', new TextEncoder().encode('{}'));
     await hostFacing.flush();

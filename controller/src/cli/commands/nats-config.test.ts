@@ -47,7 +47,7 @@ describe('flotilla nats config', () => {
     }
     const controller = envFile(join(dir, 'controller.env'));
     expect(mode(join(dir, 'controller.env'))).toBe(0o600);
-    expect(controller).toMatchObject({ FLOTILLA_NATS_USER: 'flotilla-controller', FLOTILLA_NATS_HOSTS_USER: 'flotilla-controller-hosts' });
+    expect(controller).toMatchObject({ FLOTILLA_NATS_USER: 'controller', FLOTILLA_NATS_HOSTS_USER: 'controller-hosts' });
     passwords.add(controller['FLOTILLA_NATS_PASSWORD'] as string).add(controller['FLOTILLA_NATS_HOSTS_PASSWORD'] as string);
     expect(passwords.size).toBe(6);
     // The host-facing user answers each host's inbox and cannot reach JetStream.
@@ -63,6 +63,7 @@ describe('flotilla nats config', () => {
       [['--hosts', 'web-01,web 02'], '"web 02" is not a valid host id'],
       [['--hosts', 'web-01', '--hosts', 'web-01'], 'host "web-01" is listed twice'],
       [[], 'name at least one host'],
+      [['--hosts', 'controller-hosts'], 'is the name of a controller NATS user'],
     ] as const) {
       const c = captureContext();
       expect(await runCli(['nats', 'config', ...args, '--out-dir', dir], c.ctx)).toBe(2);
