@@ -28,6 +28,8 @@ import { cleanStaging } from './install/staging.js';
 import { artifactsHostNeeds, pruneDownloadCache } from './cache-retention.js';
 import { signalGroup, type MarkedProcess, type ProcessIdentity } from './process/index.js';
 import { AppProcesses } from './processes.js';
+import { AppUsers } from './app-users.js';
+import { lookupUser, type UserLookup } from './process/index.js';
 import { StateKeeper, StateStore, sameProcess, type AppLocalState, type LocalState } from './state.js';
 import { WorkThread } from './worker/thread.js';
 import { ensureRoomForDownload } from './install/disk-space.js';
@@ -54,6 +56,8 @@ export interface AgentDeps {
    * before its progress is saved (main.ts reads it from FLOTILLA_FAULT_KILL_AFTER_STEP).
    */
   killAfterStep?: string;
+  /** Finds the users apps run as. @default getent passwd (process/app-user.ts) */
+  lookupUser?: UserLookup;
 }
 
 /**
@@ -71,6 +75,8 @@ export class Agent {
   private readonly stateStore: StateStore;
   private keeper: StateKeeper | null = null;
   private readonly processes: AppProcesses;
+  /** Set in prepare(), before any app is started or adopted. */
+  private users: AppUsers | null = null;
   private readonly sampler: LoadSampler;
   private readonly reports = new ReportClock();
   private readonly worker: WorkThread;
@@ -106,6 +112,7 @@ export class Agent {
       envOverrides: config.apps,
       // Absolute: the mark must read the same whatever directory a later agent starts in.
       markOf: (app) => resolve(this.releases.appDir(app)),
+      userOf: (app) => this.users?.userOf(app),
       onChange: (app, _snapshot, identity) => this.onProcessChange(app, identity),
     });
   }
@@ -179,11 +186,14 @@ export class Agent {
 
   /** Everything that happens before the agent talks to anyone: disk, state, apps. */
   private async prepare(): Promise<void> {
-    await this.releases.ensureLayout();
+    const users = await AppUsers.resolve(this.config, process.getuid?.() === 0, this.deps.lookupUser ?? lookupUser, this.deps.logger);
+    this.users = users;
+    await this.releases.ensureLayout(users.anyApart);
     const apps = await this.appsOnDisk();
     // What a crash left half-done (an unpack, a link switch) is removed before anything looks at it.
     for (const app of apps) {
       await this.releases.ensureApp(app);
+      await this.releases.grantAppAccess(app, users.userOf(app));
       await cleanStaging(this.releases.releasesDir(app));
     }
     const saved = await this.stateStore.load();
@@ -195,6 +205,7 @@ export class Agent {
       appOverrides: this.config.apps,
       releases: this.releases,
       processes: this.processes,
+      userOf: (app) => users.userOf(app),
       state: this.keeper,
       checkRoom: (d) => ensureRoomForDownload({ dir: this.releases.cacheDir, needBytes: d.size, floor: this.config.minFreeSpace }),
       download: (d, signal) =>

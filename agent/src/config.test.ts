@@ -184,6 +184,19 @@ describe('loadAgentConfig', () => {
     expect(configError(() => loadAgentConfig([...keyFlags, '--config', typo], {})).message).toContain('heartbeatIntervall');
   });
 
+  it('reads app users: appUser, runAs per app, runAppsAsAgent; none by default', () => {
+    const none = loadAgentConfig(keyFlags, {});
+    expect(none.appUser).toBeUndefined();
+    expect(none.runAppsAsAgent).toBe(false);
+    const file = writeYaml('users.yaml', 'appUser: flotilla-app\napps:\n  web:\n    runAs: web-app\n');
+    const c = loadAgentConfig([...keyFlags, '--config', file], { FLOTILLA_RUN_APPS_AS_AGENT: 'true' });
+    expect(c.appUser).toBe('flotilla-app');
+    expect(c.apps['web']).toEqual({ env: {}, runAs: 'web-app' });
+    expect(c.runAppsAsAgent).toBe(true);
+    const bad = writeYaml('bad-user.yaml', 'apps:\n  web:\n    runAs: "web app"\n');
+    expect(configError(() => loadAgentConfig([...keyFlags, '--config', bad], {})).message).toContain('apps.web.runAs');
+  });
+
   it('asks the caller to exit 0 for --help and --version', () => {
     const out = process.stdout.write;
     process.stdout.write = (() => true) as typeof process.stdout.write;

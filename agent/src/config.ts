@@ -22,6 +22,8 @@ import {
   type LogLevel,
   type TrustedKey,
   natsCredentialsFromUrls,
+  natsTlsSchema,
+  type NatsTlsSettings,
 } from '@flotilla/shared';
 import { parseAgentFlags, type AgentFlags } from './flags.js';
 import type { CacheRetention } from './cache-retention.js';
@@ -55,6 +57,8 @@ export interface AgentConfig {
     readonly token?: string;
     /** First token of every subject. @default 'flotilla' */
     readonly subjectPrefix: string;
+    /** TLS to nats-server (CA, and a client certificate for mutual TLS). @default none: plaintext */
+    readonly tls?: NatsTlsSettings;
   };
   readonly controller: {
     /** gRPC address artifacts are downloaded from. @default '127.0.0.1:7400' */
@@ -82,8 +86,18 @@ export interface AgentConfig {
    * started (a transient install failure naming the sizes). @default 512 MiB
    */
   readonly minFreeSpace: FreeSpaceFloor;
-  /** Per-app settings; `env` wins over the manifest's start.env. @default {} */
-  readonly apps: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
+  /**
+   * Per-app settings; `env` wins over the manifest's start.env; `runAs` names the system user the
+   * app's processes run as (wins over `appUser`). @default {}
+   */
+  readonly apps: Readonly<Record<string, { readonly env: Readonly<Record<string, string>>; readonly runAs?: string }>>;
+  /**
+   * The system user apps run as, so that they cannot read the agent's credentials, keys or state.
+   * @default 'flotilla-app' when the agent runs as root; otherwise none (apps share the agent's user, logged loudly)
+   */
+  readonly appUser?: string;
+  /** Run apps as the agent's own user even when it could switch (insecure; logged at every start). @default false */
+  readonly runAppsAsAgent: boolean;
   readonly unpack: UnpackLimitSettings;
   readonly log: {
     /** @default 'info' */
@@ -102,6 +116,8 @@ export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
 export const DEFAULT_CONTROLLER_ADDRESS = '127.0.0.1:7400';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// What useradd accepts (and a numeric uid, which getent also resolves).
+const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
@@ -209,6 +225,7 @@ export const agentConfigSchema = z
         password: secret,
         token: secret,
         subjectPrefix: z.string().regex(SUBJECT_PREFIX, 'is not a valid subject prefix').default('flotilla'),
+        tls: natsTlsSchema,
       })
       .strict()
       .transform(natsCredentialsFromUrls)
@@ -244,10 +261,15 @@ export const agentConfigSchema = z
       .record(
         z.string().regex(APP_NAME, 'is not a valid app name'),
         z
-          .object({ env: z.record(z.string().regex(ENV_NAME, 'is not a valid variable name'), z.string()).default({}) })
+          .object({
+            env: z.record(z.string().regex(ENV_NAME, 'is not a valid variable name'), z.string()).default({}),
+            runAs: z.string().regex(USER_NAME, 'is not a valid user name').optional(),
+          })
           .strict(),
       )
       .default({}),
+    appUser: z.string().regex(USER_NAME, 'is not a valid user name').optional(),
+    runAppsAsAgent: z.boolean().default(false),
     unpack: z
       .object({
         maxBytes: byteSizeField().prefault('2GiB'),
@@ -275,6 +297,9 @@ export const AGENT_ENV: Readonly<Record<string, EnvBinding>> = Object.freeze({
   FLOTILLA_NATS_USER: { path: 'nats.user' },
   FLOTILLA_NATS_PASSWORD: { path: 'nats.password' },
   FLOTILLA_NATS_TOKEN: { path: 'nats.token' },
+  FLOTILLA_NATS_TLS_CA: { path: 'nats.tls.caFile' },
+  FLOTILLA_NATS_TLS_CERT: { path: 'nats.tls.certFile' },
+  FLOTILLA_NATS_TLS_KEY: { path: 'nats.tls.keyFile' },
   FLOTILLA_CONTROLLER: { path: 'controller.address' },
   FLOTILLA_API_TOKEN: { path: 'controller.token' },
   FLOTILLA_TLS_CA: { path: 'controller.tls.ca' },
@@ -285,6 +310,8 @@ export const AGENT_ENV: Readonly<Record<string, EnvBinding>> = Object.freeze({
   FLOTILLA_CONTROLLER_PUBLIC_KEYS: { path: 'controllerPublicKeys', kind: 'list' },
   FLOTILLA_HEARTBEAT_INTERVAL: { path: 'heartbeatInterval' },
   FLOTILLA_MIN_FREE_SPACE: { path: 'minFreeSpace' },
+  FLOTILLA_APP_USER: { path: 'appUser' },
+  FLOTILLA_RUN_APPS_AS_AGENT: { path: 'runAppsAsAgent', kind: 'boolean' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
 });
 

@@ -2,11 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { NatsConnection, NodeConnectionOptions, Subscription } from '@nats-io/transport-node';
 import {
   encodeMessage,
+  hostInboxPrefix,
+  natsTlsOption,
   signedAssignmentSchema,
   subjects,
   type Announce,
   type Heartbeat,
   type Logger,
+  type NatsTlsSettings,
   type SignedAssignment,
   type Subjects,
 } from '@flotilla/shared';
@@ -22,6 +25,7 @@ export interface ControlLinkDeps {
     readonly password?: string;
     readonly token?: string;
     readonly subjectPrefix: string;
+    readonly tls?: NatsTlsSettings;
   };
   heartbeatIntervalMs: number;
   logger: Logger;
@@ -93,10 +97,15 @@ export class ControlLink {
   private async connectLoop(): Promise<void> {
     while (!this.closing) {
       let nc: NatsConnection;
+      const tls = natsTlsOption(this.deps.nats.tls);
       try {
         nc = await this.deps.connect({
           servers: [...this.deps.nats.servers],
           name: `flotilla-agent:${this.deps.hostId}`,
+          // Replies to this host's requests arrive under `_INBOX_<hostId>.>`: the only inbox its
+          // NATS user may subscribe to, and the only one the controller answers it in.
+          inboxPrefix: hostInboxPrefix(this.deps.hostId),
+          ...(tls ? { tls } : {}),
           ...(this.deps.nats.user !== undefined ? { user: this.deps.nats.user } : {}),
           ...(this.deps.nats.password !== undefined ? { pass: this.deps.nats.password } : {}),
           ...(this.deps.nats.token !== undefined ? { token: this.deps.nats.token } : {}),

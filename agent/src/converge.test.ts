@@ -403,7 +403,7 @@ describe('Converger', () => {
     // Before each step's progress is saved, the record holds the steps before it.
     expect(seen[0]).toEqual([]);
     expect(seen[3]).toEqual(['verify-descriptor', 'download', 'unpack']);
-    expect(seen.length).toBe(11);
+    expect(seen.length).toBe(12);
     expect(keeper.current.apps.web?.install).toBeUndefined();
   });
 
@@ -412,7 +412,7 @@ describe('Converger', () => {
     // running, and the steps through the switch recorded.
     await releases.put('web', '2.0.0');
     releases.current.set('web', '2.0.0');
-    const done = ['verify-descriptor', 'download', 'unpack', 'read-manifest', 'pre-activate', 'stop-old', 'switch-current'];
+    const done = ['verify-descriptor', 'download', 'unpack', 'app-access', 'read-manifest', 'pre-activate', 'stop-old', 'switch-current'];
     await keeper.update((s) => ({
       ...s,
       apps: {
@@ -428,7 +428,7 @@ describe('Converger', () => {
   it('does not start a second process when the new one already runs (adopted after a crash before persist)', async () => {
     await releases.put('web', '2.0.0');
     runner.running.set('web', { version: '2.0.0' });
-    const done = ['verify-descriptor', 'download', 'unpack', 'read-manifest', 'pre-activate', 'stop-old', 'switch-current'];
+    const done = ['verify-descriptor', 'download', 'unpack', 'app-access', 'read-manifest', 'pre-activate', 'stop-old', 'switch-current'];
     await keeper.update((s) => ({
       ...s,
       apps: { web: { activeVersion: '2.0.0', previousVersion: '1.0.0', process: null, install: { version: '2.0.0', sha256: sha('2.0.0'), done } } },
@@ -449,7 +449,7 @@ describe('Converger', () => {
     expect(runner.running.get('web')).toEqual({ version: '1.0.0' });
     expect(keeper.current.apps.web?.activeVersion).toBe('1.0.0');
     expect(keeper.current.apps.web?.process).toEqual({ pid: 1000, startTime: 't-1.0.0' });
-    expect(keeper.current.apps.web?.install?.done).toEqual(['verify-descriptor', 'download', 'unpack', 'read-manifest', 'pre-activate']);
+    expect(keeper.current.apps.web?.install?.done).toEqual(['verify-descriptor', 'download', 'unpack', 'app-access', 'read-manifest', 'pre-activate']);
     expect(converger.progressOf('web')?.error).toContain('ENOSPC');
     // The disk has room again: the retry resumes after pre-activate (no download, no unpack).
     activate = undefined;

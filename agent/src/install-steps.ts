@@ -16,7 +16,7 @@ import {
   type Manifest,
   type TrustedKey,
 } from '@flotilla/shared';
-import { checkStartable, releaseEnv, runCommand, type SupervisedRelease } from './process/index.js';
+import { checkStartable, releaseEnv, runCommand, type AppUser, type SupervisedRelease } from './process/index.js';
 import { protectedVersions } from './plan.js';
 import { appEnvironment, type AppRunner } from './processes.js';
 import { HookFailedError } from './retry.js';
@@ -30,6 +30,8 @@ export interface ReleaseLayout {
   logDir(app: string): string;
   hasRelease(app: string, version: string, sha256: string): Promise<boolean>;
   activate(app: string, version: string): Promise<unknown>;
+  /** Lets the app's user, and no other, read the app's releases. @default nothing changes */
+  grantAppAccess?(app: string, user: AppUser | undefined): Promise<void>;
   /** Removes an unpacked release that is not current (no-op when absent). */
   removeRelease(app: string, version: string): Promise<void>;
   prune(app: string, opts: { keep: number; protect: readonly string[] }): Promise<unknown>;
@@ -44,6 +46,8 @@ export interface InstallDeps {
   appOverrides: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
   releases: ReleaseLayout;
   processes: AppRunner;
+  /** The user an app's processes (hooks included) run as; undefined: the agent's own. */
+  userOf?: (app: string) => AppUser | undefined;
   state: Pick<StateKeeper, 'current' | 'updateApp'>;
   /**
    * Refuses a download the disk has no room for (a transient failure naming the sizes); see
@@ -167,7 +171,7 @@ export function releaseInfo(releases: ReleaseLayout, app: string, version: strin
 
 /** Runs one of the release's hooks in its release directory; throws HookFailedError when it fails. */
 export async function runHook(
-  deps: Pick<InstallDeps, 'appOverrides'>,
+  deps: Pick<InstallDeps, 'appOverrides' | 'userOf'>,
   name: 'preActivate' | 'postStart',
   hook: HookSpec | undefined,
   release: ReleaseInfo,
@@ -175,7 +179,8 @@ export async function runHook(
   log: Logger,
 ): Promise<void> {
   if (hook === undefined) return;
-  const env = releaseEnv({ ...release, env: appEnvironment(release.manifest, deps.appOverrides[release.app]?.env) });
+  const user = deps.userOf?.(release.app);
+  const env = releaseEnv({ ...release, env: appEnvironment(release.manifest, deps.appOverrides[release.app]?.env), ...(user ? { user } : {}) });
   log.info({ hook: name }, 'running hook');
   const r = await runCommand(hook.command, {
     cwd: release.releaseDir,
@@ -183,6 +188,7 @@ export async function runHook(
     timeoutMs: hook.timeout,
     logFile: join(release.logDir, `${release.app}.log`),
     ...(signal ? { signal } : {}),
+    ...(user ? { user } : {}),
   });
   if (r.ok) return;
   if (signal?.aborted) throw abortError();
@@ -247,6 +253,13 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
       // (or not finished); it makes way for the verified release.
       await c.deps.releases.removeRelease(c.app, c.version);
       await c.deps.unpack(tarball, c.descriptor(), c.signal);
+    },
+  },
+  {
+    // Before any of the app's code runs (hooks, the app): its user may read its releases only.
+    name: 'app-access',
+    run: async (c) => {
+      await c.deps.releases.grantAppAccess?.(c.app, c.deps.userOf?.(c.app));
     },
   },
   {

@@ -2,6 +2,7 @@ import type { Logger, Manifest } from '@flotilla/shared';
 import {
   AppSupervisor,
   findMarkedProcesses,
+  type AppUser,
   type MarkedProcess,
   type ProcessIdentity,
   type ProcessSnapshot,
@@ -26,6 +27,8 @@ export interface AppProcessesDeps {
    * restarted agent finds it even when its pid was never saved. Without it nothing is marked.
    */
   markOf?(app: string): string;
+  /** The user each app runs as; undefined: the agent's own. */
+  userOf?(app: string): AppUser | undefined;
   /** Overrides for the supervisors (tests shorten their timers). */
   supervisorOptions?: { settleMs?: number; adoptPollMs?: number };
 }
@@ -75,10 +78,12 @@ export class AppProcesses implements AppRunner {
 
   private supervise(release: Omit<SupervisedRelease, 'env'>): RunningRelease {
     const mark = this.deps.markOf?.(release.app);
+    const user = this.deps.userOf?.(release.app);
     const full: SupervisedRelease = {
       ...release,
       env: appEnvironment(release.manifest, this.deps.envOverrides[release.app]?.env),
       ...(mark !== undefined ? { mark } : {}),
+      ...(user !== undefined ? { user } : {}),
     };
     const app = release.app;
     const supervisor: AppSupervisor = new AppSupervisor(full, {

@@ -80,6 +80,29 @@ describe('loadControllerConfig', () => {
     expect(config.log.level).toBe('debug');
   });
 
+  it('reads the host-facing NATS user and NATS TLS files, and refuses a certificate without its key', () => {
+    const config = loadControllerConfig({
+      environment: {
+        FLOTILLA_NATS_HOSTS_USER: 'controller-hosts',
+        FLOTILLA_NATS_HOSTS_PASSWORD: 'hosts-pw',
+        FLOTILLA_NATS_TLS_CA: '/etc/flotilla/tls/ca.crt',
+        FLOTILLA_NATS_TLS_CERT: '/etc/flotilla/tls/controller.crt',
+        FLOTILLA_NATS_TLS_KEY: '/etc/flotilla/tls/controller.key',
+      },
+      overrides: essentials,
+    });
+    expect(config.nats.hostFacing).toEqual({ user: 'controller-hosts', password: 'hosts-pw' });
+    expect(config.nats.tls).toEqual({
+      caFile: '/etc/flotilla/tls/ca.crt',
+      certFile: '/etc/flotilla/tls/controller.crt',
+      keyFile: '/etc/flotilla/tls/controller.key',
+    });
+    expect(loadControllerConfig({ environment: {}, overrides: essentials }).nats.tls).toBeUndefined();
+    expect(
+      configError(() => loadControllerConfig({ environment: {}, overrides: { ...essentials, nats: { tls: { certFile: '/c.crt' } } } })),
+    ).toMatch(/nats\.tls.*certFile and keyFile go together/);
+  });
+
   it('reads a YAML file, which env and flags override key by key', () => {
     const file = join(dir, 'controller.yaml');
     writeFileSync(

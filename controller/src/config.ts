@@ -16,6 +16,8 @@ import {
   type SigningKey,
   type TrustedKey,
   natsCredentialsFromUrls,
+  natsTlsSchema,
+  type NatsTlsSettings,
 } from '@flotilla/shared';
 import { listenerPolicy, operatorsSchema, tlsSchema, type TlsFiles } from './auth/config.js';
 import type { OperatorPolicy } from './auth/roles.js';
@@ -60,6 +62,14 @@ export interface ControllerConfig {
     readonly kvReplicas: number;
     /** How long the first connection may take before start fails. @default 10000 (10s) */
     readonly connectTimeoutMs: number;
+    /** TLS to nats-server (CA, and a client certificate for mutual TLS). @default none: plaintext */
+    readonly tls?: NatsTlsSettings;
+    /**
+     * Credentials of the host-facing connection, the one that hears hosts and answers them. Its
+     * NATS user should hold no `$JS.>`/`$KV.>` rights, so no reply can become a JetStream call.
+     * @default the main connection's credentials (a warning at start says the protection is weaker)
+     */
+    readonly hostFacing?: { readonly user?: string; readonly password?: string; readonly token?: string };
   };
   readonly grpc: {
     /** @default { host: '127.0.0.1', port: 7400 } */
@@ -192,6 +202,8 @@ export const controllerConfigSchema = z
         connectTimeout: durationField('nats.connectTimeout')
           .pipe(z.number().min(100, 'must be at least 100ms'))
           .prefault('10s'),
+        tls: natsTlsSchema,
+        hostFacing: z.object({ user: secret, password: secret, token: secret }).strict().optional(),
       })
       .strict()
       .transform(natsCredentialsFromUrls)
@@ -274,6 +286,12 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
   FLOTILLA_NATS_USER: { path: 'nats.user' },
   FLOTILLA_NATS_PASSWORD: { path: 'nats.password' },
   FLOTILLA_NATS_TOKEN: { path: 'nats.token' },
+  FLOTILLA_NATS_HOSTS_USER: { path: 'nats.hostFacing.user' },
+  FLOTILLA_NATS_HOSTS_PASSWORD: { path: 'nats.hostFacing.password' },
+  FLOTILLA_NATS_HOSTS_TOKEN: { path: 'nats.hostFacing.token' },
+  FLOTILLA_NATS_TLS_CA: { path: 'nats.tls.caFile' },
+  FLOTILLA_NATS_TLS_CERT: { path: 'nats.tls.certFile' },
+  FLOTILLA_NATS_TLS_KEY: { path: 'nats.tls.keyFile' },
   FLOTILLA_GRPC_LISTEN: { path: 'grpc.listen' },
   FLOTILLA_HTTP_LISTEN: { path: 'http.listen' },
   FLOTILLA_DATA_DIR: { path: 'dataDir' },

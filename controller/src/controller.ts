@@ -29,6 +29,7 @@ import { HostRegistry } from './hosts.js';
 import { HttpServer, sendJson } from './http.js';
 import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
+import { connectHostFacing } from './host-link.js';
 import { AppLedger } from './apps/ledger.js';
 import { ArtifactGc, retentionFacts } from './retention/index.js';
 import { RolloutManager } from './rollouts/manager.js';
@@ -85,6 +86,8 @@ export class Controller {
     readonly config: ControllerConfig,
     private readonly logger: Logger,
     private readonly nats: NatsLink,
+    /** Hears hosts and answers them; holds no JetStream rights (host-link.ts). */
+    private readonly hostLink: NatsLink,
     /** The KV buckets: the rollout engine keeps its own records beside these. */
     readonly store: ControllerStore,
     readonly artifacts: ArtifactStore,
@@ -137,6 +140,8 @@ export class Controller {
     try {
       const nats = await connectNats(config.nats, root.child({ component: 'nats' }));
       cleanups.push(() => nats.nc.close());
+      const hostLink = await connectHostFacing(config.nats, root.child({ component: 'nats-hosts' }));
+      cleanups.push(() => hostLink.nc.close());
       const store = await openControllerStore(nats.nc, {
         replicas: config.nats.kvReplicas,
         logger: root.child({ component: 'store' }),
@@ -160,7 +165,7 @@ export class Controller {
       const assignments = await AssignmentWriter.load({
         bucket: store.assignments,
         signingKey: config.keys.controller,
-        publisher: natsAssignmentPublisher(nats.nc, subjects),
+        publisher: natsAssignmentPublisher(hostLink.nc, subjects),
         logger: root.child({ component: 'assignments' }),
         concurrency: config.assignments.concurrency,
         now,
@@ -276,6 +281,7 @@ export class Controller {
         config,
         logger,
         nats,
+        hostLink,
         store,
         artifacts,
         hosts,
@@ -319,14 +325,14 @@ export class Controller {
       }
     });
     this.subscriptions = subscribeControlSubjects({
-      nc,
+      nc: this.hostLink.nc,
       subjects: makeSubjects(this.config.nats.subjectPrefix),
       hosts: this.hosts,
       assignments: this.assignments,
       metrics: this.metrics,
       logger: this.logger,
     });
-    this.unsubscribeNats = this.nats.onStateChange((state) => this.hosts.setListening(state === 'connected'));
+    this.unsubscribeNats = this.hostLink.onStateChange((state) => this.hosts.setListening(state === 'connected'));
     this.hosts.start();
     // After the host registry: rollouts resume (a tick each) and hear every heartbeat from here on.
     this.rollouts.listen();
@@ -334,11 +340,13 @@ export class Controller {
     this.retention.start();
     // A revert a stopped controller left half-done is finished (its steps are idempotent).
     void this.reverts.resume();
-    void nc.closed().then((err) => {
-      if (this.currentState !== 'running') return;
-      this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
-      void this.shutdown('failed');
-    });
+    for (const link of [nc, this.hostLink.nc]) {
+      void link.closed().then((err) => {
+        if (this.currentState !== 'running') return;
+        this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
+        void this.shutdown('failed');
+      });
+    }
     this.currentState = 'running';
     if (this.config.insecure) {
       this.logger.warn(
@@ -409,12 +417,16 @@ export class Controller {
     ]);
     // Transitions in flight finish their KV write and actions while NATS is still up.
     await this.rollouts.stop(graceMs);
-    if (!this.nats.nc.isClosed()) {
-      const drained = this.nats.nc.drain().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'NATS drain failed'));
-      const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
-      await Promise.race([drained, timer]);
-      if (!this.nats.nc.isClosed()) await this.nats.nc.close().catch(() => undefined);
-    }
+    // Both connections drain: pending assignments on the host-facing one, KV writes on the main one.
+    await Promise.all(
+      [this.hostLink.nc, this.nats.nc].map(async (nc) => {
+        if (nc.isClosed()) return;
+        const drained = nc.drain().catch((err: unknown) => this.logger.warn({ err }, 'NATS drain failed'));
+        const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+        await Promise.race([drained, timer]);
+        if (!nc.isClosed()) await nc.close().catch(() => undefined);
+      }),
+    );
     this.currentState = outcome;
     this.logger.info({ outcome }, 'controller stopped');
     await new Promise<void>((resolve) => this.logger.flush(() => resolve()));
@@ -424,7 +436,8 @@ export class Controller {
   private addRoutes(): void {
     this.http
       .route('GET', '/healthz', (_req, res) => {
-        const nats = this.nats.state();
+        // Cut off from hosts is as unhealthy as cut off from the store.
+        const nats = this.nats.state() === 'connected' ? this.hostLink.state() : this.nats.state();
         const ok = nats === 'connected' && this.currentState === 'running';
         const { up, down } = this.hosts.counts();
         sendJson(res, ok ? 200 : 503, {

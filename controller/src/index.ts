@@ -69,3 +69,15 @@ export * from './apps/index.js';
 export * from './reverts/index.js';
 export { DEPLOY_STRATEGY } from './grpc/control-service.js';
 export * from './alarms/index.js';
+export { connectHostFacing } from './host-link.js';
+export {
+  CONTROLLER_HOSTS_NATS_USER,
+  CONTROLLER_NATS_USER,
+  controllerPermissions,
+  hostFacingPermissions,
+  hostPermissions,
+  natsAuthorizationBlock,
+  parseHostList,
+  type NatsAuthInput,
+  type NatsPermissions,
+} from './nats-auth-config.js';

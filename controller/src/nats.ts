@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
+import { UnavailableError, errorMessage, natsTlsOption, type Logger } from '@flotilla/shared';
 import type { ControllerConfig } from './config.js';
 
 export type NatsState = 'connected' | 'disconnected' | 'closed';
@@ -16,12 +16,14 @@ export interface NatsLink {
  * Connects to NATS (failing start when the first connection does not come up in time) and
  * then reconnects forever: a controller outlives NATS restarts, and /healthz says when it is cut off.
  */
-export async function connectNats(settings: ControllerConfig['nats'], logger: Logger): Promise<NatsLink> {
+export async function connectNats(settings: ControllerConfig['nats'], logger: Logger, name = 'flotilla-controller'): Promise<NatsLink> {
   let nc: NatsConnection;
+  const tls = natsTlsOption(settings.tls);
   try {
     nc = await connect({
       servers: [...settings.servers],
-      name: 'flotilla-controller',
+      name,
+      ...(tls ? { tls } : {}),
       ...(settings.user ? { user: settings.user } : {}),
       ...(settings.password ? { pass: settings.password } : {}),
       ...(settings.token ? { token: settings.token } : {}),

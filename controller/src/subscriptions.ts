@@ -4,6 +4,7 @@ import {
   decodeAnnounce,
   decodeHeartbeat,
   encodeMessage,
+  isHostInbox,
   type Logger,
   type SignedAssignment,
   type Subjects,
@@ -37,7 +38,9 @@ export interface ControlSubjectsDeps {
  * Subscribes to the agents' side of the control conversation: announces and heartbeats go to
  * the host registry, sync requests are answered with the host's current assignment. Malformed
  * messages, and messages whose subject names another host than their body, are counted and
- * logged at debug, never acted on. Returns the subscriptions (drained at shutdown).
+ * logged at debug, never acted on; a sync request whose reply subject is not in the host's own
+ * inbox is counted and logged at warn, never answered. `nc` is the host-facing connection
+ * (host-link.ts). Returns the subscriptions (drained at shutdown).
  */
 export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscription[] {
   const { nc, subjects, hosts, assignments, metrics } = deps;
@@ -94,6 +97,14 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
       const hostId = subjects.hostIdOf(msg.subject);
       if (!hostId || !HOST_ID.test(hostId)) return malformed('sync', msg, 'subject names no valid host id');
       if (!msg.reply) return malformed('sync', msg, 'request has no reply subject');
+      // The requester picks the reply subject. Answering on `$JS.API.STREAM.PURGE.…` or
+      // `$KV.<bucket>.<key>` would make the controller's answer a JetStream call, so a host is
+      // answered in its own inbox or not at all. Hostile, not malformed: it warns.
+      if (!isHostInbox(msg.reply, hostId)) {
+        metrics.malformed.inc({ kind: 'sync-reply-subject' });
+        logger.warn({ hostId, reply: msg.reply.slice(0, 200) }, 'refusing a sync reply outside the host inbox');
+        return;
+      }
       assignments.syncReply(hostId).then(
         (reply) => {
           if (reply) msg.respond(encodeMessage(reply));

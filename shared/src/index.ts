@@ -20,3 +20,4 @@ export * from './tls/file-mode.js';
 export * from './tls/ip-target.js';
 export * from './byte-size.js';
 export * from './free-space.js';
+export * from './nats-tls.js';

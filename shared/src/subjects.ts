@@ -46,3 +46,21 @@ export function subjects(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     },
   });
 }
+
+/**
+ * The inbox prefix of a host's NATS connection: replies to its requests arrive on
+ * `_INBOX_<hostId>.>`. The server lets a host subscribe there and nowhere else under an inbox,
+ * so no host reads another's replies, and the controller answers a host only inside it.
+ */
+export function hostInboxPrefix(hostId: string): string {
+  return `_INBOX_${hostId}`;
+}
+
+/**
+ * Whether a reply subject lies inside the host's own inbox. Anything else (another host's
+ * inbox, `$JS.API.…`, `$KV.…`, the controller's subjects) is a reply the controller must not send.
+ */
+export function isHostInbox(reply: string, hostId: string): boolean {
+  const head = `${hostInboxPrefix(hostId)}.`;
+  return reply.length > head.length && reply.startsWith(head) && !/[\s*>]/.test(reply);
+}

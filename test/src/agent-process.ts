@@ -281,7 +281,15 @@ export class AgentProcess {
       what: `agent ${opts.hostId}`,
       command: process.execPath,
       args,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...(opts.env ?? {}) },
+      // Tests run apps as the agent's user unless they say otherwise: their temporary data
+      // directories are private, and a host that happens to have the default app user must not
+      // change what every other test sees.
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/tmp',
+        FLOTILLA_RUN_APPS_AS_AGENT: 'true',
+        ...(opts.env ?? {}),
+      },
       keepBytes: 1_000_000,
     });
     return new AgentProcess(proc);

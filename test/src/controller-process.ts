@@ -14,6 +14,7 @@ import {
 } from '@flotilla/proto';
 import {
   encodeMessage,
+  hostInboxPrefix,
   makeDescriptor,
   signDescriptor,
   subjects as makeSubjects,
@@ -294,6 +295,8 @@ export interface FakeHostOptions {
   /** @default 200 */
   heartbeatIntervalMs?: number;
   prefix?: string;
+  /** The host's NATS user and password, for servers with authorization. @default none */
+  auth?: { user: string; pass: string };
 }
 
 /**
@@ -329,7 +332,14 @@ export class FakeHost {
 
   static async connect(natsUrl: string, hostId: string, opts: FakeHostOptions = {}): Promise<FakeHost> {
     // Quick to reconnect, like an agent should be, so tests that restart NATS see hosts return.
-    const nc = await connect({ servers: natsUrl, name: `fake-host-${hostId}`, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    const nc = await connect({
+      servers: natsUrl,
+      name: `fake-host-${hostId}`,
+      inboxPrefix: hostInboxPrefix(hostId),
+      ...(opts.auth ?? {}),
+      reconnectTimeWait: 100,
+      maxReconnectAttempts: -1,
+    });
     const host = new FakeHost(nc, hostId, opts);
     await nc.flush();
     return host;

@@ -56,7 +56,7 @@ if (process.getuid?.() === 0) {
       const httpPort = await freePort();
       const text = (await readFile(CONF, 'utf8'))
         .replace(/^port: \d+$/m, `host: 127.0.0.1\nport: ${port}`)
-        .replace(/^http_port: \d+$/m, `http: 127.0.0.1:${httpPort}`);
+        .replace(/^http: 127\.0\.0\.1:\d+$/m, `http: 127.0.0.1:${httpPort}`);
       conf = join(dir, 'nats-server.conf');
       await writeFile(conf, text, { mode: 0o644 });
       const unit = await readUnit(DROP_IN);
@@ -73,6 +73,12 @@ if (process.getuid?.() === 0) {
       expect(stateDir).toBe('/var/lib/nats');
       expect(await readFile(CONF, 'utf8')).toMatch(/store_dir: \/var\/lib\/nats\//);
       expect(nats?.home, 'the nats user has no home to store into').toBe('/nonexistent');
+    });
+
+    it('binds the monitoring endpoint (users, addresses, subscriptions) to loopback', async () => {
+      const text = await readFile(CONF, 'utf8');
+      expect(text).toMatch(/^http: 127\.0\.0\.1:\d+$/m);
+      expect(text).not.toMatch(/^\s*(http_port|monitor_port|https?_port)\s*:/m);
     });
 
     it('starts as the nats user with the drop-in, and the controller user can use JetStream', async () => {

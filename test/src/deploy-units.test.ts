@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { command, readUnit, REPO_ROOT } from './package-install.js';
@@ -35,7 +36,18 @@ describe('the systemd units', () => {
   it('the agent stops only its own process, so apps outlive its restarts and upgrades', async () => {
     const agent = await readUnit(unit('flotilla-agent'));
     expect(agent.killMode).toBe('process');
-    expect(agent.user).toBe('flotilla');
     expect(agent.argv.join(' ')).toBe('/usr/bin/node /usr/share/flotilla-agent/lib/flotilla-agent.js --config /etc/flotilla/agent.yaml');
+  });
+
+  it('the agent is root with only the capabilities that running apps as their own users takes', async () => {
+    const agent = await readUnit(unit('flotilla-agent'));
+    expect(agent.user).toBe('root');
+    const text = await readFile(unit('flotilla-agent'), 'utf8');
+    const set = /^CapabilityBoundingSet=(.*)$/m.exec(text)?.[1]?.split(/\s+/).sort();
+    expect(set).toEqual(['CAP_CHOWN', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SYS_PTRACE']);
+    // Ambient capabilities would survive the switch to an app's user; root's do not.
+    expect(text).toMatch(/^AmbientCapabilities=$/m);
+    expect(text).toMatch(/^NoNewPrivileges=true$/m);
+    expect(text).toMatch(/^StateDirectoryMode=0711$/m);
   });
 });

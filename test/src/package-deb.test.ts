@@ -100,6 +100,8 @@ describe('the Debian packages', () => {
     let where: Layout;
     let nats: NatsServer;
     let user: Account | undefined;
+    /** The user the agent runs apps as (the package makes it). */
+    let appUser: Account | undefined;
     let controller: (ChildProcess & { output: () => string }) | undefined;
     let agent: (ChildProcess & { output: () => string }) | undefined;
     let agentUnit: UnitExec;
@@ -118,7 +120,8 @@ describe('the Debian packages', () => {
       });
     const diagnostics = () => `controller:\n${controller?.output() ?? ''}\nagent:\n${agent?.output() ?? ''}`;
     const startAgent = () => {
-      agent = startAsUnit(agentUnit, { ...(user ? { as: user } : {}), rewrite });
+      // The agent's unit runs it as root (with a small capability set under systemd).
+      agent = startAsUnit(agentUnit, { rewrite });
     };
     const answer = async (): Promise<{ version: string; pid: number } | undefined> => {
       try {
@@ -137,6 +140,7 @@ describe('the Debian packages', () => {
         if (r.code !== 0) throw new Error(`dpkg -i failed:\n${r.stdout}${r.stderr}`);
         where = layout('');
         user = await account('flotilla');
+        appUser = await account('flotilla-app');
       } else {
         const root = join(work, 'root');
         for (const deb of [debs.agent, debs.controller]) {
@@ -210,7 +214,10 @@ describe('the Debian packages', () => {
           expect((s.mode & 0o777).toString(8), role).toBe('640');
           expect(s.gid, role).toBe(user?.gid);
         }
-        expect((await stat(where.agentData)).uid).toBe(user?.uid);
+        expect(appUser, 'the flotilla-app user').toBeDefined();
+        const data = await stat(where.agentData);
+        expect(data.uid, "the agent's state is root's").toBe(0);
+        expect((data.mode & 0o777).toString(8)).toBe('711');
         for (const p of PACKAGES) {
           await expect(stat(`/etc/systemd/system/multi-user.target.wants/${p}.service`), p).rejects.toThrow();
         }
@@ -221,7 +228,7 @@ describe('the Debian packages', () => {
 
     it('runs the controller and the agent as their units do, and deploys a release through them', async () => {
       expect(controllerUnit.user).toBe('flotilla');
-      expect(agentUnit.user).toBe('flotilla');
+      expect(agentUnit.user).toBe('root');
       controller = startAsUnit(controllerUnit, { ...(user ? { as: user } : {}), rewrite });
       await waitUntil('the installed controller to answer /healthz', async () => {
         if (controller?.exitCode !== null) throw new Error(`the controller exited:\n${controller?.output()}`);
@@ -243,7 +250,7 @@ describe('the Debian packages', () => {
       expect(deploy.code, `${deploy.stdout}${deploy.stderr}\n${diagnostics()}`).toBe(0);
       const served = await waitUntil('the app to answer', answer, { timeoutMs: 15_000, intervalMs: 100 });
       expect(served.version).toBe('1.0.0');
-      if (user) expect(await processUid(served.pid), 'the app runs as the service user').toBe(user.uid);
+      if (appUser) expect(await processUid(served.pid), 'the app runs as the app user, not the agent').toBe(appUser.uid);
     });
 
     it('the installed programs find pino-pretty, which they load by name when logging to a terminal', async () => {
@@ -289,6 +296,7 @@ describe('the Debian packages', () => {
         expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
         installed = false;
         expect(await account('flotilla')).toBeUndefined();
+        expect(await account('flotilla-app')).toBeUndefined();
         expect((await command('getent', ['group', 'flotilla'])).code).not.toBe(0);
         for (const path of ['/etc/flotilla', '/var/lib/flotilla', '/var/lib/flotilla-controller', '/usr/share/flotilla-agent', '/usr/share/flotilla-controller', '/usr/bin/flotilla', '/lib/systemd/system/flotilla-agent.service']) {
           await expect(stat(path), path).rejects.toThrow();

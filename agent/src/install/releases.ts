@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import type { AppUser } from '../process/app-user.js';
 import { join } from 'node:path';
 import { assertAppName, assertVersion, ConflictError, NotFoundError, VERSION, type Logger } from '@flotilla/shared';
 import { errnoCode, syncDir } from './durable.js';
@@ -72,17 +73,40 @@ export class ReleaseStore {
     return join(this.logDir(app), `${assertAppName(app)}.log`);
   }
 
-  /** Creates the data, cache and apps directories (the cache private to the agent). */
-  async ensureLayout(): Promise<void> {
-    await mkdir(this.dataDir, { recursive: true, mode: 0o755 });
+  /**
+   * Creates the data, cache and apps directories, private to the agent. When apps run as users
+   * of their own, the data and apps directories are 0711: an app may pass through to its own
+   * release but list nothing, and state.json (0600) and the cache (0700) stay the agent's.
+   * The modes are set every start, so an older, looser layout is tightened.
+   */
+  async ensureLayout(appsRunApart = false): Promise<void> {
+    const through = appsRunApart ? 0o711 : 0o700;
+    await mkdir(this.dataDir, { recursive: true, mode: through });
     await mkdir(this.cacheDir, { recursive: true, mode: 0o700 });
-    await mkdir(this.appsDir, { recursive: true, mode: 0o755 });
+    await mkdir(this.appsDir, { recursive: true, mode: through });
+    await chmod(this.dataDir, through);
+    await chmod(this.cacheDir, 0o700);
+    await chmod(this.appsDir, through);
+  }
+
+  /**
+   * Lets an app's own user (and no other app's) read its releases: `apps/<app>` and its
+   * `releases` belong to the app user's group with mode 0750; everything stays the agent's, so
+   * the app cannot change a release. Without an app user, the app's directories are the agent's alone.
+   */
+  async grantAppAccess(app: string, user: AppUser | undefined): Promise<void> {
+    await mkdir(this.releasesDir(app), { recursive: true, mode: 0o750 });
+    for (const dir of [this.appDir(app), this.releasesDir(app)]) {
+      if (user !== undefined) await chown(dir, process.getuid?.() ?? -1, user.gid);
+      await chmod(dir, 0o750);
+    }
   }
 
   /** Creates an app's directories and clears what an interrupted switch of `current` left. */
   async ensureApp(app: string): Promise<void> {
-    await mkdir(this.releasesDir(app), { recursive: true, mode: 0o755 });
-    await mkdir(this.logDir(app), { recursive: true, mode: 0o755 });
+    await mkdir(this.releasesDir(app), { recursive: true, mode: 0o750 });
+    // The agent writes the app's log through a descriptor it hands the app: the app needs no way in.
+    await mkdir(this.logDir(app), { recursive: true, mode: 0o750 });
     for (const name of await readdir(this.appDir(app))) {
       if (name.startsWith(CURRENT_TMP_PREFIX)) await rm(join(this.appDir(app), name), { force: true });
     }

@@ -4,6 +4,7 @@ import { access, mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ManifestError, expandEnv, type CommandSpec } from '@flotilla/shared';
 import { signalGroup } from './proc.js';
+import type { AppUser } from './app-user.js';
 import type { SupervisedRelease } from './types.js';
 
 /** The only variables an app inherits from the agent; everything else comes from its release. */
@@ -18,6 +19,19 @@ export function baseEnv(): Record<string, string> {
   return env;
 }
 
+/** Who the process is, for programs that look: the app user's, not the agent's, HOME. */
+export function userEnv(user: AppUser): Record<string, string> {
+  return { HOME: user.home, USER: user.name, LOGNAME: user.name };
+}
+
+/**
+ * Spawn options that make the process the app user. libuv drops the agent's supplementary groups
+ * when it sets uid and gid, and the kernel clears a root agent's capabilities on the switch.
+ */
+export function userSpawnOptions(user: AppUser | undefined): { uid?: number; gid?: number } {
+  return user === undefined ? {} : { uid: user.uid, gid: user.gid };
+}
+
 /**
  * The environment an app's processes (the app, its hooks, its command health check) run with:
  * the agent's PATH, HOME and LANG, then the release's env, then the FLOTILLA_* facts.
@@ -25,6 +39,7 @@ export function baseEnv(): Record<string, string> {
 export function releaseEnv(release: SupervisedRelease): Record<string, string> {
   return {
     ...baseEnv(),
+    ...(release.user ? userEnv(release.user) : {}),
     ...release.env,
     FLOTILLA_APP: release.app,
     FLOTILLA_VERSION: release.version,
@@ -57,6 +72,8 @@ export function spawnErrorMessage(err: NodeJS.ErrnoException, cmd: CommandSpec, 
       return `${role} not found: ${what}`;
     case 'EACCES':
       return `${role} is not executable: ${what}`;
+    case 'EPERM':
+      return `cannot run ${role} ${what} as the app's user: the agent lacks CAP_SETUID/CAP_SETGID (see docs/agent.md)`;
     default:
       return `could not run ${role} ${what}: ${err.message}`;
   }
@@ -83,6 +100,8 @@ export interface RunCommandOptions {
   logFile?: string;
   /** Aborting kills the command's process group. */
   signal?: AbortSignal;
+  /** Runs the command as this user. @default the agent's own */
+  user?: AppUser;
 }
 
 export interface RunCommandResult {
@@ -141,7 +160,7 @@ function runToEnd(
       resolve({ ok: false, code: null, signal: null, timedOut: false, outputTail: 'aborted before it started' });
       return;
     }
-    const child = spawn(file, args, { cwd: opts.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { cwd: opts.cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...userSpawnOptions(opts.user) });
     let timedOut = false;
     let settled = false;
     const kill = (): void => {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { expandEnv, type HealthCheckSpec, type HealthState } from '@flotilla/shared';
+import type { AppUser } from './app-user.js';
 import { describeCommand, runCommand } from './command.js';
 
 export interface ProbeResult {
@@ -16,6 +17,8 @@ export interface ProbeContext {
   /** The app's environment: expands `${VAR}` in URLs, hosts and ports; runs command checks. */
   env: Record<string, string>;
   signal?: AbortSignal;
+  /** A command check runs as the app's user, like the app. @default the agent's own */
+  user?: AppUser;
 }
 
 /** One health check attempt, bounded by the spec's timeout. Never throws. */
@@ -29,6 +32,7 @@ export async function probeHealth(spec: HealthCheckSpec, ctx: ProbeContext): Pro
         env: ctx.env,
         timeoutMs: spec.timeout,
         ...(ctx.signal ? { signal: ctx.signal } : {}),
+        ...(ctx.user ? { user: ctx.user } : {}),
       });
       if (r.ok) return { ok: true, detail: `${describeCommand(spec.command)} exited 0` };
       const why = r.timedOut
@@ -195,6 +199,8 @@ export interface HealthCheckerOptions {
   /** Working directory of a command check. */
   cwd: string;
   env: Record<string, string>;
+  /** A command check runs as this user. @default the agent's own */
+  user?: AppUser;
   /** When the checked process started (ms since epoch); the start period counts from here. */
   startedAtMs: number;
   /** Called when the health changes, with the detail of the probe that decided it. */
@@ -264,7 +270,12 @@ export class HealthChecker {
   async #probeOnce(): Promise<void> {
     const abort = new AbortController();
     this.#inFlight = abort;
-    const result = await probeHealth(this.#opts.spec, { cwd: this.#opts.cwd, env: this.#opts.env, signal: abort.signal });
+    const result = await probeHealth(this.#opts.spec, {
+      cwd: this.#opts.cwd,
+      env: this.#opts.env,
+      signal: abort.signal,
+      ...(this.#opts.user ? { user: this.#opts.user } : {}),
+    });
     if (!this.#running || abort.signal.aborted) return;
     this.#inFlight = undefined;
     this.#opts.onProbe?.(result);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { HealthState, Logger, ProcessState } from '@flotilla/shared';
-import { commandArgv, missingDirectory, releaseEnv, spawnErrorMessage } from './command.js';
+import { commandArgv, missingDirectory, releaseEnv, spawnErrorMessage, userSpawnOptions } from './command.js';
 import { HealthChecker } from './health.js';
 import { PROCESS_MARK_VAR, groupAlive, identityOf, isSameProcessAlive, signalGroup, startedAtMsOf } from './proc.js';
 import { decideRestart, resolveRestartPolicy, type RestartPolicy } from './restart-policy.js';
@@ -244,6 +244,8 @@ export class AppSupervisor {
           env: this.#release.mark === undefined ? this.#env : { ...this.#env, [PROCESS_MARK_VAR]: this.#release.mark },
           detached: true,
           stdio: ['ignore', logHandle.fd, logHandle.fd],
+          // As the app's own user: it must not read the agent's credentials, state or keys.
+          ...userSpawnOptions(this.#release.user),
         });
       } catch (err) {
         return this.#startFailed(spawnErrorMessage(err as NodeJS.ErrnoException, cmd, 'start command'));
@@ -307,6 +309,7 @@ export class AppSupervisor {
         spec: health,
         cwd: this.#cwd,
         env: this.#env,
+        ...(this.#release.user ? { user: this.#release.user } : {}),
         startedAtMs: startedAt,
         now: this.#now,
         onChange: (h, detail) => this.#onHealth(proc.gen, h, detail),

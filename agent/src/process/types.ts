@@ -1,4 +1,5 @@
 import type { HealthState, Manifest, ProcessState } from '@flotilla/shared';
+import type { AppUser } from './app-user.js';
 
 /** One release of one app, as the supervisor runs it. */
 export interface SupervisedRelease {
@@ -16,6 +17,8 @@ export interface SupervisedRelease {
    * a process it started but could not record (see findMarkedProcesses).
    */
   mark?: string;
+  /** The user its processes run as; absent: the agent's own user. */
+  user?: AppUser;
 }
 
 /** What happened when the process last ended. */

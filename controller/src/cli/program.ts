@@ -10,6 +10,7 @@ import { events } from './commands/events.js';
 import { history } from './commands/history.js';
 import { hosts } from './commands/hosts.js';
 import { keysGenerate } from './commands/keys-generate.js';
+import { natsConfig } from './commands/nats-config.js';
 import { rollback } from './commands/rollback.js';
 import { rolloutAbort } from './commands/rollout-abort.js';
 import { rolloutList } from './commands/rollout-list.js';
@@ -77,6 +78,21 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--force', 'replace existing files')
     .action(async (name: string, _o, command: Command) => {
       setExit(await keysGenerate({ ...opts(command), name }, ctx));
+    });
+
+  const nats = program.command('nats').description('NATS server configuration for a fleet');
+  nats
+    .command('config')
+    .description(
+      'write nats-server users and permissions for the controller and each host (nats-auth.conf), and their credential files',
+    )
+    .option('--hosts <ids>', 'host ids, comma-separated (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--hosts-file <file>', 'a file of host ids, one a line (# comments)')
+    .option('--subject-prefix <prefix>', 'first token of every subject (default: flotilla)')
+    .option('--out-dir <dir>', 'directory to write the files in', '.')
+    .option('--force', 'replace existing files (new passwords for everyone)')
+    .action(async (_o, command: Command) => {
+      setExit(await natsConfig(opts(command), ctx));
     });
 
   const artifact = program.command('artifact').description('sign, push, list and remove release artifacts');

@@ -4,6 +4,7 @@ import {
   SignatureError,
   StaleAssignmentError,
   encodeMessage,
+  hostInboxPrefix,
   parseAssignment,
   signedAssignmentSchema,
   subjects as makeSubjects,
@@ -213,8 +214,12 @@ export class SimFleet {
 
   private async sync(host: SimHost): Promise<boolean> {
     try {
+      // Many simulated hosts share a connection; each asks in its own inbox, as a real agent
+      // does, because the controller answers nowhere else.
       const reply = await this.nc(host).request(this.subjects.sync(host.hostId), new Uint8Array(0), {
         timeout: this.opts.syncTimeoutMs ?? 5000,
+        noMux: true,
+        reply: `${hostInboxPrefix(host.hostId)}.${randomUUID()}`,
       });
       const body = JSON.parse(decoder.decode(reply.data)) as SyncReply;
       this.counters.syncsAnswered++;
