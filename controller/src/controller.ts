@@ -1,3 +1,4 @@
+import { loadTrustDocuments } from './trust-documents.js';
 import { mkdir } from 'node:fs/promises';
 import type { Subscription } from '@nats-io/transport-node';
 import {
@@ -124,9 +125,17 @@ export class Controller {
         replicas: config.nats.kvReplicas,
         logger: root.child({ component: 'store' }),
       });
+      const trust = await loadTrustDocuments({
+        controllerKeyPath: config.controllerKey,
+        signingKey: config.keys.controller,
+        dataDir: config.dataDir,
+        releaseKeys: config.keys.trusted,
+        logger: root.child({ component: 'trust' }),
+      });
       const artifacts = await ArtifactStore.open({
         dataDir: config.dataDir,
-        trusted: config.keys.trusted,
+        // Revoked release keys are out: their descriptors are refused at upload.
+        trusted: trust.releaseKeys,
         maxBytes: config.artifacts.maxBytes,
         buckets: { artifacts: store.artifacts, apps: store.apps },
         logger: root.child({ component: 'artifacts' }),
@@ -146,6 +155,8 @@ export class Controller {
         publisher: natsAssignmentPublisher(nats.nc, subjects),
         logger: root.child({ component: 'assignments' }),
         concurrency: config.assignments.concurrency,
+        ttlMs: config.assignments.ttlMs,
+        trust,
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
       });
@@ -249,7 +260,12 @@ export class Controller {
     const { nc } = this.nats;
     this.unsubscribeHosts = this.hosts.subscribe((event) => {
       if (event.type === 'heartbeat') {
-        this.assignments.noteAcceptedSeq(event.hostId, event.heartbeat.acceptedSeq, event.heartbeat.heartbeatIntervalMs);
+        this.assignments.noteAcceptedSeq(
+          event.hostId,
+          event.heartbeat.acceptedSeq,
+          event.heartbeat.heartbeatIntervalMs,
+          event.heartbeat.trust,
+        );
       } else if (event.type === 'state') {
         this.metrics.hostStateChanges.inc({ state: event.state });
       }
@@ -290,6 +306,7 @@ export class Controller {
       },
       'controller running',
     );
+    this.assignments.startRefresh(this.config.assignments.refreshIntervalMs);
     this.markRunning();
     await this.stopped;
   }
@@ -317,6 +334,7 @@ export class Controller {
     // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
     await this.builtinAlarms.stop();
     await this.hosts.stop(graceMs);
+    await this.assignments.stopRefresh();
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();
     await Promise.all([

@@ -15,3 +15,5 @@ export * from './subjects.js';
 export * from './version.js';
 export * from './flags.js';
 export * from './nats-url.js';
+export * from './app-policy.js';
+export * from './key-rotation.js';
