@@ -236,6 +236,11 @@ export class AssignmentWriter {
     return writer;
   }
 
+  /** The epoch of the controller key assignments are signed with. */
+  get keyEpoch(): number {
+    return this.trust.keyEpoch;
+  }
+
   /** The host's current assignment as last written or read by this controller. */
   current(hostId: string): { readonly record: AssignmentRecord; readonly assignment: Assignment } | undefined {
     return this.cache.get(hostId);

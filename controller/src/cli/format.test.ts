@@ -98,7 +98,7 @@ describe('hosts table', () => {
       { now: () => NOW, isTTY: false, env: {} },
     );
     const lines = text.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^HOST\s+STATE\s+LABELS\s+APPS\s+CPU\s+MEM\s+DISK FREE\s+LAST SEEN$/);
+    expect(lines[0]).toMatch(/^HOST\s+STATE\s+LABELS\s+APPS\s+CPU\s+MEM\s+DISK FREE\s+LAST SEEN\s+KEY$/);
     expect(lines[1]).toMatch(/^h1\s+up\s+env=prod\s+web@1\.4\.1->1\.4\.2\s+12%\s+1\.2\/7\.8 GiB\s+40 GiB\s+3s ago$/);
     expect(lines[2]).toMatch(/^h2\s+down\s+-\s+-\s+-\s+-\s+-\s+1m ago$/);
   });
