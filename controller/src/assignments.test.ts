@@ -71,7 +71,7 @@ describe('AssignmentWriter', () => {
 
     const stored = await t.bucket.get('h1');
     expect(stored?.value.seq).toBe(3);
-    const verified = verifyAssignment(stored!.value.signed, [publicKey], 'h1', 2);
+    const verified = verifyAssignment(stored!.value.signed, { hostId: 'h1', trust: { epoch: 1, keys: [publicKey] }, accepted: { epoch: 1, seq: 2 }, nowMs: t.advance(0) });
     expect(verified.apps.web?.version).toBe('2');
     expect(verified.apps.api?.version).toBe('5');
 
