@@ -200,6 +200,8 @@ export interface AssignmentWriterOptions {
 export interface HostTrustReport {
   readonly acceptedEpoch: number;
   readonly keyEpoch: number;
+  /** The host holds only an expired assignment. */
+  readonly stale: boolean;
 }
 
 /**
@@ -215,6 +217,8 @@ export class AssignmentWriter {
   private readonly hostKeyEpochs = new Map<string, number>();
   private readonly trust: AssignmentTrust;
   private readonly ttlMs: number;
+  /** Hosts whose last heartbeat said they hold only an expired assignment: renewed on the next tick. */
+  private readonly staleHosts = new Set<string>();
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<unknown> | null = null;
   private readonly lastSentMs = new Map<string, number>();
@@ -239,6 +243,15 @@ export class AssignmentWriter {
   /** The epoch of the controller key assignments are signed with. */
   get keyEpoch(): number {
     return this.trust.keyEpoch;
+  }
+
+  /** Throws ConflictError when the app's signed policy revokes `version`. */
+  refuseRevoked(app: string, version: string): void {
+    if (this.trust.revokedVersions.get(app)?.has(version)) {
+      throw new ConflictError(`${app}@${version} is revoked by the app's signed policy: no host would install it (force does not override it)`, {
+        details: { kind: 'state', app, version },
+      });
+    }
   }
 
   /** The host's current assignment as last written or read by this controller. */
@@ -271,9 +284,15 @@ export class AssignmentWriter {
    * release documents), but only when `refreshDueAtMs` says so: true when it wrote.
    */
   async refresh(hostId: string): Promise<boolean> {
-    const cached = this.cache.get(hostId);
-    if (cached === undefined || refreshDueAtMs(cached.assignment, hostId, this.ttlMs, this.trust) > this.now()) return false;
+    if (!this.refreshDue(hostId)) return false;
+    this.staleHosts.delete(hostId);
     return (await this.write(hostId, (apps) => ({ ...apps }), true)).changed;
+  }
+
+  private refreshDue(hostId: string): boolean {
+    const c = this.cache.get(hostId);
+    if (c === undefined) return false;
+    return this.staleHosts.has(hostId) || refreshDueAtMs(c.assignment, hostId, this.ttlMs, this.trust) <= this.now();
   }
 
   /**
@@ -283,10 +302,7 @@ export class AssignmentWriter {
   startRefresh(intervalMs: number): void {
     const tick = () => {
       if (this.refreshing !== null) return;
-      const due = this.hostIds().filter((id) => {
-        const c = this.cache.get(id);
-        return c !== undefined && refreshDueAtMs(c.assignment, id, this.ttlMs, this.trust) <= this.now();
-      });
+      const due = this.hostIds().filter((id) => this.refreshDue(id));
       if (due.length === 0) return;
       this.refreshing = mapConcurrentSettled(due, this.opts.concurrency ?? 16, (id) => this.refresh(id))
         .then((settled) => {
@@ -321,8 +337,7 @@ export class AssignmentWriter {
         const sameEpoch = (previous?.epoch ?? 1) === this.trust.keyEpoch;
         const floor = sameEpoch ? (this.floors.get(hostId) ?? 0) : 0;
         const same = canonicalJson(apps) === canonicalJson(stripCarried(previousApps));
-        const refreshDue = previous !== null && refreshDueAtMs(previous, hostId, this.ttlMs, this.trust) <= this.now();
-        if (same && !(force && refreshDue) && sameEpoch && (current ? current.value.seq >= floor : true)) {
+        if (same && !force && sameEpoch && (current ? current.value.seq >= floor : true)) {
           if (current && previous) unchanged = { record: current.value, assignment: previous };
           return undefined;
         }
@@ -417,7 +432,11 @@ export class AssignmentWriter {
    * controller's record (in the same key epoch) so the next assignment goes above it.
    */
   noteAcceptedSeq(hostId: string, acceptedSeq: number, heartbeatIntervalMs: number, trust?: HostTrustReport): void {
-    if (trust !== undefined) this.hostKeyEpochs.set(hostId, trust.keyEpoch);
+    if (trust !== undefined) {
+      this.hostKeyEpochs.set(hostId, trust.keyEpoch);
+      if (trust.stale) this.staleHosts.add(hostId);
+      else this.staleHosts.delete(hostId);
+    }
     const cached = this.cache.get(hostId);
     const recorded = cached ? positionOf(cached.assignment) : { epoch: this.trust.keyEpoch, seq: 0 };
     const accepted = { epoch: trust?.acceptedEpoch ?? 1, seq: acceptedSeq };
@@ -426,7 +445,14 @@ export class AssignmentWriter {
       if (accepted.epoch !== recorded.epoch) return;
       if ((this.floors.get(hostId) ?? 0) < acceptedSeq) {
         this.floors.set(hostId, acceptedSeq);
-        this.logger.warn({ hostId, acceptedSeq, seq: recorded.seq }, 'host accepted a seq above the controller record; next assignment goes above it');
+        this.logger.warn({ hostId, acceptedSeq, seq: recorded.seq }, 'host accepted a seq above the controller record; sending the record again above it');
+        // The host holds something this controller did not sign last (a lost record, or a key
+        // in the wrong hands): put the controller's word back on top at once.
+        if (cached) {
+          void this.write(hostId, (apps) => ({ ...apps }), true).catch((err: unknown) =>
+            this.logger.warn({ hostId, err }, 'cannot re-issue the assignment above the host'),
+          );
+        }
       }
       return;
     }

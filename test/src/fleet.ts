@@ -47,6 +47,10 @@ export interface FleetOptions {
   controllerEnv?: Record<string, string>;
   /** A YAML config file's text for the controller (alarms settings, say); flags still win. */
   controllerConfig?: string;
+  /** More controller flags (a second --trusted-key, say). */
+  controllerArgs?: string[];
+  /** More agent flags, for every agent. */
+  agentArgs?: string[];
 }
 
 export type { KeyPaths } from './keys.js';
@@ -160,7 +164,7 @@ export class Fleet {
       appEnv: [`demo:PORT=${a.port}`],
       labels: a.labels,
       heartbeatInterval: this.opts.heartbeatInterval ?? '1s',
-      extraArgs: ['--log-level', this.opts.logLevel ?? 'info'],
+      extraArgs: ['--log-level', this.opts.logLevel ?? 'info', ...(this.opts.agentArgs ?? [])],
     });
     return a.process;
   }
@@ -329,6 +333,7 @@ async function controllerExtras(dir: string, opts: FleetOptions): Promise<{ env?
     await writeFile(file, opts.controllerConfig);
     out.args = ['--config', file];
   }
+  if (opts.controllerArgs) out.args = [...(out.args ?? []), ...opts.controllerArgs];
   return out;
 }
 
