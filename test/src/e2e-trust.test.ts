@@ -320,4 +320,24 @@ describe('controller key rotation and release key revocation', () => {
     expect((await fleet.answer(0))?.version).toBe('1.1.0');
     expect((await fleet.answer(1))?.version).toBe('1.1.0');
   });
+  it('a controller key swapped without a rotation: hosts refuse its assignments and say so, and the controller shows it', async () => {
+    await fleet.controller.stop();
+    const stray = await writeKeyPair(await tempDir('stray-key'), 'controller');
+    await writeFile(fleet.controllerKey.keyPath, await readFile(stray.keyPath), { mode: 0o600 });
+    await rm(`${fleet.controllerKey.keyPath}.chain.json`);
+    await fleet.restartController();
+    const file = await fleet.release('1.3.0');
+    await fleet.run(['artifact', 'push', file, '--app', 'demo', '--version', '1.3.0', '--key', second.keyPath]);
+    const deploy = await fleet.cli(['deploy', 'demo@1.3.0', '--wait-timeout', deadlineFlag(5)]);
+    expect(deploy.code).not.toBe(0);
+    for (const hostId of ['host-1', 'host-2']) {
+      const h = await waitForHost(fleet, hostId, 'reports the untrusted key', (x) => /not trusted/.test(x.trust_error));
+      expect(h.state).toBe('up');
+    }
+    const cli = await fleet.run(['hosts']);
+    expect(cli.stdout).toMatch(/host-1\s+up,refusing/);
+    expect(cli.stdout).toMatch(new RegExp(`host-1: refuses: .*${stray.keyId}.*not trusted`));
+    expect((await httpGetText(fleet.controller.http, '/metrics')).body).toMatch(/^flotilla_hosts_refusing_assignments 2$/m);
+    expect(await fleet.answers()).toEqual(['1.1.0', '1.1.0']);
+  });
 });
