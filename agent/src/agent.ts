@@ -429,7 +429,7 @@ export class Agent {
       if (err instanceof StaleAssignmentError) {
         this.log.warn({ source, seq: err.details.seq, err }, 'expired assignment refused');
       } else if (err instanceof SignatureError) {
-        this.log.warn({ source, keyId: signed.keyId, err }, 'assignment refused');
+        this.log.warn({ source, keyId: signed.keyId, err }, 'assignment with an invalid signature ignored');
         const epoch = err.details.epoch;
         if (typeof epoch === 'number' && this.now() - this.lastEpochResyncMs >= EPOCH_RESYNC_MS) {
           // Signed in a key epoch this host has not reached: the controller's chain brings it there.
