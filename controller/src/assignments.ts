@@ -220,6 +220,7 @@ export class AssignmentWriter {
   /** Hosts whose last heartbeat said they hold only an expired assignment: renewed on the next tick. */
   private readonly staleHosts = new Set<string>();
   private readonly dueAt = new WeakMap<Assignment, number>();
+  private chainEpochs: { signed: Signed; epoch: number }[] | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing: Promise<unknown> | null = null;
   private readonly lastSentMs = new Map<string, number>();
@@ -470,7 +471,9 @@ export class AssignmentWriter {
 
   /** Rotation statements above `epoch`, oldest first. */
   private chainAbove(epoch: number): Signed[] {
-    return this.trust.keyChain.filter((s) => parseKeyRotation(s.payload).epoch > epoch);
+    if (epoch >= this.trust.keyEpoch) return [];
+    this.chainEpochs ??= this.trust.keyChain.map((signed) => ({ signed, epoch: parseKeyRotation(signed.payload).epoch }));
+    return this.chainEpochs.filter((c) => c.epoch > epoch).map((c) => c.signed);
   }
 
   private send(hostId: string, signed: SignedAssignment): void {

@@ -86,6 +86,9 @@ export async function loadTrustDocuments(input: {
   if (keyChain.length > 0) {
     const statements = keyChain.map((s) => parseKeyRotation(s.payload));
     const first = statements[0]!;
+    if (statements.some((st, i) => st.epoch !== i + 2)) {
+      throw new ConfigError(`the controller key chain ${chainPath} does not count epochs 2, 3, … in order`);
+    }
     // The first statement is checked by hosts against their configured key; from there each one
     // must be signed by the key the one before it introduced.
     try {

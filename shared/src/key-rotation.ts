@@ -58,7 +58,13 @@ export function parseKeyRotation(json: string): KeyRotationStatement {
 
 /** True when a signed payload claims to be a rotation statement (the assign subject carries both). */
 export function isKeyRotation(signed: Signed): boolean {
-  return signed.payload.includes(`"type":"${KEY_ROTATION_TYPE}"`);
+  // Cheap first: assignments, the usual case, never carry this text at their top level.
+  if (!signed.payload.includes(KEY_ROTATION_TYPE)) return false;
+  try {
+    return (JSON.parse(signed.payload) as { type?: unknown }).type === KEY_ROTATION_TYPE;
+  } catch {
+    return false;
+  }
 }
 
 /** The statement moving trust from `previous` (epoch `epoch - 1`) to `next`. */
