@@ -226,9 +226,11 @@ describe('freshness, bounds and version floors', () => {
 describe('controller key rotation and release key revocation', () => {
   let fleet: Fleet;
   let second: TestKeyPair;
+  const keyDirs: string[] = [];
 
   beforeAll(async () => {
     const keyDir = await tempDir('second-key');
+    keyDirs.push(keyDir);
     second = await writeKeyPair(keyDir, 'release-2');
     fleet = await Fleet.startDeployed({
       agents: 2,
@@ -241,6 +243,7 @@ describe('controller key rotation and release key revocation', () => {
 
   afterAll(async () => {
     await fleet?.stop();
+    await Promise.all(keyDirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
   it('rotates the controller key with one host online and one offline; neither falls off', async () => {
@@ -322,7 +325,9 @@ describe('controller key rotation and release key revocation', () => {
   });
   it('a controller key swapped without a rotation: hosts refuse its assignments and say so, and the controller shows it', async () => {
     await fleet.controller.stop();
-    const stray = await writeKeyPair(await tempDir('stray-key'), 'controller');
+    const strayDir = await tempDir('stray-key');
+    keyDirs.push(strayDir);
+    const stray = await writeKeyPair(strayDir, 'controller');
     await writeFile(fleet.controllerKey.keyPath, await readFile(stray.keyPath), { mode: 0o600 });
     await rm(`${fleet.controllerKey.keyPath}.chain.json`);
     await fleet.restartController();
