@@ -8,8 +8,13 @@ import {
   SignatureError,
   StaleAssignmentError,
   errorMessage,
+  isKeyRotation,
+  comparePositions,
+  parseAssignment,
   parseManifest,
+  positionOf,
   verifyAssignment,
+  type AssignmentCheck,
   type Announce,
   type Assignment,
   type Heartbeat,
@@ -31,12 +36,16 @@ import { AppProcesses } from './processes.js';
 import { AppUsers } from './app-users.js';
 import { lookupUser, type UserLookup } from './process/index.js';
 import { StateKeeper, StateStore, sameProcess, type AppLocalState, type LocalState } from './state.js';
+import { TrustKeeper } from './trust.js';
 import { WorkThread } from './worker/thread.js';
 import { ensureRoomForDownload } from './install/disk-space.js';
 import { ReportClock, appStatus, reportedApps } from './status.js';
 
 /** How soon an assignment that could not be saved is tried again (the controller also re-sends it). */
 const SAVE_RETRY_MS = 5_000;
+
+/** At most one sync a while for an assignment from a key epoch this host has not reached. */
+const EPOCH_RESYNC_MS = 30_000;
 
 /** Where the agent is in its life. */
 export type AgentRunState =
@@ -86,6 +95,11 @@ export class Agent {
   private heartbeats = 0;
   /** An assignment that verified but could not be saved, so it was not accepted (full disk, I/O error). */
   private unsaved: { seq: number; error: string } | null = null;
+  private readonly trust: TrustKeeper;
+  /** Why the last assignment or key statement was refused (reported in heartbeats), or null. */
+  private trustError: string | null = null;
+  private lastEpochResyncMs = 0;
+  private expiryOf: { payload: string; expiresAtMs: number | undefined } | null = null;
   private saveRetry: NodeJS.Timeout | undefined;
   private shuttingDown: Promise<void> | null = null;
   private resolveStopped!: () => void;
@@ -101,6 +115,12 @@ export class Agent {
     this.now = deps.now ?? Date.now;
     this.startedAtMs = this.now();
     this.releases = new ReleaseStore({ dataDir: config.dataDir, logger: deps.logger });
+    this.trust = new TrustKeeper({
+      dataDir: config.dataDir,
+      controllerKeys: config.controllerKeys,
+      releaseKeys: config.releaseKeys,
+      logger: deps.logger,
+    });
     this.stateStore = new StateStore(config.dataDir, deps.logger);
     this.sampler = new LoadSampler(config.dataDir);
     this.worker = new WorkThread({
@@ -196,11 +216,13 @@ export class Agent {
       await this.releases.grantAppAccess(app, users.userOf(app));
       await cleanStaging(this.releases.releasesDir(app));
     }
+    await this.trust.load();
     const saved = await this.stateStore.load();
     this.keeper = new StateKeeper(this.stateStore, await this.reconcile(saved, apps));
     this.converger = new Converger({
       logger: this.deps.logger,
       releaseKeys: this.config.releaseKeys,
+      releaseKeysInForce: () => this.trust.releaseKeys,
       keepReleases: this.config.keepReleases,
       appOverrides: this.config.apps,
       releases: this.releases,
@@ -342,11 +364,13 @@ export class Agent {
     const signed = this.local.assignment;
     if (signed === null) return;
     try {
-      const assignment = verifyAssignment(signed, this.config.controllerKeys, this.config.hostId, this.local.acceptedSeq - 1);
+      const check = this.assignmentCheck();
+      const assignment = verifyAssignment(signed, { ...check, accepted: { ...check.accepted, seq: check.accepted.seq - 1 } });
       this.log.info({ seq: assignment.seq }, 'resuming the saved assignment');
       this.converger!.submit(assignment, true);
     } catch (err) {
-      this.log.warn({ err }, 'saved assignment no longer verifies; waiting for the controller');
+      // An expired one included: what runs keeps running, and heartbeats say the host is stale.
+      this.log.warn({ err }, 'saved assignment no longer holds; keeping what runs, waiting for the controller');
     }
   }
 
@@ -363,15 +387,48 @@ export class Agent {
     }
   }
 
+  /** What an arriving assignment is checked against now. */
+  private assignmentCheck(): AssignmentCheck {
+    const state = this.local;
+    return {
+      hostId: this.config.hostId,
+      trust: this.trust.controllerTrust,
+      accepted: { epoch: state.acceptedEpoch ?? 1, seq: state.acceptedSeq },
+      nowMs: this.now(),
+    };
+  }
+
+  /** A controller key rotation statement (pushed, or in a sync's key chain). */
+  private async onKeyRotation(signed: SignedAssignment, source: AssignmentSource): Promise<void> {
+    try {
+      if (await this.trust.rotate(signed)) {
+        this.trustError = null;
+        this.link?.heartbeatSoon();
+      }
+    } catch (err) {
+      this.trustError = `key rotation statement refused: ${errorMessage(err)}`;
+      this.log.warn({ source, keyId: signed.keyId, err }, 'key rotation statement refused');
+      this.link?.heartbeatSoon();
+    }
+  }
+
   /** Verify, persist, then converge; anything stale, replayed or forged is logged and dropped. */
   private async onAssignment(signed: SignedAssignment, source: AssignmentSource): Promise<void> {
     if (this.runState !== 'running' || this.keeper === null) return;
-    const acceptedSeq = this.local.acceptedSeq;
+    if (isKeyRotation(signed)) return this.onKeyRotation(signed, source);
+    const check = this.assignmentCheck();
+    const acceptedSeq = check.accepted.seq;
     let assignment: Assignment;
     try {
-      assignment = verifyAssignment(signed, this.config.controllerKeys, this.config.hostId, acceptedSeq);
+      assignment = verifyAssignment(signed, check);
+      // Release-signed revocations and policies ride along; they bind whatever the controller says.
+      await this.trust.absorb(assignment);
+      for (const [app, a] of Object.entries(assignment.apps)) {
+        const refusal = this.trust.refusal(app, a.version);
+        if (refusal !== null) throw new SignatureError(`assignment seq ${assignment.seq} refused: ${refusal}`);
+      }
     } catch (err) {
-      if (err instanceof StaleAssignmentError) {
+      if (err instanceof StaleAssignmentError && err.details.reason === 'replayed') {
         if (err.details.seq === acceptedSeq && signed.payload === this.local.assignment?.payload) {
           // The controller (or a sync) says again what was accepted: retry what failed.
           this.log.debug({ source, seq: acceptedSeq }, 'accepted assignment asserted again');
@@ -379,8 +436,20 @@ export class Agent {
           return;
         }
         this.log.info({ source, seq: err.details.seq, acceptedSeq }, 'stale or replayed assignment ignored');
+        return;
+      }
+      this.trustError = errorMessage(err);
+      this.link?.heartbeatSoon();
+      if (err instanceof StaleAssignmentError) {
+        this.log.warn({ source, seq: err.details.seq, err }, 'expired assignment refused');
       } else if (err instanceof SignatureError) {
         this.log.warn({ source, keyId: signed.keyId, err }, 'assignment with an invalid signature ignored');
+        const epoch = err.details.epoch;
+        if (typeof epoch === 'number' && this.now() - this.lastEpochResyncMs >= EPOCH_RESYNC_MS) {
+          // Signed in a key epoch this host has not reached: the controller's chain brings it there.
+          this.lastEpochResyncMs = this.now();
+          this.link?.resync();
+        }
       } else {
         this.log.warn({ source, err }, 'malformed assignment ignored');
       }
@@ -393,9 +462,9 @@ export class Agent {
     try {
       await this.keeper.update((s) => {
         // Checked again against the durable state: a retry below may race a newer assignment.
-        if (s.acceptedSeq >= assignment.seq) return s;
+        if (comparePositions({ epoch: s.acceptedEpoch ?? 1, seq: s.acceptedSeq }, positionOf(assignment)) >= 0) return s;
         applied = true;
-        return { ...s, acceptedSeq: assignment.seq, assignment: signed };
+        return { ...s, acceptedSeq: assignment.seq, acceptedEpoch: positionOf(assignment).epoch, assignment: signed };
       });
     } catch (err) {
       this.unsaved = { seq: assignment.seq, error: errorMessage(err) };
@@ -412,6 +481,7 @@ export class Agent {
     if (!applied) return;
     clearTimeout(this.saveRetry);
     this.unsaved = null;
+    this.trustError = null;
     this.log.info(
       {
         source,
@@ -466,7 +536,29 @@ export class Agent {
       load,
       apps,
       labels: { ...this.config.labels },
+      trust: {
+        acceptedEpoch: state.acceptedEpoch ?? 1,
+        keyEpoch: this.trust.controllerTrust.epoch,
+        stale: this.isStale(now),
+        error: this.trustError,
+      },
     };
+  }
+
+  /** The accepted assignment has expired (or carries no expiry): the host acts on nothing. */
+  private isStale(nowMs: number): boolean {
+    const signed = this.local.assignment;
+    if (signed === null) return false;
+    if (this.expiryOf?.payload !== signed.payload) {
+      let expiresAtMs: number | undefined;
+      try {
+        expiresAtMs = parseAssignment(signed.payload).expiresAtMs;
+      } catch {
+        expiresAtMs = undefined;
+      }
+      this.expiryOf = { payload: signed.payload, expiresAtMs };
+    }
+    return this.expiryOf.expiresAtMs === undefined || this.expiryOf.expiresAtMs <= nowMs;
   }
 
   /**

@@ -38,7 +38,7 @@ function release(app: string, version: string, key: SigningKey = releaseKey.sign
 }
 
 function assignment(seq: number, apps: Record<string, AppAssignment>): Assignment {
-  return { type: ASSIGNMENT_TYPE, hostId: 'h1', seq, issuedAtMs: 0, apps };
+  return { type: ASSIGNMENT_TYPE, hostId: 'h1', seq, issuedAtMs: 0, expiresAtMs: Number.MAX_SAFE_INTEGER, apps };
 }
 
 /** Everything the converger does to the outside world, in order. */

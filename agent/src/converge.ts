@@ -1,5 +1,7 @@
 import {
+  comparePositions,
   errorMessage,
+  positionOf,
   type AppAssignment,
   type Assignment,
   type InstallPhase,
@@ -96,7 +98,7 @@ export class Converger {
    */
   submit(assignment: Assignment, fresh: boolean): void {
     if (this.closed) return;
-    if (this.target !== null && assignment.seq < this.target.seq) return;
+    if (this.target !== null && comparePositions(positionOf(assignment), positionOf(this.target)) < 0) return;
     if (fresh) this.failures.clear();
     this.target = assignment;
     const busy = this.inFlight;
@@ -188,6 +190,12 @@ export class Converger {
   private async runPass(assignment: Assignment | null, signal: AbortSignal): Promise<void> {
     // Without an accepted assignment nothing is known to be unwanted: leave every app as it is.
     if (assignment === null) return;
+    // An expired assignment says nothing any more (it may be withheld news): keep what runs,
+    // install nothing, until a fresh one comes.
+    if (assignment.expiresAtMs === undefined || assignment.expiresAtMs <= this.now()) {
+      this.log.warn({ seq: assignment.seq, expiresAtMs: assignment.expiresAtMs }, 'assignment expired; installing nothing until a fresh one comes');
+      return;
+    }
     const apps = new Set([
       ...Object.keys(assignment.apps),
       ...Object.keys(this.deps.state.current.apps),

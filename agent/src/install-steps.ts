@@ -41,6 +41,8 @@ export interface ReleaseLayout {
 export interface InstallDeps {
   /** Release signers' keys: a descriptor must verify against one of them. */
   releaseKeys: readonly TrustedKey[];
+  /** The release keys in force now, revocations applied (default: `releaseKeys`). */
+  releaseKeysInForce?: () => readonly TrustedKey[];
   keepReleases: number;
   /** Per-app environment overrides (they also reach the hooks). */
   appOverrides: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
@@ -114,7 +116,7 @@ export class InstallContext {
 
   /** The release key vouches for these bytes being this app at this version. */
   descriptor(): Descriptor {
-    this.#descriptor ??= verifyDescriptor(this.want.release, this.deps.releaseKeys, { app: this.app, version: this.version });
+    this.#descriptor ??= verifyDescriptor(this.want.release, this.deps.releaseKeysInForce?.() ?? this.deps.releaseKeys, { app: this.app, version: this.version });
     return this.#descriptor;
   }
 

@@ -37,6 +37,8 @@ export interface InstallRecord {
 export interface LocalState {
   /** The highest assignment seq accepted (0 for none). Persisted before acting on it. */
   readonly acceptedSeq: number;
+  /** The controller-key epoch `acceptedSeq` counts in. Absent (state of older agents): 1. */
+  readonly acceptedEpoch?: number;
   /** The last accepted signed assignment, re-verified and converged on at start. */
   readonly assignment: SignedAssignment | null;
   readonly apps: Readonly<Record<string, AppLocalState>>;
@@ -46,6 +48,7 @@ export const EMPTY_STATE: LocalState = Object.freeze({ acceptedSeq: 0, assignmen
 
 const stateSchema = z.object({
   acceptedSeq: z.number().int().nonnegative(),
+  acceptedEpoch: z.number().int().positive().optional(),
   assignment: signedAssignmentSchema.nullable(),
   apps: z.record(
     z.string().regex(APP_NAME),

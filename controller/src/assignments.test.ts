@@ -8,7 +8,7 @@ import {
   type AppAssignment,
   type SignedAssignment,
 } from '@flotilla/shared';
-import { AssignmentWriter, buildAssignment } from './assignments.js';
+import { AssignmentWriter, buildAssignment, checkAssignable, refreshDueAtMs, type AssignmentTrust } from './assignments.js';
 import { memoryBucket } from './store/memory-kv.js';
 import { recordSchemas, type AssignmentRecord } from './store/records.js';
 
@@ -46,6 +46,51 @@ describe('buildAssignment', () => {
   });
 });
 
+const HOUR = 3_600_000;
+const trustWith = (over: Partial<AssignmentTrust> = {}): AssignmentTrust => ({
+  keyEpoch: 1,
+  keyChain: [],
+  revocations: [],
+  policies: new Map(),
+  revokedKeyIds: [],
+  revokedVersions: new Map(),
+  ...over,
+});
+
+describe('refreshDueAtMs', () => {
+  it('falls between half and three quarters of the life, at a fixed place per host, spread over hosts', () => {
+    const trust = trustWith();
+    const a = buildAssignment({ hostId: 'h1', previousSeq: 0, apps: { web: release('2') }, nowMs: 0, ttlMs: 24 * HOUR, trust });
+    const dues = Array.from({ length: 200 }, (_, i) => refreshDueAtMs({ ...a, hostId: `h${i}` }, `h${i}`, 24 * HOUR, trust));
+    for (const d of dues) {
+      expect(d).toBeGreaterThanOrEqual(12 * HOUR);
+      expect(d).toBeLessThan(18 * HOUR);
+    }
+    expect(refreshDueAtMs(a, 'h1', 24 * HOUR, trust)).toBe(dues[1]);
+    // Spread: the hosts do not bunch in one hour of the six.
+    expect(new Set(dues.map((d) => Math.floor(d / HOUR))).size).toBe(6);
+  });
+
+  it('is due at once for an older key epoch, no expiry, or other release documents than now', () => {
+    const a = buildAssignment({ hostId: 'h1', previousSeq: 0, apps: { web: release('2') }, nowMs: 0, trust: trustWith() });
+    expect(refreshDueAtMs(a, 'h1', 24 * HOUR, trustWith({ keyEpoch: 2 }))).toBe(0);
+    const { expiresAtMs: _e, ...noExpiry } = a;
+    expect(refreshDueAtMs(noExpiry, 'h1', 24 * HOUR, trustWith())).toBe(0);
+    const policy = { payload: 'p', keyId: 'k', signature: 'x' };
+    expect(refreshDueAtMs(a, 'h1', 24 * HOUR, trustWith({ policies: new Map([['web', policy]]) }))).toBe(0);
+  });
+});
+
+describe('checkAssignable', () => {
+  it('refuses a newly assigned revoked version or revoked key, and lets one already assigned stay', () => {
+    const trust = trustWith({ revokedVersions: new Map([['web', new Set(['2'])]]), revokedKeyIds: ['bad'] });
+    expect(() => checkAssignable({}, { web: release('2') }, trust)).toThrow(/revoked by the app's signed policy/);
+    expect(() => checkAssignable({ web: release('2') }, { web: release('2') }, trust)).not.toThrow();
+    const byBadKey = { version: '3', release: { payload: '{}', keyId: 'bad', signature: 's' } };
+    expect(() => checkAssignable({}, { web: byBadKey }, trust)).toThrow(/revoked release key bad/);
+  });
+});
+
 async function setup() {
   let now = 1000;
   const { bucket, kv } = memoryBucket<AssignmentRecord>('flotilla_assignments', recordSchemas.assignments as never);
@@ -71,7 +116,7 @@ describe('AssignmentWriter', () => {
 
     const stored = await t.bucket.get('h1');
     expect(stored?.value.seq).toBe(3);
-    const verified = verifyAssignment(stored!.value.signed, [publicKey], 'h1', 2);
+    const verified = verifyAssignment(stored!.value.signed, { hostId: 'h1', trust: { epoch: 1, keys: [publicKey] }, accepted: { epoch: 1, seq: 2 }, nowMs: t.advance(0) });
     expect(verified.apps.web?.version).toBe('2');
     expect(verified.apps.api?.version).toBe('5');
 

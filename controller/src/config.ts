@@ -119,6 +119,10 @@ export interface ControllerConfig {
   readonly assignments: {
     /** Hosts whose assignments are written at the same time during a deploy. @default 16 */
     readonly concurrency: number;
+    /** How long a signed assignment is good for; re-signed from half of it. @default 86400000 (24h) */
+    readonly ttlMs: number;
+    /** How often the controller looks for assignments due to be re-signed. @default 60000 (1m) */
+    readonly refreshIntervalMs: number;
   };
   /** How long a graceful shutdown may wait for calls in flight before it cuts them. @default 10000 (10s) */
   readonly shutdownTimeoutMs: number;
@@ -257,9 +261,14 @@ export const controllerConfigSchema = z
       .transform(({ gcInterval, ...rest }) => ({ ...rest, gcIntervalMs: gcInterval }))
       .prefault({}),
     assignments: z
-      .object({ concurrency: z.number().int().min(1).max(1024).default(16) })
+      .object({
+        concurrency: z.number().int().min(1).max(1024).default(16),
+        ttl: durationField('assignments.ttl').prefault('24h'),
+        refreshInterval: durationField('assignments.refreshInterval').prefault('1m'),
+      })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .transform(({ ttl, refreshInterval, ...a }) => ({ ...a, ttlMs: ttl, refreshIntervalMs: refreshInterval })),
     shutdownTimeout: durationField('shutdownTimeout').prefault('10s'),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info'), pretty: z.boolean().optional() })

@@ -1,3 +1,4 @@
+import { loadTrustDocuments } from './trust-documents.js';
 import { mkdir } from 'node:fs/promises';
 import type { Subscription } from '@nats-io/transport-node';
 import {
@@ -146,9 +147,17 @@ export class Controller {
         replicas: config.nats.kvReplicas,
         logger: root.child({ component: 'store' }),
       });
+      const trust = await loadTrustDocuments({
+        controllerKeyPath: config.controllerKey,
+        signingKey: config.keys.controller,
+        dataDir: config.dataDir,
+        releaseKeys: config.keys.trusted,
+        logger: root.child({ component: 'trust' }),
+      });
       const artifacts = await ArtifactStore.open({
         dataDir: config.dataDir,
-        trusted: config.keys.trusted,
+        // Revoked release keys are out: their descriptors are refused at upload.
+        trusted: trust.releaseKeys,
         maxBytes: config.artifacts.maxBytes,
         buckets: { artifacts: store.artifacts, apps: store.apps },
         logger: root.child({ component: 'artifacts' }),
@@ -168,6 +177,8 @@ export class Controller {
         publisher: natsAssignmentPublisher(hostLink.nc, subjects),
         logger: root.child({ component: 'assignments' }),
         concurrency: config.assignments.concurrency,
+        ttlMs: config.assignments.ttlMs,
+        trust,
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
       });
@@ -316,9 +327,9 @@ export class Controller {
     const { nc } = this.nats;
     this.unsubscribeHosts = this.hosts.subscribe((event) => {
       if (event.type === 'heartbeat') {
-        const { acceptedSeq, heartbeatIntervalMs, apps } = event.heartbeat;
+        const { acceptedSeq, heartbeatIntervalMs, apps, trust } = event.heartbeat;
         const desired = Object.fromEntries(apps.map((a) => [a.app, a.desiredVersion]));
-        const finding = this.assignments.noteAcceptedSeq(event.hostId, acceptedSeq, heartbeatIntervalMs, desired);
+        const finding = this.assignments.noteAcceptedSeq(event.hostId, acceptedSeq, heartbeatIntervalMs, desired, trust);
         if (finding) this.storeBehind.note(finding);
       } else if (event.type === 'state') {
         this.metrics.hostStateChanges.inc({ state: event.state });
@@ -372,6 +383,7 @@ export class Controller {
       },
       'controller running',
     );
+    this.assignments.startRefresh(this.config.assignments.refreshIntervalMs);
     this.markRunning();
     await this.stopped;
   }
@@ -409,6 +421,7 @@ export class Controller {
     await this.retention.stop();
     await this.storeBehind.stop();
     await this.hosts.stop(graceMs);
+    await this.assignments.stopRefresh();
     // Watch streams never end on their own; end them so the gRPC server can close at once.
     this.rollouts.closeWatches();
     await Promise.all([

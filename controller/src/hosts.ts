@@ -1,4 +1,4 @@
-import { canonicalJson, type Announce, type AppStatusReport, type Heartbeat, type LoadFigures, type Logger } from '@flotilla/shared';
+import { canonicalJson, type Announce, type AppStatusReport, type Heartbeat, type LoadFigures, type Logger, type TrustReport } from '@flotilla/shared';
 import { KeyedMutex } from './concurrency.js';
 import { LivenessDeadlines } from './liveness.js';
 import type { JsonBucket } from './store/kv.js';
@@ -16,6 +16,8 @@ export interface LiveHostView {
   readonly acceptedSeq: number;
   readonly load: LoadFigures;
   readonly apps: readonly AppStatusReport[];
+  /** Key epoch, staleness and any refusal, as the host reports them (null from older agents). */
+  readonly trust: TrustReport | null;
 }
 
 /** One host as the controller sees it now. */
@@ -77,6 +79,7 @@ interface LiveState {
   acceptedSeq: number;
   readonly load: LoadFigures;
   apps: readonly AppStatusReport[];
+  trust: TrustReport | null;
 }
 
 /** Earlier boots remembered per host; late heartbeats from older ones are unlikely. */
@@ -196,6 +199,24 @@ export class HostRegistry {
     return { up, down };
   }
 
+  /**
+   * Hosts whose last heartbeat said they hold only an expired assignment (stale), or that they
+   * refused an assignment or key statement, and how many trust each controller-key epoch.
+   */
+  trustCounts(): { stale: number; refusing: number; byKeyEpoch: Map<number, number> } {
+    let stale = 0;
+    let refusing = 0;
+    const byKeyEpoch = new Map<number, number>();
+    for (const e of this.hosts.values()) {
+      const t = e.live?.trust;
+      if (!t) continue;
+      if (t.stale) stale++;
+      if (t.error !== null) refusing++;
+      byKeyEpoch.set(t.keyEpoch, (byKeyEpoch.get(t.keyEpoch) ?? 0) + 1);
+    }
+    return { stale, refusing, byKeyEpoch };
+  }
+
   /** An agent started or reconnected: record its labels and inventory; it is up. */
   async handleAnnounce(announce: Announce): Promise<void> {
     const now = this.now();
@@ -294,6 +315,7 @@ export class HostRegistry {
         acceptedSeq: hb.acceptedSeq,
         load: { ...hb.load },
         apps: hb.apps,
+        trust: hb.trust ?? null,
       };
     } else {
       if (live.bootId !== hb.bootId) {
@@ -304,6 +326,7 @@ export class HostRegistry {
       live.sentAtMs = hb.sentAtMs;
       live.receivedAtMs = now;
       live.acceptedSeq = hb.acceptedSeq;
+      live.trust = hb.trust ?? null;
       copyLoad(hb.load, live.load);
       if (!sameReports(live.apps, hb.apps)) live.apps = hb.apps;
     }
@@ -484,6 +507,7 @@ function view(entry: HostEntry): HostView {
             acceptedSeq: live.acceptedSeq,
             load: { ...live.load },
             apps: live.apps,
+            trust: live.trust,
           },
   };
 }

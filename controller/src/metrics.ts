@@ -3,6 +3,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Where host counts come from at scrape time. */
 export interface HostCounts {
   counts(): { up: number; down: number };
+  /** Absent in fakes that know nothing of trust. */
+  trustCounts?(): { stale: number; refusing: number; byKeyEpoch: Map<number, number> };
 }
 
 export type TransferResult = 'ok' | 'refused' | 'failed' | 'cancelled';
@@ -36,6 +38,32 @@ export class ControllerMetrics {
         const { up, down } = hosts.counts();
         this.set({ state: 'up' }, up);
         this.set({ state: 'down' }, down);
+      },
+    });
+    new Gauge({
+      name: 'flotilla_hosts_stale',
+      help: 'Hosts holding only an expired assignment: they keep what runs and install nothing.',
+      registers,
+      collect() {
+        this.set(hosts.trustCounts?.().stale ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'flotilla_hosts_refusing_assignments',
+      help: 'Hosts whose last heartbeat reports a refused assignment or key statement (signature, expiry, policy).',
+      registers,
+      collect() {
+        this.set(hosts.trustCounts?.().refusing ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'flotilla_hosts_key_epoch',
+      help: 'Hosts by the controller-key epoch they trust.',
+      labelNames: ['epoch'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [epoch, n] of hosts.trustCounts?.().byKeyEpoch ?? []) this.set({ epoch: String(epoch) }, n);
       },
     });
     this.heartbeats = new Counter({ name: 'flotilla_heartbeats_received_total', help: 'Heartbeats accepted from hosts.', registers });

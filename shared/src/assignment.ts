@@ -14,18 +14,58 @@ export interface AppAssignment {
   readonly release: Signed;
   /** The app's last stable version, which the agent keeps on disk for a fast revert. */
   readonly stableVersion?: string;
+  /**
+   * The app's policy (revoked versions), signed by a release key: the agent keeps the newest it
+   * has seen and enforces it whatever later assignments carry (app-policy.ts).
+   */
+  readonly policy?: Signed;
 }
 
+/** How long an assignment is good for by default: the controller re-signs it at half this. */
+export const DEFAULT_ASSIGNMENT_TTL_MS = 24 * 60 * 60 * 1000;
+
 /**
- * The controller's word on a host's whole desired state ("host h runs web 1.4.2"). `seq` only
- * grows per host; the agent ignores any assignment whose seq is not above the highest it accepted.
+ * How far a new seq may run ahead of the accepted one (within one key epoch). Without a bound one
+ * signed assignment with seq 2^53-1 would leave no seq above it, locking the host out for good.
+ */
+export const MAX_SEQ_JUMP = 2 ** 20;
+
+/**
+ * The controller's word on a host's whole desired state ("host h runs web 1.4.2"). `(epoch, seq)`
+ * only grows per host, ordered epoch first; the agent ignores any assignment not above the
+ * highest it accepted, and any that has expired.
  */
 export interface Assignment {
   readonly type: typeof ASSIGNMENT_TYPE;
   readonly hostId: string;
+  /** The controller key's epoch (key-rotation.ts); each epoch counts seq afresh from 1. Absent: 1. */
+  readonly epoch?: number;
   readonly seq: number;
   readonly issuedAtMs: number;
+  /**
+   * After this the assignment says nothing: an agent holding only an expired one keeps what it
+   * runs, reports itself stale and installs nothing. Absent only in assignments of older
+   * controllers, which agents refuse.
+   */
+  readonly expiresAtMs?: number;
   readonly apps: Readonly<Record<string, AppAssignment>>;
+  /** Release-key revocations (descriptor.ts), which the agent keeps and obeys from then on. */
+  readonly revocations?: readonly Signed[];
+}
+
+/** An assignment's place in a host's order: epoch first, then seq. */
+export interface AssignmentPosition {
+  readonly epoch: number;
+  readonly seq: number;
+}
+
+export function positionOf(a: Pick<Assignment, 'epoch' | 'seq'>): AssignmentPosition {
+  return { epoch: a.epoch ?? 1, seq: a.seq };
+}
+
+/** Negative, zero or positive as `a` is before, at or after `b`. */
+export function comparePositions(a: AssignmentPosition, b: AssignmentPosition): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : a.seq - b.seq;
 }
 
 const signedSchema = z
@@ -36,8 +76,10 @@ const assignmentSchema = z
   .object({
     type: z.literal(ASSIGNMENT_TYPE),
     hostId: z.string().regex(HOST_ID),
-    seq: z.number().int().positive(),
+    epoch: z.number().int().positive().optional(),
+    seq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
     issuedAtMs: z.number().int().nonnegative(),
+    expiresAtMs: z.number().int().nonnegative().optional(),
     apps: z.record(
       z.string().regex(APP_NAME),
       z
@@ -45,9 +87,11 @@ const assignmentSchema = z
           version: z.string().regex(VERSION),
           release: signedSchema,
           stableVersion: z.string().regex(VERSION).optional(),
+          policy: signedSchema.optional(),
         })
         .strict(),
     ),
+    revocations: z.array(signedSchema).max(64).optional(),
   })
   .strict();
 
@@ -77,26 +121,58 @@ export function parseAssignment(json: string): Assignment {
   return r.data as Assignment;
 }
 
+/** What the agent checks an assignment against. */
+export interface AssignmentCheck {
+  readonly hostId: string;
+  /** The controller keys trusted now, and their epoch. */
+  readonly trust: { readonly epoch: number; readonly keys: readonly TrustedKey[] };
+  /** The highest position this host accepted ({1, 0} for none). */
+  readonly accepted: AssignmentPosition;
+  readonly nowMs: number;
+}
+
 /**
- * Verifies an assignment for `hostId`: the controller's signature, that it is addressed to this
- * host, and that its seq is above `acceptedSeq` (the highest this host accepted). Replayed and
- * stale assignments raise StaleAssignmentError, which callers log and otherwise ignore.
+ * Verifies an assignment: the controller's signature by a key of the trusted epoch, that it is
+ * addressed to this host, that it has not expired, and that its position is above the accepted
+ * one but not beyond MAX_SEQ_JUMP. Replayed, older and expired assignments raise
+ * StaleAssignmentError (details.reason says which), which callers log and otherwise ignore; one
+ * from a later key epoch raises SignatureError with details.epoch, so the agent asks for the
+ * rotation statements it lacks.
  */
-export function verifyAssignment(
-  signed: SignedAssignment,
-  controllerKeys: readonly TrustedKey[],
-  hostId: string,
-  acceptedSeq: number,
-): Assignment {
-  verifyPayload(signed, controllerKeys, 'assignment');
+export function verifyAssignment(signed: SignedAssignment, check: AssignmentCheck): Assignment {
   const assignment = parseAssignment(signed.payload);
-  if (assignment.hostId !== hostId) {
-    throw new SignatureError(`assignment is addressed to host "${assignment.hostId}", not "${hostId}"`);
+  const epoch = assignment.epoch ?? 1;
+  if (epoch > check.trust.epoch) {
+    throw new SignatureError(
+      `assignment is from controller-key epoch ${epoch}, but this host trusts epoch ${check.trust.epoch} and has no rotation statement for the later one`,
+      { details: { epoch, trustedEpoch: check.trust.epoch, keyId: signed.keyId } },
+    );
   }
-  if (assignment.seq <= acceptedSeq) {
+  verifyPayload(signed, check.trust.keys, 'assignment');
+  if (assignment.hostId !== check.hostId) {
+    throw new SignatureError(`assignment is addressed to host "${assignment.hostId}", not "${check.hostId}"`);
+  }
+  const position = positionOf(assignment);
+  const details = { seq: assignment.seq, epoch, acceptedSeq: check.accepted.seq, acceptedEpoch: check.accepted.epoch };
+  if (assignment.expiresAtMs === undefined || assignment.expiresAtMs <= check.nowMs) {
     throw new StaleAssignmentError(
-      `assignment seq ${assignment.seq} is not above the accepted seq ${acceptedSeq}: ignored as stale or replayed`,
-      { details: { seq: assignment.seq, acceptedSeq } },
+      assignment.expiresAtMs === undefined
+        ? 'assignment carries no expiry: refused'
+        : `assignment seq ${assignment.seq} expired at ${new Date(assignment.expiresAtMs).toISOString()}: refused`,
+      { details: { ...details, reason: 'expired' } },
+    );
+  }
+  if (epoch < check.trust.epoch || comparePositions(position, check.accepted) <= 0) {
+    throw new StaleAssignmentError(
+      `assignment (epoch ${epoch}, seq ${assignment.seq}) is not above the accepted (epoch ${check.accepted.epoch}, seq ${check.accepted.seq}): ignored as stale or replayed`,
+      { details: { ...details, reason: 'replayed' } },
+    );
+  }
+  const base = epoch === check.accepted.epoch ? check.accepted.seq : 0;
+  if (assignment.seq > base + MAX_SEQ_JUMP) {
+    throw new ValidationError(
+      `assignment seq ${assignment.seq} jumps more than ${MAX_SEQ_JUMP} above the accepted seq ${base}: refused`,
+      { details },
     );
   }
   return assignment;

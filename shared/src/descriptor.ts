@@ -93,3 +93,78 @@ export function verifyDescriptor(
   }
   return descriptor;
 }
+
+export const REVOCATION_TYPE = 'flotilla.release-key-revocation/v1';
+
+/**
+ * "Release key `keyId` is no longer trusted": signed by another trusted release key. From then
+ * on descriptors (and app policies) signed by it are refused by the controller and by agents;
+ * releases already installed keep running, since their bytes were checked when they were good.
+ */
+export interface ReleaseKeyRevocation {
+  readonly type: typeof REVOCATION_TYPE;
+  readonly keyId: string;
+  readonly reason: string;
+  readonly issuedAtMs: number;
+}
+
+const revocationSchema = z
+  .object({
+    type: z.literal(REVOCATION_TYPE),
+    keyId: z.string().regex(/^[0-9a-f]{16}$/),
+    reason: z.string().max(500),
+    issuedAtMs: z.number().int().nonnegative(),
+  })
+  .strict();
+
+export function parseRevocation(json: string): ReleaseKeyRevocation {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    throw new ValidationError('release key revocation is not valid JSON');
+  }
+  const r = revocationSchema.safeParse(value);
+  if (!r.success) throw new ValidationError(`release key revocation is invalid: ${r.error.issues[0]?.message ?? 'unknown problem'}`);
+  return r.data as ReleaseKeyRevocation;
+}
+
+export function signRevocation(input: { keyId: string; reason: string; issuedAtMs: number }, signer: SigningKey): Signed {
+  if (input.keyId === signer.keyId) throw new ValidationError('a release key cannot revoke itself; sign with another trusted release key');
+  const revocation: ReleaseKeyRevocation = { type: REVOCATION_TYPE, ...input };
+  return signPayload(canonicalJson(parseRevocation(JSON.stringify(revocation))), signer);
+}
+
+/**
+ * The release keys still in force after `revocations`. Revocations apply oldest first; one signed
+ * by a key already revoked, or by the key it names, counts for nothing, and the last key in force
+ * is never revoked (a host with no release key could install nothing, not even a fix). Returns
+ * the keys in force and the ids revoked; revocations that do not verify are skipped.
+ */
+export function releaseKeysInForce(
+  trusted: readonly TrustedKey[],
+  revocations: readonly Signed[],
+): { keys: TrustedKey[]; revoked: string[] } {
+  const parsed = revocations.flatMap((signed) => {
+    try {
+      return [{ signed, revocation: parseRevocation(signed.payload) }];
+    } catch {
+      return [];
+    }
+  });
+  parsed.sort((a, b) => a.revocation.issuedAtMs - b.revocation.issuedAtMs || (a.revocation.keyId < b.revocation.keyId ? -1 : 1));
+  let keys = [...trusted];
+  const revoked: string[] = [];
+  for (const { signed, revocation } of parsed) {
+    if (signed.keyId === revocation.keyId || !keys.some((k) => k.keyId === revocation.keyId)) continue;
+    try {
+      verifyPayload(signed, keys, 'release key revocation');
+    } catch {
+      continue;
+    }
+    if (keys.length <= 1) continue;
+    keys = keys.filter((k) => k.keyId !== revocation.keyId);
+    revoked.push(revocation.keyId);
+  }
+  return { keys, revoked };
+}

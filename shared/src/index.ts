@@ -21,3 +21,5 @@ export * from './tls/ip-target.js';
 export * from './byte-size.js';
 export * from './free-space.js';
 export * from './nats-tls.js';
+export * from './app-policy.js';
+export * from './key-rotation.js';

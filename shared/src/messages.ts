@@ -89,6 +89,20 @@ export interface Heartbeat {
   load: LoadFigures;
   apps: AppStatusReport[];
   labels: Record<string, string>;
+  /** The host's view of the trust chain (absent from older agents). */
+  trust?: TrustReport;
+}
+
+/** What a host says about the assignments and keys it holds, for `flotilla hosts`. */
+export interface TrustReport {
+  /** The controller-key epoch of the accepted assignment (acceptedSeq counts within it). */
+  acceptedEpoch: number;
+  /** The controller-key epoch the host trusts now (it has taken every rotation up to it). */
+  keyEpoch: number;
+  /** The accepted assignment has expired and nothing newer came: the host installs nothing. */
+  stale: boolean;
+  /** Why the last assignment or key statement was refused, or null. */
+  error: string | null;
 }
 
 /** Reply to a sync request. */
@@ -96,6 +110,8 @@ export interface SyncReply {
   type: 'sync-reply';
   /** The host's current signed assignment, or null when it has none. */
   assignment: { payload: string; keyId: string; signature: string } | null;
+  /** The controller's key rotation statements, oldest first (absent or empty: never rotated). */
+  keyChain?: { payload: string; keyId: string; signature: string }[];
 }
 
 // Limits shared by the schemas and the heartbeat's fast check below.
@@ -164,6 +180,14 @@ export const heartbeatSchema = z.object({
   load: loadSchema,
   apps: z.array(appStatusSchema).max(MAX_APPS),
   labels: labelsSchema,
+  trust: z
+    .object({
+      acceptedEpoch: z.number().int().positive(),
+      keyEpoch: z.number().int().positive(),
+      stale: z.boolean(),
+      error: z.string().max(MAX_ERROR).nullable(),
+    })
+    .optional(),
 });
 
 const decoder = new TextDecoder();
@@ -234,7 +258,19 @@ export function isWellFormedHeartbeat(value: unknown): value is Heartbeat {
     isWellFormedLoad(hb.load) &&
     isWellFormedApps(hb.apps) &&
     isWellFormedLabels(hb.labels) &&
-    keyCount(hb) === HEARTBEAT_KEYS
+    (hb.trust === undefined ? keyCount(hb) === HEARTBEAT_KEYS - 1 : isWellFormedTrust(hb.trust) && keyCount(hb) === HEARTBEAT_KEYS)
+  );
+}
+
+function isWellFormedTrust(value: unknown): boolean {
+  if (!isPlainObject(value)) return false;
+  const t = value as Record<string, unknown>;
+  return (
+    isPositiveInt(t.acceptedEpoch) &&
+    isPositiveInt(t.keyEpoch) &&
+    typeof t.stale === 'boolean' &&
+    (t.error === null || isBoundedString(t.error, 0, MAX_ERROR)) &&
+    keyCount(t) === 4
   );
 }
 

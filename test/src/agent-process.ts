@@ -10,6 +10,7 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import { loadFlotillaProto } from '@flotilla/proto';
 import {
   ASSIGNMENT_TYPE,
+  DEFAULT_ASSIGNMENT_TTL_MS,
   decodeHeartbeat,
   encodeMessage,
   makeDescriptor,
@@ -518,7 +519,8 @@ export class ControllerStandIn {
   next(hostId: string, apps: Record<string, AppAssignment>, key: SigningKey = this.key): { assignment: Assignment; signed: SignedAssignment } {
     const seq = (this.seqs.get(hostId) ?? 0) + 1;
     this.seqs.set(hostId, seq);
-    const assignment: Assignment = { type: ASSIGNMENT_TYPE, hostId, seq, issuedAtMs: Date.now(), apps };
+    const now = Date.now();
+    const assignment: Assignment = { type: ASSIGNMENT_TYPE, hostId, epoch: 1, seq, issuedAtMs: now, expiresAtMs: now + DEFAULT_ASSIGNMENT_TTL_MS, apps };
     return { assignment, signed: signAssignment(assignment, key) };
   }
 

@@ -404,8 +404,8 @@ describe('read commands', () => {
     expect(r.code).toBe(0);
     expect(fake.received.at(-1)).toMatchObject({ method: 'ListHosts', request: { selector: 'env=prod' } });
     const lines = r.out.trimEnd().split('\n');
-    expect(lines[1]).toMatch(/^web-1\s+up\s+env=prod,zone=a\s+web@1\.4\.2\s+8%\s+2\.0\/8\.0 GiB\s+50 GiB\s+\d+s ago$/);
-    expect(lines[2]).toMatch(/^web-2\s+down\s+env=prod,zone=a\s+-\s+.*\s+2\ds ago$/);
+    expect(lines[1]).toMatch(/^web-1\s+up\s+env=prod,zone=a\s+web@1\.4\.2\s+8%\s+2\.0\/8\.0 GiB\s+50 GiB\s+\d+s ago\s+-$/);
+    expect(lines[2]).toMatch(/^web-2\s+down\s+env=prod,zone=a\s+-\s+.*\s+2\ds ago\s+-$/);
 
     const json = await cli(['hosts', '--json']);
     const parsed = JSON.parse(json.out);

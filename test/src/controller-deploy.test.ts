@@ -6,7 +6,7 @@ import type {
   ListArtifactsResponse__Output,
   ListHostsResponse__Output,
 } from '@flotilla/proto';
-import { parseAssignment, verifyAssignment, verifyDescriptor, type Assignment, type SignedAssignment } from '@flotilla/shared';
+import { parseAssignment, verifyAssignment, verifyDescriptor, type Assignment, type AssignmentCheck, type SignedAssignment } from '@flotilla/shared';
 import {
   ControllerProcess,
   FakeHost,
@@ -93,12 +93,17 @@ const startDeploy = (app: string, version: string, selector = '') =>
     selector,
   });
 
+/** What an agent of `hostId` that accepted `seq` checks an assignment against. */
+function agentCheck(hostId: string, seq: number): AssignmentCheck {
+  return { hostId, trust: { epoch: 1, keys: [controllerKey.publicKey] }, accepted: { epoch: 1, seq }, nowMs: Date.now() };
+}
+
 /** The assignment with this seq once the host has received it, verified as an agent would. */
 async function received(host: FakeHost, seq: number): Promise<Assignment> {
   const signed = await waitUntil(`${host.hostId} to receive seq ${seq}`, () =>
     host.assignments.find((a) => parseAssignment(a.payload).seq === seq),
   );
-  return verifyAssignment(signed, [controllerKey.publicKey], host.hostId, seq - 1);
+  return verifyAssignment(signed, agentCheck(host.hostId, seq - 1));
 }
 
 describe('deploy', () => {
@@ -129,7 +134,7 @@ describe('deploy', () => {
   it('answers sync with the current assignment, or none', async () => {
     const reply = await prod1.sync();
     expect(reply.type).toBe('sync-reply');
-    expect(verifyAssignment(reply.assignment as SignedAssignment, [controllerKey.publicKey], 'prod-1', 0).seq).toBe(3);
+    expect(verifyAssignment(reply.assignment as SignedAssignment, agentCheck('prod-1', 0)).seq).toBe(3);
     expect((await staging.sync()).assignment).toBeNull();
   });
 
@@ -215,7 +220,7 @@ describe('controller restart', () => {
     const bytes = await downloadArtifact(clients.artifacts, sha256Hex(webV1.bytes));
     expect(bytes.data.equals(webV1.bytes)).toBe(true);
 
-    expect(verifyAssignment((await prod1.sync()).assignment as SignedAssignment, [controllerKey.publicKey], 'prod-1', 2).seq).toBe(3);
+    expect(verifyAssignment((await prod1.sync()).assignment as SignedAssignment, agentCheck('prod-1', 2)).seq).toBe(3);
     const again = await deploy('web', '1.0.0', 'env=prod');
     expect(again.assigned.map((a) => a.seq)).toEqual(['4', '4']);
     const a4 = await received(prod1, 4);

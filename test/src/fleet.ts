@@ -49,6 +49,10 @@ export interface FleetOptions {
   controllerEnv?: Record<string, string>;
   /** A YAML config file's text for the controller (alarms settings, say); flags still win. */
   controllerConfig?: string;
+  /** More controller flags (a second --trusted-key, say). */
+  controllerArgs?: string[];
+  /** More agent flags, for every agent. */
+  agentArgs?: string[];
   /**
    * Run authenticated, as a real fleet does: a CA and certificates made with `flotilla tls` under
    * `<dir>/pki`, the controller on TLS, each agent with its own host certificate, and the CLI
@@ -189,7 +193,7 @@ export class Fleet {
       appEnv: [`demo:PORT=${a.port}`],
       labels: a.labels,
       heartbeatInterval: this.opts.heartbeatInterval ?? '1s',
-      extraArgs: ['--log-level', this.opts.logLevel ?? 'info'],
+      extraArgs: ['--log-level', this.opts.logLevel ?? 'info', ...(this.opts.agentArgs ?? [])],
       ...(this.pki
         ? {
             env: {
@@ -396,6 +400,7 @@ async function controllerExtras(
       '--tls-ca', pki.ca,
     ];
   }
+  if (opts.controllerArgs) out.args = [...(out.args ?? []), ...opts.controllerArgs];
   return out;
 }
 

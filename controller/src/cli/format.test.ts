@@ -75,6 +75,10 @@ describe('hosts table', () => {
     accepted_seq: '3',
     apps: [],
     heartbeat_interval_ms: '5000',
+    key_epoch: 0,
+    controller_key_epoch: 0,
+    stale: false,
+    trust_error: '',
     ...over,
   });
   const app = {
@@ -98,8 +102,22 @@ describe('hosts table', () => {
       { now: () => NOW, isTTY: false, env: {} },
     );
     const lines = text.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^HOST\s+STATE\s+LABELS\s+APPS\s+CPU\s+MEM\s+DISK FREE\s+LAST SEEN$/);
-    expect(lines[1]).toMatch(/^h1\s+up\s+env=prod\s+web@1\.4\.1->1\.4\.2\s+12%\s+1\.2\/7\.8 GiB\s+40 GiB\s+3s ago$/);
-    expect(lines[2]).toMatch(/^h2\s+down\s+-\s+-\s+-\s+-\s+-\s+1m ago$/);
+    expect(lines[0]).toMatch(/^HOST\s+STATE\s+LABELS\s+APPS\s+CPU\s+MEM\s+DISK FREE\s+LAST SEEN\s+KEY$/);
+    expect(lines[1]).toMatch(/^h1\s+up\s+env=prod\s+web@1\.4\.1->1\.4\.2\s+12%\s+1\.2\/7\.8 GiB\s+40 GiB\s+3s ago\s+-$/);
+    expect(lines[2]).toMatch(/^h2\s+down\s+-\s+-\s+-\s+-\s+-\s+1m ago\s+-$/);
+  });
+
+  it('marks stale and refusing hosts, shows a key epoch behind the controller, and prints the refusal', () => {
+    const text = hostsTable(
+      [
+        host({ host_id: 'h1', key_epoch: 2, controller_key_epoch: 2 }),
+        host({ host_id: 'h2', stale: true, key_epoch: 1, controller_key_epoch: 2, trust_error: 'assignment is signed by key abc, which is not trusted' }),
+      ],
+      { now: () => NOW, isTTY: false, env: {} },
+    );
+    const lines = text.trimEnd().split('\n');
+    expect(lines[1]).toMatch(/^h1\s+up\s.*\se2$/);
+    expect(lines[2]).toMatch(/^h2\s+up,stale,refusing\s.*\se1<e2$/);
+    expect(lines[3]).toBe('h2: refuses: assignment is signed by key abc, which is not trusted');
   });
 });

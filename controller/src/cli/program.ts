@@ -11,6 +11,9 @@ import { history } from './commands/history.js';
 import { hosts } from './commands/hosts.js';
 import { keysGenerate } from './commands/keys-generate.js';
 import { natsConfig } from './commands/nats-config.js';
+import { keysRevokeRelease } from './commands/keys-revoke.js';
+import { keysRotateController } from './commands/keys-rotate.js';
+import { policySign } from './commands/policy-sign.js';
 import { rollback } from './commands/rollback.js';
 import { rolloutAbort } from './commands/rollout-abort.js';
 import { rolloutList } from './commands/rollout-list.js';
@@ -69,7 +72,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
   const opts = <T extends object>(command: Command): RawGlobalOptions & T =>
     command.optsWithGlobals() as RawGlobalOptions & T;
 
-  const keys = program.command('keys').description('manage release signing keys');
+  const keys = program.command('keys').description('manage release and controller keys');
   keys
     .command('generate')
     .description('write a new Ed25519 key pair: NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM)')
@@ -78,6 +81,47 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--force', 'replace existing files')
     .action(async (name: string, _o, command: Command) => {
       setExit(await keysGenerate({ ...opts(command), name }, ctx));
+    });
+  keys
+    .command('rotate')
+    .description('rotate the controller key: a new key for the next epoch, announced by a statement the current key signs')
+    .argument('<which>', 'the key to rotate: controller')
+    .requiredOption('--key <path>', "the controller's key file (its controllerKey), replaced by the new key")
+    .action(async (which: string, _o, command: Command) => {
+      if (which !== 'controller') {
+        ctx.err.write(`flotilla: only the controller key rotates this way; release keys: add a new one to trustedKeys, then \`flotilla keys revoke release\`\n`);
+        setExit(2);
+        return;
+      }
+      setExit(await keysRotateController(opts(command), ctx));
+    });
+  keys
+    .command('revoke')
+    .description('revoke a release key: a revocation signed by another trusted release key')
+    .argument('<which>', 'the kind of key: release')
+    .argument('<keyId>', 'id of the release key to revoke')
+    .requiredOption('--signing-key <path>', 'another trusted release key, which signs the revocation')
+    .requiredOption('--out <file>', 'where to write the signed revocation')
+    .option('--reason <text>', 'why, for operators')
+    .action(async (which: string, keyId: string, _o, command: Command) => {
+      if (which !== 'release') {
+        ctx.err.write(`flotilla: only release keys are revoked this way; the controller key rotates (\`flotilla keys rotate controller\`)\n`);
+        setExit(2);
+        return;
+      }
+      setExit(await keysRevokeRelease({ ...opts<{ signingKey: string; out: string; reason?: string }>(command), keyId }, ctx));
+    });
+
+  program
+    .command('policy')
+    .description("sign an app's policy (the versions no host may install)")
+    .command('sign')
+    .argument('<app>', 'app name')
+    .option('--revoke <version>', 'a revoked version (repeat; list every one, the newest policy replaces older ones)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .requiredOption('--key <path>', 'a trusted release key')
+    .requiredOption('--out <file>', 'where to write the signed policy')
+    .action(async (app: string, _o, command: Command) => {
+      setExit(await policySign({ ...opts<{ revoke: string[]; key: string; out: string }>(command), app }, ctx));
     });
 
   const nats = program.command('nats').description('NATS server configuration for a fleet');

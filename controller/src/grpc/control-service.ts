@@ -114,7 +114,7 @@ export function controlService(deps: ControlServiceDeps): OperatorControlHandler
     ListHosts: unary(async (req) => {
       const selector = parseSelector(req.selector ?? '');
       const hosts = deps.hosts.list((record) => matchesSelector(record.labels, selector));
-      return { hosts: hosts.map((h) => hostInfo(h, seqOf(h.record.hostId), hostApps(h, undefined))) };
+      return { hosts: hosts.map((h) => hostInfo(h, seqOf(h.record.hostId), hostApps(h, undefined), deps.assignments.keyEpoch)) };
     }),
 
     GetStatus: unary(async (req) => {
@@ -134,7 +134,7 @@ export function controlService(deps: ControlServiceDeps): OperatorControlHandler
       }
       const hosts = deps.hosts.list().filter((h) => !app || runsOrShouldRun(h, app, deps.assignments));
       return {
-        hosts: hosts.map((h) => hostInfo(h, seqOf(h.record.hostId), hostApps(h, app))),
+        hosts: hosts.map((h) => hostInfo(h, seqOf(h.record.hostId), hostApps(h, app), deps.assignments.keyEpoch)),
         apps: appRecords
           .map((e) => e.value)
           .sort((a, b) => (a.name < b.name ? -1 : 1))

@@ -52,7 +52,7 @@ export function appStatus(s: AppStatusReport): AppStatus {
   };
 }
 
-export function hostInfo(host: HostView, assignmentSeq: number, apps: readonly AppStatus[]): HostInfo {
+export function hostInfo(host: HostView, assignmentSeq: number, apps: readonly AppStatus[], controllerKeyEpoch = 0): HostInfo {
   const r = host.record;
   const inv = r.inventory;
   const load = host.live?.load;
@@ -86,6 +86,10 @@ export function hostInfo(host: HostView, assignmentSeq: number, apps: readonly A
     accepted_seq: long(host.live?.acceptedSeq ?? 0),
     apps: [...apps],
     heartbeat_interval_ms: long(r.heartbeatIntervalMs),
+    key_epoch: host.live?.trust?.keyEpoch ?? 0,
+    controller_key_epoch: controllerKeyEpoch,
+    stale: host.live?.trust?.stale ?? false,
+    trust_error: host.live?.trust?.error ?? '',
   };
 }
 

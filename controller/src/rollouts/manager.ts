@@ -180,6 +180,8 @@ export class RolloutManager {
     const ledger = this.opts.ledger;
     await ledger.requireArtifact(app, version);
     await ledger.refuseBad(app, version, 'rollout', opts.force);
+    // Not even with force: hosts refuse a revoked version whatever signs its assignment.
+    this.opts.assignments.refuseRevoked?.(app, version);
     const selector = parseSelector(spec.selector);
     const known = this.opts.hosts.list();
     const hosts: PlanHost[] = known

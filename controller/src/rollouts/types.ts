@@ -11,6 +11,8 @@ export interface RolloutHostSource {
 /** Writes hosts' desired state: the assignment writer. */
 export interface RolloutAssigner {
   assignMany(hostIds: readonly string[], mutate: AppsMutation): Promise<AssignResult[]>;
+  /** Throws when a signed app policy revokes the version (no host would install it). */
+  refuseRevoked?(app: string, version: string): void;
 }
 
 /** Timers, injected so that tests drive time by hand. */

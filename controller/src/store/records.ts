@@ -82,6 +82,8 @@ export interface ArtifactRecord {
 /** `flotilla_assignments[hostId]` */
 export interface AssignmentRecord {
   hostId: string;
+  /** The controller-key epoch `seq` counts in. Absent in older records: 1. */
+  epoch?: number;
   seq: number;
   /** The controller-signed `Assignment` (shared/assignment.ts). */
   signed: Signed;

@@ -317,7 +317,12 @@ export class SimFleet {
     let assignment: Assignment;
     try {
       if (this.opts.controllerKeys) {
-        assignment = verifyAssignment(signed, this.opts.controllerKeys, host.hostId, host.acceptedSeq);
+        assignment = verifyAssignment(signed, {
+          hostId: host.hostId,
+          trust: { epoch: 1, keys: this.opts.controllerKeys },
+          accepted: { epoch: 1, seq: host.acceptedSeq },
+          nowMs: atMs,
+        });
       } else {
         assignment = parseAssignment(signed.payload);
         if (assignment.hostId !== host.hostId) throw new SignatureError(`assignment is for ${assignment.hostId}`);

@@ -44,17 +44,33 @@ export async function hosts(opts: HostsOptions, ctx: CliContext): Promise<number
 export function hostsTable(list: readonly HostInfo__Output[], ctx: Pick<CliContext, 'now' | 'isTTY' | 'env'>): string {
   const colour = useColour(ctx);
   const now = ctx.now();
-  const rows = sortHosts(list).map((h) => [
+  const sorted = sortHosts(list);
+  const rows = sorted.map((h) => [
     h.host_id,
-    paint(h.state || 'unknown', h.state === 'up' ? 'good' : 'bad', colour),
+    paint(hostState(h), h.state === 'up' && !h.stale && !h.trust_error ? 'good' : 'bad', colour),
     formatLabels(h.labels),
     formatApps(h.apps),
     h.load ? `${Math.round(h.load.cpu_percent)}%` : '-',
     h.load ? formatUsage(toNumber(h.load.mem_used_bytes), toNumber(h.load.mem_total_bytes)) : '-',
     h.load ? formatBytes(toNumber(h.load.disk_free_bytes)) : '-',
     formatAgo(toNumber(h.last_seen_ms), now),
+    formatKeyEpoch(h),
   ]);
-  return renderTable(['HOST', 'STATE', 'LABELS', 'APPS', 'CPU', 'MEM', 'DISK FREE', 'LAST SEEN'], rows, colour);
+  const table = renderTable(['HOST', 'STATE', 'LABELS', 'APPS', 'CPU', 'MEM', 'DISK FREE', 'LAST SEEN', 'KEY'], rows, colour);
+  // A refusal is the one thing here an operator must read in full: the host's own words.
+  const refusals = sorted.filter((h) => h.trust_error).map((h) => `${h.host_id}: refuses: ${h.trust_error}\n`);
+  return table + refusals.join('');
+}
+
+/** `up`, `up,stale` (holds only an expired assignment), `up,refusing` (refused the last one). */
+function hostState(h: HostInfo__Output): string {
+  return [h.state || 'unknown', ...(h.stale ? ['stale'] : []), ...(h.trust_error ? ['refusing'] : [])].join(',');
+}
+
+/** The controller-key epoch the host trusts: `e2`, or `e1<e2` for one that has not taken the rotation. */
+function formatKeyEpoch(h: HostInfo__Output): string {
+  if (!h.key_epoch) return '-';
+  return h.controller_key_epoch && h.key_epoch < h.controller_key_epoch ? `e${h.key_epoch}<e${h.controller_key_epoch}` : `e${h.key_epoch}`;
 }
 
 export function sortHosts(list: readonly HostInfo__Output[]): HostInfo__Output[] {

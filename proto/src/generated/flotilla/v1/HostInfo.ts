@@ -17,6 +17,10 @@ export interface HostInfo {
   'accepted_seq'?: (number | string | Long);
   'apps'?: (_flotilla_v1_AppStatus)[];
   'heartbeat_interval_ms'?: (number | string | Long);
+  'key_epoch'?: (number);
+  'controller_key_epoch'?: (number);
+  'stale'?: (boolean);
+  'trust_error'?: (string);
 }
 
 export interface HostInfo__Output {
@@ -31,4 +35,8 @@ export interface HostInfo__Output {
   'accepted_seq': (string);
   'apps': (_flotilla_v1_AppStatus__Output)[];
   'heartbeat_interval_ms': (string);
+  'key_epoch': (number);
+  'controller_key_epoch': (number);
+  'stale': (boolean);
+  'trust_error': (string);
 }
