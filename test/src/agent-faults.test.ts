@@ -200,7 +200,9 @@ describe('a disk too full to save an assignment', () => {
     const old = await buildDemoRelease({ version: '1.0.0', outDir: join(dir, 'full') });
     const next = await buildDemoRelease({ version: '2.0.0', outDir: join(dir, 'full') });
     for (const r of [old, next]) artifacts.serve(r.sha256, r.bytes);
-    h.start();
+    // No free-space floor: this test fills the disk on purpose, past any download check, to see
+    // what the agent does when saving its state fails.
+    h.start({ FLOTILLA_MIN_FREE_SPACE: '0' });
     await assign('faults-full', old);
     await h.waitFor(runsHealthy('demo', '1.0.0'));
 

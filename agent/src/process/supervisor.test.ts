@@ -195,9 +195,12 @@ describe('AppSupervisor start and stop', () => {
 
 describe('AppSupervisor restarts', () => {
   it('restarts an app that crashed, after a back-off', async () => {
-    const { sup, changes } = supervise({
-      start: { command: 'if [ -f crashed ]; then exec sleep 300; fi; touch crashed; exit 3' },
-    });
+    // A settle time far above how long the failing run lives, even on a loaded machine: the
+    // crashed run must never have counted as running.
+    const { sup, changes } = supervise(
+      { start: { command: 'if [ -f crashed ]; then exec sleep 300; fi; touch crashed; exit 3' } },
+      { deps: { settleMs: 2000 } },
+    );
     await sup.start();
     const firstPid = sup.snapshot().pid;
     await waitFor('the restarted app to run', () => sup.snapshot().restarts === 1 && sup.snapshot().health === 'healthy');
@@ -214,7 +217,7 @@ describe('AppSupervisor restarts', () => {
     // Fails four times, then stays up.
     const { sup, changes } = supervise(
       { start: { command: 'n=$(cat runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > runs; [ $n -gt 4 ] && exec sleep 300; exit 1' } },
-      { policy: { crashLoopThreshold: 3, crashLoopWindowMs: 60_000, resetAfterMs: 400 } },
+      { policy: { crashLoopThreshold: 3, crashLoopWindowMs: 60_000, resetAfterMs: 400 }, deps: { settleMs: 2000 } },
     );
     await sup.start();
     await waitFor('recovery from the crash loop', () => sup.snapshot().processState === 'running' && sup.snapshot().restarts === 4);
