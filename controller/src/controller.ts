@@ -8,7 +8,7 @@ import {
   subjects as makeSubjects,
   type Logger,
 } from '@flotilla/shared';
-import { AlarmMetrics, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
+import { AlarmMetrics, AssignedHostCounts, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
 import { ArtifactStore } from './artifacts.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
@@ -177,7 +177,20 @@ export class Controller {
       });
       const rollbacks = new Rollbacks({ rollouts, ledger, reverts, assignments, logger: revertLogger, now });
       const alarmMetrics = new AlarmMetrics(metrics.registry);
-      const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
+      const assignedCounts = new AssignedHostCounts(
+        { hostIds: () => assignments.hostIds(), appsOf: (hostId) => Object.keys(assignments.current(hostId)?.assignment.apps ?? {}) },
+        now,
+      );
+      const builtinAlarms = new BuiltinAlarms({
+        feed: hosts,
+        assignments: {
+          assignedVersion: (hostId, app) => {
+            const apps = assignments.current(hostId)?.assignment.apps;
+            return apps !== undefined && Object.hasOwn(apps, app) ? apps[app]?.version : undefined;
+          },
+          hostsAssigned: (app) => assignedCounts.hostsAssigned(app),
+        },
+        sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
       const grpc = await startGrpcServer(
         config.grpc.listen,
