@@ -1,3 +1,4 @@
+import { limitsConfigSchema, type LimitsConfig } from './limits-config.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import {
@@ -97,6 +98,8 @@ export interface ControllerConfig {
   readonly alerts: AlertsConfig;
   /** Built-in alarms and what alarms do, for every app and per app. */
   readonly alarms: AlarmsConfig;
+  /** What any one caller, or all callers together, may spend: streams, uploads, host messages. */
+  readonly limits: LimitsConfig;
   /** The keys read from `controllerKey` and `trustedKeys` at start. */
   readonly keys: ControllerKeys;
 }
@@ -211,6 +214,7 @@ export const controllerConfigSchema = z
       .prefault({}),
     alerts: alertsConfigSchema,
     alarms: alarmsConfigSchema,
+    limits: limitsConfigSchema,
   })
   .strict()
   .transform(({ shutdownTimeout, dataDir, trustedKeys, controllerKey, nats, ...rest }) => {

@@ -1,3 +1,6 @@
+import { Counter } from 'prom-client';
+import { DiskRoom } from './grpc/disk-room.js';
+import { StreamLimits } from './grpc/stream-limits.js';
 import { mkdir } from 'node:fs/promises';
 import type { Subscription } from '@nats-io/transport-node';
 import {
@@ -192,6 +195,12 @@ export class Controller {
         },
         sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
+      const streamsRefused = new Counter({
+        name: 'flotilla_grpc_streams_refused_total',
+        help: 'Artifact streams refused at a limit, by which (streams, peer-streams, uploads).',
+        labelNames: ['reason'],
+        registers: [metrics.registry],
+      });
       const grpc = await startGrpcServer(
         config.grpc.listen,
         {
@@ -200,6 +209,10 @@ export class Controller {
             metrics,
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
+            limits: new StreamLimits(config.limits, (reason) => streamsRefused.inc({ reason })),
+            diskRoom: new DiskRoom(artifacts.dir),
+            uploadIdleTimeoutMs: config.limits.uploadIdleTimeoutMs,
+            uploadDeadlineMs: config.limits.uploadDeadlineMs,
           }),
           control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now }),
         },

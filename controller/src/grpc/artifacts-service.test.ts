@@ -9,6 +9,8 @@ import { loadFlotillaProto, type DownloadChunk, type DownloadChunk__Output, type
 import { NotFoundError, createLogger } from '@flotilla/shared';
 import type { ArtifactStore } from '../artifacts.js';
 import type { ControllerMetrics } from '../metrics.js';
+import { DiskRoom } from './disk-room.js';
+import { StreamLimits } from './stream-limits.js';
 import { artifactsService, artifactsServiceDefinition, CHUNK_HEADER_ROOM, OutgoingChunk } from './artifacts-service.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
@@ -16,6 +18,13 @@ const loaded = loadFlotillaProto().Artifacts.service;
 const protobufEncode = loaded.Download!.responseSerialize as (m: DownloadChunk) => Buffer;
 const protobufDecode = loaded.Download!.responseDeserialize as (b: Buffer) => DownloadChunk__Output;
 const SHA = 'a'.repeat(64);
+/** Limits no test here reaches. */
+const LIMITS = {
+  limits: new StreamLimits({ maxStreams: 100, maxStreamsPerPeer: 100, maxUploads: 10 }),
+  diskRoom: new DiskRoom(tmpdir(), async () => Number.MAX_SAFE_INTEGER),
+  uploadIdleTimeoutMs: 30_000,
+  uploadDeadlineMs: 60_000,
+};
 
 let dir: string;
 beforeAll(async () => {
@@ -97,6 +106,10 @@ class FakeCall extends EventEmitter {
   ) {
     super();
     this.on('error', (err) => (this.failure = err));
+  }
+
+  getPeer(): string {
+    return 'ipv4:127.0.0.1:50000';
   }
 
   write(message: DownloadChunk, done: () => void): boolean {
@@ -184,7 +197,7 @@ describe('Download', () => {
     const size = 5 * 64 * 1024 + 123;
     const { path, bytes } = await artifactFile(size);
     const m = fakeMetrics();
-    const { Download } = artifactsService({ artifacts: storeOf(path, size), metrics: m.metrics, logger, downloadChunkBytes: 64 * 1024 });
+    const { Download } = artifactsService({ artifacts: storeOf(path, size), metrics: m.metrics, logger, ...LIMITS, downloadChunkBytes: 64 * 1024 });
     const call = new FakeCall({ sha256: SHA, offset: '1000' }, 2);
     await Download!(call.asServerCall());
     await call.idle();
@@ -201,7 +214,7 @@ describe('Download', () => {
     const size = 40 * 16 * 1024;
     const { path } = await artifactFile(size);
     const m = fakeMetrics();
-    const { Download } = artifactsService({ artifacts: storeOf(path, size), metrics: m.metrics, logger, downloadChunkBytes: 16 * 1024 });
+    const { Download } = artifactsService({ artifacts: storeOf(path, size), metrics: m.metrics, logger, ...LIMITS, downloadChunkBytes: 16 * 1024 });
     const call = new FakeCall({ sha256: SHA, offset: '0' }, 16, (c) => {
       if (c.frames.length === 3) c.cancel();
     });
@@ -215,7 +228,7 @@ describe('Download', () => {
   it('answers an unknown artifact with NOT_FOUND', async () => {
     const { path } = await artifactFile(10);
     const m = fakeMetrics();
-    const { Download } = artifactsService({ artifacts: storeOf(path, 10), metrics: m.metrics, logger, downloadChunkBytes: 16 * 1024 });
+    const { Download } = artifactsService({ artifacts: storeOf(path, 10), metrics: m.metrics, logger, ...LIMITS, downloadChunkBytes: 16 * 1024 });
     const call = new FakeCall({ sha256: 'b'.repeat(64), offset: '0' }, 16);
     await Download!(call.asServerCall());
 

@@ -6,11 +6,13 @@ import type {
   UploadRequest__Output,
   UploadResponse,
 } from '@flotilla/proto';
-import { InternalError, SignatureError, ValidationError, isCallerFault, type Logger } from '@flotilla/shared';
+import { InternalError, ResourceExhaustedError, SignatureError, ValidationError, formatDuration, isCallerFault, type Logger } from '@flotilla/shared';
 import type { ArtifactStore, OpenArtifact, UploadSession } from '../artifacts.js';
 import type { ControllerMetrics, TransferResult } from '../metrics.js';
 import { artifactInfo, readUint64, signedFromMessage } from './convert.js';
+import type { DiskRoom } from './disk-room.js';
 import { toServiceError } from './errors.js';
+import { peerAddress, type StreamLimits } from './stream-limits.js';
 
 export interface ArtifactsServiceDeps {
   artifacts: ArtifactStore;
@@ -18,6 +20,14 @@ export interface ArtifactsServiceDeps {
   logger: Logger;
   /** Bytes per download message. */
   downloadChunkBytes: number;
+  /** Streams in flight, overall, per peer and uploads. */
+  limits: StreamLimits;
+  /** Room on the artifacts disk, held by each upload for its signed size. */
+  diskRoom: DiskRoom;
+  /** An upload that sends nothing for this long is dropped. */
+  uploadIdleTimeoutMs: number;
+  /** An upload not finished this long after it began is dropped, however it trickles. */
+  uploadDeadlineMs: number;
 }
 
 /** 'refused' when the caller caused the failure (and can fix it), 'failed' when we did. */
@@ -43,10 +53,42 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     let sawHeader = false;
     let settled = false;
     let work: Promise<void> = Promise.resolve();
+    let releaseStream: () => void;
+    try {
+      releaseStream = deps.limits.acquire(peerAddress(call.getPeer()), 'upload');
+    } catch (err) {
+      metrics.uploads.inc({ result: 'refused' });
+      logger.warn({ peer: call.getPeer(), err }, 'upload refused');
+      callback(toServiceError(err));
+      return;
+    }
+    let releaseRoom: (() => void) | undefined;
+    // Idle only counts while we wait for the client: the call is paused while we write.
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        settle(new ResourceExhaustedError(`upload sent nothing for ${formatDuration(deps.uploadIdleTimeoutMs)} (limits.uploadIdleTimeout); it was dropped`));
+      }, deps.uploadIdleTimeoutMs);
+      idle.unref();
+    };
+    const deadline = setTimeout(() => {
+      settle(new ResourceExhaustedError(`upload did not finish within ${formatDuration(deps.uploadDeadlineMs)} (limits.uploadDeadline); it was dropped`));
+    }, deps.uploadDeadlineMs);
+    deadline.unref();
+    armIdle();
+    /** Gives back the stream's place, the disk room and the timers: every way out calls it. */
+    const letGo = () => {
+      clearTimeout(idle);
+      clearTimeout(deadline);
+      releaseStream();
+      releaseRoom?.();
+    };
 
     const settle = (err: unknown, value?: UploadResponse) => {
       if (settled) return;
       settled = true;
+      letGo();
       const bytes = session?.bytesReceived ?? 0;
       const what = session ? { app: session.descriptor.app, version: session.descriptor.version } : {};
       if (err) {
@@ -68,6 +110,9 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         if (sawHeader) throw new ValidationError('upload sent its descriptor header twice; send it once, first');
         sawHeader = true;
         session = await artifacts.beginUpload(signedFromMessage(msg.header));
+        // Before a single byte: the signed size must fit on the disk beside uploads in progress.
+        const { app, version, size } = session.descriptor;
+        releaseRoom = await deps.diskRoom.reserve(`${app}@${version}`, size);
         return;
       }
       if (msg.payload === 'chunk') {
@@ -83,17 +128,21 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     call.on('data', (msg: UploadRequest__Output) => {
       if (settled) return;
       call.pause();
+      clearTimeout(idle);
       work = work
         .then(() => handle(msg))
         .then(
           () => {
-            if (!settled) call.resume();
+            if (settled) return;
+            armIdle();
+            call.resume();
           },
           (err: unknown) => settle(err),
         );
     });
 
     call.on('end', () => {
+      clearTimeout(idle);
       work = work.then(async () => {
         if (settled) return;
         try {
@@ -109,6 +158,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     const dropped = () => {
       if (settled) return;
       settled = true;
+      letGo();
       metrics.uploads.inc({ result: 'cancelled' });
       metrics.uploadBytes.inc({ result: 'cancelled' }, session?.bytesReceived ?? 0);
       logger.info({ bytes: session?.bytesReceived ?? 0 }, 'upload cancelled by the client');
@@ -133,7 +183,9 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     let opened: OpenArtifact | undefined;
     let sent = 0;
     const sha256 = call.request.sha256;
+    let releaseStream: (() => void) | undefined;
     try {
+      releaseStream = deps.limits.acquire(peerAddress(call.getPeer()), 'download');
       const offset = readUint64(call.request.offset, 'offset');
       opened = await artifacts.openForDownload(sha256, offset);
       const slabs = new SlabPool(CHUNK_HEADER_ROOM + deps.downloadChunkBytes, SLABS_PER_DOWNLOAD);
@@ -166,6 +218,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         call.emit('error', toServiceError(err));
       }
     } finally {
+      releaseStream?.();
       await opened?.handle.close().catch(() => undefined);
     }
   }

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { errorMessage, parseDuration } from '@flotilla/shared';
+import type { StreamLimitSettings } from './grpc/stream-limits.js';
+
+/** `limits:` in the controller config: what any one caller, or all of them, may spend. */
+export interface LimitsConfig extends StreamLimitSettings {
+  /** An upload that sends nothing for this long is dropped (its temporary file removed). @default 30000 (30s) */
+  readonly uploadIdleTimeoutMs: number;
+  /** An upload not finished this long after it began is dropped, however steadily it trickles. @default 3600000 (1h) */
+  readonly uploadDeadlineMs: number;
+  /** Messages (heartbeats, announces, status) one host may send per second, on average. @default 5 */
+  readonly hostMessagesPerSecond: number;
+  /** ...and in one burst above that average. @default 20 */
+  readonly hostMessageBurst: number;
+}
+
+const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseDuration(v, what);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: errorMessage(err) });
+      return z.NEVER;
+    }
+  });
+
+/**
+ * YAML:
+ * ```yaml
+ * limits:
+ *   maxStreams: 512
+ *   maxStreamsPerPeer: 16
+ *   maxUploads: 4
+ *   uploadIdleTimeout: 30s
+ *   uploadDeadline: 1h
+ *   hostMessagesPerSecond: 5
+ *   hostMessageBurst: 20
+ * ```
+ */
+export const limitsConfigSchema = z
+  .strictObject({
+    maxStreams: z.number().int().min(1).max(100_000).default(512),
+    maxStreamsPerPeer: z.number().int().min(1).max(100_000).default(16),
+    maxUploads: z.number().int().min(1).max(1_000).default(4),
+    uploadIdleTimeout: duration('limits.uploadIdleTimeout').pipe(z.number().min(100, 'must be at least 100ms')).prefault('30s'),
+    uploadDeadline: duration('limits.uploadDeadline').pipe(z.number().min(1000, 'must be at least 1s')).prefault('1h'),
+    hostMessagesPerSecond: z.number().gt(0).max(10_000).default(5),
+    hostMessageBurst: z.number().int().min(1).max(100_000).default(20),
+  })
+  .prefault({})
+  .transform(
+    ({ uploadIdleTimeout, uploadDeadline, ...rest }): LimitsConfig =>
+      Object.freeze({ ...rest, uploadIdleTimeoutMs: uploadIdleTimeout, uploadDeadlineMs: uploadDeadline }),
+  );
