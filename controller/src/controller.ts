@@ -213,6 +213,7 @@ export class Controller {
             diskRoom: new DiskRoom(artifacts.dir),
             uploadIdleTimeoutMs: config.limits.uploadIdleTimeoutMs,
             uploadDeadlineMs: config.limits.uploadDeadlineMs,
+            downloadStallTimeoutMs: config.limits.downloadStallTimeoutMs,
           }),
           control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now }),
         },

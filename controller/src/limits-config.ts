@@ -8,6 +8,8 @@ export interface LimitsConfig extends StreamLimitSettings {
   readonly uploadIdleTimeoutMs: number;
   /** An upload not finished this long after it began is dropped, however steadily it trickles. @default 3600000 (1h) */
   readonly uploadDeadlineMs: number;
+  /** A download whose client takes no chunk for this long is ended (it resumes from its offset). @default 60000 (60s) */
+  readonly downloadStallTimeoutMs: number;
   /** Messages (heartbeats, announces, status) one host may send per second, on average. @default 5 */
   readonly hostMessagesPerSecond: number;
   /** ...and in one burst above that average. @default 20 */
@@ -33,6 +35,7 @@ const duration = (what: string) =>
  *   maxUploads: 4
  *   uploadIdleTimeout: 30s
  *   uploadDeadline: 1h
+ *   downloadStallTimeout: 60s
  *   hostMessagesPerSecond: 5
  *   hostMessageBurst: 20
  * ```
@@ -44,11 +47,12 @@ export const limitsConfigSchema = z
     maxUploads: z.number().int().min(1).max(1_000).default(4),
     uploadIdleTimeout: duration('limits.uploadIdleTimeout').pipe(z.number().min(100, 'must be at least 100ms')).prefault('30s'),
     uploadDeadline: duration('limits.uploadDeadline').pipe(z.number().min(1000, 'must be at least 1s')).prefault('1h'),
+    downloadStallTimeout: duration('limits.downloadStallTimeout').pipe(z.number().min(100, 'must be at least 100ms')).prefault('60s'),
     hostMessagesPerSecond: z.number().gt(0).max(10_000).default(5),
     hostMessageBurst: z.number().int().min(1).max(100_000).default(20),
   })
   .prefault({})
   .transform(
-    ({ uploadIdleTimeout, uploadDeadline, ...rest }): LimitsConfig =>
-      Object.freeze({ ...rest, uploadIdleTimeoutMs: uploadIdleTimeout, uploadDeadlineMs: uploadDeadline }),
+    ({ uploadIdleTimeout, uploadDeadline, downloadStallTimeout, ...rest }): LimitsConfig =>
+      Object.freeze({ ...rest, uploadIdleTimeoutMs: uploadIdleTimeout, uploadDeadlineMs: uploadDeadline, downloadStallTimeoutMs: downloadStallTimeout }),
   );

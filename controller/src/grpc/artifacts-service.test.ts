@@ -24,6 +24,7 @@ const LIMITS = {
   diskRoom: new DiskRoom(tmpdir(), async () => Number.MAX_SAFE_INTEGER),
   uploadIdleTimeoutMs: 30_000,
   uploadDeadlineMs: 60_000,
+  downloadStallTimeoutMs: 60_000,
 };
 
 let dir: string;

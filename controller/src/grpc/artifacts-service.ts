@@ -28,6 +28,8 @@ export interface ArtifactsServiceDeps {
   uploadIdleTimeoutMs: number;
   /** An upload not finished this long after it began is dropped, however it trickles. */
   uploadDeadlineMs: number;
+  /** A download whose client takes no chunk for this long is ended (it resumes from its offset). */
+  downloadStallTimeoutMs: number;
 }
 
 /** 'refused' when the caller caused the failure (and can fix it), 'failed' when we did. */
@@ -184,24 +186,50 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     let sent = 0;
     const sha256 = call.request.sha256;
     let releaseStream: (() => void) | undefined;
+    // A client that stops reading holds its slabs and a frame in HTTP/2's buffers: bounded, but
+    // held. After the stall timeout the call ends and gives them back; the agent resumes later.
+    let stalled = false;
+    let stall: NodeJS.Timeout | undefined;
+    const armStall = () => {
+      clearTimeout(stall);
+      stall = setTimeout(() => {
+        stalled = true;
+        logger.info({ sha256, sent }, 'download stalled: the client took nothing; ending it');
+        call.emit(
+          'error',
+          toServiceError(new ResourceExhaustedError(`download took no data for ${formatDuration(deps.downloadStallTimeoutMs)} (limits.downloadStallTimeout); resume from offset ${offsetSent()}`)),
+        );
+      }, deps.downloadStallTimeoutMs);
+      stall.unref();
+    };
+    let offsetSent = () => 0;
     try {
       releaseStream = deps.limits.acquire(peerAddress(call.getPeer()), 'download');
       const offset = readUint64(call.request.offset, 'offset');
       opened = await artifacts.openForDownload(sha256, offset);
       const slabs = new SlabPool(CHUNK_HEADER_ROOM + deps.downloadChunkBytes, SLABS_PER_DOWNLOAD);
       let position = offset;
-      while (position < opened.size && !call.cancelled) {
+      offsetSent = () => offset + sent;
+      armStall();
+      while (position < opened.size && !call.cancelled && !stalled) {
         const slab = slabs.take() ?? (await slabs.released(call));
         if (!slab) break; // the call ended while it waited
         const want = Math.min(deps.downloadChunkBytes, opened.size - position);
         const { bytesRead } = await opened.handle.read(slab, CHUNK_HEADER_ROOM, want, position);
         if (bytesRead === 0) throw new InternalError(`artifact ${sha256} ended early on disk at byte ${position}`);
-        const more = call.write(new OutgoingChunk(slab, position, bytesRead), () => slabs.give(slab));
+        const more = call.write(new OutgoingChunk(slab, position, bytesRead), () => {
+          armStall();
+          slabs.give(slab);
+        });
         position += bytesRead;
         sent += bytesRead;
         if (!more) await settledOrCancelled(call, 'drain');
       }
       metrics.downloadBytes.inc(sent);
+      if (stalled) {
+        metrics.downloads.inc({ result: 'refused' });
+        return;
+      }
       if (call.cancelled || position < opened.size) {
         metrics.downloads.inc({ result: 'cancelled' });
         logger.debug({ sha256, offset, sent }, 'download cancelled by the client');
@@ -218,6 +246,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         call.emit('error', toServiceError(err));
       }
     } finally {
+      clearTimeout(stall);
       releaseStream?.();
       await opened?.handle.close().catch(() => undefined);
     }
@@ -246,8 +275,12 @@ const OFFSET_TAG = 0x08;
 const DATA_TAG = 0x12;
 /** Room for both tags, a 64-bit varint offset and a 32-bit varint length. */
 export const CHUNK_HEADER_ROOM = 1 + 10 + 1 + 5;
-/** Chunks one download may have read ahead of what grpc-js has framed. */
-const SLABS_PER_DOWNLOAD = 4;
+/**
+ * Chunks one download may hold: the one grpc-js is sending and one read ahead. With the frame
+ * grpc-js copies for HTTP/2, a client that stops reading pins at most three chunks of memory
+ * (768 KiB at the default 256 KiB chunk), which is what bounds 1,500 unread streams.
+ */
+const SLABS_PER_DOWNLOAD = 2;
 
 /**
  * One DownloadChunk whose `length` bytes sit in `slab` at CHUNK_HEADER_ROOM. `encode` writes the
