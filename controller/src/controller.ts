@@ -1,3 +1,4 @@
+import { HostMessageRate } from './host-rate.js';
 import { Counter } from 'prom-client';
 import { DiskRoom } from './grpc/disk-room.js';
 import { StreamLimits } from './grpc/stream-limits.js';
@@ -281,6 +282,13 @@ export class Controller {
         this.metrics.hostStateChanges.inc({ state: event.state });
       }
     });
+    // run() happens once per controller, so the counter is registered once.
+    const hostMessagesDropped = new Counter({
+      name: 'flotilla_host_messages_dropped_total',
+      help: 'Announces and heartbeats dropped because their host was over its message rate (limits.hostMessagesPerSecond), by kind.',
+      labelNames: ['kind'],
+      registers: [this.metrics.registry],
+    });
     this.subscriptions = subscribeControlSubjects({
       nc,
       subjects: makeSubjects(this.config.nats.subjectPrefix),
@@ -288,6 +296,8 @@ export class Controller {
       assignments: this.assignments,
       metrics: this.metrics,
       logger: this.logger,
+      rate: new HostMessageRate({ perSecond: this.config.limits.hostMessagesPerSecond, burst: this.config.limits.hostMessageBurst }),
+      onDropped: (kind) => hostMessagesDropped.inc({ kind }),
     });
     this.unsubscribeNats = this.nats.onStateChange((state) => this.hosts.setListening(state === 'connected'));
     this.hosts.start();

@@ -2,12 +2,14 @@ import { readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Metadata, status, type ClientReadableStream } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DownloadChunk__Output } from '@flotilla/proto';
+import type { DownloadChunk__Output, ListHostsResponse__Output } from '@flotilla/proto';
 import { makeDescriptor, signDescriptor } from '@flotilla/shared';
 import {
   controllerClients,
   controllerTestDir,
+  FakeHost,
   httpGetText,
+  unaryCall,
   refusal,
   releaseTarball,
   sha256Hex,
@@ -20,11 +22,16 @@ import { ControllerFixture } from './controller-fixture.js';
 import { deadlineMs } from './deadline.js';
 
 // The controller's limits on what a caller may spend, against a real controller process: a
-// stalled upload, an upload bigger than the free disk, and 1,500 download streams nobody reads.
+// stalled upload, an upload bigger than the free disk, 1,500 download streams nobody reads, and
+// a host flooding heartbeats beside hosts that behave.
 
 const UNREAD_STREAMS = 1_500;
-/** What the controller may grow by with 1,500 unread streams at the defaults (16 per peer, 3 chunks each, plus HTTP/2 state). */
-const UNREAD_RSS_BOUND_BYTES = 64 * 1024 * 1024;
+/**
+ * What the controller may grow by with 1,500 unread streams at the defaults: 16 served (per-peer
+ * limit) at three 256 KiB chunks each, plus the refused calls' HTTP/2 state and garbage not yet
+ * collected. Measured: 16 to 44 MiB; before the limits, about 2.1 GB.
+ */
+const UNREAD_RSS_BOUND_BYTES = 128 * 1024 * 1024;
 
 let dir: string;
 let fixture: ControllerFixture;
@@ -81,7 +88,11 @@ describe('controller limits', () => {
     const err = await refusal(uploadArtifact(clients.artifacts, signed, Buffer.alloc(64 * 1024)));
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(err.details).toMatch(new RegExp(`^huge@1\\.0\\.0 is ${size} bytes, but the controller's artifact disk has only \\d+ bytes free; nothing was written$`));
-    expect(await readdir(artifactsDir())).toEqual([]);
+    // The empty temporary file the upload opened is removed as the refusal settles.
+    await waitUntil('the refused upload to leave nothing', async () => (await readdir(artifactsDir())).length === 0, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
   });
 
   it(`keeps its memory bounded with ${UNREAD_STREAMS} download streams that are never read`, async () => {
@@ -116,6 +127,53 @@ describe('controller limits', () => {
       expect(refusedCodes.filter((c) => c === status.RESOURCE_EXHAUSTED)).toHaveLength(UNREAD_STREAMS - 16);
     } finally {
       reader.close();
+    }
+  });
+
+  it('drops a flooding host\'s excess heartbeats, counted, without another host being marked down', async () => {
+    const quiet = await Promise.all(['quiet-1', 'quiet-2'].map((id) => FakeHost.connect(fixture.nats.url, id, { heartbeatIntervalMs: 500 })));
+    const flooder = await FakeHost.connect(fixture.nats.url, 'flooder', { heartbeatIntervalMs: 500 });
+    const downs = async () => Number(/flotilla_host_state_changes_total\{state="down"\} (\d+)/.exec(await metrics())?.[1] ?? 0);
+    const dropped = async () => Number(/flotilla_host_messages_dropped_total\{kind="heartbeat"\} (\d+)/.exec(await metrics())?.[1] ?? 0);
+    const FLOOD = 20_000;
+    try {
+      for (const h of quiet) {
+        h.announce();
+        h.startHeartbeats();
+      }
+      const hosts = async () => (await unaryCall<{ selector: string }, ListHostsResponse__Output>(clients.control, 'ListHosts', { selector: '' })).hosts;
+      await waitUntil('the quiet hosts up', async () => (await hosts()).filter((h) => h.host_id.startsWith('quiet-') && h.state === 'up').length === 2, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      });
+      const downsBefore = await downs();
+      flooder.announce();
+      for (let i = 0; i < FLOOD; i++) {
+        flooder.heartbeat();
+        if (i % 1_000 === 999) await flooder.nc.flush();
+      }
+      await flooder.nc.flush();
+      // From now on it behaves, so that no host at all has a reason to go down.
+      flooder.startHeartbeats();
+      // Of 20,000, the flooder gets its burst (20) and 5 a second through; the rest are dropped.
+      await waitUntil('the flood to be dropped', async () => (await dropped()) >= FLOOD - 1_000, { timeoutMs: 60_000, intervalMs: 250 });
+      // Then three more heartbeat intervals of each quiet host, seen by the controller: one the
+      // flood had delayed would have been marked down meanwhile.
+      const lastSeen = async () => new Map((await hosts()).map((h) => [h.host_id, { seen: Number(h.last_seen_ms), state: h.state }]));
+      const mark = await lastSeen();
+      await waitUntil(
+        'three more heartbeat intervals of each quiet host',
+        async () => {
+          const now = await lastSeen();
+          return quiet.every((q) => (now.get(q.hostId)?.seen ?? 0) >= (mark.get(q.hostId)?.seen ?? Infinity) + 1_500);
+        },
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+      const after = await lastSeen();
+      expect(quiet.map((q) => after.get(q.hostId)?.state)).toEqual(['up', 'up']);
+      expect(await downs()).toBe(downsBefore);
+    } finally {
+      await Promise.all([...quiet, flooder].map((h) => h.close()));
     }
   });
 });
