@@ -1,8 +1,8 @@
-import { limitsConfigSchema, type LimitsConfig } from './limits-config.js';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import {
   ConfigError,
+  HOST_ID,
   LOG_LEVELS,
   errorMessage,
   loadConfig,
@@ -15,6 +15,8 @@ import {
   type TrustedKey,
   natsCredentialsFromUrls,
 } from '@flotilla/shared';
+import type { LabelPolicy } from './host-labels.js';
+import { limitsConfigSchema, type LimitsConfig } from './limits-config.js';
 import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, type AlertsConfig } from './alarms/config.js';
 
 export const PROGRAM = 'flotilla-controller';
@@ -75,6 +77,11 @@ export interface ControllerConfig {
   readonly hosts: {
     /** A host that misses this many heartbeat intervals in a row is marked down. @default 3 */
     readonly downAfterMissed: number;
+    /**
+     * Which labels hosts claim are believed for selecting them: `trustLabels` (default true),
+     * `pinnedLabelKeys` (default none) and the operator's `labels` per host (default none).
+     */
+    readonly labelPolicy: LabelPolicy;
   };
   readonly artifacts: {
     /** The largest artifact an upload may announce, in bytes. @default 4 GiB */
@@ -188,9 +195,18 @@ export const controllerConfigSchema = z
       .min(1, 'must not be empty'),
     apiToken: secret,
     hosts: z
-      .object({ downAfterMissed: z.number().int().min(1).max(100).default(3) })
+      .object({
+        downAfterMissed: z.number().int().min(1).max(100).default(3),
+        trustLabels: z.boolean().default(true),
+        pinnedLabelKeys: z.array(z.string().min(1)).default([]),
+        labels: z.record(z.string().regex(HOST_ID, 'must be a host id'), z.record(z.string().min(1), z.string())).default({}),
+      })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .transform(({ downAfterMissed, trustLabels, pinnedLabelKeys, labels }) => ({
+        downAfterMissed,
+        labelPolicy: Object.freeze({ trustHostLabels: trustLabels, pinnedKeys: Object.freeze(pinnedLabelKeys), operatorLabels: Object.freeze(labels) }),
+      })),
     artifacts: z
       .object({
         maxBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(4 * 1024 * MiB),

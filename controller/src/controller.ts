@@ -139,6 +139,7 @@ export class Controller {
       const hosts = await HostRegistry.load({
         bucket: store.hosts,
         downAfterMissed: config.hosts.downAfterMissed,
+        labels: config.hosts.labelPolicy,
         logger: root.child({ component: 'hosts' }),
         now,
       });

@@ -47,7 +47,7 @@ export function hostsTable(list: readonly HostInfo__Output[], ctx: Pick<CliConte
   const rows = sortHosts(list).map((h) => [
     h.host_id,
     paint(h.state || 'unknown', h.state === 'up' ? 'good' : 'bad', colour),
-    formatLabels(h.labels),
+    formatHostLabels(h, colour),
     formatApps(h.apps),
     h.load ? `${Math.round(h.load.cpu_percent)}%` : '-',
     h.load ? formatUsage(toNumber(h.load.mem_used_bytes), toNumber(h.load.mem_total_bytes)) : '-',
@@ -55,6 +55,17 @@ export function hostsTable(list: readonly HostInfo__Output[], ctx: Pick<CliConte
     formatAgo(toNumber(h.last_seen_ms), now),
   ]);
   return renderTable(['HOST', 'STATE', 'LABELS', 'APPS', 'CPU', 'MEM', 'DISK FREE', 'LAST SEEN'], rows, colour);
+}
+
+/** The labels that count, then any the host claimed and was not believed, marked `!`. */
+function formatHostLabels(h: HostInfo__Output, colour: boolean): string {
+  const refused = Object.entries(h.refused_labels ?? {});
+  if (refused.length === 0) return formatLabels(h.labels);
+  const marks = refused
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => paint(`!${k}=${v}`, 'bad', colour))
+    .join(',');
+  return Object.keys(h.labels).length === 0 ? marks : `${formatLabels(h.labels)},${marks}`;
 }
 
 export function sortHosts(list: readonly HostInfo__Output[]): HostInfo__Output[] {

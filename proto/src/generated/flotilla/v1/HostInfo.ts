@@ -17,6 +17,7 @@ export interface HostInfo {
   'accepted_seq'?: (number | string | Long);
   'apps'?: (_flotilla_v1_AppStatus)[];
   'heartbeat_interval_ms'?: (number | string | Long);
+  'refused_labels'?: ({[key: string]: string});
 }
 
 export interface HostInfo__Output {
@@ -31,4 +32,5 @@ export interface HostInfo__Output {
   'accepted_seq': (string);
   'apps': (_flotilla_v1_AppStatus__Output)[];
   'heartbeat_interval_ms': (string);
+  'refused_labels': ({[key: string]: string});
 }
