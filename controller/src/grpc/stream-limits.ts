@@ -1,17 +1,7 @@
 import { ResourceExhaustedError } from '@flotilla/shared';
+import type { StreamLimitSettings } from '../limits-config.js';
 
-/** The artifact streams' limits (`limits:` in the controller config). */
-export interface StreamLimitSettings {
-  /** Artifact streams (uploads and downloads) open at once, from everyone. @default 512 */
-  readonly maxStreams: number;
-  /**
-   * Artifact streams open at once from one peer address. Hosts behind one NAT address share it.
-   * @default 16
-   */
-  readonly maxStreamsPerPeer: number;
-  /** Uploads at once, from everyone: each holds a temporary file and disk space. @default 4 */
-  readonly maxUploads: number;
-}
+export type { StreamLimitSettings };
 
 export type StreamKind = 'upload' | 'download';
 
