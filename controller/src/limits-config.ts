@@ -22,9 +22,12 @@ export interface LimitsConfig extends StreamLimitSettings {
   readonly uploadDeadlineMs: number;
   /** A download whose client takes no chunk for this long is ended (it resumes from its offset). @default 60000 (60s) */
   readonly downloadStallTimeoutMs: number;
-  /** Messages (heartbeats, announces, status) one host may send per second, on average. @default 5 */
+  /**
+   * Messages (heartbeats, announces) one host may send per second, on average: twice what an
+   * agent at the shortest heartbeat interval it allows (100 ms) sends. @default 20
+   */
   readonly hostMessagesPerSecond: number;
-  /** ...and in one burst above that average. @default 20 */
+  /** ...and in one burst above that average. @default 50 */
   readonly hostMessageBurst: number;
 }
 
@@ -48,8 +51,8 @@ const duration = (what: string) =>
  *   uploadIdleTimeout: 30s
  *   uploadDeadline: 1h
  *   downloadStallTimeout: 60s
- *   hostMessagesPerSecond: 5
- *   hostMessageBurst: 20
+ *   hostMessagesPerSecond: 20
+ *   hostMessageBurst: 50
  * ```
  */
 export const limitsConfigSchema = z
@@ -60,8 +63,8 @@ export const limitsConfigSchema = z
     uploadIdleTimeout: duration('limits.uploadIdleTimeout').pipe(z.number().min(100, 'must be at least 100ms')).prefault('30s'),
     uploadDeadline: duration('limits.uploadDeadline').pipe(z.number().min(1000, 'must be at least 1s')).prefault('1h'),
     downloadStallTimeout: duration('limits.downloadStallTimeout').pipe(z.number().min(100, 'must be at least 100ms')).prefault('60s'),
-    hostMessagesPerSecond: z.number().gt(0).max(10_000).default(5),
-    hostMessageBurst: z.number().int().min(1).max(100_000).default(20),
+    hostMessagesPerSecond: z.number().gt(0).max(10_000).default(20),
+    hostMessageBurst: z.number().int().min(1).max(100_000).default(50),
   })
   .prefault({})
   .transform(

@@ -155,7 +155,7 @@ describe('controller limits', () => {
       await flooder.nc.flush();
       // From now on it behaves, so that no host at all has a reason to go down.
       flooder.startHeartbeats();
-      // Of 20,000, the flooder gets its burst (20) and 5 a second through; the rest are dropped.
+      // Of 20,000, the flooder gets its burst (50) and 20 a second through; the rest are dropped.
       await waitUntil('the flood to be dropped', async () => (await dropped()) >= FLOOD - 1_000, { timeoutMs: 60_000, intervalMs: 250 });
       // Then three more heartbeat intervals of each quiet host, seen by the controller: one the
       // flood had delayed would have been marked down meanwhile.
