@@ -4,7 +4,7 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import { status, type ServerWritableStream } from '@grpc/grpc-js';
 import { loadFlotillaProto, type DownloadChunk, type DownloadChunk__Output, type DownloadRequest__Output } from '@flotilla/proto';
 import { NotFoundError, createLogger } from '@flotilla/shared';
 import type { ArtifactStore } from '../artifacts.js';
@@ -224,6 +224,32 @@ describe('Download', () => {
     expect(call.ended).toBe(false);
     expect(call.frames.length).toBeLessThan(10);
     expect(m.results).toEqual(['cancelled']);
+  });
+
+  it('ends a download whose client stops taking chunks, holding no more than two of them meanwhile', async () => {
+    const size = 40 * 16 * 1024;
+    const { path } = await artifactFile(size);
+    const m = fakeMetrics();
+    const { Download } = artifactsService({
+      artifacts: storeOf(path, size),
+      metrics: m.metrics,
+      logger,
+      ...LIMITS,
+      downloadStallTimeoutMs: 200,
+      downloadChunkBytes: 16 * 1024,
+    });
+    // A client that takes nothing: written messages stay queued and their callbacks never run.
+    const call = new FakeCall({ sha256: SHA, offset: '0' }, 16);
+    const queued: unknown[] = [];
+    call.write = (message: DownloadChunk) => {
+      queued.push(message);
+      return true;
+    };
+    await Download!(call.asServerCall());
+
+    expect(queued).toHaveLength(2);
+    expect(call.failure).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/^download took no data for 200ms \(limits\.downloadStallTimeout\) having sent up to offset 32768; resume from the last offset received$/) });
+    expect(m.results).toEqual(['refused']);
   });
 
   it('answers an unknown artifact with NOT_FOUND', async () => {

@@ -197,7 +197,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         logger.info({ sha256, sent }, 'download stalled: the client took nothing; ending it');
         call.emit(
           'error',
-          toServiceError(new ResourceExhaustedError(`download took no data for ${formatDuration(deps.downloadStallTimeoutMs)} (limits.downloadStallTimeout); resume from offset ${offsetSent()}`)),
+          toServiceError(new ResourceExhaustedError(`download took no data for ${formatDuration(deps.downloadStallTimeoutMs)} (limits.downloadStallTimeout) having sent up to offset ${offsetSent()}; resume from the last offset received`)),
         );
       }, deps.downloadStallTimeoutMs);
       stall.unref();
