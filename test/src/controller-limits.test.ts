@@ -29,7 +29,7 @@ const UNREAD_STREAMS = 1_500;
 /**
  * What the controller may grow by with 1,500 unread streams at the defaults: 16 served (per-peer
  * limit) at three 256 KiB chunks each, plus the refused calls' HTTP/2 state and garbage not yet
- * collected. Measured: 16 to 44 MiB; before the limits, about 2.1 GB.
+ * collected. Measured: 16 to 53 MiB; before the limits, about 2.1 GB.
  */
 const UNREAD_RSS_BOUND_BYTES = 128 * 1024 * 1024;
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
   dir = await controllerTestDir('limits');
   const config = join(dir, 'controller.yaml');
   // The free-space test announces more bytes than the disk has: the size cap must not refuse it first.
-  await writeFile(config, ['artifacts:', `  maxBytes: ${Number.MAX_SAFE_INTEGER}`, 'limits:', '  uploadIdleTimeout: 1s', ''].join('\n'));
+  await writeFile(config, ['artifacts:', `  maxBytes: ${Number.MAX_SAFE_INTEGER}`, 'limits:', '  uploadIdleTimeout: 1s', '  uploadDeadline: 3s', ''].join('\n'));
   fixture = await ControllerFixture.start({ dir, args: ['--config', config] });
   clients = fixture.clients;
 });
@@ -75,6 +75,32 @@ describe('controller limits', () => {
     });
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(err.details).toMatch(/upload sent nothing for 1\.00s \(limits\.uploadIdleTimeout\); it was dropped/);
+    await waitUntil('the partial upload to be removed', async () => (await readdir(artifactsDir())).length === 0, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+  });
+
+  it('drops an upload that trickles past its overall deadline, though never idle', async () => {
+    const bytes = await releaseTarball(dir, { files: { 'b.txt': 'b'.repeat(100_000) } });
+    const header = signArtifact(bytes, 'trickle', '1.0.0', fixture.release.signer);
+    let timer: NodeJS.Timeout | undefined;
+    const err = await new Promise<{ code?: number; details?: string }>((resolve, reject) => {
+      const call = clients.artifacts.Upload(new Metadata(), { deadline: Date.now() + deadlineMs(30_000) }, (e) => {
+        clearInterval(timer);
+        if (e) resolve(e);
+        else reject(new Error('the trickling upload was accepted'));
+      });
+      call.write({ header: { descriptor_json: header.payload, key_id: header.keyId, signature: header.signature } });
+      // Ten bytes every 300 ms: well inside the 1 s idle timeout, far from finishing in 3 s.
+      let at = 0;
+      timer = setInterval(() => {
+        if (at < bytes.length) call.write({ chunk: Buffer.from(bytes.subarray(at, at + 10)) });
+        at += 10;
+      }, 300);
+    });
+    expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(err.details).toMatch(/upload did not finish within 3\.00s \(limits\.uploadDeadline\); it was dropped/);
     await waitUntil('the partial upload to be removed', async () => (await readdir(artifactsDir())).length === 0, {
       timeoutMs: 10_000,
       intervalMs: 100,
