@@ -283,7 +283,7 @@ export class HostRegistry {
       if (
         r.heartbeatIntervalMs !== hb.heartbeatIntervalMs ||
         !sameLabels(r.labels, resolved.labels) ||
-        !sameLabels(r.refusedLabels ?? {}, resolved.refused)
+        !sameLabels(r.refusedLabels ?? NO_LABELS, resolved.refused)
       ) {
         const { refusedLabels: _was, ...rest } = r;
         entry.record = { ...rest, labels: { ...resolved.labels }, ...refusedField(resolved.refused), heartbeatIntervalMs: hb.heartbeatIntervalMs };
@@ -500,6 +500,8 @@ function view(entry: HostEntry): HostView {
           },
   };
 }
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** `refusedLabels` for a record: present only when the host claimed something it was not given. */
 function refusedField(refused: Readonly<Record<string, string>>): { refusedLabels?: Record<string, string> } {
