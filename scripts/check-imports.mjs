@@ -10,7 +10,8 @@
 //    layer (entry points, wiring), which nothing below may import.
 //
 //    controller, lowest first:
-//      0 foundation  errors, concurrency, due-times, metrics, config (with alarms/config), http,
+//      0 foundation  errors, concurrency, due-times, metrics, config (with alarms/config,
+//                    limits-config, host-labels, host-rate), http,
 //                    and engine/ (the pure rollout engine)
 //      1 storage     store/
 //      2 records     artifacts (with release-manifest), assignments, hosts, liveness, store-behind: typed
@@ -50,6 +51,9 @@ export const LAYERS = {
     'auth/roles.ts': 0,
     'auth/config.ts': 0,
     'auth/alert-sources.ts': 0,
+    'limits-config.ts': 0,
+    'host-labels.ts': 0,
+    'host-rate.ts': 0,
     'http.ts': 0,
     'engine/': 0,
     'store/': 1,

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import {
   ConfigError,
+  HOST_ID,
   LOG_LEVELS,
   errorMessage,
   loadConfig,
@@ -21,6 +22,8 @@ import {
 } from '@flotilla/shared';
 import { listenerPolicy, operatorsSchema, tlsSchema, type TlsFiles } from './auth/config.js';
 import type { OperatorPolicy } from './auth/roles.js';
+import type { LabelPolicy } from './host-labels.js';
+import { limitsConfigSchema, type LimitsConfig } from './limits-config.js';
 import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, type AlertsConfig } from './alarms/config.js';
 
 export const PROGRAM = 'flotilla-controller';
@@ -100,6 +103,11 @@ export interface ControllerConfig {
   readonly hosts: {
     /** A host that misses this many heartbeat intervals in a row is marked down. @default 3 */
     readonly downAfterMissed: number;
+    /**
+     * Which labels hosts claim are believed for selecting them: `trustLabels` (default true),
+     * `pinnedLabelKeys` (default none) and the operator's `labels` per host (default none).
+     */
+    readonly labelPolicy: LabelPolicy;
   };
   readonly artifacts: {
     /** The largest artifact an upload may announce, in bytes. @default 4 GiB */
@@ -136,6 +144,8 @@ export interface ControllerConfig {
   readonly alerts: AlertsConfig;
   /** Built-in alarms and what alarms do, for every app and per app. */
   readonly alarms: AlarmsConfig;
+  /** What any one caller, or all callers together, may spend: streams, uploads, host messages. */
+  readonly limits: LimitsConfig;
   /** The keys read from `controllerKey` and `trustedKeys` at start. */
   readonly keys: ControllerKeys;
 }
@@ -229,9 +239,18 @@ export const controllerConfigSchema = z
     operators: operatorsSchema,
     insecure: z.boolean().default(false),
     hosts: z
-      .object({ downAfterMissed: z.number().int().min(1).max(100).default(3) })
+      .object({
+        downAfterMissed: z.number().int().min(1).max(100).default(3),
+        trustLabels: z.boolean().default(true),
+        pinnedLabelKeys: z.array(z.string().min(1)).default([]),
+        labels: z.record(z.string().regex(HOST_ID, 'must be a host id'), z.record(z.string().min(1), z.string())).default({}),
+      })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .transform(({ downAfterMissed, trustLabels, pinnedLabelKeys, labels }) => ({
+        downAfterMissed,
+        labelPolicy: Object.freeze({ trustHostLabels: trustLabels, pinnedKeys: Object.freeze(pinnedLabelKeys), operatorLabels: Object.freeze(labels) }),
+      })),
     artifacts: z
       .object({
         maxBytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(4 * 1024 * MiB),
@@ -276,6 +295,7 @@ export const controllerConfigSchema = z
       .prefault({}),
     alerts: alertsConfigSchema,
     alarms: alarmsConfigSchema,
+    limits: limitsConfigSchema,
   })
   .strict()
   .transform(({ shutdownTimeout, dataDir, trustedKeys, controllerKey, nats, ...rest }) => {

@@ -1,4 +1,8 @@
 import { loadTrustDocuments } from './trust-documents.js';
+import { HostMessageRate } from './host-rate.js';
+import { Counter } from 'prom-client';
+import { DiskRoom } from './grpc/disk-room.js';
+import { StreamLimits } from './grpc/stream-limits.js';
 import { mkdir } from 'node:fs/promises';
 import type { Subscription } from '@nats-io/transport-node';
 import {
@@ -9,7 +13,7 @@ import {
   subjects as makeSubjects,
   type Logger,
 } from '@flotilla/shared';
-import { AlarmMetrics, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
+import { AlarmMetrics, AssignedHostCounts, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
 import { ArtifactStore } from './artifacts.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
@@ -166,6 +170,7 @@ export class Controller {
       const hosts = await HostRegistry.load({
         bucket: store.hosts,
         downAfterMissed: config.hosts.downAfterMissed,
+        labels: config.hosts.labelPolicy,
         logger: root.child({ component: 'hosts' }),
         now,
       });
@@ -217,7 +222,20 @@ export class Controller {
         logger: root.child({ component: 'retention' }),
       });
       const alarmMetrics = new AlarmMetrics(metrics.registry);
-      const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
+      const assignedCounts = new AssignedHostCounts(
+        { hostIds: () => assignments.hostIds(), appsOf: (hostId) => Object.keys(assignments.current(hostId)?.assignment.apps ?? {}) },
+        now,
+      );
+      const builtinAlarms = new BuiltinAlarms({
+        feed: hosts,
+        assignments: {
+          assignedVersion: (hostId, app) => {
+            const apps = assignments.current(hostId)?.assignment.apps;
+            return apps !== undefined && Object.hasOwn(apps, app) ? apps[app]?.version : undefined;
+          },
+          hostsAssigned: (app) => assignedCounts.hostsAssigned(app),
+        },
+        sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
       const revocations = await HostRevocations.open(nats.nc, { replicas: config.nats.kvReplicas, logger: root });
       cleanups.push(async () => revocations.stop());
@@ -235,6 +253,12 @@ export class Controller {
       const tls = config.tls ? await ReloadableTls.load(config.tls, root.child({ component: 'tls' })) : undefined;
       tls?.watchFiles();
       cleanups.push(async () => tls?.close());
+      const streamsRefused = new Counter({
+        name: 'flotilla_grpc_streams_refused_total',
+        help: 'Artifact streams refused at a limit, by which (streams, peer-streams, uploads).',
+        labelNames: ['reason'],
+        registers: [metrics.registry],
+      });
       const grpc = await startGrpcServer(
         config.grpc.listen,
         {
@@ -244,6 +268,11 @@ export class Controller {
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
             authorizeUpload: (call, app) => authorize(callerOf(call), { permission: 'push', app }, 'Upload'),
+            limits: new StreamLimits(config.limits, (reason) => streamsRefused.inc({ reason })),
+            diskRoom: new DiskRoom(artifacts.dir, undefined, config.artifacts.minFreeSpace),
+            uploadIdleTimeoutMs: config.limits.uploadIdleTimeoutMs,
+            uploadDeadlineMs: config.limits.uploadDeadlineMs,
+            downloadStallTimeoutMs: config.limits.downloadStallTimeoutMs,
           }),
           control: {
             ...controlService({
@@ -335,6 +364,13 @@ export class Controller {
         this.metrics.hostStateChanges.inc({ state: event.state });
       }
     });
+    // run() happens once per controller, so the counter is registered once.
+    const hostMessagesDropped = new Counter({
+      name: 'flotilla_host_messages_dropped_total',
+      help: 'Announces and heartbeats dropped because their host was over its message rate (limits.hostMessagesPerSecond), by kind.',
+      labelNames: ['kind'],
+      registers: [this.metrics.registry],
+    });
     this.subscriptions = subscribeControlSubjects({
       nc: this.hostLink.nc,
       subjects: makeSubjects(this.config.nats.subjectPrefix),
@@ -342,6 +378,8 @@ export class Controller {
       assignments: this.assignments,
       metrics: this.metrics,
       logger: this.logger,
+      rate: new HostMessageRate({ perSecond: this.config.limits.hostMessagesPerSecond, burst: this.config.limits.hostMessageBurst }),
+      onDropped: (kind) => hostMessagesDropped.inc({ kind }),
     });
     this.unsubscribeNats = this.hostLink.onStateChange((state) => this.hosts.setListening(state === 'connected'));
     this.hosts.start();

@@ -1,5 +1,6 @@
 import { canonicalJson, type Announce, type AppStatusReport, type Heartbeat, type LoadFigures, type Logger, type TrustReport } from '@flotilla/shared';
 import { KeyedMutex } from './concurrency.js';
+import { DEFAULT_LABEL_POLICY, resolveLabels, type LabelPolicy } from './host-labels.js';
 import { LivenessDeadlines } from './liveness.js';
 import type { JsonBucket } from './store/kv.js';
 import type { HostRecord, HostState } from './store/records.js';
@@ -50,6 +51,8 @@ export interface HostRegistryOptions {
   logger: Logger;
   /** @default Date.now */
   now?: () => number;
+  /** Which labels a host claims are believed for selection. @default DEFAULT_LABEL_POLICY (all) */
+  labels?: LabelPolicy;
 }
 
 interface HostEntry {
@@ -222,9 +225,11 @@ export class HostRegistry {
     const now = this.now();
     const entry = this.hosts.get(announce.hostId);
     const previous = entry?.record.state;
+    const resolved = resolveLabels(announce.hostId, announce.labels, this.opts.labels ?? DEFAULT_LABEL_POLICY);
     const record: HostRecord = {
       hostId: announce.hostId,
-      labels: { ...announce.labels },
+      labels: { ...resolved.labels },
+      ...refusedField(resolved.refused),
       inventory: { ...announce.inventory },
       heartbeatIntervalMs: announce.heartbeatIntervalMs,
       firstSeenMs: entry?.record.firstSeenMs ?? now,
@@ -237,6 +242,7 @@ export class HostRegistry {
     this.hosts.set(announce.hostId, current);
     this.heard(announce.hostId, now, record.heartbeatIntervalMs);
     if (!entry) this.logger.info({ hostId: announce.hostId, labels: record.labels }, 'host registered');
+    if (record.refusedLabels) this.logger.warn({ hostId: announce.hostId, refused: record.refusedLabels }, 'host claims labels it was not given');
     this.emit({ type: 'announce', hostId: announce.hostId, host: view(current) });
     if (previous === 'down') this.transitioned(announce.hostId, current, 'up', 'down', 'announce');
     await this.persist(announce.hostId);
@@ -271,12 +277,14 @@ export class HostRegistry {
 
     let persist = false;
     let previous: HostState | undefined;
+    const resolved = resolveLabels(hb.hostId, hb.labels, this.opts.labels ?? DEFAULT_LABEL_POLICY);
     if (!entry) {
       // Labels travel in heartbeats too, so a host whose announce was lost is still tracked.
       entry = {
         record: {
           hostId: hb.hostId,
-          labels: { ...hb.labels },
+          labels: { ...resolved.labels },
+          ...refusedField(resolved.refused),
           inventory: null,
           heartbeatIntervalMs: hb.heartbeatIntervalMs,
           firstSeenMs: now,
@@ -293,8 +301,13 @@ export class HostRegistry {
       persist = true;
     } else {
       const r = entry.record;
-      if (r.heartbeatIntervalMs !== hb.heartbeatIntervalMs || !sameLabels(r.labels, hb.labels)) {
-        entry.record = { ...r, labels: { ...hb.labels }, heartbeatIntervalMs: hb.heartbeatIntervalMs };
+      if (
+        r.heartbeatIntervalMs !== hb.heartbeatIntervalMs ||
+        !sameLabels(r.labels, resolved.labels) ||
+        !sameLabels(r.refusedLabels ?? NO_LABELS, resolved.refused)
+      ) {
+        const { refusedLabels: _was, ...rest } = r;
+        entry.record = { ...rest, labels: { ...resolved.labels }, ...refusedField(resolved.refused), heartbeatIntervalMs: hb.heartbeatIntervalMs };
         persist = true;
       }
       if (r.state === 'down') {
@@ -510,4 +523,11 @@ function view(entry: HostEntry): HostView {
             trust: live.trust,
           },
   };
+}
+
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** `refusedLabels` for a record: present only when the host claimed something it was not given. */
+function refusedField(refused: Readonly<Record<string, string>>): { refusedLabels?: Record<string, string> } {
+  return Object.keys(refused).length === 0 ? {} : { refusedLabels: { ...refused } };
 }

@@ -10,6 +10,7 @@ import {
   type Subjects,
 } from '@flotilla/shared';
 import type { AssignmentPublisher, AssignmentWriter } from './assignments.js';
+import type { HostMessageRate } from './host-rate.js';
 import type { HostRegistry } from './hosts.js';
 import type { ControllerMetrics } from './metrics.js';
 
@@ -32,7 +33,16 @@ export interface ControlSubjectsDeps {
   assignments: AssignmentWriter;
   metrics: ControllerMetrics;
   logger: Logger;
+  /** Per-host rate limit on announces and heartbeats, checked before a message is decoded. */
+  rate?: HostMessageRate;
+  /** Counts messages the rate limit dropped. */
+  onDropped?: (kind: 'announce' | 'heartbeat') => void;
+  /** @default Date.now */
+  now?: () => number;
 }
+
+/** How often the hosts whose messages were dropped are logged (with how many each). */
+const DROP_REPORT_MS = 10_000;
 
 /**
  * Subscribes to the agents' side of the control conversation: announces and heartbeats go to
@@ -45,6 +55,23 @@ export interface ControlSubjectsDeps {
 export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscription[] {
   const { nc, subjects, hosts, assignments, metrics } = deps;
   const logger = deps.logger.child({ component: 'control-subjects' });
+  const now = deps.now ?? Date.now;
+  let reportedAtMs = now();
+  /** False when the host is over its rate: the message is dropped undecoded, and counted. */
+  const admitted = (kind: 'announce' | 'heartbeat', hostId: string | undefined): boolean => {
+    // A subject without a host id is refused as malformed right after this.
+    if (!deps.rate || hostId === undefined) return true;
+    const t = now();
+    if (deps.rate.admit(hostId, t)) return true;
+    deps.onDropped?.(kind);
+    if (t - reportedAtMs >= DROP_REPORT_MS) {
+      reportedAtMs = t;
+      for (const { hostId: flooding, dropped } of deps.rate.takeDropped()) {
+        logger.warn({ hostId: flooding, dropped, total: deps.rate.droppedBy(flooding) }, 'host over its message rate; messages dropped');
+      }
+    }
+    return false;
+  };
 
   // `reason` names what is wrong; `err`, when parsing threw, keeps the parser's own words.
   const malformed = (kind: string, msg: Msg, reason: string, err?: unknown) => {
@@ -56,6 +83,7 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
     callback: (err, msg) => {
       if (err) return;
       const hostId = subjects.hostIdOf(msg.subject);
+      if (!admitted('announce', hostId)) return;
       let body;
       try {
         body = decodeAnnounce(msg.data);
@@ -72,6 +100,7 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
     callback: (err, msg) => {
       if (err) return;
       const hostId = subjects.hostIdOf(msg.subject);
+      if (!admitted('heartbeat', hostId)) return;
       let body;
       try {
         body = decodeHeartbeat(msg.data);

@@ -129,6 +129,17 @@ export class OutOfRangeError extends FlotillaError {
   }
 }
 
+/**
+ * A limit on what one caller, or all of them together, may spend (streams, uploads, disk space,
+ * messages) is reached. Nothing was changed; the same call may succeed later or once room is made.
+ */
+export class ResourceExhaustedError extends FlotillaError {
+  static readonly code = 'FLOTILLA_ERR_RESOURCE_EXHAUSTED';
+  constructor(message: string, options?: ErrorOptions) {
+    super(ResourceExhaustedError.code, message, options);
+  }
+}
+
 /** A request body larger than the configured limit. */
 export class BodyTooLargeError extends FlotillaError {
   static readonly code = 'FLOTILLA_ERR_BODY_TOO_LARGE';
@@ -282,6 +293,7 @@ const ROWS: readonly (readonly [FlotillaErrorClass, EntryFields])[] = [
   [PermissionDeniedError, { grpc: 'PERMISSION_DENIED', http: 403, exit: EXIT.FAILED, callerFault: true, retry: 'permanent' }],
   [UnavailableError, { grpc: 'UNAVAILABLE', http: 503, exit: EXIT.UNREACHABLE, callerFault: false, retry: 'transient' }],
   [OutOfRangeError, { grpc: 'OUT_OF_RANGE', http: 500, exit: EXIT.FAILED, callerFault: true, retry: 'transient' }],
+  [ResourceExhaustedError, { grpc: 'RESOURCE_EXHAUSTED', http: 429, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
   [BodyTooLargeError, { grpc: 'INTERNAL', http: 413, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
   [UnsupportedMediaTypeError, { grpc: 'INTERNAL', http: 415, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
   [HookFailedError, { grpc: 'INTERNAL', http: 500, exit: EXIT.FAILED, callerFault: false, retry: 'permanent' }],

@@ -268,6 +268,39 @@ describe('downloadArtifact against a real gRPC server', () => {
     expect(await cacheFiles()).toEqual([`${sha256}.partial`]);
   });
 
+  /** Sends one byte, then one more every `everyMs`, until the client goes away. */
+  const drip = (everyMs: number): Behaviour => async (call, bytes) => {
+    let pos = Number(call.request.offset);
+    while (!call.cancelled && pos < bytes.length) {
+      call.write({ offset: String(pos), data: bytes.subarray(pos, pos + 1) });
+      pos += 1;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, everyMs);
+        call.once('cancelled', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  };
+
+  it('abandons a server that drips one byte every 10 s, with a clear transient error', async () => {
+    server.behaviour = drip(10_000);
+    const err = await failure(download({ rateWindowMs: 1_000, minBytesPerSecond: 1024 }));
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect(err.message).toMatch(/without progress\): the controller sent 1 bytes in 1000 ms, below the minimum of 1024 bytes\/s; the download is abandoned for now$/);
+    // Each drip counted as no progress: given up after the retry policy's attempts, not after MAX_ATTEMPTS.
+    expect(server.calls.length).toBe(FAST_RETRY.attempts);
+    expect(await cacheFiles()).toEqual([`${sha256}.partial`]);
+  });
+
+  it('ends a download at its overall deadline, however the bytes trickle', async () => {
+    server.behaviour = drip(100);
+    const err = await failure(download({ deadlineMs: 1_500, rateWindowMs: 60_000, minBytesPerSecond: 1 }));
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect(err.message).toMatch(/did not finish within 1500 ms \(\d+ of \d+ bytes\); it will be tried again$/);
+  });
+
   it('stops at once when aborted, keeping the partial file for later', async () => {
     const ac = new AbortController();
     server.behaviour = async (call, bytes) => {

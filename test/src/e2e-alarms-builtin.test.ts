@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GetHistoryResponse__Output, GetStatusResponse__Output, Rollout__Output } from '@flotilla/proto';
 import { fireAlertmanager } from './alerts.js';
+import { FakeHost, httpGetText } from './controller-process.js';
 import { deadlineFlag, waitUntil } from './deadline.js';
 import { Fleet, type CliResult } from './fleet.js';
 
@@ -114,5 +115,54 @@ describe('built-in alarms, policy and rollback against a real fleet', () => {
     await cli(['deploy', 'demo@3.0.0', '--force', '--wait-timeout', deadlineFlag(60)]);
     await fleetOn('3.0.0');
     expect((await json<GetStatusResponse__Output>(['status', 'demo'])).apps[0]!.bad_versions).toEqual(['2.0.0']);
+  });
+
+  it("one host forging a crash loop for an app it does not run neither reverts the fleet nor marks the version bad", async () => {
+    const before = await seqs();
+    const eventsBefore = (await events()).length;
+    const stableBefore = (await json<GetHistoryResponse__Output>(['history', 'demo'])).stable_version;
+    const intruder = await FakeHost.connect(fleet.nats.url, 'intruder-1', { heartbeatIntervalMs: 500 });
+    try {
+      intruder.announce();
+      const forged = (app: string) => ({
+        app,
+        desiredVersion: '1.0.0',
+        activeVersion: '1.0.0',
+        processState: 'crash-loop' as const,
+        pid: 4242,
+        restarts: 50,
+        health: 'unhealthy' as const,
+        healthSinceMs: Date.now(),
+        installPhase: 'idle' as const,
+        installVersion: null,
+        error: null,
+        updatedAtMs: Date.now(),
+      });
+      intruder.apps = [forged('demo'), forged('payroll')];
+      intruder.startHeartbeats();
+      // The controller's own count of reports it ignored is the event to wait on: once both
+      // forged apps were seen several times, an alarm would have fired at once (crash loops fire
+      // without a duration).
+      await waitUntil(
+        'the controller to ignore the forged reports',
+        async () => {
+          const m = /flotilla_builtin_alarm_ignored_reports_total\{reason="not-assigned"\} (\d+)/.exec((await httpGetText(fleet.controller.http, '/metrics')).body);
+          return m !== null && Number(m[1]) >= 6;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+    } finally {
+      await intruder.close();
+    }
+    // Newest first: nothing was added, and no crash-loop alarm was ever raised in this fleet.
+    const after = await events();
+    expect(after.length).toBe(eventsBefore);
+    expect(after.filter((e) => e.source === 'builtin:crash-loop')).toEqual([]);
+    // The fleet's hosts got no new assignment (the intruder shows up as a host, with none).
+    const seqsAfter = await seqs();
+    for (const [host, seq] of before) expect(seqsAfter.get(host), host).toBe(seq);
+    const history = await json<GetHistoryResponse__Output>(['history', 'demo']);
+    expect(history.stable_version).toBe(stableBefore);
+    expect(history.versions.find((v) => v.version === stableBefore)?.bad).toBeFalsy();
   });
 });

@@ -224,8 +224,18 @@ function sanitizeMode(mode: number | undefined): number | undefined {
   return typeof mode === 'number' ? mode & 0o777 : undefined;
 }
 
-function foldKey(path: string): string {
-  return path.normalize('NFC').toLowerCase();
+/** Characters some filesystems (HFS+, APFS) skip when they compare names. */
+const IGNORABLE = /[\u00ad\u034f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]/g;
+
+/**
+ * One spelling for every name a folding filesystem could take as the same. `toLowerCase` alone is
+ * simple case mapping: the kernel's casefold (ext4, f2fs) is full folding, where `ß`, `ẞ` and
+ * `SS` are all `ss`. Upper then lower reaches full folding for those; compatibility normalisation
+ * and dropping ignorables cover the other folding filesystems. Folding more names together than
+ * a given filesystem does only refuses more archives, never lets one through.
+ */
+export function foldKey(path: string): string {
+  return path.normalize('NFKC').replace(IGNORABLE, '').toLowerCase().toUpperCase().toLowerCase().normalize('NFKC');
 }
 
 function octal(mode: number): string {

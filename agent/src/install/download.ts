@@ -53,7 +53,19 @@ export interface DownloadOptions {
   retry?: Partial<RetryPolicy>;
   /** A stream that delivers nothing for this long is dropped and resumed. @default 30000 */
   idleTimeoutMs?: number;
+  /** The slowest stream kept: fewer bytes than this per second, over `rateWindowMs`. @default 1024 */
+  minBytesPerSecond?: number;
+  /** ...measured over windows this long (a stream shorter than one is not judged). @default 60000 */
+  rateWindowMs?: number;
+  /** The whole download, every attempt and wait included, ends by then. @default 3600000 (1h) */
+  deadlineMs?: number;
 }
+
+/**
+ * The download's time bounds, so a controller (or a man in the middle) that drips a byte at a
+ * time cannot hold an install for ever: each byte resets the idle timeout, so it takes a rate.
+ */
+export const DEFAULT_DOWNLOAD_PACE = Object.freeze({ minBytesPerSecond: 1024, rateWindowMs: 60_000, deadlineMs: 3_600_000 });
 
 /** Options of the gRPC channel to the controller. */
 export interface ArtifactsClientOptions {
@@ -129,7 +141,8 @@ interface Progress {
 type Outcome =
   | { kind: 'complete' }
   | { kind: 'short' }
-  | { kind: 'transient'; error: FlotillaError }
+  /** `slow`: the stream brought bytes, too few to count as progress against the retry limit. */
+  | { kind: 'transient'; error: FlotillaError; slow?: boolean }
   | { kind: 'fatal'; error: FlotillaError; discardPartial: boolean }
   | { kind: 'aborted' };
 
@@ -139,6 +152,7 @@ async function download(opts: DownloadOptions): Promise<string> {
   if (!Number.isSafeInteger(size) || size < 0) throw new ValidationError(`artifact size ${size} is not a byte count`);
   const retry = withDefaults(DEFAULT_DOWNLOAD_RETRY, opts.retry);
   const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+  const deadlineMs = opts.deadlineMs ?? DEFAULT_DOWNLOAD_PACE.deadlineMs;
   const log = opts.logger.child({ component: 'download', sha256 });
   signal?.throwIfAborted();
 
@@ -178,6 +192,12 @@ async function download(opts: DownloadOptions): Promise<string> {
         { details: { expected: sha256, actual, size } },
       );
     }
+    if (Date.now() - started >= deadlineMs) {
+      throw new UnavailableError(
+        `download of artifact ${sha256} did not finish within ${deadlineMs} ms (${progress.offset} of ${size} bytes); it will be tried again`,
+        { details: { offset: progress.offset, size, deadlineMs } },
+      );
+    }
     if (attempts >= MAX_ATTEMPTS) {
       throw new UnavailableError(`download of artifact ${sha256} did not finish after ${attempts} attempts`, {
         details: { offset: progress.offset, size },
@@ -185,7 +205,7 @@ async function download(opts: DownloadOptions): Promise<string> {
     }
     attempts += 1;
     const offsetBefore = progress.offset;
-    const outcome = await runAttempt(opts, progress, partialPath, idleTimeoutMs);
+    const outcome = await runAttempt(opts, progress, partialPath, idleTimeoutMs, started + deadlineMs);
     progress = await reconcile(partialPath, progress, size, signal);
 
     switch (outcome.kind) {
@@ -202,7 +222,8 @@ async function download(opts: DownloadOptions): Promise<string> {
         break;
     }
     lastFailure = outcome;
-    idleAttempts = progress.offset > offsetBefore ? 0 : idleAttempts + 1;
+    const progressed = progress.offset > offsetBefore && !(outcome.kind === 'transient' && outcome.slow);
+    idleAttempts = progressed ? 0 : idleAttempts + 1;
     if (idleAttempts >= retry.attempts) throw exhausted(sha256, size, progress.offset, idleAttempts, lastFailure);
     const delayMs = backoffMs(retry, idleAttempts);
     log.warn(
@@ -241,7 +262,7 @@ async function download(opts: DownloadOptions): Promise<string> {
  * call, let the HTTP/2 session buffer megabytes of chunks here; those outlive young-generation
  * collections and cost a full collection every few tens of megabytes.
  */
-function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: string, idleTimeoutMs: number): Promise<Outcome> {
+function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: string, idleTimeoutMs: number, deadlineAtMs: number): Promise<Outcome> {
   const { size, signal } = opts;
   return new Promise<Outcome>((resolvePromise) => {
     if (signal?.aborted) {
@@ -270,6 +291,8 @@ function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: stri
       if (done) return;
       done = true;
       clearTimeout(idle);
+      clearInterval(pace);
+      clearTimeout(cut);
       signal?.removeEventListener('abort', onAbort);
       // Stops the server sending (a no-op once the call has its status).
       call.cancel();
@@ -281,6 +304,29 @@ function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: stri
         error: new UnavailableError(`the controller sent nothing for ${idleTimeoutMs} ms`),
       });
     }, idleTimeoutMs);
+    // Each window must bring its share of bytes; a drip that keeps the idle timeout at bay does not.
+    const minBytesPerSecond = opts.minBytesPerSecond ?? DEFAULT_DOWNLOAD_PACE.minBytesPerSecond;
+    const rateWindowMs = opts.rateWindowMs ?? DEFAULT_DOWNLOAD_PACE.rateWindowMs;
+    const minPerWindow = (minBytesPerSecond * rateWindowMs) / 1000;
+    let windowStart = progress.offset;
+    const pace = setInterval(() => {
+      const got = progress.offset - windowStart;
+      windowStart = progress.offset;
+      if (got < minPerWindow && progress.offset < size) {
+        finish({
+          kind: 'transient',
+          slow: true,
+          error: new UnavailableError(
+            `the controller sent ${got} bytes in ${rateWindowMs} ms, below the minimum of ${minBytesPerSecond} bytes/s; the download is abandoned for now`,
+          ),
+        });
+      }
+    }, rateWindowMs);
+    // The attempt ends with the download's deadline; the loop then reports it.
+    const cut = setTimeout(
+      () => finish({ kind: 'transient', slow: true, error: new UnavailableError('the download reached its deadline') }),
+      Math.max(0, deadlineAtMs - Date.now()),
+    );
     const onAbort = () => finish({ kind: 'aborted' });
     signal?.addEventListener('abort', onAbort, { once: true });
 

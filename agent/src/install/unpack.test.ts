@@ -87,6 +87,31 @@ describe('unpackRelease: hostile archives', () => {
     });
   }
 
+  // A case-folding data directory (ext4 casefold) takes `ß`, `SS` and `ss` for one name: a link
+  // under one spelling must stop writes under every other, or mkdir follows it.
+  for (const [link, through] of [
+    ['ß', 'ss/x'],
+    ['ß', 'SS/x'],
+    ['ẞ', 'ss/x'],
+    ['SS', 'ß/x'],
+    ['Stra\u00dfe', 'STRASSE/x'],
+  ] as const) {
+    it(`refuses ${through} after a link ${link}, under any case folding, and writes nothing`, async () => {
+      const err = await refusal(
+        buildTarball([
+          { path: 'flotilla.json', content: JSON.stringify(MINIMAL_MANIFEST) },
+          { path: 'sub/', type: 'directory' },
+          { path: link, type: 'symlink', linkpath: 'sub' },
+          { path: through, content: 'written through the link\n' },
+        ]),
+      );
+      expect(err).toBeInstanceOf(UnsafeArchiveError);
+      expect(err.details.rule).toBe('through-symlink');
+      expect(err.details.entry).toBe(through);
+      expect(await tree()).toEqual(['outside', 'release.tar.gz', 'releases']);
+    });
+  }
+
   it('names the entry and the rule in the message', async () => {
     const err = await refusal(buildAppTarball({ files: [{ path: '../escape', content: 'x' }] }));
     expect(err.message).toMatch(/entry "\.\.\/escape" breaks rule dotdot-path/);

@@ -17,6 +17,7 @@ import {
 import { ReadEntry, Unpack } from 'tar';
 import { ArchiveRules, refuse, unsafeArchive } from './archive-rules.js';
 import { resolveContainment } from './containment.js';
+import { ArchiveOrderQueue } from './entry-queue.js';
 import { withDefaults } from './defaults.js';
 import { errnoCode, syncDir } from './durable.js';
 import { writeReleaseMarker } from './marker.js';
@@ -167,6 +168,9 @@ async function extract(
       }
     },
   });
+  // tar's own reservations hold every entry until the end (see ArchiveOrderQueue): ours forget
+  // each entry once it is written, so memory does not grow with the number of entries.
+  unpack.reservations = new ArchiveOrderQueue() as unknown as Unpack['reservations'];
   unpack.on('error', (err: Error) => stop(tarFailure(err)));
   // The archive ends at its two zero blocks; whatever the gzip holds after them is not read.
   let sawEnd = false;

@@ -26,6 +26,7 @@ describe('alerts and alarms config', () => {
     expect(c.alerts).toEqual({ appLabel: 'app', maxBodyBytes: 1024 * 1024, sources: [] });
     expect(c.alarms.defaults).toEqual(ALARM_DEFAULTS);
     expect(c.alarms.defaults).toEqual({
+      quorum: { minHosts: 2, minShare: 0 },
       health: { enabled: true, failingShare: 0.5, forMs: 10_000 },
       crashLoop: { enabled: true, restarts: 3, windowMs: 300_000 },
       resources: { cpuPercent: null, memoryPercent: null, forMs: 120_000 },
@@ -44,12 +45,13 @@ describe('alerts and alarms config', () => {
       alarms: {
         defaults: { health: { for: '30s' }, crashLoop: { window: '10m' } },
         apps: {
-          web: { health: { failingShare: '20%' }, resources: { cpuPercent: 95, for: '90s' }, revertOutsideWatchWindow: true },
+          web: { quorum: { minShare: '30%' }, health: { failingShare: '20%' }, resources: { cpuPercent: 95, for: '90s' }, revertOutsideWatchWindow: true },
           batch: { crashLoop: { enabled: false } },
         },
       },
     });
     expect(alarmPolicyFor(c.alarms, 'web')).toEqual({
+      quorum: { minHosts: 2, minShare: 0.3 },
       health: { enabled: true, failingShare: 0.2, forMs: 30_000 },
       crashLoop: { enabled: true, restarts: 3, windowMs: 600_000 },
       resources: { cpuPercent: 95, memoryPercent: null, forMs: 90_000 },

@@ -51,8 +51,22 @@ export interface ResourceAlarmSettings {
   readonly forMs: number;
 }
 
+/**
+ * How many of an app's counted hosts (those assigned the app and running the assigned version)
+ * a condition must hold on before an alarm fires. The larger of the two applies, but never more
+ * than the counted hosts themselves: an app on one host still alarms on that host. A host's word
+ * is evidence about that host only; it can fail its own rollout step, never revert a fleet alone.
+ */
+export interface AlarmQuorum {
+  /** At least this many hosts (capped at the app's counted hosts). @default 2 */
+  readonly minHosts: number;
+  /** At least this share (0 to 1) of the app's counted hosts, rounded up. @default 0 */
+  readonly minShare: number;
+}
+
 /** What alarms do for one app. */
 export interface AppAlarmPolicy {
+  readonly quorum: AlarmQuorum;
   readonly health: HealthAlarmSettings;
   readonly crashLoop: CrashLoopAlarmSettings;
   readonly resources: ResourceAlarmSettings;
@@ -71,6 +85,7 @@ export interface AlarmsConfig {
 }
 
 export const ALARM_DEFAULTS: AppAlarmPolicy = Object.freeze({
+  quorum: Object.freeze({ minHosts: 2, minShare: 0 }),
   health: Object.freeze({ enabled: true, failingShare: 0.5, forMs: 10_000 }),
   crashLoop: Object.freeze({ enabled: true, restarts: 3, windowMs: 300_000 }),
   resources: Object.freeze({ cpuPercent: null, memoryPercent: null, forMs: 120_000 }),
@@ -119,8 +134,14 @@ const resourceFields = {
   for: duration('resources.for').pipe(z.number().min(0)),
 };
 
+const quorumFields = {
+  minHosts: z.number().int().min(1).max(100_000),
+  minShare: share,
+};
+
 const partialPolicy = z
   .strictObject({
+    quorum: z.strictObject(quorumFields).partial().optional(),
     health: z.strictObject(healthFields).partial().optional(),
     crashLoop: z.strictObject(crashLoopFields).partial().optional(),
     resources: z.strictObject(resourceFields).partial().optional(),
@@ -134,7 +155,12 @@ function resolvePolicy(base: AppAlarmPolicy, over: PartialPolicy): AppAlarmPolic
   const h = over.health ?? {};
   const c = over.crashLoop ?? {};
   const r = over.resources ?? {};
+  const q = over.quorum ?? {};
   return Object.freeze({
+    quorum: Object.freeze({
+      minHosts: q.minHosts ?? base.quorum.minHosts,
+      minShare: q.minShare ?? base.quorum.minShare,
+    }),
     health: Object.freeze({
       enabled: h.enabled ?? base.health.enabled,
       failingShare: h.failingShare ?? base.health.failingShare,
@@ -194,6 +220,7 @@ export const alertsConfigSchema = z
  * ```yaml
  * alarms:
  *   defaults:
+ *     quorum: { minHosts: 2, minShare: 0 }
  *     health: { enabled: true, failingShare: 50%, for: 10s }
  *     crashLoop: { enabled: true, restarts: 3, window: 5m }
  *     resources: { cpuPercent: null, memoryPercent: null, for: 2m }

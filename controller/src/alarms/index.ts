@@ -34,6 +34,8 @@ export {
   type BuiltinResult,
 } from './builtin/evaluator.js';
 export { BuiltinAlarms, type BuiltinAlarmsOptions, type HostFeed, type HostFeedEvent } from './builtin/driver.js';
+export { AssignedHostCounts, type AssignmentIndex } from './builtin/assigned-counts.js';
+export { countedReports, type AssignedVersions, type CountedReports, type IgnoredReason } from './builtin/counted.js';
 export {
   ALARMS_ENV,
   ALARM_DEFAULTS,

@@ -10,6 +10,12 @@ export class AlarmMetrics {
   readonly raised: Counter<'source' | 'outcome'>;
   /** Built-in alarm episodes that ended, by source. */
   readonly cleared: Counter<'source'>;
+  /**
+   * Heartbeat app reports the built-in alarms ignored, by reason (`not-assigned`: the host is not
+   * assigned the app; `other-version`: it runs another version than its assigned one). No app
+   * label: the app name comes from the host, and a hostile one could invent endless names.
+   */
+  readonly ignoredReports: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -29,6 +35,12 @@ export class AlarmMetrics {
       name: 'flotilla_alarms_raised_total',
       help: 'Alarms handed to the rollout manager, by source and outcome (reverted, already-reverting, stopped, recorded, error).',
       labelNames: ['source', 'outcome'],
+      registers,
+    });
+    this.ignoredReports = new Counter({
+      name: 'flotilla_builtin_alarm_ignored_reports_total',
+      help: 'Heartbeat app reports the built-in alarms ignored, by reason (not-assigned, other-version).',
+      labelNames: ['reason'],
       registers,
     });
     this.cleared = new Counter({

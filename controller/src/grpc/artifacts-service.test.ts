@@ -4,11 +4,13 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import { status, type ServerWritableStream } from '@grpc/grpc-js';
 import { loadFlotillaProto, type DownloadChunk, type DownloadChunk__Output, type DownloadRequest__Output } from '@flotilla/proto';
 import { NotFoundError, createLogger } from '@flotilla/shared';
 import type { ArtifactStore } from '../artifacts.js';
 import type { ControllerMetrics } from '../metrics.js';
+import { DiskRoom } from './disk-room.js';
+import { StreamLimits } from './stream-limits.js';
 import { artifactsService, artifactsServiceDefinition, CHUNK_HEADER_ROOM, OutgoingChunk } from './artifacts-service.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
@@ -16,6 +18,14 @@ const loaded = loadFlotillaProto().Artifacts.service;
 const protobufEncode = loaded.Download!.responseSerialize as (m: DownloadChunk) => Buffer;
 const protobufDecode = loaded.Download!.responseDeserialize as (b: Buffer) => DownloadChunk__Output;
 const SHA = 'a'.repeat(64);
+/** Limits no test here reaches. */
+const LIMITS = {
+  limits: new StreamLimits({ maxStreams: 100, maxStreamsPerPeer: 100, maxUploads: 10 }),
+  diskRoom: new DiskRoom(tmpdir(), async () => Number.MAX_SAFE_INTEGER),
+  uploadIdleTimeoutMs: 30_000,
+  uploadDeadlineMs: 60_000,
+  downloadStallTimeoutMs: 60_000,
+};
 
 let dir: string;
 beforeAll(async () => {
@@ -97,6 +107,10 @@ class FakeCall extends EventEmitter {
   ) {
     super();
     this.on('error', (err) => (this.failure = err));
+  }
+
+  getPeer(): string {
+    return 'ipv4:127.0.0.1:50000';
   }
 
   write(message: DownloadChunk, done: () => void): boolean {
@@ -184,7 +198,7 @@ describe('Download', () => {
     const size = 5 * 64 * 1024 + 123;
     const { path, bytes } = await artifactFile(size);
     const m = fakeMetrics();
-    const { Download } = artifactsService({ artifacts: storeOf(path, size), metrics: m.metrics, logger, downloadChunkBytes: 64 * 1024 });
+    const { Download } = artifactsService({ artifacts: storeOf(path, size), metrics: m.metrics, logger, ...LIMITS, downloadChunkBytes: 64 * 1024 });
     const call = new FakeCall({ sha256: SHA, offset: '1000' }, 2);
     await Download!(call.asServerCall());
     await call.idle();
@@ -201,7 +215,7 @@ describe('Download', () => {
     const size = 40 * 16 * 1024;
     const { path } = await artifactFile(size);
     const m = fakeMetrics();
-    const { Download } = artifactsService({ artifacts: storeOf(path, size), metrics: m.metrics, logger, downloadChunkBytes: 16 * 1024 });
+    const { Download } = artifactsService({ artifacts: storeOf(path, size), metrics: m.metrics, logger, ...LIMITS, downloadChunkBytes: 16 * 1024 });
     const call = new FakeCall({ sha256: SHA, offset: '0' }, 16, (c) => {
       if (c.frames.length === 3) c.cancel();
     });
@@ -212,10 +226,36 @@ describe('Download', () => {
     expect(m.results).toEqual(['cancelled']);
   });
 
+  it('ends a download whose client stops taking chunks, holding no more than two of them meanwhile', async () => {
+    const size = 40 * 16 * 1024;
+    const { path } = await artifactFile(size);
+    const m = fakeMetrics();
+    const { Download } = artifactsService({
+      artifacts: storeOf(path, size),
+      metrics: m.metrics,
+      logger,
+      ...LIMITS,
+      downloadStallTimeoutMs: 200,
+      downloadChunkBytes: 16 * 1024,
+    });
+    // A client that takes nothing: written messages stay queued and their callbacks never run.
+    const call = new FakeCall({ sha256: SHA, offset: '0' }, 16);
+    const queued: unknown[] = [];
+    call.write = (message: DownloadChunk) => {
+      queued.push(message);
+      return true;
+    };
+    await Download!(call.asServerCall());
+
+    expect(queued).toHaveLength(2);
+    expect(call.failure).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: expect.stringMatching(/^download took no data for 200ms \(limits\.downloadStallTimeout\) having sent up to offset 32768; resume from the last offset received$/) });
+    expect(m.results).toEqual(['refused']);
+  });
+
   it('answers an unknown artifact with NOT_FOUND', async () => {
     const { path } = await artifactFile(10);
     const m = fakeMetrics();
-    const { Download } = artifactsService({ artifacts: storeOf(path, 10), metrics: m.metrics, logger, downloadChunkBytes: 16 * 1024 });
+    const { Download } = artifactsService({ artifacts: storeOf(path, 10), metrics: m.metrics, logger, ...LIMITS, downloadChunkBytes: 16 * 1024 });
     const call = new FakeCall({ sha256: 'b'.repeat(64), offset: '0' }, 16);
     await Download!(call.asServerCall());
 

@@ -6,11 +6,13 @@ import type {
   UploadRequest__Output,
   UploadResponse,
 } from '@flotilla/proto';
-import { InternalError, SignatureError, ValidationError, isCallerFault, type Logger } from '@flotilla/shared';
+import { InternalError, ResourceExhaustedError, SignatureError, ValidationError, formatDuration, isCallerFault, type Logger } from '@flotilla/shared';
 import type { ArtifactStore, OpenArtifact, UploadSession } from '../artifacts.js';
 import type { ControllerMetrics, TransferResult } from '../metrics.js';
 import { artifactInfo, readUint64, signedFromMessage } from './convert.js';
+import type { DiskRoom } from './disk-room.js';
 import { toServiceError } from './errors.js';
+import { peerAddress, type StreamLimits } from './stream-limits.js';
 
 export interface ArtifactsServiceDeps {
   artifacts: ArtifactStore;
@@ -20,6 +22,16 @@ export interface ArtifactsServiceDeps {
   downloadChunkBytes: number;
   /** Throws when this call's caller may not push artifacts of `app` (checked once the header names it). */
   authorizeUpload?: (call: object, app: string) => void;
+  /** Streams in flight, overall, per peer and uploads. */
+  limits: StreamLimits;
+  /** Room on the artifacts disk, held by each upload for its signed size. */
+  diskRoom: DiskRoom;
+  /** An upload that sends nothing for this long is dropped. */
+  uploadIdleTimeoutMs: number;
+  /** An upload not finished this long after it began is dropped, however it trickles. */
+  uploadDeadlineMs: number;
+  /** A download whose client takes no chunk for this long is ended (it resumes from its offset). */
+  downloadStallTimeoutMs: number;
 }
 
 /** 'refused' when the caller caused the failure (and can fix it), 'failed' when we did. */
@@ -45,10 +57,42 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     let sawHeader = false;
     let settled = false;
     let work: Promise<void> = Promise.resolve();
+    let releaseStream: () => void;
+    try {
+      releaseStream = deps.limits.acquire(peerAddress(call.getPeer()), 'upload');
+    } catch (err) {
+      metrics.uploads.inc({ result: 'refused' });
+      logger.warn({ peer: call.getPeer(), err }, 'upload refused');
+      callback(toServiceError(err));
+      return;
+    }
+    let releaseRoom: (() => void) | undefined;
+    // Idle only counts while we wait for the client: the call is paused while we write.
+    let idle: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        settle(new ResourceExhaustedError(`upload sent nothing for ${formatDuration(deps.uploadIdleTimeoutMs)} (limits.uploadIdleTimeout); it was dropped`));
+      }, deps.uploadIdleTimeoutMs);
+      idle.unref();
+    };
+    const deadline = setTimeout(() => {
+      settle(new ResourceExhaustedError(`upload did not finish within ${formatDuration(deps.uploadDeadlineMs)} (limits.uploadDeadline); it was dropped`));
+    }, deps.uploadDeadlineMs);
+    deadline.unref();
+    armIdle();
+    /** Gives back the stream's place, the disk room and the timers: every way out calls it. */
+    const letGo = () => {
+      clearTimeout(idle);
+      clearTimeout(deadline);
+      releaseStream();
+      releaseRoom?.();
+    };
 
     const settle = (err: unknown, value?: UploadResponse) => {
       if (settled) return;
       settled = true;
+      letGo();
       const bytes = session?.bytesReceived ?? 0;
       const what = session ? { app: session.descriptor.app, version: session.descriptor.version } : {};
       if (err) {
@@ -71,6 +115,9 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         sawHeader = true;
         session = await artifacts.beginUpload(signedFromMessage(msg.header));
         deps.authorizeUpload?.(call, session.descriptor.app);
+        // Before a single byte: the signed size must fit on the disk beside uploads in progress.
+        const { app, version, size } = session.descriptor;
+        releaseRoom = await deps.diskRoom.reserve(`${app}@${version}`, size);
         return;
       }
       if (msg.payload === 'chunk') {
@@ -86,17 +133,21 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     call.on('data', (msg: UploadRequest__Output) => {
       if (settled) return;
       call.pause();
+      clearTimeout(idle);
       work = work
         .then(() => handle(msg))
         .then(
           () => {
-            if (!settled) call.resume();
+            if (settled) return;
+            armIdle();
+            call.resume();
           },
           (err: unknown) => settle(err),
         );
     });
 
     call.on('end', () => {
+      clearTimeout(idle);
       work = work.then(async () => {
         if (settled) return;
         try {
@@ -112,6 +163,7 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     const dropped = () => {
       if (settled) return;
       settled = true;
+      letGo();
       metrics.uploads.inc({ result: 'cancelled' });
       metrics.uploadBytes.inc({ result: 'cancelled' }, session?.bytesReceived ?? 0);
       logger.info({ bytes: session?.bytesReceived ?? 0 }, 'upload cancelled by the client');
@@ -136,23 +188,51 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
     let opened: OpenArtifact | undefined;
     let sent = 0;
     const sha256 = call.request.sha256;
+    let releaseStream: (() => void) | undefined;
+    // A client that stops reading holds its slabs and a frame in HTTP/2's buffers: bounded, but
+    // held. After the stall timeout the call ends and gives them back; the agent resumes later.
+    let stalled = false;
+    let stall: NodeJS.Timeout | undefined;
+    const armStall = () => {
+      clearTimeout(stall);
+      stall = setTimeout(() => {
+        stalled = true;
+        logger.info({ sha256, sent }, 'download stalled: the client took nothing; ending it');
+        call.emit(
+          'error',
+          toServiceError(new ResourceExhaustedError(`download took no data for ${formatDuration(deps.downloadStallTimeoutMs)} (limits.downloadStallTimeout) having sent up to offset ${offsetSent()}; resume from the last offset received`)),
+        );
+      }, deps.downloadStallTimeoutMs);
+      stall.unref();
+    };
+    let offsetSent = () => 0;
     try {
+      releaseStream = deps.limits.acquire(peerAddress(call.getPeer()), 'download');
       const offset = readUint64(call.request.offset, 'offset');
       opened = await artifacts.openForDownload(sha256, offset);
       const slabs = new SlabPool(CHUNK_HEADER_ROOM + deps.downloadChunkBytes, SLABS_PER_DOWNLOAD);
       let position = offset;
-      while (position < opened.size && !call.cancelled) {
+      offsetSent = () => offset + sent;
+      armStall();
+      while (position < opened.size && !call.cancelled && !stalled) {
         const slab = slabs.take() ?? (await slabs.released(call));
         if (!slab) break; // the call ended while it waited
         const want = Math.min(deps.downloadChunkBytes, opened.size - position);
         const { bytesRead } = await opened.handle.read(slab, CHUNK_HEADER_ROOM, want, position);
         if (bytesRead === 0) throw new InternalError(`artifact ${sha256} ended early on disk at byte ${position}`);
-        const more = call.write(new OutgoingChunk(slab, position, bytesRead), () => slabs.give(slab));
+        const more = call.write(new OutgoingChunk(slab, position, bytesRead), () => {
+          armStall();
+          slabs.give(slab);
+        });
         position += bytesRead;
         sent += bytesRead;
         if (!more) await settledOrCancelled(call, 'drain');
       }
       metrics.downloadBytes.inc(sent);
+      if (stalled) {
+        metrics.downloads.inc({ result: 'refused' });
+        return;
+      }
       if (call.cancelled || position < opened.size) {
         metrics.downloads.inc({ result: 'cancelled' });
         logger.debug({ sha256, offset, sent }, 'download cancelled by the client');
@@ -169,6 +249,8 @@ export function artifactsService(deps: ArtifactsServiceDeps): ArtifactsHandlers 
         call.emit('error', toServiceError(err));
       }
     } finally {
+      clearTimeout(stall);
+      releaseStream?.();
       await opened?.handle.close().catch(() => undefined);
     }
   }
@@ -196,8 +278,12 @@ const OFFSET_TAG = 0x08;
 const DATA_TAG = 0x12;
 /** Room for both tags, a 64-bit varint offset and a 32-bit varint length. */
 export const CHUNK_HEADER_ROOM = 1 + 10 + 1 + 5;
-/** Chunks one download may have read ahead of what grpc-js has framed. */
-const SLABS_PER_DOWNLOAD = 4;
+/**
+ * Chunks one download may hold: the one grpc-js is sending and one read ahead. With the frame
+ * grpc-js copies for HTTP/2, a client that stops reading pins at most three chunks of memory
+ * (768 KiB at the default 256 KiB chunk), which is what bounds 1,500 unread streams.
+ */
+const SLABS_PER_DOWNLOAD = 2;
 
 /**
  * One DownloadChunk whose `length` bytes sit in `slab` at CHUNK_HEADER_ROOM. `encode` writes the

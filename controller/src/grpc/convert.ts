@@ -59,6 +59,7 @@ export function hostInfo(host: HostView, assignmentSeq: number, apps: readonly A
   return {
     host_id: r.hostId,
     labels: { ...r.labels },
+    refused_labels: { ...r.refusedLabels },
     state: r.state,
     first_seen_ms: long(r.firstSeenMs),
     // The last time the host itself spoke (not the controller's restart, which resets lastSeenMs).

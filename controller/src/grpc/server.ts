@@ -12,6 +12,9 @@ import { withGuard, type CallGuard } from './guard.js';
  */
 export const GRPC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 
+/** HTTP/2 streams one gRPC connection may have open at once. */
+export const GRPC_STREAMS_PER_CONNECTION = 100;
+
 export const GRPC_SERVER_OPTIONS: ServerOptions = Object.freeze({
   'grpc.max_receive_message_length': GRPC_MAX_MESSAGE_BYTES,
   'grpc.max_send_message_length': GRPC_MAX_MESSAGE_BYTES,
@@ -19,6 +22,9 @@ export const GRPC_SERVER_OPTIONS: ServerOptions = Object.freeze({
   // silently (a host that vanished mid-download) instead of holding them for hours.
   'grpc.keepalive_time_ms': 60_000,
   'grpc.keepalive_timeout_ms': 20_000,
+  // HTTP/2 streams one connection may open at once. Per connection only: the overall and
+  // per-peer counts that a caller with many connections cannot dodge are StreamLimits'.
+  'grpc.max_concurrent_streams': GRPC_STREAMS_PER_CONNECTION,
 });
 
 export interface GrpcHandlers {

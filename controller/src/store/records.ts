@@ -29,7 +29,10 @@ export type HostState =
 /** `flotilla_hosts[hostId]`: written on announce, label changes and up/down transitions only. */
 export interface HostRecord {
   hostId: string;
+  /** The labels selectors see: what the host claims, less what the label policy refuses, plus the operator's. */
   labels: Record<string, string>;
+  /** Labels the host claimed and the label policy did not believe; absent when none. */
+  refusedLabels?: Record<string, string>;
   /** Null for a host that has sent heartbeats but never an announce. */
   inventory: Inventory | null;
   heartbeatIntervalMs: number;
@@ -110,6 +113,7 @@ export const recordSchemas = {
   hosts: z.object({
     hostId: z.string(),
     labels: z.record(z.string(), z.string()),
+    refusedLabels: z.record(z.string(), z.string()).optional(),
     inventory: z
       .object({
         hostname: z.string(),

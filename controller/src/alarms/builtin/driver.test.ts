@@ -1,11 +1,17 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, type AppStatusReport } from '@flotilla/shared';
+import { Registry } from 'prom-client';
 import { alarmsConfigSchema } from '../config.js';
+import { AlarmMetrics } from '../metrics.js';
 import { IDLE_LOAD, MemoryAlarmSink, appReport } from '../testing.js';
 import { BuiltinAlarms, type HostFeedEvent } from './driver.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 const T0 = 1_700_000_000_000;
+/** One host is enough to fire here: the quorum has its own tests in evaluator.test.ts. */
+const config = alarmsConfigSchema.parse({ defaults: { quorum: { minHosts: 1 } } });
+/** Every host is assigned web 2.0.0, the version appReport reports. */
+const assignments = { assignedVersion: (_hostId: string, app: string) => (app === 'web' ? '2.0.0' : undefined), hostsAssigned: () => 0 };
 
 class FakeFeed {
   private listeners = new Set<(e: HostFeedEvent) => void>();
@@ -29,7 +35,8 @@ describe('BuiltinAlarms', () => {
     const alarms = new BuiltinAlarms({
       feed,
       sink,
-      config: alarmsConfigSchema.parse({}),
+      config,
+      assignments,
       logger,
       now: () => now,
       retryMs: 5_000,
@@ -76,6 +83,28 @@ describe('BuiltinAlarms', () => {
     await alarms.stop();
   });
 
+  it('ignores reports of apps or versions a host is not assigned, and counts them in a metric', async () => {
+    const registry = new Registry();
+    const metrics = new AlarmMetrics(registry);
+    const feed = new FakeFeed();
+    const sink = new MemoryAlarmSink(['web', 'db']);
+    const alarms = new BuiltinAlarms({ feed, sink, config, assignments, logger, metrics });
+    alarms.start();
+    const beat = (hostId: string, apps: AppStatusReport[]) => feed.emit({ type: 'heartbeat', hostId, heartbeat: { load: IDLE_LOAD, apps } });
+    // db is assigned to nobody; web 1.0.0 is not the version assigned.
+    beat('h1', [appReport('db', { processState: 'crash-loop' }), appReport('web', { activeVersion: '1.0.0', processState: 'crash-loop' })]);
+    await alarms.idle();
+    expect(sink.raised).toEqual([]);
+    expect(alarms.snapshot().apps).toEqual({});
+    const counts = (await metrics.ignoredReports.get()).values.map((v) => [v.labels.reason, v.value]);
+    expect(counts.sort()).toEqual([['not-assigned', 1], ['other-version', 1]]);
+    // The same host reporting the version it is assigned counts as before.
+    beat('h1', [appReport('web', { processState: 'crash-loop' })]);
+    await alarms.idle();
+    expect(sink.raised.map((a) => `${a.app}:${a.source}`)).toEqual(['web:builtin:crash-loop']);
+    await alarms.stop();
+  });
+
   describe('on its own timer', () => {
     afterEach(() => {
       vi.restoreAllMocks();
@@ -87,7 +116,8 @@ describe('BuiltinAlarms', () => {
       const armed = vi.spyOn(globalThis, 'setTimeout');
       const feed = new FakeFeed();
       const sink = new MemoryAlarmSink(['web']);
-      const alarms = new BuiltinAlarms({ feed, sink, config: alarmsConfigSchema.parse({}), logger });
+      const alarms = new BuiltinAlarms({ feed, sink, config,
+      assignments, logger });
       alarms.start();
       const beatAll = () => {
         for (const [hostId, health] of [['h1', 'unhealthy'], ['h2', 'unhealthy'], ['h3', 'healthy']] as const) {

@@ -2,6 +2,7 @@ import type { AppStatusReport, LoadFigures, Logger } from '@flotilla/shared';
 import { alarmPolicyFor, type AlarmsConfig, type AppAlarmPolicy } from '../config.js';
 import type { AlarmMetrics } from '../metrics.js';
 import type { Alarm, AlarmSink } from '../types.js';
+import { countedReports, type AssignedVersions } from './counted.js';
 import { BuiltinEvaluator, type AppAlarmSnapshot, type BuiltinEvent } from './evaluator.js';
 import { builtinSource, type BuiltinAlarmKind } from './kinds.js';
 
@@ -27,6 +28,8 @@ export interface HostFeed {
 
 export interface BuiltinAlarmsOptions {
   feed: HostFeed;
+  /** Which version of each app each host is assigned: only hosts running that version count. */
+  assignments: AssignedVersions;
   sink: AlarmSink;
   config: AlarmsConfig;
   logger: Logger;
@@ -60,7 +63,7 @@ export class BuiltinAlarms {
     this.logger = opts.logger.child({ component: 'builtin-alarms' });
     this.retryMs = opts.retryMs ?? 5000;
     this.policyFor = (app) => alarmPolicyFor(opts.config, app);
-    this.evaluator = new BuiltinEvaluator(this.policyFor);
+    this.evaluator = new BuiltinEvaluator(this.policyFor, (app) => opts.assignments.hostsAssigned(app));
   }
 
   start(): void {
@@ -96,7 +99,13 @@ export class BuiltinAlarms {
   private onHostEvent(event: HostFeedEvent): void {
     const nowMs = this.now();
     if (event.type === 'heartbeat') {
-      this.apply({ kind: 'heartbeat', hostId: event.hostId, load: event.heartbeat.load, apps: event.heartbeat.apps, nowMs });
+      const { counted, ignored } = countedReports(event.hostId, event.heartbeat.apps, this.opts.assignments);
+      for (const { reason } of ignored) this.opts.metrics?.ignoredReports.inc({ reason });
+      if (ignored.length > 0) {
+        // Debug, not warn: every host mid-rollout reports the version it is leaving for a while.
+        this.logger.debug({ hostId: event.hostId, ignored }, 'app reports that do not count for alarms');
+      }
+      this.apply({ kind: 'heartbeat', hostId: event.hostId, load: event.heartbeat.load, apps: counted, nowMs });
     } else if (event.type === 'state' && event.state === 'down') {
       this.apply({ kind: 'host-down', hostId: event.hostId, nowMs });
     }

@@ -7,14 +7,28 @@ import { BuiltinEvaluator, type BuiltinDecision, type BuiltinEvent } from './eva
 
 const T0 = 1_700_000_000_000;
 
+/**
+ * A config where one host is enough to fire: most tests here are about each condition on its own;
+ * the quorum (how many hosts it must hold on) has its own tests below.
+ */
+function conditionsOnly(input: { defaults?: Record<string, unknown>; apps?: Record<string, unknown> } = {}): AlarmsConfig {
+  return alarmsConfigSchema.parse({ ...input, defaults: { quorum: { minHosts: 1 }, ...input.defaults } });
+}
+
 /** Drives the evaluator (no I/O, no clock) and keeps what it said. */
 class Harness {
   readonly evaluator: BuiltinEvaluator;
   decisions: BuiltinDecision[] = [];
   wakeAtMs: number | null = null;
 
-  constructor(readonly config: AlarmsConfig = alarmsConfigSchema.parse({})) {
-    this.evaluator = new BuiltinEvaluator((app) => alarmPolicyFor(this.config, app));
+  /** Hosts assigned each app, for the quorum. */
+  readonly assigned = new Map<string, number>();
+
+  constructor(readonly config: AlarmsConfig = conditionsOnly()) {
+    this.evaluator = new BuiltinEvaluator(
+      (app) => alarmPolicyFor(this.config, app),
+      (app) => this.assigned.get(app) ?? 0,
+    );
   }
 
   feed(event: BuiltinEvent): BuiltinDecision[] {
@@ -116,7 +130,7 @@ describe('built-in health alarm', () => {
   });
 
   it('honours per-app thresholds and switches', () => {
-    const config = alarmsConfigSchema.parse({
+    const config = conditionsOnly({
       defaults: { health: { failingShare: '25%', for: '30s' } },
       apps: { api: { health: { enabled: false } } },
     });
@@ -220,7 +234,7 @@ describe('built-in resource alarm', () => {
   });
 
   it('fires when a host running the app stays over the CPU limit for the duration', () => {
-    const h = new Harness(alarmsConfigSchema.parse({ apps: { web: { resources: { cpuPercent: 95 } } } }));
+    const h = new Harness(conditionsOnly({ apps: { web: { resources: { cpuPercent: 95 } } } }));
     h.beat('h1', T0, [appReport('web'), appReport('api')], hot);
     expect(h.wakeAtMs).toBe(T0 + 120_000);
     h.beat('h1', T0 + 60_000, [appReport('web'), appReport('api')], IDLE_LOAD);
@@ -240,7 +254,7 @@ describe('built-in resource alarm', () => {
   });
 
   it('names the figures of the latest heartbeat, after a long quiet stretch under the limits', () => {
-    const h = new Harness(alarmsConfigSchema.parse({ apps: { web: { resources: { cpuPercent: 95, for: '1m' } } } }));
+    const h = new Harness(conditionsOnly({ apps: { web: { resources: { cpuPercent: 95, for: '1m' } } } }));
     for (let s = 0; s < 5; s++) h.beat('h1', T0 + s * 1000, [appReport('web')], { ...IDLE_LOAD, cpuPercent: 10 + s });
     h.beat('h1', T0 + 5_000, [appReport('web')], { ...IDLE_LOAD, cpuPercent: 96 });
     h.beat('h1', T0 + 30_000, [appReport('web')], { ...IDLE_LOAD, cpuPercent: 99 });
@@ -249,7 +263,7 @@ describe('built-in resource alarm', () => {
   });
 
   it('watches memory as a share of the host total, only on hosts running the app', () => {
-    const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { memoryPercent: 90, for: '1m' } } }));
+    const h = new Harness(conditionsOnly({ defaults: { resources: { memoryPercent: 90, for: '1m' } } }));
     h.beat('h1', T0, [appReport('web', { activeVersion: null, processState: 'stopped' })], full);
     h.beat('h2', T0, [appReport('web')], IDLE_LOAD);
     h.tick(T0 + 120_000);
@@ -306,7 +320,7 @@ describe('BuiltinEvaluator', () => {
   });
 
   it('takes a host marked down out of every count: failing, crash-looping, over its limits', () => {
-    const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { cpuPercent: 90, for: '1m' } } }));
+    const h = new Harness(conditionsOnly({ defaults: { resources: { cpuPercent: 90, for: '1m' } } }));
     const hot: LoadFigures = { ...IDLE_LOAD, cpuPercent: 99 };
     h.beat('h1', T0, [appReport('web', { health: 'unhealthy', processState: 'crash-loop' })], hot);
     h.beat('h2', T0, [appReport('web')], hot);
@@ -322,7 +336,7 @@ describe('BuiltinEvaluator', () => {
   });
 
   it('clears every episode and forgets the app when all its hosts leave', () => {
-    const h = new Harness(alarmsConfigSchema.parse({ defaults: { resources: { cpuPercent: 90, for: '1m' } } }));
+    const h = new Harness(conditionsOnly({ defaults: { resources: { cpuPercent: 90, for: '1m' } } }));
     const hot: LoadFigures = { ...IDLE_LOAD, cpuPercent: 99 };
     h.beat('h1', T0, [appReport('web', { health: 'unhealthy', processState: 'crash-loop' }), appReport('api')]);
     h.beat('h2', T0, [appReport('web', { health: 'unhealthy' })], hot);
@@ -357,7 +371,7 @@ describe('BuiltinEvaluator', () => {
 
   it('looks only at the apps a heartbeat carries, and on a tick only at the apps due', () => {
     const looked: string[] = [];
-    const config = alarmsConfigSchema.parse({});
+    const config = conditionsOnly();
     const h = new BuiltinEvaluator((app) => {
       looked.push(app);
       return alarmPolicyFor(config, app);
@@ -426,5 +440,57 @@ describe('stepEpisode', () => {
     const unlatched = { sinceMs: T0, firing: false, retryAtMs: T0 + 15_000 };
     expect(stepEpisode(unlatched, holds, T0 + 12_000)).toMatchObject({ fire: false, wakeAtMs: T0 + 15_000 });
     expect(stepEpisode(unlatched, holds, T0 + 15_000)).toMatchObject({ fire: true, episode: { firing: true, retryAtMs: null } });
+  });
+});
+
+describe('quorum: how many hosts a condition must hold on', () => {
+  const defaults = () => new Harness(alarmsConfigSchema.parse({}));
+
+  it('by default one crash-looping host of several does not fire; a second one does', () => {
+    const h = defaults();
+    h.assigned.set('web', 3);
+    h.beat('h1', T0, [appReport('web', { processState: 'crash-loop' })]);
+    h.beat('h2', T0, [appReport('web')]);
+    h.beat('h3', T0, [appReport('web')]);
+    expect(h.fired()).toEqual([]);
+    h.beat('h2', T0 + 1_000, [appReport('web', { processState: 'crash-loop' })]);
+    expect(h.fired()).toEqual(['web:crash-loop']);
+  });
+
+  it('an app on a single host still alarms on that host', () => {
+    const h = defaults();
+    h.assigned.set('web', 1);
+    h.beat('h1', T0, [appReport('web', { processState: 'crash-loop' })]);
+    expect(h.fired()).toEqual(['web:crash-loop']);
+  });
+
+  it('health needs the quorum as well as the failing share: 1 failing of 2 is 50%, one failing host is not a quorum of 2', () => {
+    const h = new Harness(alarmsConfigSchema.parse({ defaults: { health: { failingShare: '40%', for: 0 } } }));
+    h.assigned.set('web', 2);
+    h.beat('h1', T0, [appReport('web', { health: 'unhealthy' })]);
+    h.beat('h2', T0, [appReport('web')]);
+    h.tick(T0 + 1);
+    expect(h.fired()).toEqual([]);
+    h.beat('h2', T0 + 2, [appReport('web', { health: 'unhealthy' })]);
+    h.tick(T0 + 3);
+    expect(h.fired()).toEqual(['web:health']);
+  });
+
+  it('the first host heard after a start does not stand for the fleet: the quorum is of the hosts assigned the app', () => {
+    const h = defaults();
+    h.assigned.set('web', 3);
+    h.beat('h1', T0, [appReport('web', { processState: 'crash-loop' })]);
+    expect(h.fired()).toEqual([]);
+  });
+
+  it('minShare asks for a share of the counted hosts, rounded up', () => {
+    const h = new Harness(alarmsConfigSchema.parse({ defaults: { quorum: { minHosts: 1, minShare: '25%' } } }));
+    for (let i = 1; i <= 10; i++) h.beat(`h${i}`, T0, [appReport('web')]);
+    // 25% of 10 hosts is 2.5: three are needed.
+    h.beat('h1', T0 + 1, [appReport('web', { processState: 'crash-loop' })]);
+    h.beat('h2', T0 + 1, [appReport('web', { processState: 'crash-loop' })]);
+    expect(h.fired()).toEqual([]);
+    h.beat('h3', T0 + 1, [appReport('web', { processState: 'crash-loop' })]);
+    expect(h.fired()).toEqual(['web:crash-loop']);
   });
 });

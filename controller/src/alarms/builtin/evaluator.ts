@@ -73,7 +73,14 @@ export class BuiltinEvaluator {
   /** Numbers apps in the order they appeared: decisions of several apps come in that order. */
   private appsSeen = 0;
 
-  constructor(private readonly policyFor: (app: string) => AppAlarmPolicy) {}
+  /**
+   * @param assignedHosts how many hosts are assigned the app (any version), for the quorum; it
+   *   may lag a little behind the assignments (it only sets how many hosts must agree).
+   */
+  constructor(
+    private readonly policyFor: (app: string) => AppAlarmPolicy,
+    private readonly assignedHosts: (app: string) => number = () => 0,
+  ) {}
 
   apply(event: BuiltinEvent): BuiltinResult {
     const now = Math.max(event.nowMs, this.clockMs);
@@ -158,10 +165,11 @@ export class BuiltinEvaluator {
     if (t === undefined) return;
     const policy = this.policyFor(app);
     t.advance(policy, now);
+    const required = t.quorum(policy, this.assignedHosts(app));
     const conditions: Record<BuiltinAlarmKind, ConditionReading> = {
-      health: t.health(policy),
-      'crash-loop': t.crashLoop(policy),
-      resources: t.resources(policy),
+      health: t.health(policy, required),
+      'crash-loop': t.crashLoop(policy, required),
+      resources: t.resources(policy, required),
     };
     let wakeAtMs: number | null = null;
     for (const kind of BUILTIN_KINDS) {

@@ -67,21 +67,31 @@ export class AppTracker {
     for (const hostId of this.overPending.takeDue(now)) this.overLasting.add(hostId);
   }
 
-  health(policy: AppAlarmPolicy): ConditionReading {
+  health(policy: AppAlarmPolicy, required: number): ConditionReading {
     const { enabled, failingShare, forMs } = policy.health;
-    return { holds: enabled && this.running > 0 && this.failing / this.running > failingShare, forMs, wakeAtMs: null };
+    const holds = enabled && this.running > 0 && this.failing / this.running > failingShare && this.failing >= required;
+    return { holds, forMs, wakeAtMs: null };
   }
 
-  crashLoop(policy: AppAlarmPolicy): ConditionReading {
+  crashLoop(policy: AppAlarmPolicy, required: number): ConditionReading {
     const { enabled } = policy.crashLoop;
     // Growth only shrinks as the window slides past restarts: look again when it next does.
-    return { holds: enabled && this.looping.size > 0, forMs: 0, wakeAtMs: enabled ? this.overGrowth.earliest() : null };
+    return { holds: enabled && this.looping.size > 0 && this.looping.size >= required, forMs: 0, wakeAtMs: enabled ? this.overGrowth.earliest() : null };
   }
 
-  resources(policy: AppAlarmPolicy): ConditionReading {
+  resources(policy: AppAlarmPolicy, required: number): ConditionReading {
     const { cpuPercent, memoryPercent: memLimit } = policy.resources;
     const on = cpuPercent !== null || memLimit !== null;
-    return { holds: on && this.overLasting.size > 0, forMs: 0, wakeAtMs: on ? this.overPending.earliest() : null };
+    return { holds: on && this.overLasting.size > 0 && this.overLasting.size >= required, forMs: 0, wakeAtMs: on ? this.overPending.earliest() : null };
+  }
+
+  /**
+   * Hosts a condition must hold on before it fires (see AlarmQuorum), of the hosts assigned the
+   * app or, when more report it now, of those: a controller that just started has heard from few
+   * hosts yet, and the first to speak must not stand for the whole fleet.
+   */
+  quorum(policy: AppAlarmPolicy, assignedHosts: number): number {
+    return requiredHosts(Math.max(this.hosts.size, assignedHosts), policy.quorum);
   }
 
   /** The alarm's reason and summary: lists hosts, so only built when it fires. */
@@ -182,6 +192,12 @@ export class AppTracker {
 }
 
 type HostEntry = [string, HostAppSample];
+
+/** Of `hosts` counted hosts, how many a condition must hold on (at least 1). */
+export function requiredHosts(hosts: number, quorum: AppAlarmPolicy['quorum']): number {
+  const wanted = Math.max(quorum.minHosts, Math.ceil(quorum.minShare * hosts));
+  return Math.max(1, Math.min(hosts, wanted));
+}
 
 
 function andMore(listed: number): string {

@@ -48,7 +48,7 @@ export function hostsTable(list: readonly HostInfo__Output[], ctx: Pick<CliConte
   const rows = sorted.map((h) => [
     h.host_id,
     paint(hostState(h), h.state === 'up' && !h.stale && !h.trust_error ? 'good' : 'bad', colour),
-    formatLabels(h.labels),
+    formatHostLabels(h, colour),
     formatApps(h.apps),
     h.load ? `${Math.round(h.load.cpu_percent)}%` : '-',
     h.load ? formatUsage(toNumber(h.load.mem_used_bytes), toNumber(h.load.mem_total_bytes)) : '-',
@@ -71,6 +71,17 @@ function hostState(h: HostInfo__Output): string {
 function formatKeyEpoch(h: HostInfo__Output): string {
   if (!h.key_epoch) return '-';
   return h.controller_key_epoch && h.key_epoch < h.controller_key_epoch ? `e${h.key_epoch}<e${h.controller_key_epoch}` : `e${h.key_epoch}`;
+}
+
+/** The labels that count, then any the host claimed and was not believed, marked `!`. */
+function formatHostLabels(h: HostInfo__Output, colour: boolean): string {
+  const refused = Object.entries(h.refused_labels ?? {});
+  if (refused.length === 0) return formatLabels(h.labels);
+  const marks = refused
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => paint(`!${k}=${v}`, 'bad', colour))
+    .join(',');
+  return Object.keys(h.labels).length === 0 ? marks : `${formatLabels(h.labels)},${marks}`;
 }
 
 export function sortHosts(list: readonly HostInfo__Output[]): HostInfo__Output[] {

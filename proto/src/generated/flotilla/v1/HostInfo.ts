@@ -21,6 +21,7 @@ export interface HostInfo {
   'controller_key_epoch'?: (number);
   'stale'?: (boolean);
   'trust_error'?: (string);
+  'refused_labels'?: ({[key: string]: string});
 }
 
 export interface HostInfo__Output {
@@ -39,4 +40,5 @@ export interface HostInfo__Output {
   'controller_key_epoch': (number);
   'stale': (boolean);
   'trust_error': (string);
+  'refused_labels': ({[key: string]: string});
 }
