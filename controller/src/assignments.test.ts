@@ -176,7 +176,7 @@ describe('AssignmentWriter', () => {
     expect(finding).toMatchObject({ hostId: 'h1', acceptedSeq: 1, recordSeq: 1, comparison: 'diverged', reissued: true });
     await expect.poll(() => t.writer.current('h1')?.record.seq).toBe(2);
     const last = t.sent[t.sent.length - 1];
-    expect(verifyAssignment(last?.signed as SignedAssignment, [publicKey], 'h1', 1).apps.web?.version).toBe('2');
+    expect(verifyAssignment(last?.signed as SignedAssignment, { hostId: 'h1', trust: { epoch: 1, keys: [publicKey] }, accepted: { epoch: 1, seq: 1 }, nowMs: t.advance(0) }).apps.web?.version).toBe('2');
     expect(t.writer.noteAcceptedSeq('h1', 2, 200, { web: '2' })).toBeUndefined();
   });
 

@@ -39,9 +39,8 @@ export class DiskRoom {
     if (bytes > room) {
       throw new ResourceExhaustedError(
         `${what} is ${bytes} bytes, but the controller's artifact disk has only ${Math.max(0, room)} bytes free` +
-          (this.reserved > 0 || floorAt > 0
-            ? ` (${free} free, ${this.reserved} held by uploads in progress, ${floorAt} kept free by artifacts.minFreeSpace)`
-            : '') +
+          (this.reserved > 0 ? ` (${free} free, ${this.reserved} held by uploads in progress)` : '') +
+          (floorAt > 0 ? ` after the ${floorAt} bytes artifacts.minFreeSpace keeps free` : '') +
           '; nothing was written',
       );
     }
