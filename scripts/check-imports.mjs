@@ -48,6 +48,8 @@ export const LAYERS = {
     'http.ts': 0,
     'engine/': 0,
     'store/': 1,
+    'release-objects.ts': 1,
+    'cluster/': 1,
     'artifacts.ts': 2,
     'assignments.ts': 2,
     'hosts.ts': 2,

@@ -10,6 +10,7 @@ import {
 } from '@flotilla/shared';
 import { AlarmMetrics, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
 import { ArtifactStore } from './artifacts.js';
+import { migrateLocalReleases, openReleaseObjects } from './release-objects.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
 import { artifactsService } from './grpc/artifacts-service.js';
@@ -124,14 +125,18 @@ export class Controller {
         replicas: config.nats.kvReplicas,
         logger: root.child({ component: 'store' }),
       });
+      const objects = await openReleaseObjects(nats.nc, config.nats.kvReplicas);
       const artifacts = await ArtifactStore.open({
         dataDir: config.dataDir,
         trusted: config.keys.trusted,
         maxBytes: config.artifacts.maxBytes,
         buckets: { artifacts: store.artifacts, apps: store.apps },
         logger: root.child({ component: 'artifacts' }),
+        objects,
         now,
       });
+      // A data dir from before the object store holds the only copy of its releases.
+      await migrateLocalReleases(artifacts.dir, objects, root.child({ component: 'artifacts' }));
       const hosts = await HostRegistry.load({
         bucket: store.hosts,
         downAfterMissed: config.hosts.downAfterMissed,
