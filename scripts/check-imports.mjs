@@ -50,6 +50,7 @@ export const LAYERS = {
     'store/': 1,
     'release-objects.ts': 1,
     'cluster/': 1,
+    'cluster/lease.ts': 0,
     'artifacts.ts': 2,
     'assignments.ts': 2,
     'hosts.ts': 2,

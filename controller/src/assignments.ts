@@ -1,6 +1,7 @@
 import {
   ASSIGNMENT_TYPE,
   FlotillaError,
+  UnavailableError,
   canonicalJson,
   parseAssignment,
   signAssignment,
@@ -84,6 +85,16 @@ export interface AssignmentWriterOptions {
   now?: () => number;
   /** Told about every assignment written (metrics). */
   onWritten?: (hostId: string, seq: number) => void;
+  /**
+   * The leader's fencing number, asked before every write (it throws on a controller that is not
+   * leading). @default none: every write goes ahead (a controller on its own, unit tests)
+   */
+  fence?: AssignmentFence;
+}
+
+/** Where the writer learns the fencing number of the leadership it writes under. */
+export interface AssignmentFence {
+  fence(): number;
 }
 
 /**
@@ -135,11 +146,13 @@ export class AssignmentWriter {
    */
   assign(hostId: string, mutate: AppsMutation): Promise<AssignResult> {
     return this.perHost.run(hostId, async () => {
+      const fence = this.opts.fence?.fence();
       let written: { record: AssignmentRecord; assignment: Assignment } | undefined;
       let unchanged: { record: AssignmentRecord; assignment: Assignment } | undefined;
       await this.opts.bucket.updateWithRetry(hostId, (current) => {
         written = undefined;
         unchanged = undefined;
+        if (fence !== undefined) refuseNewerLeader(hostId, current?.value.fence, fence);
         const previous = current ? parseAssignment(current.value.signed.payload) : null;
         const previousApps: AssignedApps = previous?.apps ?? {};
         const apps = mutate(previousApps, hostId);
@@ -162,6 +175,7 @@ export class AssignmentWriter {
           seq: assignment.seq,
           signed: signAssignment(assignment, this.opts.signingKey),
           updatedAtMs: assignment.issuedAtMs,
+          ...(fence !== undefined ? { fence } : {}),
         };
         written = { record, assignment };
         return record;
@@ -263,6 +277,19 @@ export class AssignmentWriter {
     } catch (err) {
       this.logger.error({ hostId, err }, 'stored assignment is malformed');
     }
+  }
+}
+
+/**
+ * A deposed leader's late write must not land over a newer leader's: the record carries the
+ * fencing number it was written under, and the write is a compare-and-set on that record's
+ * revision, so the check and the write are one atomic step on the host's key.
+ */
+function refuseNewerLeader(hostId: string, stored: number | undefined, fence: number): void {
+  if (stored !== undefined && stored > fence) {
+    throw new UnavailableError(`assignment of ${hostId} refused: a newer leader (fencing number ${stored}) has written it; this controller's is ${fence}`, {
+      details: { hostId, stored, fence },
+    });
   }
 }
 

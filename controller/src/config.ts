@@ -14,6 +14,7 @@ import {
   type TrustedKey,
   natsCredentialsFromUrls,
 } from '@flotilla/shared';
+import { leaseSettingsProblem } from './cluster/lease.js';
 import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, type AlertsConfig } from './alarms/config.js';
 
 export const PROGRAM = 'flotilla-controller';
@@ -84,6 +85,15 @@ export interface ControllerConfig {
   readonly assignments: {
     /** Hosts whose assignments are written at the same time during a deploy. @default 16 */
     readonly concurrency: number;
+  };
+  /** The leader lease between controllers sharing one NATS cluster (docs/architecture.md). */
+  readonly cluster: {
+    /** How long a lease lasts after the renewal that began it; a dead leader is replaced after about this long. @default 10000 (10s) */
+    readonly leaseMs: number;
+    /** How often the leader renews, and how often followers look. @default 3000 (3s) */
+    readonly renewIntervalMs: number;
+    /** The leader stops acting this long before its lease ends (room for a write in flight). @default 2000 (2s) */
+    readonly marginMs: number;
   };
   /** How long a graceful shutdown may wait for calls in flight before it cuts them. @default 10000 (10s) */
   readonly shutdownTimeoutMs: number;
@@ -204,6 +214,20 @@ export const controllerConfigSchema = z
       .object({ concurrency: z.number().int().min(1).max(1024).default(16) })
       .strict()
       .prefault({}),
+    cluster: z
+      .object({
+        lease: durationField('cluster.lease').pipe(z.number().min(1000, 'must be at least 1s')).prefault('10s'),
+        renewInterval: durationField('cluster.renewInterval').pipe(z.number().min(100, 'must be at least 100ms')).prefault('3s'),
+        margin: durationField('cluster.margin').pipe(z.number().min(100, 'must be at least 100ms')).prefault('2s'),
+      })
+      .strict()
+      .transform((c, ctx) => {
+        const out = { leaseMs: c.lease, renewIntervalMs: c.renewInterval, marginMs: c.margin };
+        const problem = leaseSettingsProblem({ leaseMs: out.leaseMs, renewMs: out.renewIntervalMs, marginMs: out.marginMs });
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        return out;
+      })
+      .prefault({}),
     shutdownTimeout: durationField('shutdownTimeout').prefault('10s'),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info'), pretty: z.boolean().optional() })
@@ -237,6 +261,9 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
   FLOTILLA_CONTROLLER_KEY: { path: 'controllerKey' },
   FLOTILLA_API_TOKEN: { path: 'apiToken' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
+  FLOTILLA_CLUSTER_LEASE: { path: 'cluster.lease' },
+  FLOTILLA_CLUSTER_RENEW_INTERVAL: { path: 'cluster.renewInterval' },
+  FLOTILLA_CLUSTER_MARGIN: { path: 'cluster.margin' },
   ...ALARMS_ENV,
 });
 

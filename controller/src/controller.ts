@@ -3,6 +3,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import {
   ConfigError,
   FLOTILLA_VERSION,
+  UnavailableError,
   createLogger,
   errorMessage,
   subjects as makeSubjects,
@@ -10,6 +11,11 @@ import {
 } from '@flotilla/shared';
 import { AlarmMetrics, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
 import { ArtifactStore } from './artifacts.js';
+import { CommandInbox } from './cluster/inbox.js';
+import { Leadership } from './cluster/leadership.js';
+import { LeadershipMetrics } from './cluster/metrics.js';
+import { controllerId, openClusterBuckets, type ClusterBuckets } from './cluster/store.js';
+import { HandOverAlarmSink, handOverControl, leaderExecutor, type HandOverDeps } from './hand-over.js';
 import { migrateLocalReleases, openReleaseObjects } from './release-objects.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
@@ -25,6 +31,8 @@ import { AppLedger } from './apps/ledger.js';
 import { RolloutManager } from './rollouts/manager.js';
 import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
 import { AlarmHandler } from './reverts/alarm-handler.js';
+import type { AlarmSink } from './alarms/types.js';
+import type { ControlHandlers } from '@flotilla/proto';
 import { RevertPath } from './reverts/revert-path.js';
 import { Rollbacks } from './reverts/rollback.js';
 import { RevertStore } from './reverts/store.js';
@@ -38,6 +46,23 @@ export type ControllerState =
   | 'stopping' // graceful shutdown in progress
   | 'stopped' // shut down cleanly
   | 'failed'; // stopped because something it depends on broke
+
+/** How long a follower waits for the leader's answer to a handed-over operator call. */
+const HAND_OVER_WAIT_MS = 12_000;
+/** How long a follower waits for the leader's outcome of an alarm before answering 202 "queued". */
+const ALARM_HAND_OVER_WAIT_MS = 2_000;
+
+/** The parts that exist only to share the work between controllers. */
+interface ClusterParts {
+  readonly id: string;
+  readonly buckets: ClusterBuckets;
+  readonly inbox: CommandInbox;
+  /** The local sink and Control handlers the leader runs handed-over commands with. */
+  readonly alarmSink: AlarmSink;
+  readonly control: ControlHandlers;
+  /** Set in run(); the fence and hand-over read it. */
+  leadership?: Leadership;
+}
 
 export interface ControllerDeps {
   /** The program's root logger. @default one built from config.log */
@@ -66,6 +91,7 @@ export class Controller {
   private unsubscribeNats: (() => void) | undefined;
   private readonly startedMs: number;
   private shuttingDown: Promise<void> | undefined;
+  private leading: Promise<void> | undefined;
   private markRunning!: () => void;
   private readonly running = new Promise<void>((resolve) => (this.markRunning = resolve));
   private markStopped!: () => void;
@@ -91,6 +117,7 @@ export class Controller {
     /** Add routes here (alert webhooks) before or after run(). */
     readonly http: HttpServer,
     readonly addresses: ControllerAddresses,
+    private readonly cluster: ClusterParts,
     now: () => number,
   ) {
     this.startedMs = now();
@@ -145,6 +172,18 @@ export class Controller {
       });
       const subjects = makeSubjects(config.nats.subjectPrefix);
       const metrics = new ControllerMetrics(hosts);
+      const id = await controllerId(config.dataDir);
+      const clusterBuckets = await openClusterBuckets(nats.nc, config.nats.kvReplicas, root.child({ component: 'cluster' }));
+      const inbox = await CommandInbox.open(nats.nc, {
+        subjectPrefix: config.nats.subjectPrefix,
+        replicas: config.nats.kvReplicas,
+        ackWaitMs: config.cluster.leaseMs,
+        self: id,
+        logger: root.child({ component: 'commands' }),
+        now,
+      });
+      const cluster: Omit<ClusterParts, 'alarmSink' | 'control'> & { leadership?: Leadership } = { id, buckets: clusterBuckets, inbox };
+      const isLeader = () => cluster.leadership?.isLeader() ?? false;
       const assignments = await AssignmentWriter.load({
         bucket: store.assignments,
         signingKey: config.keys.controller,
@@ -153,10 +192,18 @@ export class Controller {
         concurrency: config.assignments.concurrency,
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
+        // Only the leader writes assignments, each under its fencing number.
+        fence: {
+          fence: () => {
+            if (!cluster.leadership) throw new UnavailableError('this controller is not the leader yet');
+            return cluster.leadership.fence();
+          },
+        },
       });
       const storeLogger = root.child({ component: 'store' });
       const ledger = new AppLedger({ apps: store.apps, rolloutsKv: store.rollouts, artifacts, logger: storeLogger, now });
-      const rollouts = await RolloutManager.load({
+      // A follower drives nothing; the rollouts resume when it becomes the leader.
+      const rollouts = RolloutManager.dormant({
         store: new RolloutStore(rolloutBuckets(store.rollouts, storeLogger)),
         ledger,
         hosts,
@@ -184,6 +231,8 @@ export class Controller {
       const alarmMetrics = new AlarmMetrics(metrics.registry);
       const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
+      const control = controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now });
+      const handOver: HandOverDeps = { isLeader, submitAndWait: (kind, body, waitMs) => inbox.submitAndWait(kind, body, waitMs) };
       const grpc = await startGrpcServer(
         config.grpc.listen,
         {
@@ -193,7 +242,7 @@ export class Controller {
             logger: root,
             downloadChunkBytes: config.artifacts.downloadChunkBytes,
           }),
-          control: controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now }),
+          control: handOverControl(control, handOver, HAND_OVER_WAIT_MS),
         },
         bearerTokenCheck(config.apiToken),
         root.child({ component: 'grpc' }),
@@ -201,7 +250,7 @@ export class Controller {
       cleanups.push(() => grpc.close(0));
       const http = new HttpServer(root.child({ component: 'http' }));
       for (const r of alertRoutes({
-        sink: alarmSink,
+        sink: new HandOverAlarmSink(alarmSink, handOver, ALARM_HAND_OVER_WAIT_MS),
         token: config.alerts.token,
         appLabel: config.alerts.appLabel,
         maxBodyBytes: config.alerts.maxBodyBytes,
@@ -235,6 +284,7 @@ export class Controller {
         grpc,
         http,
         addresses,
+        Object.assign(cluster, { alarmSink, control }),
         now,
       );
       controller.addRoutes();
@@ -254,7 +304,8 @@ export class Controller {
     const { nc } = this.nats;
     this.unsubscribeHosts = this.hosts.subscribe((event) => {
       if (event.type === 'heartbeat') {
-        this.assignments.noteAcceptedSeq(event.hostId, event.heartbeat.acceptedSeq, event.heartbeat.heartbeatIntervalMs);
+        // Re-sends are writes to hosts: the leader's job.
+        if (this.cluster.leadership?.isLeader()) this.assignments.noteAcceptedSeq(event.hostId, event.heartbeat.acceptedSeq, event.heartbeat.heartbeatIntervalMs);
       } else if (event.type === 'state') {
         this.metrics.hostStateChanges.inc({ state: event.state });
       }
@@ -269,11 +320,28 @@ export class Controller {
     });
     this.unsubscribeNats = this.nats.onStateChange((state) => this.hosts.setListening(state === 'connected'));
     this.hosts.start();
-    // After the host registry: rollouts resume (a tick each) and hear every heartbeat from here on.
-    this.rollouts.listen();
-    this.builtinAlarms.start();
-    // A revert a stopped controller left half-done is finished (its steps are idempotent).
-    void this.reverts.resume();
+    const leadershipMetrics = new LeadershipMetrics(this.metrics.registry, { isLeader: () => this.cluster.leadership?.isLeader() ?? false });
+    const leadership = new Leadership({
+      leaderBucket: this.cluster.buckets.leader,
+      memberBucket: this.cluster.buckets.members,
+      self: { id: this.cluster.id, grpc: this.addresses.grpc, http: this.addresses.http },
+      settings: { leaseMs: this.config.cluster.leaseMs, renewMs: this.config.cluster.renewIntervalMs, marginMs: this.config.cluster.marginMs },
+      logger: this.logger.child({ component: 'leadership', controllerId: this.cluster.id }),
+      onGained: (fence) => {
+        leadershipMetrics.gained(fence);
+        this.leading ??= this.lead();
+      },
+      onLost: (reason) => {
+        leadershipMetrics.lost();
+        // Self-fencing: nothing more is written under the old lease; a fresh start comes back as a follower.
+        this.logger.fatal({ reason }, 'leadership lost; stopping so that only the new leader acts');
+        void this.shutdown('failed');
+      },
+    });
+    this.cluster.leadership = leadership;
+    // The first round decides before the controller says it runs: a lone controller leads at once.
+    await leadership.start();
+    if (this.leading) await this.leading;
     void nc.closed().then((err) => {
       if (this.currentState !== 'running') return;
       this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
@@ -292,11 +360,33 @@ export class Controller {
         alertWebhooks: this.config.alerts.token ? 'on' : 'off (no alerts.token)',
         trustedKeys: this.config.keys.trusted.map((k) => k.keyId),
         controllerKeyId: this.config.keys.controller.keyId,
+        controllerId: this.cluster.id,
+        role: leadership.role,
       },
       'controller running',
     );
     this.markRunning();
     await this.stopped;
+  }
+
+  /**
+   * The leader's duties, started when this controller wins the lease: the rollouts resume (a
+   * tick each) and hear every heartbeat, the built-in alarms act, a revert a previous leader left
+   * half-done is finished (its steps are idempotent), and writes handed over by followers are
+   * carried out.
+   */
+  private async lead(): Promise<void> {
+    try {
+      await this.rollouts.resume();
+      this.rollouts.listen();
+      this.builtinAlarms.start();
+      void this.reverts.resume();
+      await this.cluster.inbox.consume(leaderExecutor(this.cluster.control, this.cluster.alarmSink, this.logger));
+      this.logger.info({ activeRollouts: this.rollouts.activeIds() }, 'leading');
+    } catch (err) {
+      this.logger.fatal({ err }, 'cannot take up the leader duties; stopping');
+      void this.shutdown('failed');
+    }
   }
 
   /** Resolves once run() has everything started. */
@@ -328,8 +418,12 @@ export class Controller {
       this.grpc.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'gRPC close failed')),
       this.http.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'HTTP close failed')),
     ]);
+    // No more handed-over commands; the one in hand finishes (unacknowledged ones go to the next leader).
+    await this.cluster.inbox.stop().catch((err: unknown) => this.logger.warn({ err }, 'command consumer stop failed'));
     // Transitions in flight finish their KV write and actions while NATS is still up.
     await this.rollouts.stop(graceMs);
+    // Then the lease is released, so a follower takes over at once rather than after a lease.
+    await this.cluster.leadership?.stop();
     if (!this.nats.nc.isClosed()) {
       const drained = this.nats.nc.drain().catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'NATS drain failed'));
       const timer = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());

@@ -109,7 +109,22 @@ export class RolloutManager {
    * history and the claim are brought up to date.
    */
   static async load(opts: RolloutManagerOptions): Promise<RolloutManager> {
-    const manager = new RolloutManager(opts);
+    const manager = RolloutManager.dormant(opts);
+    await manager.resume();
+    return manager;
+  }
+
+  /**
+   * A manager that drives nothing until `resume()`: a follower controller answers reads from
+   * the store, and resumes the rollouts when it becomes the leader.
+   */
+  static dormant(opts: RolloutManagerOptions): RolloutManager {
+    return new RolloutManager(opts);
+  }
+
+  /** Loads the active rollouts (see load); called once, before listen(). */
+  async resume(): Promise<void> {
+    const manager = this;
     for (const claim of await manager.store.claims()) {
       const id = claim.rolloutId as string;
       const entry = await manager.store.read(id);
@@ -125,7 +140,6 @@ export class RolloutManager {
       const live = manager.register(entry.value, entry.revision);
       live.log.info({ app: claim.app, status: entry.value.status, step: entry.value.currentStep }, 'resuming rollout');
     }
-    return manager;
   }
 
   /** Starts listening to hosts and resumes every loaded rollout with a tick. */
