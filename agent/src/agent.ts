@@ -20,6 +20,7 @@ import {
 import type { AgentConfig } from './config.js';
 import { ControlLink, type AssignmentSource } from './control-link.js';
 import { Converger } from './converge.js';
+import { ControllerList, downloadFromAny } from './controllers.js';
 // Not install/index.js nor inventory.js: the download, unpack and inventory code (gRPC,
 // protobuf, tar, systeminformation) loads in the work thread only.
 import { basicInventory, LoadSampler } from './host.js';
@@ -73,6 +74,7 @@ export class Agent {
   private readonly sampler: LoadSampler;
   private readonly reports = new ReportClock();
   private readonly worker: WorkThread;
+  private readonly controllers: ControllerList;
   private converger: Converger | null = null;
   private link: ControlLink | null = null;
   private inventory: Inventory | null = null;
@@ -96,6 +98,7 @@ export class Agent {
     this.releases = new ReleaseStore({ dataDir: config.dataDir, logger: deps.logger });
     this.stateStore = new StateStore(config.dataDir, deps.logger);
     this.sampler = new LoadSampler(config.dataDir);
+    this.controllers = new ControllerList(config.controller.addresses);
     this.worker = new WorkThread({
       log: { level: config.log.level, ...(config.log.pretty !== undefined ? { pretty: config.log.pretty } : {}) },
       logger: deps.logger,
@@ -196,15 +199,17 @@ export class Agent {
       processes: this.processes,
       state: this.keeper,
       download: (d, signal) =>
-        this.worker.download(
-          {
-            controller: this.config.controller.address,
-            sha256: d.sha256,
-            size: d.size,
-            cacheDir: this.releases.cacheDir,
-            ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
-          },
-          signal,
+        downloadFromAny(this.controllers, (controller) =>
+          this.worker.download(
+            {
+              controller,
+              sha256: d.sha256,
+              size: d.size,
+              cacheDir: this.releases.cacheDir,
+              ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+            },
+            signal,
+          ),
         ).then((tarball) => this.trimCacheAfterDownload(d.sha256, tarball)),
       unpack: (tarball, d, signal) =>
         this.worker.unpack(
