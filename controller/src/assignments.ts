@@ -133,6 +133,12 @@ export class AssignmentWriter {
     return [...this.cache.keys()];
   }
 
+  /** A record another controller (the leader) wrote, seen in the bucket: keeps reads here current. */
+  observe(hostId: string, record: AssignmentRecord): void {
+    const cached = this.cache.get(hostId);
+    if (!cached || cached.record.seq < record.seq) this.remember(hostId, record);
+  }
+
   /** The host's current assignment record, read from KV. */
   async read(hostId: string): Promise<AssignmentRecord | null> {
     const entry = await this.opts.bucket.get(hostId);

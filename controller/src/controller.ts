@@ -64,6 +64,15 @@ interface ClusterParts {
   leadership?: Leadership;
 }
 
+/** The cluster as one controller sees it. */
+export interface ClusterView {
+  readonly self: string;
+  readonly role: 'follower' | 'leader' | 'deposed';
+  readonly leader: { id: string; fence: number; sinceMs: number; grpc: string; http: string } | null;
+  /** Every controller that announced itself; `gone` when it has not for three renewal intervals. */
+  readonly controllers: { id: string; grpc: string; http: string; startedAtMs: number; seenAtMs: number; state: 'leader' | 'follower' | 'gone' }[];
+}
+
 export interface ControllerDeps {
   /** The program's root logger. @default one built from config.log */
   logger?: Logger;
@@ -92,6 +101,7 @@ export class Controller {
   private readonly startedMs: number;
   private shuttingDown: Promise<void> | undefined;
   private leading: Promise<void> | undefined;
+  private unwatchAssignments: (() => void) | undefined;
   private markRunning!: () => void;
   private readonly running = new Promise<void>((resolve) => (this.markRunning = resolve));
   private markStopped!: () => void;
@@ -320,6 +330,8 @@ export class Controller {
     });
     this.unsubscribeNats = this.nats.onStateChange((state) => this.hosts.setListening(state === 'connected'));
     this.hosts.start();
+    // A follower's reads (status, hosts' seqs) follow the leader's assignment writes.
+    this.unwatchAssignments = await this.store.assignments.watchUpdates((e) => this.assignments.observe(e.key, e.value));
     const leadershipMetrics = new LeadershipMetrics(this.metrics.registry, { isLeader: () => this.cluster.leadership?.isLeader() ?? false });
     const leadership = new Leadership({
       leaderBucket: this.cluster.buckets.leader,
@@ -409,6 +421,7 @@ export class Controller {
     const graceMs = this.config.shutdownTimeoutMs;
     this.unsubscribeHosts?.();
     this.unsubscribeNats?.();
+    this.unwatchAssignments?.();
     // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
     await this.builtinAlarms.stop();
     await this.hosts.stop(graceMs);
@@ -436,9 +449,33 @@ export class Controller {
     this.markStopped();
   }
 
+  /** Which controller leads, since when, and every controller's last word (for /healthz and status). */
+  async clusterView(): Promise<ClusterView> {
+    const leadership = this.cluster.leadership;
+    const leader = leadership?.leader() ?? null;
+    const members = await (leadership?.members() ?? Promise.resolve([])).catch(() => []);
+    const nowMs = Date.now();
+    const staleAfterMs = 3 * this.config.cluster.renewIntervalMs;
+    return {
+      self: this.cluster.id,
+      role: leadership?.role ?? 'follower',
+      leader: leader?.holder ? { id: leader.holder, fence: leader.fence, sinceMs: leader.sinceMs, grpc: leader.grpc, http: leader.http } : null,
+      controllers: members
+        .map((m) => ({
+          id: m.id,
+          grpc: m.grpc,
+          http: m.http,
+          startedAtMs: m.startedAtMs,
+          seenAtMs: m.seenAtMs,
+          state: nowMs - m.seenAtMs > staleAfterMs ? ('gone' as const) : m.role,
+        }))
+        .sort((a, b) => (a.id < b.id ? -1 : 1)),
+    };
+  }
+
   private addRoutes(): void {
     this.http
-      .route('GET', '/healthz', (_req, res) => {
+      .route('GET', '/healthz', async (_req, res) => {
         const nats = this.nats.state();
         const ok = nats === 'connected' && this.currentState === 'running';
         const { up, down } = this.hosts.counts();
@@ -449,6 +486,7 @@ export class Controller {
           version: FLOTILLA_VERSION,
           uptimeMs: Date.now() - this.startedMs,
           hosts: { up, down },
+          cluster: await this.clusterView(),
         });
       })
       .route('GET', '/metrics', async (_req, res) => {

@@ -106,6 +106,8 @@ export interface NatsCluster {
   readonly nodes: NatsServer[];
   /** Every node's client URL, comma-separated (what `--nats` takes). */
   readonly urls: string;
+  /** The cluster where a single server is expected: its URL is every node's, stop() stops them all. */
+  asServer(): NatsServer;
   /** SIGKILLs node `i` and keeps its storage and ports for `restart(i)`. */
   kill(i: number): Promise<void>;
   /** Starts node `i` again on its ports and storage, and waits until JetStream answers there. */
@@ -145,9 +147,19 @@ export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number
     throw err;
   }
   const urls = nodes.map((n) => n.url).join(',');
-  return {
+  const cluster: NatsCluster = {
     nodes,
     urls,
+    asServer: () => ({
+      url: urls,
+      port: nodes[0]!.port,
+      dir: base,
+      process: nodes[0]!.process,
+      stop: () => cluster.stop(),
+      kill: async (signal) => {
+        await Promise.all(nodes.map((n) => n.kill(signal)));
+      },
+    }),
     async kill(i) {
       await nodes[i]!.kill('SIGKILL');
     },
@@ -160,6 +172,7 @@ export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number
       await rm(base, { recursive: true, force: true });
     },
   };
+  return cluster;
 }
 
 /** Waits until JetStream answers account info through each of `urls` (a meta leader exists). */
@@ -167,8 +180,11 @@ async function waitForJetStream(urls: string[]): Promise<void> {
   for (const url of urls) {
     const nc = await connect({ servers: url, name: 'test-cluster-probe' });
     try {
-      const jsm = await jetstreamManager(nc);
-      await waitUntil(`JetStream through ${url}`, async () => (await jsm.getAccountInfo()) !== undefined, { timeoutMs: 30_000, intervalMs: 200 });
+      // jetstreamManager() itself asks for account info, which times out until a meta leader exists.
+      await waitUntil(`JetStream through ${url}`, async () => (await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo()) !== undefined, {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
     } finally {
       await nc.close();
     }

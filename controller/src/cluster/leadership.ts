@@ -85,7 +85,7 @@ export class Leadership implements FenceSource {
 
   /** Every controller that has announced itself, as stored. */
   async members(): Promise<MemberRecord[]> {
-    return (await this.opts.memberBucket.list()).map((e) => e.value);
+    return (await this.opts.memberBucket.list('controllers.>')).map((e) => e.value);
   }
 
   /** Runs the first round (so a lone controller leads before it says it is running), then one per renewal interval. */
