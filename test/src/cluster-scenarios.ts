@@ -81,6 +81,16 @@ export async function followerOf(fleet: Fleet): Promise<ControllerProcess> {
   return other;
 }
 
+/**
+ * Starts again every controller of the fleet that has exited, as its supervisor (systemd's
+ * Restart=) would: a leader that cannot renew its lease through a NATS outage stops by design.
+ */
+export async function reviveExited(fleet: Fleet): Promise<ControllerProcess[]> {
+  const exited = fleet.controllers.filter((c) => c.child.exitCode !== null || c.child.signalCode !== null);
+  for (const c of exited) await fleet.restartFleetController(c);
+  return exited;
+}
+
 /** The leader's fencing number as a controller reports it. */
 export async function fenceOf(c: ControllerProcess): Promise<number | undefined> {
   return (await healthOf(c))?.cluster?.leader?.fence;
