@@ -39,4 +39,23 @@ describe('a control plane of two controllers', () => {
     expect(['queued', 'reverted']).toContain(action);
     console.log(`[measure] alert 202 (${action}) with the leader SIGKILLed to the fleet reverted: ${revertedMs} ms`);
   });
+
+  it('lets the CLI given both controllers carry on when the first stops answering', async () => {
+    const { fleet } = plane;
+    const follower = await followerOf(fleet);
+    const leader = await leaderOf(fleet);
+    await follower.stop('SIGKILL');
+    try {
+      const both = { FLOTILLA_CONTROLLER: `${follower.grpc},${leader.grpc}` };
+      const status = await fleet.cli(['status', 'demo', '--json'], { env: both });
+      expect(status.code, status.stderr).toBe(0);
+      expect((JSON.parse(status.stdout) as { hosts: unknown[] }).hosts).toHaveLength(3);
+      // A write too: refused by the leader itself for what it is, not for the dead first address.
+      const pause = await fleet.cli(['rollout', 'pause', 'demo-9'], { env: both });
+      expect(pause.code).toBe(1);
+      expect(pause.stderr).toMatch(/no rollout demo-9/);
+    } finally {
+      await fleet.restartFleetController(follower);
+    }
+  });
 });

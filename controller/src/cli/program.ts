@@ -44,7 +44,7 @@ Exit codes:
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command('flotilla')
     .description(`Flotilla ${FLOTILLA_VERSION}: ship signed releases to a fleet and watch them land.`)
-    .option('--controller <addr>', `controller gRPC address HOST:PORT (default: ${DEFAULT_CONTROLLER})`)
+    .option('--controller <addr>', `controller gRPC address HOST:PORT, or several comma-separated, tried in turn (default: ${DEFAULT_CONTROLLER})`)
     .option('--token <token>', 'API token, sent as a bearer token')
     .option('--json', 'print machine-readable JSON instead of tables')
     .option('--timeout <duration>', `deadline of each call to the controller (default: ${DEFAULT_TIMEOUT})`)
