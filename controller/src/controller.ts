@@ -32,7 +32,7 @@ import { RolloutManager } from './rollouts/manager.js';
 import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
 import { AlarmHandler } from './reverts/alarm-handler.js';
 import type { AlarmSink } from './alarms/types.js';
-import type { ControlHandlers } from '@flotilla/proto';
+import type { ClusterInfo, ControlHandlers } from '@flotilla/proto';
 import { RevertPath } from './reverts/revert-path.js';
 import { Rollbacks } from './reverts/rollback.js';
 import { RevertStore } from './reverts/store.js';
@@ -241,7 +241,19 @@ export class Controller {
       const alarmMetrics = new AlarmMetrics(metrics.registry);
       const builtinAlarms = new BuiltinAlarms({ feed: hosts, sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
 
-      const control = controlService({ artifacts, apps: store.apps, hosts, assignments, rollouts, rollbacks, ledger, logger: root, now });
+      let viewCluster: () => Promise<ClusterInfo> = async () => ({});
+      const control = controlService({
+        artifacts,
+        apps: store.apps,
+        hosts,
+        assignments,
+        rollouts,
+        rollbacks,
+        ledger,
+        logger: root,
+        now,
+        cluster: () => viewCluster(),
+      });
       const handOver: HandOverDeps = { isLeader, submitAndWait: (kind, body, waitMs) => inbox.submitAndWait(kind, body, waitMs) };
       const grpc = await startGrpcServer(
         config.grpc.listen,
@@ -298,6 +310,7 @@ export class Controller {
         now,
       );
       controller.addRoutes();
+      viewCluster = async () => clusterInfo(await controller.clusterView());
       return controller;
     } catch (err) {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
@@ -495,4 +508,23 @@ export class Controller {
         res.end(text);
       });
   }
+}
+
+/** The cluster view as `flotilla status` receives it. */
+function clusterInfo(view: ClusterView): ClusterInfo {
+  return {
+    self: view.self,
+    role: view.role,
+    leader_id: view.leader?.id ?? '',
+    leader_since_ms: String(view.leader?.sinceMs ?? 0),
+    leader_fence: String(view.leader?.fence ?? 0),
+    controllers: view.controllers.map((c) => ({
+      id: c.id,
+      grpc: c.grpc,
+      http: c.http,
+      state: c.state,
+      started_at_ms: String(c.startedAtMs),
+      seen_at_ms: String(c.seenAtMs),
+    })),
+  };
 }

@@ -26,6 +26,11 @@ describe('a control plane of two controllers', () => {
     expect(views[0]!.cluster.leader.sinceMs).toBeGreaterThan(0);
     expect(views[1]!.cluster.controllers.map((c) => c.state).sort()).toEqual(['follower', 'leader']);
     expect(await fenceOf(follower)).toBe(await fenceOf(leader));
+    // flotilla status, asked of the follower, says the same.
+    fleet.useController(follower);
+    const status = await fleet.run(['status']);
+    expect(status.stdout).toContain(`controllers: leader ${views[0]!.cluster.self} since `);
+    expect(status.stdout).toContain(`${views[1]!.cluster.self} follower at ${follower.grpc} (answered)`);
   });
 
   it('finishes a rollout when the leader is SIGKILLed mid-step: each step once, one new assignment per host', async () => {
