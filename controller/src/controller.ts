@@ -100,7 +100,8 @@ export class Controller {
   private unsubscribeNats: (() => void) | undefined;
   private readonly startedMs: number;
   private shuttingDown: Promise<void> | undefined;
-  private leading: Promise<void> | undefined;
+  /** Leader duties taken up and put down in order, one change at a time. */
+  private duties: Promise<void> = Promise.resolve();
   private unwatchAssignments: (() => void) | undefined;
   private markRunning!: () => void;
   private readonly running = new Promise<void>((resolve) => (this.markRunning = resolve));
@@ -354,19 +355,19 @@ export class Controller {
       logger: this.logger.child({ component: 'leadership', controllerId: this.cluster.id }),
       onGained: (fence) => {
         leadershipMetrics.gained(fence);
-        this.leading ??= this.lead();
+        this.duties = this.duties.then(() => this.lead());
       },
       onLost: (reason) => {
         leadershipMetrics.lost();
-        // Self-fencing: nothing more is written under the old lease; a fresh start comes back as a follower.
-        this.logger.fatal({ reason }, 'leadership lost; stopping so that only the new leader acts');
-        void this.shutdown('failed');
+        // Self-fencing: the fence already refuses every assignment write; the duties stop too.
+        this.logger.warn({ reason }, 'leadership lost; standing down to follower');
+        this.duties = this.duties.then(() => this.standDown());
       },
     });
     this.cluster.leadership = leadership;
     // The first round decides before the controller says it runs: a lone controller leads at once.
     await leadership.start();
-    if (this.leading) await this.leading;
+    await this.duties;
     void nc.closed().then((err) => {
       if (this.currentState !== 'running') return;
       this.logger.fatal({ err: err ? errorMessage(err) : 'closed' }, 'NATS connection closed; stopping');
@@ -401,6 +402,7 @@ export class Controller {
    * carried out.
    */
   private async lead(): Promise<void> {
+    if (this.currentState === 'stopping' || !this.cluster.leadership?.isLeader()) return;
     try {
       await this.rollouts.resume();
       this.rollouts.listen();
@@ -410,6 +412,20 @@ export class Controller {
       this.logger.info({ activeRollouts: this.rollouts.activeIds() }, 'leading');
     } catch (err) {
       this.logger.fatal({ err }, 'cannot take up the leader duties; stopping');
+      void this.shutdown('failed');
+    }
+  }
+
+  /** Puts the leader duties down (the lease is lost); what they were doing stays in the store for the next leader. */
+  private async standDown(): Promise<void> {
+    if (this.currentState === 'stopping') return;
+    try {
+      await this.cluster.inbox.stop();
+      await this.builtinAlarms.stop();
+      await this.rollouts.standDown(this.config.shutdownTimeoutMs);
+      this.logger.info({}, 'following');
+    } catch (err) {
+      this.logger.fatal({ err }, 'cannot stand down as leader; stopping');
       void this.shutdown('failed');
     }
   }

@@ -141,6 +141,7 @@ export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number
       nodes.push(await startNatsServer({ dir, config: configOf(i), startTimeoutMs: opts.startTimeoutMs }));
     }
     await waitForJetStream(nodes.map((n) => n.url));
+    await waitForReplicas(nodes[0]!.url, size);
   } catch (err) {
     await Promise.all(nodes.map((n) => n.kill('SIGKILL').catch(() => undefined)));
     await rm(base, { recursive: true, force: true });
@@ -188,6 +189,28 @@ async function waitForJetStream(urls: string[]): Promise<void> {
     } finally {
       await nc.close();
     }
+  }
+}
+
+/**
+ * Waits until a stream with `replicas` replicas can be placed (every peer known to the meta
+ * leader): before that, a controller's first R3 bucket fails with "no suitable peers".
+ */
+async function waitForReplicas(url: string, replicas: number): Promise<void> {
+  const nc = await connect({ servers: url, name: 'test-cluster-probe' });
+  try {
+    await waitUntil(
+      `a stream with ${replicas} replicas to be placeable`,
+      async () => {
+        const jsm = await jetstreamManager(nc, { timeout: 5000 });
+        await jsm.streams.add({ name: 'cluster_probe', subjects: ['cluster.probe'], num_replicas: replicas });
+        await jsm.streams.delete('cluster_probe');
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+  } finally {
+    await nc.close();
   }
 }
 

@@ -145,6 +145,8 @@ export class CommandInbox {
   async stop(): Promise<void> {
     this.consuming?.stop();
     await this.loop;
+    this.consuming = undefined;
+    this.loop = undefined;
   }
 
   private async handle(msg: JsMsg, execute: CommandExecutor): Promise<void> {

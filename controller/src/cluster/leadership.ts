@@ -8,7 +8,7 @@ import { LEADER_KEY, memberKey, type LeaderRecord, type MemberRecord } from './r
 export type Role =
   | 'follower' // serving reads, downloads and hand-overs; another controller (or none yet) leads
   | 'leader' // holds the lease: runs rollouts, alarms' actions and writes assignments
-  | 'deposed'; // lost the lease (could not renew in time, or another took it): stops for good
+  | 'deposed'; // stopping: released the lease and takes no part any more
 
 /** What the rest of the controller asks of leadership: the fencing number to write with. */
 export interface FenceSource {
@@ -24,7 +24,10 @@ export interface LeadershipOptions {
   logger: Logger;
   /** Called once leadership is won (before the first renewal round). */
   onGained: (fence: number) => void;
-  /** Called once when leadership is lost; the controller must stop acting (it shuts down). */
+  /**
+   * Called when leadership is lost (not renewed in time, or another controller took it); the
+   * controller stops its leader duties. It stays a follower and may win the lease again.
+   */
   onLost: (reason: string) => void;
   /** @default performance.now */
   monotonic?: () => number;
@@ -201,7 +204,7 @@ export class Leadership implements FenceSource {
 
   private lose(reason: string): void {
     if (this.currentRole !== 'leader') return;
-    this.currentRole = 'deposed';
+    this.currentRole = 'follower';
     this.memory = { watching: null, actUntilMs: null };
     clearTimeout(this.selfFence);
     this.opts.logger.error({ fence: this.heldFence, reason }, 'leadership lost');

@@ -170,6 +170,17 @@ export class RolloutManager {
     this.phase = 'stopped';
   }
 
+  /**
+   * Stops driving every rollout and forgets them (a leader that lost its lease): the state stays
+   * in the store, and `resume()` then `listen()` take them up again, here or on another leader.
+   */
+  async standDown(graceMs = 5_000): Promise<void> {
+    this.closeWatches();
+    await this.stop(graceMs);
+    for (const live of [...this.live.values()]) this.unregister(live);
+    this.phase = 'loaded';
+  }
+
   /** Resolves once no transition is in flight and nothing is queued (tests, shutdown). */
   async idle(): Promise<void> {
     for (let round = 0; round < 1000; round++) {
