@@ -39,7 +39,8 @@ describe('losing one NATS node of three', () => {
           intervalMs: 1000,
         });
       }
-      // A leader that could not renew through the loss stops within one lease (4s); its supervisor starts it again.
+      // Within one lease (4s) a leader that could not renew through the loss has stood down and
+      // someone leads again; a controller that stopped is started again, as its supervisor would.
       await delay(5000);
       await reviveExited(fleet);
       await leaderOf(fleet);
@@ -81,7 +82,7 @@ describe('losing one NATS node of three', () => {
     await fleet.waitForRollout(id, 'the second step', (r) => r.current_step >= 1);
     await cluster.kill(2);
     try {
-      // Whichever controller leads now (a leader that could not renew through the loss stops).
+      // Whichever controller leads now (a leader that could not renew through the loss stood down).
       const poll = async () => {
         fleet.useController(await leaderOf(fleet, fleet.controllers.filter((c) => c.child.exitCode === null && c.child.signalCode === null)));
         return fleet.rollout({ id });

@@ -83,7 +83,7 @@ export async function followerOf(fleet: Fleet): Promise<ControllerProcess> {
 
 /**
  * Starts again every controller of the fleet that has exited, as its supervisor (systemd's
- * Restart=) would: a leader that cannot renew its lease through a NATS outage stops by design.
+ * Restart=) would.
  */
 export async function reviveExited(fleet: Fleet): Promise<ControllerProcess[]> {
   const exited = fleet.controllers.filter((c) => c.child.exitCode !== null || c.child.signalCode !== null);
