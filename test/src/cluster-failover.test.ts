@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet } from './agent-process.js';
+import { deadlineFlag } from './deadline.js';
 import { alertAsLeaderDies, fenceOf, followerOf, killLeaderMidRollout, leaderOf, startClusterFleet, type ClusterFleet } from './cluster-scenarios.js';
 
 // Two controllers on a three-node NATS cluster, three agents given both controllers' addresses.
@@ -62,5 +63,19 @@ describe('a control plane of two controllers', () => {
     } finally {
       await fleet.restartFleetController(follower);
     }
+  });
+
+  it('follows a rollout to its end through the follower (rollout start --watch)', async () => {
+    const { fleet } = plane;
+    await fleet.push('4.0.0');
+    fleet.useController(await followerOf(fleet));
+    const watched = await fleet.cli([
+      'rollout', 'start', 'demo@4.0.0',
+      '--canary', '1', '--batch', '1', '--min-healthy-time', '1s', '--bake', '0s', '--canary-bake', '0s',
+      '--healthy-deadline', deadlineFlag(60), '--watch',
+    ]);
+    expect(watched.code, fleet.explain(watched)).toBe(0);
+    expect(watched.stdout).toMatch(/succeeded/);
+    await fleet.waitForVersionEverywhere('4.0.0', 60_000);
   });
 });
