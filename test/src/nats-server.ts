@@ -128,6 +128,8 @@ export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number
       'cluster {',
       '  name: flotilla',
       `  listen: 127.0.0.1:${clusterPorts[i]}`,
+      // Clients keep to the servers they were given (no discovery): a test can cut one off.
+      '  no_advertise: true',
       `  routes: [${clusterPorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}]`,
       '}',
     ].join('\n');
