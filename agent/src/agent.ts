@@ -25,6 +25,7 @@ import {
 import type { AgentConfig } from './config.js';
 import { ControlLink, type AssignmentSource } from './control-link.js';
 import { Converger } from './converge.js';
+import { ControllerList, downloadFromAny } from './controllers.js';
 // Not install/index.js nor inventory.js: the download, unpack and inventory code (gRPC,
 // protobuf, tar, systeminformation) loads in the work thread only.
 import { basicInventory, LoadSampler } from './host.js';
@@ -89,6 +90,7 @@ export class Agent {
   private readonly sampler: LoadSampler;
   private readonly reports = new ReportClock();
   private readonly worker: WorkThread;
+  private readonly controllers: ControllerList;
   private converger: Converger | null = null;
   private link: ControlLink | null = null;
   private inventory: Inventory | null = null;
@@ -123,6 +125,7 @@ export class Agent {
     });
     this.stateStore = new StateStore(config.dataDir, deps.logger);
     this.sampler = new LoadSampler(config.dataDir);
+    this.controllers = new ControllerList(config.controller.addresses);
     this.worker = new WorkThread({
       log: { level: config.log.level, ...(config.log.pretty !== undefined ? { pretty: config.log.pretty } : {}) },
       logger: deps.logger,
@@ -231,16 +234,18 @@ export class Agent {
       state: this.keeper,
       checkRoom: (d) => ensureRoomForDownload({ dir: this.releases.cacheDir, needBytes: d.size, floor: this.config.minFreeSpace }),
       download: (d, signal) =>
-        this.worker.download(
-          {
-            controller: this.config.controller.address,
-            sha256: d.sha256,
-            size: d.size,
-            cacheDir: this.releases.cacheDir,
-            ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
-            ...(this.config.controller.tls ? { tls: { ...this.config.controller.tls } } : {}),
-          },
-          signal,
+        downloadFromAny(this.controllers, (controller) =>
+          this.worker.download(
+            {
+              controller,
+              sha256: d.sha256,
+              size: d.size,
+              cacheDir: this.releases.cacheDir,
+              ...(this.config.controller.token !== undefined ? { token: this.config.controller.token } : {}),
+              ...(this.config.controller.tls ? { tls: { ...this.config.controller.tls } } : {}),
+            },
+            signal,
+          ),
         ).then((tarball) => this.trimCacheAfterDownload(d.sha256, tarball)),
       unpack: (tarball, d, signal) =>
         this.worker.unpack(

@@ -76,7 +76,7 @@ describe('loadAgentConfig', () => {
       FLOTILLA_NATS_SERVERS: 'nats://a:4222, nats://b:4222',
       FLOTILLA_NATS_USER: 'agent',
       FLOTILLA_NATS_PASSWORD: 's3cret',
-      FLOTILLA_CONTROLLER: 'ctl.example:7400',
+      FLOTILLA_CONTROLLER: 'ctl.example:7400, ctl2.example:7400',
       FLOTILLA_API_TOKEN: 'tok',
       FLOTILLA_DATA_DIR: '/srv/flotilla',
       FLOTILLA_TRUSTED_KEYS: `${releasePub},${releasePub2}`,
@@ -89,7 +89,7 @@ describe('loadAgentConfig', () => {
     expect(c.nats.servers).toEqual(['nats://a:4222', 'nats://b:4222']);
     expect(c.nats.user).toBe('agent');
     expect(c.nats.password).toBe('s3cret');
-    expect(c.controller).toEqual({ address: 'ctl.example:7400', token: 'tok' });
+    expect(c.controller).toEqual({ address: 'ctl.example:7400', addresses: ['ctl.example:7400', 'ctl2.example:7400'], token: 'tok' });
     expect(c.dataDir).toBe('/srv/flotilla');
     expect(c.releaseKeys).toHaveLength(2);
     expect(c.heartbeatIntervalMs).toBe(90_000);

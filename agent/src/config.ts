@@ -61,8 +61,14 @@ export interface AgentConfig {
     readonly tls?: NatsTlsSettings;
   };
   readonly controller: {
-    /** gRPC address artifacts are downloaded from. @default '127.0.0.1:7400' */
+    /** gRPC address artifacts are downloaded from: the first of `addresses`. @default '127.0.0.1:7400' */
     readonly address: string;
+    /**
+     * Every controller to download from, in order of preference (a comma-separated list in flags
+     * and FLOTILLA_CONTROLLER): when one stops answering the download resumes on the next.
+     * @default ['127.0.0.1:7400']
+     */
+    readonly addresses: readonly string[];
     /** Bearer token for the controller's gRPC API (FLOTILLA_API_TOKEN). @default none */
     readonly token?: string;
     /** TLS: the fleet CA and this host's own certificate and key (see `flotilla tls`). @default none */
@@ -232,7 +238,11 @@ export const agentConfigSchema = z
       .prefault({}),
     controller: z
       .object({
-        address: z.string().regex(HOST_PORT, 'is not HOST:PORT').default(DEFAULT_CONTROLLER_ADDRESS),
+        address: z
+          .union([z.string(), z.array(z.string())])
+          .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''))
+          .pipe(z.array(z.string().regex(HOST_PORT, 'is not HOST:PORT')).min(1, 'name at least one controller'))
+          .prefault([DEFAULT_CONTROLLER_ADDRESS]),
         token: secret,
         tls: z
           .object({
@@ -244,6 +254,7 @@ export const agentConfigSchema = z
           .optional(),
       })
       .strict()
+      .transform(({ address, ...rest }) => ({ ...rest, address: address[0] as string, addresses: address }))
       .prefault({}),
     dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
     trustedKeys: keyPaths('--trusted-key', 'trusted release public key'),

@@ -28,7 +28,7 @@ export function agentCommand(): Command {
     .option('--host-id <id>', 'host id (default: the hostname made valid)')
     .option('--label <key=value>', 'host label (repeatable)', collectRepeated)
     .option('--nats <urls>', 'NATS servers, comma-separated')
-    .option('--controller <host:port>', 'controller gRPC address for artifact downloads')
+    .option('--controller <host:port>', 'controller gRPC addresses for artifact downloads, comma-separated (tried in turn)')
     .option('--data-dir <dir>', 'where releases, the download cache and state.json live')
     .option('--trusted-key <path>', 'release signer public key (repeatable)', collectRepeated)
     .option('--controller-public-key <path>', 'controller public key that signs assignments (repeatable)', collectRepeated)

@@ -20,6 +20,7 @@ import {
 } from '@flotilla/shared';
 import { KeyedMutex } from './concurrency.js';
 import { readReleaseManifest } from './release-manifest.js';
+import { renameDurably, type ReleaseObjects } from './release-objects.js';
 import type { JsonBucket } from './store/kv.js';
 import { artifactKey, type AppRecord, type ArtifactRecord } from './store/records.js';
 
@@ -32,6 +33,11 @@ export interface ArtifactStoreOptions {
   maxBytes: number;
   buckets: { artifacts: JsonBucket<ArtifactRecord>; apps: JsonBucket<AppRecord> };
   logger: Logger;
+  /**
+   * The durable, replicated copy of release bytes; the artifacts directory is then a cache of it.
+   * @default none: the directory is the only copy (tests of this module alone)
+   */
+  objects?: ReleaseObjects;
   /** @default Date.now */
   now?: () => number;
 }
@@ -70,6 +76,7 @@ export class ArtifactStore {
   private readonly recording = new KeyedMutex();
   /** Held while a file is moved in or removed: two versions may share one file (the same bytes). */
   private readonly files = new KeyedMutex();
+  private readonly filling = new KeyedMutex();
 
   private constructor(private readonly opts: ArtifactStoreOptions) {
     this.dir = join(opts.dataDir, 'artifacts');
@@ -139,6 +146,9 @@ export class ArtifactStore {
         uploadedAtMs: this.now(),
         signed: { payload: session.signed.payload, keyId: session.signed.keyId, signature: session.signed.signature },
       };
+      // The replicated copy first: once the record exists any controller may be asked for the
+      // bytes, and the upload is acknowledged only when they survive the loss of this machine.
+      if (this.opts.objects) await this.opts.objects.putFile(descriptor.sha256, tempPath);
       // Record first, then move the bytes in: a crash in between leaves a record whose file is
       // missing, which the next upload of the same bytes repairs; the other order could leave
       // bytes on disk that no record vouches for after a refused (conflicting) upload.
@@ -212,10 +222,10 @@ export class ArtifactStore {
     try {
       handle = await open(path, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new NotFoundError(`no artifact with SHA-256 ${sha256} is stored`);
-      }
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!this.opts.objects) throw new NotFoundError(`no artifact with SHA-256 ${sha256} is stored`);
+      await this.fillCache(sha256, path, this.opts.objects);
+      handle = await open(path, 'r');
     }
     const { size } = await handle.stat();
     if (offset > size) {
@@ -225,6 +235,17 @@ export class ArtifactStore {
       });
     }
     return { handle, size };
+  }
+
+  /** Copies bytes from the object store into the cache; concurrent downloads wait for one copy. */
+  private async fillCache(sha256: string, path: string, objects: ReleaseObjects): Promise<void> {
+    await this.filling.run(sha256, async () => {
+      if (await exists(path)) return;
+      const tempPath = join(this.dir, `${TEMP_PREFIX}${randomUUID()}.partial`);
+      const bytes = await objects.fetchTo(sha256, tempPath);
+      await renameDurably(tempPath, path, this.dir);
+      this.logger.info({ sha256, bytes }, 'release cached from the object store');
+    });
   }
 
   private async moveIntoPlace(tempPath: string, finalPath: string): Promise<void> {

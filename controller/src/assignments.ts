@@ -7,6 +7,7 @@ import {
   comparePositions,
   parseKeyRotation,
   positionOf,
+  UnavailableError,
   canonicalJson,
   parseAssignment,
   signAssignment,
@@ -195,6 +196,11 @@ export interface AssignmentWriterOptions {
   ttlMs?: number;
   /** Key epoch and chain, revocations and app policies. @default epoch 1, none */
   trust?: AssignmentTrust;
+  /**
+   * The leader's fencing number, asked before every write (it throws on a controller that is not
+   * leading). @default none: every write goes ahead (a controller on its own, unit tests)
+   */
+  fence?: AssignmentFence;
 }
 
 /** A host's trust as its heartbeats report it. */
@@ -203,6 +209,11 @@ export interface HostTrustReport {
   readonly keyEpoch: number;
   /** The host holds only an expired assignment. */
   readonly stale: boolean;
+}
+
+/** Where the writer learns the fencing number of the leadership it writes under. */
+export interface AssignmentFence {
+  fence(): number;
 }
 
 /**
@@ -271,6 +282,12 @@ export class AssignmentWriter {
     return [...this.cache.keys()];
   }
 
+  /** A record another controller (the leader) wrote, seen in the bucket: keeps reads here current. */
+  observe(hostId: string, record: AssignmentRecord): void {
+    const cached = this.cache.get(hostId);
+    if (!cached || cached.record.seq < record.seq) this.remember(hostId, record);
+  }
+
   /** The host's current assignment record, read from KV. */
   async read(hostId: string): Promise<AssignmentRecord | null> {
     const entry = await this.opts.bucket.get(hostId);
@@ -312,7 +329,7 @@ export class AssignmentWriter {
    */
   startRefresh(intervalMs: number): void {
     const tick = () => {
-      if (this.refreshing !== null) return;
+      if (this.refreshing !== null || !this.mayWrite()) return;
       const due = this.hostIds().filter((id) => this.refreshDue(id));
       if (due.length === 0) return;
       this.refreshing = mapConcurrentSettled(due, this.opts.concurrency ?? 16, (id) => this.refresh(id))
@@ -329,6 +346,16 @@ export class AssignmentWriter {
     tick();
   }
 
+  /** False on a controller that is not leading: its writes would be refused by the fence. */
+  private mayWrite(): boolean {
+    try {
+      this.opts.fence?.fence();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Stops re-signing and waits for a round in flight. */
   async stopRefresh(): Promise<void> {
     clearInterval(this.refreshTimer);
@@ -337,11 +364,13 @@ export class AssignmentWriter {
 
   private write(hostId: string, mutate: AppsMutation, force: boolean): Promise<AssignResult> {
     return this.perHost.run(hostId, async () => {
+      const fence = this.opts.fence?.fence();
       let written: { record: AssignmentRecord; assignment: Assignment } | undefined;
       let unchanged: { record: AssignmentRecord; assignment: Assignment } | undefined;
       await this.opts.bucket.updateWithRetry(hostId, (current) => {
         written = undefined;
         unchanged = undefined;
+        if (fence !== undefined) refuseNewerLeader(hostId, current?.value.fence, fence);
         const previous = current ? parseAssignment(current.value.signed.payload) : null;
         const previousApps: AssignedApps = previous?.apps ?? {};
         const apps = stripCarried(mutate(previousApps, hostId));
@@ -373,6 +402,7 @@ export class AssignmentWriter {
           seq: assignment.seq,
           signed: signAssignment(assignment, this.opts.signingKey),
           updatedAtMs: assignment.issuedAtMs,
+          ...(fence !== undefined ? { fence } : {}),
         };
         written = { record, assignment };
         return record;
@@ -542,6 +572,19 @@ export class AssignmentWriter {
 /** An app's assignment without what the writer adds itself (the app policy). */
 function stripCarried(apps: AssignedApps): Record<string, AppAssignment> {
   return Object.fromEntries(Object.entries(apps).map(([name, { policy: _policy, ...a }]) => [name, a]));
+}
+
+/**
+ * A deposed leader's late write must not land over a newer leader's: the record carries the
+ * fencing number it was written under, and the write is a compare-and-set on that record's
+ * revision, so the check and the write are one atomic step on the host's key.
+ */
+function refuseNewerLeader(hostId: string, stored: number | undefined, fence: number): void {
+  if (stored !== undefined && stored > fence) {
+    throw new UnavailableError(`assignment of ${hostId} refused: a newer leader (fencing number ${stored}) has written it; this controller's is ${fence}`, {
+      details: { hostId, stored, fence },
+    });
+  }
 }
 
 function summarise(apps: AssignedApps): Record<string, string> {

@@ -24,6 +24,7 @@ import { listenerPolicy, operatorsSchema, tlsSchema, type TlsFiles } from './aut
 import type { OperatorPolicy } from './auth/roles.js';
 import type { LabelPolicy } from './host-labels.js';
 import { limitsConfigSchema, type LimitsConfig } from './limits-config.js';
+import { leaseSettingsProblem } from './cluster/lease.js';
 import { ALARMS_ENV, alarmsConfigSchema, alertsConfigSchema, type AlarmsConfig, type AlertsConfig } from './alarms/config.js';
 
 export const PROGRAM = 'flotilla-controller';
@@ -131,6 +132,15 @@ export interface ControllerConfig {
     readonly ttlMs: number;
     /** How often the controller looks for assignments due to be re-signed. @default 60000 (1m) */
     readonly refreshIntervalMs: number;
+  };
+  /** The leader lease between controllers sharing one NATS cluster (docs/architecture.md). */
+  readonly cluster: {
+    /** How long a lease lasts after the renewal that began it; a dead leader is replaced after about this long. @default 4000 (4s) */
+    readonly leaseMs: number;
+    /** How often the leader renews, and how often followers look. @default 1000 (1s) */
+    readonly renewIntervalMs: number;
+    /** The leader stops acting this long before its lease ends (room for a write in flight). @default 1000 (1s) */
+    readonly marginMs: number;
   };
   /** How long a graceful shutdown may wait for calls in flight before it cuts them. @default 10000 (10s) */
   readonly shutdownTimeoutMs: number;
@@ -288,6 +298,21 @@ export const controllerConfigSchema = z
       .strict()
       .prefault({})
       .transform(({ ttl, refreshInterval, ...a }) => ({ ...a, ttlMs: ttl, refreshIntervalMs: refreshInterval })),
+    cluster: z
+      .object({
+        // A dead leader is replaced within about lease + renewInterval: under 5 s by default.
+        lease: durationField('cluster.lease').pipe(z.number().min(1000, 'must be at least 1s')).prefault('4s'),
+        renewInterval: durationField('cluster.renewInterval').pipe(z.number().min(100, 'must be at least 100ms')).prefault('1s'),
+        margin: durationField('cluster.margin').pipe(z.number().min(100, 'must be at least 100ms')).prefault('1s'),
+      })
+      .strict()
+      .transform((c, ctx) => {
+        const out = { leaseMs: c.lease, renewIntervalMs: c.renewInterval, marginMs: c.margin };
+        const problem = leaseSettingsProblem({ leaseMs: out.leaseMs, renewMs: out.renewIntervalMs, marginMs: out.marginMs });
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        return out;
+      })
+      .prefault({}),
     shutdownTimeout: durationField('shutdownTimeout').prefault('10s'),
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info'), pretty: z.boolean().optional() })
@@ -331,6 +356,9 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
   FLOTILLA_TLS_KEY: { path: 'tls.key' },
   FLOTILLA_TLS_CA: { path: 'tls.ca' },
   FLOTILLA_LOG_LEVEL: { path: 'log.level' },
+  FLOTILLA_CLUSTER_LEASE: { path: 'cluster.lease' },
+  FLOTILLA_CLUSTER_RENEW_INTERVAL: { path: 'cluster.renewInterval' },
+  FLOTILLA_CLUSTER_MARGIN: { path: 'cluster.margin' },
   ...ALARMS_ENV,
 });
 

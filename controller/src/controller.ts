@@ -8,6 +8,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import {
   ConfigError,
   FLOTILLA_VERSION,
+  UnavailableError,
   createLogger,
   errorMessage,
   subjects as makeSubjects,
@@ -15,6 +16,12 @@ import {
 } from '@flotilla/shared';
 import { AlarmMetrics, AssignedHostCounts, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
 import { ArtifactStore } from './artifacts.js';
+import { CommandInbox } from './cluster/inbox.js';
+import { Leadership } from './cluster/leadership.js';
+import { LeadershipMetrics } from './cluster/metrics.js';
+import { controllerId, openClusterBuckets, type ClusterBuckets } from './cluster/store.js';
+import { HandOverAlarmSink, handOverControl, leaderExecutor, type HandOverDeps } from './hand-over.js';
+import { migrateLocalReleases, openReleaseObjects } from './release-objects.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
 import { artifactsService } from './grpc/artifacts-service.js';
@@ -40,6 +47,9 @@ import { ArtifactGc, retentionFacts } from './retention/index.js';
 import { RolloutManager } from './rollouts/manager.js';
 import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
 import { AlarmHandler } from './reverts/alarm-handler.js';
+import type { AlarmSink } from './alarms/types.js';
+import type { ClusterInfo } from '@flotilla/proto';
+import type { OperatorControlHandlers } from './grpc/identity-service.js';
 import { RevertPath } from './reverts/revert-path.js';
 import { Rollbacks } from './reverts/rollback.js';
 import { RevertStore } from './reverts/store.js';
@@ -54,6 +64,32 @@ export type ControllerState =
   | 'stopping' // graceful shutdown in progress
   | 'stopped' // shut down cleanly
   | 'failed'; // stopped because something it depends on broke
+
+/** How long a follower waits for the leader's answer to a handed-over operator call. */
+const HAND_OVER_WAIT_MS = 12_000;
+/** How long a follower waits for the leader's outcome of an alarm before answering 202 "queued". */
+const ALARM_HAND_OVER_WAIT_MS = 2_000;
+
+/** The parts that exist only to share the work between controllers. */
+interface ClusterParts {
+  readonly id: string;
+  readonly buckets: ClusterBuckets;
+  readonly inbox: CommandInbox;
+  /** The local sink and Control handlers the leader runs handed-over commands with. */
+  readonly alarmSink: AlarmSink;
+  readonly control: OperatorControlHandlers;
+  /** Set in run(); the fence and hand-over read it. */
+  leadership?: Leadership;
+}
+
+/** The cluster as one controller sees it. */
+export interface ClusterView {
+  readonly self: string;
+  readonly role: 'follower' | 'leader' | 'deposed';
+  readonly leader: { id: string; fence: number; sinceMs: number; grpc: string; http: string } | null;
+  /** Every controller that announced itself; `gone` when it has not for three renewal intervals. */
+  readonly controllers: { id: string; grpc: string; http: string; startedAtMs: number; seenAtMs: number; state: 'leader' | 'follower' | 'gone' }[];
+}
 
 export interface ControllerDeps {
   /** The program's root logger. @default one built from config.log */
@@ -82,6 +118,9 @@ export class Controller {
   private unsubscribeNats: (() => void) | undefined;
   private readonly startedMs: number;
   private shuttingDown: Promise<void> | undefined;
+  /** Leader duties taken up and put down in order, one change at a time. */
+  private duties: Promise<void> = Promise.resolve();
+  private unwatchAssignments: (() => void) | undefined;
   private markRunning!: () => void;
   private readonly running = new Promise<void>((resolve) => (this.markRunning = resolve));
   private markStopped!: () => void;
@@ -109,6 +148,7 @@ export class Controller {
     /** Add routes here (alert webhooks) before or after run(). */
     readonly http: HttpServer,
     readonly addresses: ControllerAddresses,
+    private readonly cluster: ClusterParts,
     now: () => number,
     private readonly revocations: HostRevocations,
     private readonly tls: ReloadableTls | undefined,
@@ -158,6 +198,7 @@ export class Controller {
         releaseKeys: config.keys.trusted,
         logger: root.child({ component: 'trust' }),
       });
+      const objects = await openReleaseObjects(nats.nc, config.nats.kvReplicas);
       const artifacts = await ArtifactStore.open({
         dataDir: config.dataDir,
         // Revoked release keys are out: their descriptors are refused at upload.
@@ -165,8 +206,11 @@ export class Controller {
         maxBytes: config.artifacts.maxBytes,
         buckets: { artifacts: store.artifacts, apps: store.apps },
         logger: root.child({ component: 'artifacts' }),
+        objects,
         now,
       });
+      // A data dir from before the object store holds the only copy of its releases.
+      await migrateLocalReleases(artifacts.dir, objects, root.child({ component: 'artifacts' }));
       const hosts = await HostRegistry.load({
         bucket: store.hosts,
         downAfterMissed: config.hosts.downAfterMissed,
@@ -176,6 +220,18 @@ export class Controller {
       });
       const subjects = makeSubjects(config.nats.subjectPrefix);
       const metrics = new ControllerMetrics(hosts);
+      const id = await controllerId(config.dataDir);
+      const clusterBuckets = await openClusterBuckets(nats.nc, config.nats.kvReplicas, root.child({ component: 'cluster' }));
+      const inbox = await CommandInbox.open(nats.nc, {
+        subjectPrefix: config.nats.subjectPrefix,
+        replicas: config.nats.kvReplicas,
+        ackWaitMs: config.cluster.leaseMs,
+        self: id,
+        logger: root.child({ component: 'commands' }),
+        now,
+      });
+      const cluster: Omit<ClusterParts, 'alarmSink' | 'control'> & { leadership?: Leadership } = { id, buckets: clusterBuckets, inbox };
+      const isLeader = () => cluster.leadership?.isLeader() ?? false;
       const assignments = await AssignmentWriter.load({
         bucket: store.assignments,
         signingKey: config.keys.controller,
@@ -186,10 +242,18 @@ export class Controller {
         trust,
         now,
         onWritten: () => metrics.assignmentsWritten.inc(),
+        // Only the leader writes assignments, each under its fencing number.
+        fence: {
+          fence: () => {
+            if (!cluster.leadership) throw new UnavailableError('this controller is not the leader yet');
+            return cluster.leadership.fence();
+          },
+        },
       });
       const storeLogger = root.child({ component: 'store' });
       const ledger = new AppLedger({ apps: store.apps, rolloutsKv: store.rollouts, artifacts, logger: storeLogger, now });
-      const rollouts = await RolloutManager.load({
+      // A follower drives nothing; the rollouts resume when it becomes the leader.
+      const rollouts = RolloutManager.dormant({
         store: new RolloutStore(rolloutBuckets(store.rollouts, storeLogger)),
         ledger,
         hosts,
@@ -259,6 +323,22 @@ export class Controller {
         labelNames: ['reason'],
         registers: [metrics.registry],
       });
+      let viewCluster: () => Promise<ClusterInfo> = async () => ({});
+      const control = controlService({
+        artifacts,
+        apps: store.apps,
+        hosts,
+        assignments,
+        rollouts,
+        rollbacks,
+        ledger,
+        retention,
+        keepVersions: config.artifacts.keepVersions,
+        logger: root,
+        now,
+        cluster: () => viewCluster(),
+      });
+      const handOver: HandOverDeps = { isLeader, submitAndWait: (kind, body, waitMs) => inbox.submitAndWait(kind, body, waitMs) };
       const grpc = await startGrpcServer(
         config.grpc.listen,
         {
@@ -275,19 +355,7 @@ export class Controller {
             downloadStallTimeoutMs: config.limits.downloadStallTimeoutMs,
           }),
           control: {
-            ...controlService({
-              artifacts,
-              apps: store.apps,
-              hosts,
-              assignments,
-              rollouts,
-              rollbacks,
-              ledger,
-              retention,
-              keepVersions: config.artifacts.keepVersions,
-              logger: root,
-              now,
-            }),
+            ...handOverControl(control, handOver, HAND_OVER_WAIT_MS),
             ...identityService({ revocations, logger: root, now }),
           },
         },
@@ -297,7 +365,7 @@ export class Controller {
       cleanups.push(() => grpc.close(0));
       const http = new HttpServer(root.child({ component: 'http' }));
       for (const r of alertRoutes({
-        sink: alarmSink,
+        sink: new HandOverAlarmSink(alarmSink, handOver, ALARM_HAND_OVER_WAIT_MS),
         token: config.alerts.token,
         sources: config.alerts.sources,
         appLabel: config.alerts.appLabel,
@@ -333,6 +401,7 @@ export class Controller {
         grpc,
         http,
         addresses,
+        Object.assign(cluster, { alarmSink, control }),
         now,
         revocations,
         tls,
@@ -340,6 +409,7 @@ export class Controller {
         new StoreBehindLog({ events: ledger, logger: root.child({ component: 'store-behind' }), now }),
       );
       controller.addRoutes();
+      viewCluster = async () => clusterInfo(await controller.clusterView());
       return controller;
     } catch (err) {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
@@ -357,9 +427,12 @@ export class Controller {
     this.unsubscribeHosts = this.hosts.subscribe((event) => {
       if (event.type === 'heartbeat') {
         const { acceptedSeq, heartbeatIntervalMs, apps, trust } = event.heartbeat;
-        const desired = Object.fromEntries(apps.map((a) => [a.app, a.desiredVersion]));
-        const finding = this.assignments.noteAcceptedSeq(event.hostId, acceptedSeq, heartbeatIntervalMs, desired, trust);
-        if (finding) this.storeBehind.note(finding);
+        // Re-sends and re-issues are writes to hosts: the leader's job.
+        if (this.cluster.leadership?.isLeader()) {
+          const desired = Object.fromEntries(apps.map((a) => [a.app, a.desiredVersion]));
+          const finding = this.assignments.noteAcceptedSeq(event.hostId, acceptedSeq, heartbeatIntervalMs, desired, trust);
+          if (finding) this.storeBehind.note(finding);
+        }
       } else if (event.type === 'state') {
         this.metrics.hostStateChanges.inc({ state: event.state });
       }
@@ -383,12 +456,31 @@ export class Controller {
     });
     this.unsubscribeNats = this.hostLink.onStateChange((state) => this.hosts.setListening(state === 'connected'));
     this.hosts.start();
-    // After the host registry: rollouts resume (a tick each) and hear every heartbeat from here on.
-    this.rollouts.listen();
-    this.builtinAlarms.start();
     this.retention.start();
-    // A revert a stopped controller left half-done is finished (its steps are idempotent).
-    void this.reverts.resume();
+    // A follower's reads (status, hosts' seqs) follow the leader's assignment writes.
+    this.unwatchAssignments = await this.store.assignments.watchUpdates((e) => this.assignments.observe(e.key, e.value));
+    const leadershipMetrics = new LeadershipMetrics(this.metrics.registry, { isLeader: () => this.cluster.leadership?.isLeader() ?? false });
+    const leadership = new Leadership({
+      leaderBucket: this.cluster.buckets.leader,
+      memberBucket: this.cluster.buckets.members,
+      self: { id: this.cluster.id, grpc: this.addresses.grpc, http: this.addresses.http },
+      settings: { leaseMs: this.config.cluster.leaseMs, renewMs: this.config.cluster.renewIntervalMs, marginMs: this.config.cluster.marginMs },
+      logger: this.logger.child({ component: 'leadership', controllerId: this.cluster.id }),
+      onGained: (fence) => {
+        leadershipMetrics.gained(fence);
+        this.duties = this.duties.then(() => this.lead());
+      },
+      onLost: (reason) => {
+        leadershipMetrics.lost();
+        // Self-fencing: the fence already refuses every assignment write; the duties stop too.
+        this.logger.warn({ reason }, 'leadership lost; standing down to follower');
+        this.duties = this.duties.then(() => this.standDown());
+      },
+    });
+    this.cluster.leadership = leadership;
+    // The first round decides before the controller says it runs: a lone controller leads at once.
+    await leadership.start();
+    await this.duties;
     for (const link of [nc, this.hostLink.nc]) {
       void link.closed().then((err) => {
         if (this.currentState !== 'running') return;
@@ -418,6 +510,8 @@ export class Controller {
           this.config.alerts.token || this.config.alerts.sources.length > 0 ? 'on' : 'off (no alerts.sources or alerts.token)',
         trustedKeys: this.config.keys.trusted.map((k) => k.keyId),
         controllerKeyId: this.config.keys.controller.keyId,
+        controllerId: this.cluster.id,
+        role: leadership.role,
       },
       'controller running',
     );
@@ -429,6 +523,41 @@ export class Controller {
   /** Rereads the TLS files (SIGHUP); false when there is no TLS or the new files were refused. */
   reloadCertificates(): Promise<boolean> {
     return this.tls ? this.tls.reload() : Promise.resolve(false);
+  }
+
+  /**
+   * The leader's duties, started when this controller wins the lease: the rollouts resume (a
+   * tick each) and hear every heartbeat, the built-in alarms act, a revert a previous leader left
+   * half-done is finished (its steps are idempotent), and writes handed over by followers are
+   * carried out.
+   */
+  private async lead(): Promise<void> {
+    if (this.currentState === 'stopping' || !this.cluster.leadership?.isLeader()) return;
+    try {
+      await this.rollouts.resume();
+      this.rollouts.listen();
+      this.builtinAlarms.start();
+      void this.reverts.resume();
+      await this.cluster.inbox.consume(leaderExecutor(this.cluster.control, this.cluster.alarmSink, this.logger));
+      this.logger.info({ activeRollouts: this.rollouts.activeIds() }, 'leading');
+    } catch (err) {
+      this.logger.fatal({ err }, 'cannot take up the leader duties; stopping');
+      void this.shutdown('failed');
+    }
+  }
+
+  /** Puts the leader duties down (the lease is lost); what they were doing stays in the store for the next leader. */
+  private async standDown(): Promise<void> {
+    if (this.currentState === 'stopping') return;
+    try {
+      await this.cluster.inbox.stop();
+      await this.builtinAlarms.stop();
+      await this.rollouts.standDown(this.config.shutdownTimeoutMs);
+      this.logger.info({}, 'following');
+    } catch (err) {
+      this.logger.fatal({ err }, 'cannot stand down as leader; stopping');
+      void this.shutdown('failed');
+    }
   }
 
   /** Resolves once run() has everything started. */
@@ -453,6 +582,7 @@ export class Controller {
     this.unsubscribeNats?.();
     this.revocations.stop();
     this.tls?.close();
+    this.unwatchAssignments?.();
     // Built-in alarms stop hearing hosts first; hand-overs in flight finish while NATS is up.
     await this.builtinAlarms.stop();
     // A collection in progress finishes its deletions while NATS is still up.
@@ -466,8 +596,12 @@ export class Controller {
       this.grpc.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'gRPC close failed')),
       this.http.close(graceMs).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, 'HTTP close failed')),
     ]);
+    // No more handed-over commands; the one in hand finishes (unacknowledged ones go to the next leader).
+    await this.cluster.inbox.stop().catch((err: unknown) => this.logger.warn({ err }, 'command consumer stop failed'));
     // Transitions in flight finish their KV write and actions while NATS is still up.
     await this.rollouts.stop(graceMs);
+    // Then the lease is released, so a follower takes over at once rather than after a lease.
+    await this.cluster.leadership?.stop();
     // Both connections drain: pending assignments on the host-facing one, KV writes on the main one.
     await Promise.all(
       [this.hostLink.nc, this.nats.nc].map(async (nc) => {
@@ -484,9 +618,33 @@ export class Controller {
     this.markStopped();
   }
 
+  /** Which controller leads, since when, and every controller's last word (for /healthz and status). */
+  async clusterView(): Promise<ClusterView> {
+    const leadership = this.cluster.leadership;
+    const leader = leadership?.leader() ?? null;
+    const members = await (leadership?.members() ?? Promise.resolve([])).catch(() => []);
+    const nowMs = Date.now();
+    const staleAfterMs = 3 * this.config.cluster.renewIntervalMs;
+    return {
+      self: this.cluster.id,
+      role: leadership?.role ?? 'follower',
+      leader: leader?.holder ? { id: leader.holder, fence: leader.fence, sinceMs: leader.sinceMs, grpc: leader.grpc, http: leader.http } : null,
+      controllers: members
+        .map((m) => ({
+          id: m.id,
+          grpc: m.grpc,
+          http: m.http,
+          startedAtMs: m.startedAtMs,
+          seenAtMs: m.seenAtMs,
+          state: nowMs - m.seenAtMs > staleAfterMs ? ('gone' as const) : m.role,
+        }))
+        .sort((a, b) => (a.id < b.id ? -1 : 1)),
+    };
+  }
+
   private addRoutes(): void {
     this.http
-      .route('GET', '/healthz', (_req, res) => {
+      .route('GET', '/healthz', async (_req, res) => {
         // Cut off from hosts is as unhealthy as cut off from the store.
         const nats = this.nats.state() === 'connected' ? this.hostLink.state() : this.nats.state();
         const ok = nats === 'connected' && this.currentState === 'running';
@@ -498,6 +656,7 @@ export class Controller {
           version: FLOTILLA_VERSION,
           uptimeMs: Date.now() - this.startedMs,
           hosts: { up, down },
+          cluster: await this.clusterView(),
         });
       })
       .route('GET', '/metrics', async (_req, res) => {
@@ -506,4 +665,23 @@ export class Controller {
         res.end(text);
       });
   }
+}
+
+/** The cluster view as `flotilla status` receives it. */
+function clusterInfo(view: ClusterView): ClusterInfo {
+  return {
+    self: view.self,
+    role: view.role,
+    leader_id: view.leader?.id ?? '',
+    leader_since_ms: String(view.leader?.sinceMs ?? 0),
+    leader_fence: String(view.leader?.fence ?? 0),
+    controllers: view.controllers.map((c) => ({
+      id: c.id,
+      grpc: c.grpc,
+      http: c.http,
+      state: c.state,
+      started_at_ms: String(c.startedAtMs),
+      seen_at_ms: String(c.seenAtMs),
+    })),
+  };
 }

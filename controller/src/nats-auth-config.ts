@@ -52,8 +52,9 @@ export function hostFacingPermissions(subjectPrefix: string, hostIds: readonly s
 /** The main controller user keeps the state (KV over JetStream) and answers no host. */
 export function controllerPermissions(subjectPrefix: string): NatsPermissions {
   return {
-    publish: { allow: ['$JS.API.>', '$KV.>', `${subjectPrefix}.>`] },
-    subscribe: { allow: ['_INBOX.>', '$KV.>', `${subjectPrefix}.>`] },
+    // $O.>: release bytes in the object store; $JS.ACK.>: the leader acknowledges handed-over commands.
+    publish: { allow: ['$JS.API.>', '$KV.>', '$O.>', '$JS.ACK.>', `${subjectPrefix}.>`] },
+    subscribe: { allow: ['_INBOX.>', '$KV.>', '$O.>', `${subjectPrefix}.>`] },
   };
 }
 

@@ -47,6 +47,8 @@ export type * from './generated/flotilla/v1/GetRolloutRequest.js';
 export type * from './generated/flotilla/v1/GetRolloutResponse.js';
 export type * from './generated/flotilla/v1/GetStatusRequest.js';
 export type * from './generated/flotilla/v1/GetStatusResponse.js';
+export type * from './generated/flotilla/v1/ClusterInfo.js';
+export type * from './generated/flotilla/v1/ControllerInfo.js';
 export type * from './generated/flotilla/v1/HostAssignment.js';
 export type * from './generated/flotilla/v1/HostInfo.js';
 export type * from './generated/flotilla/v1/Inventory.js';

@@ -14,6 +14,8 @@ export type ControllerFixtureOptions = Partial<Omit<ControllerProcessOptions, 'n
   controllerDir?: string;
   /** Key files to use. @default new pairs written under `<dir>/keys` */
   keys?: { release: KeyPaths; controller: KeyPaths };
+  /** A NATS to use (a cluster's `asServer()`, say), left running by stop(). @default one of its own */
+  nats?: NatsServer;
 };
 
 /**
@@ -43,11 +45,11 @@ export class ControllerFixture {
       await mkdir(keysDir, { recursive: true });
       const release = await (opts.keys ? readKeyPair(opts.keys.release) : writeKeyPair(keysDir, 'release'));
       const controllerKey = await (opts.keys ? readKeyPair(opts.keys.controller) : writeKeyPair(keysDir, 'controller'));
-      nats = await startNatsServer();
+      nats = opts.nats ?? (await startNatsServer());
       const controller = await startController(dir, nats, release, controllerKey, opts, {});
       return new ControllerFixture(dir, ownsDir, nats, controller, release, controllerKey, opts);
     } catch (err) {
-      await nats?.stop();
+      if (!opts.nats) await nats?.stop();
       if (ownsDir) await rm(dir, { recursive: true, force: true });
       throw err;
     }
@@ -88,7 +90,7 @@ export class ControllerFixture {
   async stop(): Promise<void> {
     this.clientsOpen?.close();
     await this.controller.stop();
-    await this.nats.stop();
+    if (!this.opts.nats) await this.nats.stop();
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
@@ -101,7 +103,7 @@ function startController(
   opts: ControllerFixtureOptions,
   ports: Pick<ControllerProcessOptions, 'grpcListen' | 'httpListen'>,
 ): Promise<ControllerProcess> {
-  const { dir: _dir, name: _name, controllerDir, keys: _keys, ...rest } = opts;
+  const { dir: _dir, name: _name, controllerDir, keys: _keys, nats: _nats, ...rest } = opts;
   const own = controllerDir ?? dir;
   return ControllerProcess.start({
     ...rest,

@@ -12,7 +12,7 @@ import type {
 } from '@flotilla/proto';
 import { AgentProcess, freePort, httpGet, killAppsOf, tempDir } from './agent-process.js';
 import { ControllerFixture } from './controller-fixture.js';
-import { controllerClients, unaryCall, type ControllerClients, type ControllerProcess } from './controller-process.js';
+import { ControllerProcess, controllerClients, unaryCall, type ControllerClients } from './controller-process.js';
 import { deadlineFlag, waitUntil } from './deadline.js';
 import type { KeyPaths, TestKeyPair } from './keys.js';
 import type { NatsServer } from './nats-server.js';
@@ -59,6 +59,10 @@ export interface FleetOptions {
    * (and the fleet's own clients) as operator "demo" with the admin role. @default false
    */
   tls?: boolean;
+  /** A NATS to run on (a cluster's `asServer()`), stopped with the fleet. @default one of its own */
+  nats?: NatsServer;
+  /** Controllers sharing the NATS; agents get every one's address. @default 1 */
+  controllers?: number;
 }
 
 /** The fleet's PKI files (see FleetOptions.tls). */
@@ -91,6 +95,12 @@ export class Fleet {
   readonly agents: FleetAgent[] = [];
   private stopped = false;
 
+  /** The controllers beyond the fixture's first (`controllers` option), each with its own dir. */
+  readonly others: ControllerProcess[] = [];
+  /** The controller the CLI and the clients talk to (the first unless `useController` changed it). */
+  private target: ControllerProcess | undefined;
+  private targetClients: ControllerClients | undefined;
+
   private constructor(
     readonly dir: string,
     private readonly ownsDir: boolean,
@@ -119,9 +129,11 @@ export class Fleet {
       controllerDir: join(dir, 'controller'),
       logLevel: opts.logLevel ?? 'info',
       ...(opts.keys ? { keys: opts.keys } : {}),
+      ...(opts.nats ? { nats: opts.nats } : {}),
       ...(await controllerExtras(dir, opts, pki)),
     });
     const fleet = new Fleet(dir, ownsDir, plane, opts, pki);
+    for (let i = 1; i < (opts.controllers ?? 1); i++) fleet.others.push(await fleet.startOtherController(i));
     for (let i = 0; i < count; i++) {
       fleet.agents.push({
         hostId: `host-${i + 1}`,
@@ -143,6 +155,33 @@ export class Fleet {
 
   get controller(): ControllerProcess {
     return this.plane.controller;
+  }
+
+  /** Every controller of the fleet, the first one first. */
+  get controllers(): ControllerProcess[] {
+    return [this.plane.controller, ...this.others];
+  }
+
+  /** Points the CLI and the clients at `c` (another controller of the fleet). */
+  useController(c: ControllerProcess): void {
+    this.targetClients?.close();
+    this.targetClients = undefined;
+    this.tlsClients?.close();
+    this.tlsClients = undefined;
+    this.target = c === this.plane.controller ? undefined : c;
+  }
+
+  /** Starts controller number `i` (1-based beyond the first) on the fleet's NATS and keys, in `<dir>/controller-<i+1>`. */
+  async startOtherController(i: number): Promise<ControllerProcess> {
+    const extras = await controllerExtras(this.dir, this.opts, this.pki);
+    return ControllerProcess.start({
+      ...extras,
+      natsUrl: this.nats.url,
+      dir: join(this.dir, `controller-${i + 1}`),
+      controllerKey: this.plane.controllerKey.keyPath,
+      trustedKeys: [this.plane.release.pubPath],
+      logLevel: this.opts.logLevel ?? 'info',
+    });
   }
 
   get releaseKey(): TestKeyPair {
@@ -187,7 +226,7 @@ export class Fleet {
       hostId: a.hostId,
       natsUrl: this.nats.url,
       dataDir: a.dataDir,
-      controller: this.controller.grpc,
+      controller: this.controllers.map((c) => c.grpc).join(','),
       trustedKeys: [this.releaseKey.pubPath],
       controllerPublicKeys: [this.controllerKey.pubPath],
       appEnv: [`demo:PORT=${a.port}`],
@@ -226,14 +265,47 @@ export class Fleet {
     return this.plane.restartNats(signal, meanwhile);
   }
 
+  /**
+   * Starts a stopped (or SIGKILLed) controller of the fleet again on its data dir and ports (the
+   * agents were given its address); returns the new process, which takes its place in the fleet.
+   */
+  async restartFleetController(c: ControllerProcess): Promise<ControllerProcess> {
+    if (c === this.plane.controller) {
+      const again = await this.restartController();
+      if (this.target === c) this.useController(again);
+      return again;
+    }
+    const i = this.others.indexOf(c);
+    if (i < 0) throw new Error('not a controller of this fleet');
+    const extras = await controllerExtras(this.dir, this.opts, this.pki);
+    const again = await ControllerProcess.start({
+      ...extras,
+      natsUrl: this.nats.url,
+      dir: join(this.dir, `controller-${i + 2}`),
+      dataDir: c.dataDir,
+      grpcListen: c.grpc,
+      httpListen: c.http,
+      controllerKey: this.plane.controllerKey.keyPath,
+      trustedKeys: [this.plane.release.pubPath],
+      logLevel: this.opts.logLevel ?? 'info',
+    });
+    this.others[i] = again;
+    if (this.target === c) this.useController(again);
+    return again;
+  }
+
   /** gRPC clients of the current controller, for quick polling where the CLI would be slow. */
   get clients(): ControllerClients {
-    if (!this.pki) return this.plane.clients;
-    this.tlsClients ??= controllerClients(
-      this.controller.grpc,
-      grpc.credentials.createSsl(readFileSync(this.pki.ca), readFileSync(this.pki.operatorKey), readFileSync(this.pki.operatorCert)),
-    );
-    return this.tlsClients;
+    if (this.pki) {
+      this.tlsClients ??= controllerClients(
+        (this.target ?? this.controller).grpc,
+        grpc.credentials.createSsl(readFileSync(this.pki.ca), readFileSync(this.pki.operatorKey), readFileSync(this.pki.operatorCert)),
+      );
+      return this.tlsClients;
+    }
+    if (!this.target) return this.plane.clients;
+    this.targetClients ??= controllerClients(this.target.grpc);
+    return this.targetClients;
   }
 
   /** A rollout by id, or the active (else latest) one of an app. */
@@ -270,7 +342,7 @@ export class Fleet {
 
   /** Runs `flotilla ARGS` against this fleet's controller as a real process. */
   cli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; stdio?: 'pipe' | 'inherit' } = {}): Promise<CliResult> {
-    return runCli(args, { controller: this.controller.grpc, cwd: this.dir, ...opts, env: { ...this.cliEnv, ...opts.env } });
+    return runCli(args, { controller: (this.target ?? this.controller).grpc, cwd: this.dir, ...opts, env: { ...this.cliEnv, ...opts.env } });
   }
 
   /** `flotilla ARGS`, which must exit with `expected`; throws with its output and the fleet's logs when not. */
@@ -362,6 +434,7 @@ export class Fleet {
   diagnostics(): string {
     return [
       `--- controller ---\n${this.controller.output()}`,
+      ...this.others.map((c, i) => `--- controller ${i + 2} ---\n${c.output()}`),
       ...this.agents.map((a) => `--- ${a.hostId} ---\n${a.process?.tail(25) ?? '(not started)'}`),
     ].join('\n');
   }
@@ -372,7 +445,10 @@ export class Fleet {
     this.stopped = true;
     await Promise.all(this.agents.map((a) => a.process?.stop()));
     await Promise.all(this.agents.map((a) => killAppsOf(a.dataDir)));
+    this.targetClients?.close();
+    await Promise.all(this.others.map((c) => c.stop()));
     await this.plane.stop();
+    if (this.opts.nats) await this.opts.nats.stop();
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }

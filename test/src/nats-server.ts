@@ -1,7 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { waitUntil } from './deadline.js';
 import { listening, spawnReady, type Spawned } from './spawn.js';
 
 /** A real nats-server with JetStream, private to one test file. */
@@ -97,4 +101,133 @@ async function readPortsFile(dir: string, pid: number | undefined): Promise<numb
   } catch {
     return undefined; // not written yet, or half written
   }
+}
+
+/** Several nats-servers routed into one JetStream cluster on loopback, private to one test file. */
+export interface NatsCluster {
+  readonly nodes: NatsServer[];
+  /** Every node's client URL, comma-separated (what `--nats` takes). */
+  readonly urls: string;
+  /** The cluster where a single server is expected: its URL is every node's, stop() stops them all. */
+  asServer(): NatsServer;
+  /** SIGKILLs node `i` and keeps its storage and ports for `restart(i)`. */
+  kill(i: number): Promise<void>;
+  /** Starts node `i` again on its ports and storage, and waits until JetStream answers there. */
+  restart(i: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `size` nodes (each its own client port, cluster port and store dir) routed to each
+ * other, and waits until JetStream has a meta leader (an R3 bucket can only be made then).
+ */
+export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number } = {}): Promise<NatsCluster> {
+  const base = await mkdtemp(join(tmpdir(), 'flotilla-nats-cluster-'));
+  const clusterPorts = await freePorts(size);
+  const configOf = (i: number) =>
+    [
+      `server_name: n${i + 1}`,
+      'cluster {',
+      '  name: flotilla',
+      `  listen: 127.0.0.1:${clusterPorts[i]}`,
+      // Clients keep to the servers they were given (no discovery): a test can cut one off.
+      '  no_advertise: true',
+      `  routes: [${clusterPorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}]`,
+      '}',
+    ].join('\n');
+  const nodes: NatsServer[] = [];
+  const dirs: string[] = [];
+  try {
+    for (let i = 0; i < size; i++) {
+      const dir = join(base, `n${i + 1}`);
+      await mkdir(dir, { recursive: true });
+      dirs.push(dir);
+      nodes.push(await startNatsServer({ dir, config: configOf(i), startTimeoutMs: opts.startTimeoutMs }));
+    }
+    await waitForJetStream(nodes.map((n) => n.url));
+    await waitForReplicas(nodes[0]!.url, size);
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL').catch(() => undefined)));
+    await rm(base, { recursive: true, force: true });
+    throw err;
+  }
+  const urls = nodes.map((n) => n.url).join(',');
+  const cluster: NatsCluster = {
+    nodes,
+    urls,
+    asServer: () => ({
+      url: urls,
+      port: nodes[0]!.port,
+      dir: base,
+      process: nodes[0]!.process,
+      stop: () => cluster.stop(),
+      kill: async (signal) => {
+        await Promise.all(nodes.map((n) => n.kill(signal)));
+      },
+    }),
+    async kill(i) {
+      await nodes[i]!.kill('SIGKILL');
+    },
+    async restart(i) {
+      nodes[i] = await startNatsServer({ dir: dirs[i], port: nodes[i]!.port, config: configOf(i), startTimeoutMs: opts.startTimeoutMs });
+      await waitForJetStream([nodes[i]!.url]);
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => n.kill().catch(() => undefined)));
+      await rm(base, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
+
+/** Waits until JetStream answers account info through each of `urls` (a meta leader exists). */
+async function waitForJetStream(urls: string[]): Promise<void> {
+  for (const url of urls) {
+    const nc = await connect({ servers: url, name: 'test-cluster-probe' });
+    try {
+      // jetstreamManager() itself asks for account info, which times out until a meta leader exists.
+      await waitUntil(`JetStream through ${url}`, async () => (await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo()) !== undefined, {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
+    } finally {
+      await nc.close();
+    }
+  }
+}
+
+/**
+ * Waits until a stream with `replicas` replicas can be placed (every peer known to the meta
+ * leader): before that, a controller's first R3 bucket fails with "no suitable peers".
+ */
+async function waitForReplicas(url: string, replicas: number): Promise<void> {
+  const nc = await connect({ servers: url, name: 'test-cluster-probe' });
+  try {
+    await waitUntil(
+      `a stream with ${replicas} replicas to be placeable`,
+      async () => {
+        const jsm = await jetstreamManager(nc, { timeout: 5000 });
+        await jsm.streams.add({ name: 'cluster_probe', subjects: ['cluster.probe'], num_replicas: replicas });
+        await jsm.streams.delete('cluster_probe');
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Ports free right now on loopback (bound and released; the cluster binds them a moment later). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }

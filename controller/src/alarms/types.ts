@@ -35,7 +35,12 @@ export type AlarmAction =
   | 'recorded';
 
 export interface AlarmOutcome {
-  readonly action: AlarmAction;
+  /**
+   * What the sink did; `queued` when a controller that is not the leader took the alarm and
+   * queued it durably for the leader, which had not acted on it within the wait: it will (the
+   * next leader will, if this one dies).
+   */
+  readonly action: AlarmAction | 'queued';
   /** The rollout the alarm acted on, when there was one. */
   readonly rolloutId?: string;
   /** The version the app goes back to, for `reverted` and `already-reverting`. */

@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { ValidationError, parseDuration } from '@flotilla/shared';
 import type { ConnectOptions } from './client.js';
 import type { CliContext } from './context.js';
+import { failoverClient } from './failover.js';
 
 export const DEFAULT_CONTROLLER = '127.0.0.1:7400';
 export const DEFAULT_TIMEOUT = '30s';
@@ -19,7 +20,10 @@ export interface RawGlobalOptions {
 
 /** The global flags, checked and defaulted: flag, then environment, then default. */
 export interface GlobalOptions {
+  /** Options of the first controller named. */
   readonly connect: ConnectOptions;
+  /** Every controller named (`--controller a:7400,b:7400`), in order of preference. */
+  readonly controllers: readonly string[];
   readonly json: boolean;
 }
 
@@ -27,10 +31,15 @@ export interface GlobalOptions {
 const ADDRESS = /^(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):\d{1,5}$|^(?:dns|unix|unix-abstract|ipv4|ipv6):.+$/;
 
 export function resolveGlobals(raw: RawGlobalOptions, env: CliContext['env']): GlobalOptions {
-  const address = (raw.controller ?? env['FLOTILLA_CONTROLLER'] ?? DEFAULT_CONTROLLER).trim();
-  if (!ADDRESS.test(address)) {
-    throw new ValidationError(`controller address "${address}" is not HOST:PORT (for example 127.0.0.1:7400)`);
+  const controllers = (raw.controller ?? env['FLOTILLA_CONTROLLER'] ?? DEFAULT_CONTROLLER)
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (controllers.length === 0) controllers.push('');
+  for (const a of controllers) {
+    if (!ADDRESS.test(a)) throw new ValidationError(`controller address "${a}" is not HOST:PORT (for example 127.0.0.1:7400)`);
   }
+  const address = controllers[0] as string;
   const timeoutMs = parseDuration(raw.timeout ?? DEFAULT_TIMEOUT, '--timeout');
   if (timeoutMs <= 0) throw new ValidationError('--timeout must be longer than zero');
   const token = raw.token ?? env['FLOTILLA_API_TOKEN'];
@@ -42,6 +51,7 @@ export function resolveGlobals(raw: RawGlobalOptions, env: CliContext['env']): G
   const tls = ca ? Object.freeze({ ca, ...(cert && key ? { cert, key } : {}) }) : undefined;
   return Object.freeze({
     connect: Object.freeze({ address, token: token ? token : undefined, timeoutMs, ...(tls ? { tls } : {}) }),
+    controllers: Object.freeze(controllers),
     json: raw.json === true,
   });
 }
@@ -52,7 +62,8 @@ export async function withController<T>(
   globals: GlobalOptions,
   body: (client: ReturnType<CliContext['connect']>) => Promise<T>,
 ): Promise<T> {
-  const client = ctx.connect(globals.connect);
+  const client =
+    globals.controllers.length > 1 ? failoverClient(globals.controllers, globals.connect, (o) => ctx.connect(o)) : ctx.connect(globals.connect);
   try {
     return await body(client);
   } finally {

@@ -53,7 +53,7 @@ Exit codes:
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command('flotilla')
     .description(`Flotilla ${FLOTILLA_VERSION}: ship signed releases to a fleet and watch them land.`)
-    .option('--controller <addr>', `controller gRPC address HOST:PORT (default: ${DEFAULT_CONTROLLER})`)
+    .option('--controller <addr>', `controller gRPC address HOST:PORT, or several comma-separated, tried in turn (default: ${DEFAULT_CONTROLLER})`)
     .option('--token <token>', 'operator token, sent as a bearer token (or FLOTILLA_API_TOKEN)')
     .option('--tls-ca <file>', 'CA certificate the controller chains to; turns on TLS (or FLOTILLA_TLS_CA)')
     .option('--tls-cert <file>', 'operator client certificate (or FLOTILLA_TLS_CERT)')

@@ -1,5 +1,5 @@
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
-import type { AppStatus, ControlHandlers, Rollout, WatchRolloutRequest__Output } from '@flotilla/proto';
+import type { AppStatus, ClusterInfo, ControlHandlers, Rollout, WatchRolloutRequest__Output } from '@flotilla/proto';
 import {
   ConflictError,
   NotFoundError,
@@ -45,6 +45,8 @@ export interface ControlServiceDeps {
   logger: Logger;
   /** @default Date.now */
   now?: () => number;
+  /** Which controller leads and every controller's state, for `flotilla status`. @default none */
+  cluster?: () => Promise<ClusterInfo>;
 }
 
 /**
@@ -133,7 +135,9 @@ export function controlService(deps: ControlServiceDeps): OperatorControlHandler
         versions.set(a.app, list);
       }
       const hosts = deps.hosts.list().filter((h) => !app || runsOrShouldRun(h, app, deps.assignments));
+      const cluster = deps.cluster ? await deps.cluster() : null;
       return {
+        cluster,
         hosts: hosts.map((h) => hostInfo(h, seqOf(h.record.hostId), hostApps(h, app), deps.assignments.keyEpoch)),
         apps: appRecords
           .map((e) => e.value)

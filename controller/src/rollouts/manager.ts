@@ -41,6 +41,9 @@ import {
   type TransitionStats,
 } from './types.js';
 
+/** How often a controller that does not drive a rollout reads it for a watcher. */
+const STORED_WATCH_POLL_MS = 500;
+
 /** What the rollouts ask of the app ledger. */
 export type RolloutLedger = Pick<
   AppLedger,
@@ -74,6 +77,8 @@ export class RolloutManager {
   private readonly byApp = new Map<string, LiveRollout>();
   private readonly byHost = new Map<string, Set<LiveRollout>>();
   private readonly starts = new KeyedMutex();
+  /** Closes each watch of a rollout this controller does not drive (see followStored). */
+  private readonly storedWatches = new Set<() => void>();
   private readonly now: () => number;
   private readonly timers: RolloutTimers;
   private readonly logger: Logger;
@@ -109,7 +114,22 @@ export class RolloutManager {
    * history and the claim are brought up to date.
    */
   static async load(opts: RolloutManagerOptions): Promise<RolloutManager> {
-    const manager = new RolloutManager(opts);
+    const manager = RolloutManager.dormant(opts);
+    await manager.resume();
+    return manager;
+  }
+
+  /**
+   * A manager that drives nothing until `resume()`: a follower controller answers reads from
+   * the store, and resumes the rollouts when it becomes the leader.
+   */
+  static dormant(opts: RolloutManagerOptions): RolloutManager {
+    return new RolloutManager(opts);
+  }
+
+  /** Loads the active rollouts (see load); called once, before listen(). */
+  async resume(): Promise<void> {
+    const manager = this;
     for (const claim of await manager.store.claims()) {
       const id = claim.rolloutId as string;
       const entry = await manager.store.read(id);
@@ -125,7 +145,6 @@ export class RolloutManager {
       const live = manager.register(entry.value, entry.revision);
       live.log.info({ app: claim.app, status: entry.value.status, step: entry.value.currentStep }, 'resuming rollout');
     }
-    return manager;
   }
 
   /** Starts listening to hosts and resumes every loaded rollout with a tick. */
@@ -154,6 +173,17 @@ export class RolloutManager {
     ]);
     this.timers.clear(timer);
     this.phase = 'stopped';
+  }
+
+  /**
+   * Stops driving every rollout and forgets them (a leader that lost its lease): the state stays
+   * in the store, and `resume()` then `listen()` take them up again, here or on another leader.
+   */
+  async standDown(graceMs = 5_000): Promise<void> {
+    this.closeWatches();
+    await this.stop(graceMs);
+    for (const live of [...this.live.values()]) this.unregister(live);
+    this.phase = 'loaded';
   }
 
   /** Resolves once no transition is in flight and nothing is queued (tests, shutdown). */
@@ -366,7 +396,8 @@ export class RolloutManager {
   async watch(ref: { id?: string; app?: string }, watcher: RolloutWatcher): Promise<{ state: RolloutState; unsubscribe: () => void }> {
     const state = await this.get(ref);
     const live = this.live.get(state.id);
-    if (!live || isFinished(state.status)) return { state, unsubscribe: () => {} };
+    if (isFinished(state.status)) return { state, unsubscribe: () => {} };
+    if (!live) return { state, unsubscribe: this.followStored(state, watcher) };
     const unsubscribe = live.watchers.add(watcher);
     return { state: live.published, unsubscribe };
   }
@@ -374,11 +405,49 @@ export class RolloutManager {
   /** Tells every watcher the controller is stopping (before the gRPC server waits for its calls). */
   closeWatches(): void {
     for (const live of this.live.values()) live.watchers.close();
+    for (const close of [...this.storedWatches]) close();
   }
 
   /** The ids of the rollouts this controller drives. */
   activeIds(): string[] {
     return [...this.live.keys()];
+  }
+
+  /**
+   * Watches a rollout another controller (the leader) drives, by reading its stored state every
+   * STORED_WATCH_POLL_MS until it finishes. Returns the unsubscribe function.
+   */
+  private followStored(state: RolloutState, watcher: RolloutWatcher): () => void {
+    let last = JSON.stringify(state);
+    let timer: unknown;
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      this.timers.clear(timer);
+      this.storedWatches.delete(close);
+    };
+    const close = () => {
+      stop();
+      watcher.closed();
+    };
+    const poll = async () => {
+      if (stopped) return;
+      try {
+        const now = (await this.store.read(state.id))?.value;
+        const text = now ? JSON.stringify(now) : last;
+        if (now && text !== last) {
+          last = text;
+          watcher.change(now);
+          if (isFinished(now.status)) return stop();
+        }
+      } catch (err) {
+        this.logger.debug({ rolloutId: state.id, err }, 'cannot read a watched rollout; trying again');
+      }
+      if (!stopped) timer = this.timers.set(() => void poll(), STORED_WATCH_POLL_MS);
+    };
+    this.storedWatches.add(close);
+    timer = this.timers.set(() => void poll(), STORED_WATCH_POLL_MS);
+    return stop;
   }
 
   // ---- routing host events --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { KV } from '@nats-io/kv';
+import { KvWatchInclude, type KV } from '@nats-io/kv';
 import type { z } from 'zod';
 import { ConflictError, FlotillaError, InternalError, UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
 import { mapConcurrent } from '../concurrency.js';
@@ -135,6 +135,25 @@ export class KvBucket<T> {
       for await (const k of it) out.push(k);
       return out;
     });
+  }
+
+  /**
+   * Calls `onChange` with every value written from now on (another controller's writes too);
+   * values that do not decode are logged and skipped. Resolves with the function that stops it.
+   */
+  async watchUpdates(onChange: (entry: Entry<T>) => void): Promise<() => void> {
+    const it = await this.call('watch', '>', () => this.kv.watch({ include: KvWatchInclude.UpdatesOnly }));
+    void (async () => {
+      for await (const e of it) {
+        if (e.operation !== 'PUT') continue;
+        try {
+          onChange({ key: e.key, value: this.decode(e.key, e.value), revision: e.revision });
+        } catch (err) {
+          this.logger?.warn({ bucket: this.name, key: e.key, err }, 'skipping malformed record');
+        }
+      }
+    })().catch((err: unknown) => this.logger?.warn({ bucket: this.name, err }, 'bucket watch ended'));
+    return () => it.stop();
   }
 
   /** Every live entry (optionally filtered). Values of the wrong shape are logged and skipped. */

@@ -91,6 +91,8 @@ export interface AssignmentRecord {
   /** The controller-signed `Assignment` (shared/assignment.ts). */
   signed: Signed;
   updatedAtMs: number;
+  /** The fencing number of the leadership that wrote it (absent before there were leaders). */
+  fence?: number;
 }
 
 /**
@@ -155,6 +157,7 @@ export const recordSchemas = {
     seq: z.number().int().positive(),
     signed,
     updatedAtMs: count,
+    fence: z.number().int().nonnegative().optional(),
   }).loose(),
   // flotilla_rollouts holds several shapes of record under key prefixes: rollouts/records.ts.
 } satisfies Record<Exclude<keyof typeof BUCKETS, 'rollouts'>, z.ZodType>;

@@ -6,9 +6,11 @@ import type { AppInfo as _flotilla_v1_AppInfo, AppInfo__Output as _flotilla_v1_A
 import type { AppStatus as _flotilla_v1_AppStatus, AppStatus__Output as _flotilla_v1_AppStatus__Output } from './flotilla/v1/AppStatus.js';
 import type { ArtifactInfo as _flotilla_v1_ArtifactInfo, ArtifactInfo__Output as _flotilla_v1_ArtifactInfo__Output } from './flotilla/v1/ArtifactInfo.js';
 import type { ArtifactsClient as _flotilla_v1_ArtifactsClient, ArtifactsDefinition as _flotilla_v1_ArtifactsDefinition } from './flotilla/v1/Artifacts.js';
+import type { ClusterInfo as _flotilla_v1_ClusterInfo, ClusterInfo__Output as _flotilla_v1_ClusterInfo__Output } from './flotilla/v1/ClusterInfo.js';
 import type { CollectArtifactsRequest as _flotilla_v1_CollectArtifactsRequest, CollectArtifactsRequest__Output as _flotilla_v1_CollectArtifactsRequest__Output } from './flotilla/v1/CollectArtifactsRequest.js';
 import type { CollectArtifactsResponse as _flotilla_v1_CollectArtifactsResponse, CollectArtifactsResponse__Output as _flotilla_v1_CollectArtifactsResponse__Output } from './flotilla/v1/CollectArtifactsResponse.js';
 import type { ControlClient as _flotilla_v1_ControlClient, ControlDefinition as _flotilla_v1_ControlDefinition } from './flotilla/v1/Control.js';
+import type { ControllerInfo as _flotilla_v1_ControllerInfo, ControllerInfo__Output as _flotilla_v1_ControllerInfo__Output } from './flotilla/v1/ControllerInfo.js';
 import type { DeployRequest as _flotilla_v1_DeployRequest, DeployRequest__Output as _flotilla_v1_DeployRequest__Output } from './flotilla/v1/DeployRequest.js';
 import type { DeployResponse as _flotilla_v1_DeployResponse, DeployResponse__Output as _flotilla_v1_DeployResponse__Output } from './flotilla/v1/DeployResponse.js';
 import type { DownloadChunk as _flotilla_v1_DownloadChunk, DownloadChunk__Output as _flotilla_v1_DownloadChunk__Output } from './flotilla/v1/DownloadChunk.js';
@@ -73,9 +75,11 @@ export interface ProtoGrpcType {
       AppStatus: MessageTypeDefinition<_flotilla_v1_AppStatus, _flotilla_v1_AppStatus__Output>
       ArtifactInfo: MessageTypeDefinition<_flotilla_v1_ArtifactInfo, _flotilla_v1_ArtifactInfo__Output>
       Artifacts: SubtypeConstructor<typeof grpc.Client, _flotilla_v1_ArtifactsClient> & { service: _flotilla_v1_ArtifactsDefinition }
+      ClusterInfo: MessageTypeDefinition<_flotilla_v1_ClusterInfo, _flotilla_v1_ClusterInfo__Output>
       CollectArtifactsRequest: MessageTypeDefinition<_flotilla_v1_CollectArtifactsRequest, _flotilla_v1_CollectArtifactsRequest__Output>
       CollectArtifactsResponse: MessageTypeDefinition<_flotilla_v1_CollectArtifactsResponse, _flotilla_v1_CollectArtifactsResponse__Output>
       Control: SubtypeConstructor<typeof grpc.Client, _flotilla_v1_ControlClient> & { service: _flotilla_v1_ControlDefinition }
+      ControllerInfo: MessageTypeDefinition<_flotilla_v1_ControllerInfo, _flotilla_v1_ControllerInfo__Output>
       DeployRequest: MessageTypeDefinition<_flotilla_v1_DeployRequest, _flotilla_v1_DeployRequest__Output>
       DeployResponse: MessageTypeDefinition<_flotilla_v1_DeployResponse, _flotilla_v1_DeployResponse__Output>
       DownloadChunk: MessageTypeDefinition<_flotilla_v1_DownloadChunk, _flotilla_v1_DownloadChunk__Output>

@@ -1,4 +1,4 @@
-import type { AppInfo__Output, AppStatus__Output, GetStatusResponse__Output } from '@flotilla/proto';
+import type { AppInfo__Output, AppStatus__Output, ClusterInfo__Output, GetStatusResponse__Output } from '@flotilla/proto';
 import { assertAppName } from '@flotilla/shared';
 import type { CliContext } from '../context.js';
 import { EXIT, runVerb } from '../errors.js';
@@ -58,7 +58,22 @@ export function statusReport(
     text += '\n';
     for (const a of [...apps].sort((x, y) => (x.name < y.name ? -1 : 1))) text += `${appSummary(a, ctx.now())}\n`;
   }
+  const cluster = clusterSummary(response.cluster, ctx.now());
+  if (cluster) text += `\n${cluster}\n`;
   return text;
+}
+
+/**
+ * Who leads and how each controller is, when there are several (one controller alone is the
+ * usual case and says nothing here).
+ */
+export function clusterSummary(cluster: ClusterInfo__Output | null | undefined, now: number): string | null {
+  if (!cluster || cluster.controllers.length < 2) return null;
+  const leader = cluster.leader_id
+    ? `leader ${cluster.leader_id} since ${formatAgo(toNumber(cluster.leader_since_ms), now)} (fence ${toNumber(cluster.leader_fence)})`
+    : 'no leader right now';
+  const each = cluster.controllers.map((c) => `${c.id} ${c.state} at ${c.grpc}${c.id === cluster.self ? ' (answered)' : ''}`);
+  return `controllers: ${leader}; ${each.join(', ')}`;
 }
 
 function appRow(hostCell: string, a: AppStatus__Output, colour: boolean): string[] {

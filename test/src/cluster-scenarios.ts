@@ -1,0 +1,173 @@
+// Faults of a control plane of several controllers on a three-node NATS cluster, written once for
+// the integration test (each once) and the longer fault loop (cluster-fault-loop.ts, many times).
+import type { Rollout__Output } from '@flotilla/proto';
+import { httpGet } from './agent-process.js';
+import { postAlert } from './alerts.js';
+import type { ControllerProcess } from './controller-process.js';
+import { deadlineFlag, waitUntil } from './deadline.js';
+import { Fleet } from './fleet.js';
+import { startNatsCluster, type NatsCluster } from './nats-server.js';
+
+export const CLUSTER_ALERTS_TOKEN = 'cluster-alerts-token-0123456789abcdef';
+
+/** Replicated buckets, and a short lease so a takeover comes in seconds. */
+export const CLUSTER_CONTROLLER_CONFIG = ['nats:', '  kvReplicas: 3', 'cluster:', '  lease: 4s', '  renewInterval: 1s', '  margin: 1s', ''].join('\n');
+
+export interface ClusterFleet {
+  fleet: Fleet;
+  cluster: NatsCluster;
+}
+
+/** Three NATS nodes, two controllers, `agents` agents with both controllers' addresses, `stable` deployed. */
+export async function startClusterFleet(opts: { agents?: number; stable?: string } = {}): Promise<ClusterFleet> {
+  const cluster = await startNatsCluster(3);
+  let fleet: Fleet | undefined;
+  try {
+    fleet = await Fleet.start({
+      nats: cluster.asServer(),
+      controllers: 2,
+      agents: opts.agents ?? 3,
+      heartbeatInterval: '500ms',
+      controllerConfig: CLUSTER_CONTROLLER_CONFIG,
+      controllerEnv: { FLOTILLA_ALERTS_TOKEN: CLUSTER_ALERTS_TOKEN },
+    });
+    await fleet.waitForHostsUp();
+    // Through the follower: the upload lands in the object store, the deploy is handed over.
+    fleet.useController(await followerOf(fleet));
+    const stable = opts.stable ?? '1.0.0';
+    await fleet.push(stable);
+    await fleet.run(['deploy', `demo@${stable}`, '--wait-timeout', deadlineFlag(60)]);
+    return { fleet, cluster };
+  } catch (err) {
+    const diagnostics = fleet?.diagnostics() ?? '';
+    if (fleet) await fleet.stop();
+    else await cluster.stop();
+    throw new Error(`${String(err)}\n${diagnostics}`);
+  }
+}
+
+interface Health {
+  cluster?: { self: string; role: string; leader: { id: string; fence: number; sinceMs: number } | null };
+}
+
+async function healthOf(c: ControllerProcess): Promise<Health | null> {
+  const port = Number(c.http.slice(c.http.lastIndexOf(':') + 1));
+  const r = await httpGet(port, '/healthz', 2000);
+  if (r.status !== 200) return null;
+  try {
+    return JSON.parse(r.body) as Health;
+  } catch {
+    return null;
+  }
+}
+
+/** The controller that says it leads (waits for one, bounded). */
+export function leaderOf(fleet: Fleet, among: ControllerProcess[] = fleet.controllers, timeoutMs = 30_000): Promise<ControllerProcess> {
+  return waitUntil(
+    'a controller to lead',
+    async () => {
+      for (const c of among) if ((await healthOf(c))?.cluster?.role === 'leader') return c;
+      return undefined;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
+/** A running controller that does not lead. */
+export async function followerOf(fleet: Fleet): Promise<ControllerProcess> {
+  const leader = await leaderOf(fleet);
+  const other = fleet.controllers.find((c) => c !== leader);
+  if (!other) throw new Error('the fleet has one controller');
+  return other;
+}
+
+/**
+ * Starts again every controller of the fleet that has exited, as its supervisor (systemd's
+ * Restart=) would.
+ */
+export async function reviveExited(fleet: Fleet): Promise<ControllerProcess[]> {
+  const exited = fleet.controllers.filter((c) => c.child.exitCode !== null || c.child.signalCode !== null);
+  for (const c of exited) await fleet.restartFleetController(c);
+  return exited;
+}
+
+/** The leader's fencing number as a controller reports it. */
+export async function fenceOf(c: ControllerProcess): Promise<number | undefined> {
+  return (await healthOf(c))?.cluster?.leader?.fence;
+}
+
+/**
+ * A rollout started through the follower; the leader SIGKILLed while a step's host is under
+ * watch; the other controller takes over and finishes it. Checks each step started once and each
+ * host got exactly one new assignment. Brings the killed controller back as a follower.
+ */
+export async function killLeaderMidRollout(fleet: Fleet, version: string): Promise<{ takeoverMs: number; rollout: Rollout__Output }> {
+  await fleet.push(version);
+  const before = await fleet.seqs();
+  const leader = await leaderOf(fleet);
+  const fenceBefore = await fenceOf(leader);
+  const follower = fleet.controllers.find((c) => c !== leader)!;
+  fleet.useController(follower);
+  const start = await fleet.run([
+    'rollout', 'start', `demo@${version}`,
+    '--canary', '1', '--batch', '1', '--min-healthy-time', '1s', '--bake', '1s', '--canary-bake', '0s',
+    '--healthy-deadline', deadlineFlag(60), '--json',
+  ]);
+  const id = (JSON.parse(start.stdout) as { rollout: Rollout__Output }).rollout.id;
+  await fleet.waitForRollout(id, "step 2's host under watch", (r) => r.current_step >= 1 && r.status === 'running');
+
+  const killedAt = Date.now();
+  await leader.stop('SIGKILL');
+  const next = await leaderOf(fleet, [follower]);
+  const takeoverMs = Date.now() - killedAt;
+  const fenceAfter = await fenceOf(next);
+  if (fenceBefore === undefined || fenceAfter === undefined || fenceAfter <= fenceBefore) {
+    throw new Error(`the new leadership's fencing number ${fenceAfter} is not above the old one's ${fenceBefore}`);
+  }
+  const done = await fleet.waitForRollout(id, 'succeeded', (r) => r.status === 'succeeded', 90_000);
+  const started = done.log.filter((e) => e.kind === 'step-started').map((e) => (JSON.parse(e.details_json) as { step: number }).step);
+  if (started.join(',') !== '0,1,2') throw new Error(`steps started ${started.join(',')}, expected each once in order`);
+  const after = await fleet.seqs();
+  for (const [host, seq] of before) {
+    if (after.get(host) !== seq + 1) throw new Error(`host ${host} went from seq ${seq} to ${after.get(host)}: expected exactly one new assignment`);
+  }
+  await fleet.waitForVersionEverywhere(version, 60_000);
+  await fleet.restartFleetController(leader);
+  return { takeoverMs, rollout: done };
+}
+
+/**
+ * A rollout under way; the leader SIGKILLed, and at once an alert posted to the other controller,
+ * which answers 202 before any controller leads. The one left takes over, finds the alert in the
+ * command stream, and reverts the rollout. Brings the killed controller back as a follower.
+ */
+export async function alertAsLeaderDies(fleet: Fleet, version: string, stable: string): Promise<{ revertedMs: number; action: string }> {
+  await fleet.push(version);
+  const leader = await leaderOf(fleet);
+  const follower = fleet.controllers.find((c) => c !== leader)!;
+  fleet.useController(follower);
+  const start = await fleet.run([
+    'rollout', 'start', `demo@${version}`,
+    '--canary', '1', '--batch', '1', '--min-healthy-time', '1s', '--bake', '1m', '--canary-bake', '0s',
+    '--healthy-deadline', deadlineFlag(60), '--json',
+  ]);
+  const id = (JSON.parse(start.stdout) as { rollout: Rollout__Output }).rollout.id;
+  await fleet.waitForRollout(id, 'baking after the first steps', (r) => r.status === 'baking');
+
+  const [reply] = await Promise.all([
+    postAlert(follower.http, '/v1/alerts', { app: 'demo', reason: `leader died with the alert in flight (${version})`, source: 'fault-test' }, CLUSTER_ALERTS_TOKEN),
+    leader.stop('SIGKILL'),
+  ]);
+  const acceptedAt = Date.now();
+  if (reply.status !== 202) throw new Error(`the alert was answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+  const action = reply.body.apps?.[0]?.action ?? '';
+  await leaderOf(fleet, [follower]);
+  const reverted = await fleet.waitForRollout(id, 'reverted', (r) => r.status === 'reverted', 90_000);
+  await fleet.waitForVersionEverywhere(stable, 60_000);
+  const revertedMs = Date.now() - acceptedAt;
+  const events = await fleet.events();
+  const alarms = events.filter((e) => e.kind === 'alarm' && e.rollout_id === reverted.id && e.source === 'webhook:fault-test');
+  if (alarms.length !== 1) throw new Error(`expected the alert once in the event log, found ${alarms.length}`);
+  await fleet.restartFleetController(leader);
+  return { revertedMs, action };
+}
