@@ -110,6 +110,9 @@ export class ControlLink {
           ...(this.deps.nats.password !== undefined ? { pass: this.deps.nats.password } : {}),
           ...(this.deps.nats.token !== undefined ? { token: this.deps.nats.token } : {}),
           maxReconnectAttempts: -1,
+          // Back within a second of the server: the controller gives hosts a few seconds after
+          // its own reconnect before their silence counts.
+          reconnectTimeWait: 1000,
           waitOnFirstConnect: true,
         });
       } catch (err) {

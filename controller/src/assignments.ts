@@ -489,6 +489,9 @@ export class AssignmentWriter {
       this.hostKeyEpochs.set(hostId, trust.keyEpoch);
       if (trust.stale) this.staleHosts.add(hostId);
       else this.staleHosts.delete(hostId);
+      // A host holding only an expired assignment is the re-signing's to renew (next refresh
+      // tick); what that assignment says is no evidence of lost writes.
+      if (trust.stale) return undefined;
     }
     const cached = this.cache.get(hostId);
     const recorded = cached ? positionOf(cached.assignment) : { epoch: this.trust.keyEpoch, seq: 0 };

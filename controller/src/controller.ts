@@ -111,6 +111,9 @@ export interface ControllerAddresses {
  * sends each host's assignment. `create()` connects and binds (so a bad address or an
  * unreachable NATS fails start), `run()` serves until `shutdown()`.
  */
+/** How long hosts get to reconnect after the controller's own NATS connection comes back. */
+const HOSTS_RECONNECT_GRACE_MS = 5000;
+
 export class Controller {
   private currentState: ControllerState = 'starting';
   private subscriptions: Subscription[] = [];
@@ -454,7 +457,23 @@ export class Controller {
       rate: new HostMessageRate({ perSecond: this.config.limits.hostMessagesPerSecond, burst: this.config.limits.hostMessageBurst }),
       onDropped: (kind) => hostMessagesDropped.inc({ kind }),
     });
-    this.unsubscribeNats = this.hostLink.onStateChange((state) => this.hosts.setListening(state === 'connected'));
+    // After the controller's own NATS outage, hosts need their own reconnect (the client waits a
+    // second or two between tries) before their silence means anything: they are judged again
+    // from a grace period after the reconnect, not from the reconnect itself.
+    let resume: NodeJS.Timeout | undefined;
+    const unsubscribe = this.hostLink.onStateChange((state) => {
+      clearTimeout(resume);
+      if (state !== 'connected') {
+        this.hosts.setListening(false);
+        return;
+      }
+      resume = setTimeout(() => this.hosts.setListening(true), HOSTS_RECONNECT_GRACE_MS);
+      resume.unref();
+    });
+    this.unsubscribeNats = () => {
+      clearTimeout(resume);
+      unsubscribe();
+    };
     this.hosts.start();
     this.retention.start();
     // A follower's reads (status, hosts' seqs) follow the leader's assignment writes.

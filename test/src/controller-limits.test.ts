@@ -113,7 +113,7 @@ describe('controller limits', () => {
     const signed = signDescriptor(makeDescriptor({ app: 'huge', version: '1.0.0', sha256: 'b'.repeat(64), size }), fixture.release.signer);
     const err = await refusal(uploadArtifact(clients.artifacts, signed, Buffer.alloc(64 * 1024)));
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(err.details).toMatch(new RegExp(`^huge@1\\.0\\.0 is ${size} bytes, but the controller's artifact disk has only \\d+ bytes free; nothing was written$`));
+    expect(err.details).toMatch(new RegExp(`^huge@1\\.0\\.0 is ${size} bytes, but the controller's artifact disk has only \\d+ bytes free after the 536870912 bytes artifacts\\.minFreeSpace keeps free; nothing was written$`));
     // The empty temporary file the upload opened is removed as the refusal settles.
     await waitUntil('the refused upload to leave nothing', async () => (await readdir(artifactsDir())).length === 0, {
       timeoutMs: 10_000,
