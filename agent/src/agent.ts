@@ -31,6 +31,7 @@ import { AppProcesses } from './processes.js';
 import { StateKeeper, StateStore, sameProcess, type AppLocalState, type LocalState } from './state.js';
 import { WorkThread } from './worker/thread.js';
 import { ReportClock, appStatus, reportedApps } from './status.js';
+import { Traffic } from './traffic/index.js';
 
 /** How soon an assignment that could not be saved is tried again (the controller also re-sends it). */
 const SAVE_RETRY_MS = 5_000;
@@ -195,6 +196,7 @@ export class Agent {
       releases: this.releases,
       processes: this.processes,
       state: this.keeper,
+      traffic: new Traffic(this.config.traffic, this.deps.logger),
       download: (d, signal) =>
         this.worker.download(
           {

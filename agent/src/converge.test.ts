@@ -402,7 +402,8 @@ describe('Converger', () => {
     // Before each step's progress is saved, the record holds the steps before it.
     expect(seen[0]).toEqual([]);
     expect(seen[3]).toEqual(['verify-descriptor', 'download', 'unpack']);
-    expect(seen.length).toBe(11);
+    // Thirteen steps, drain-old and undrain-new among them (skipped, with no balancer, but recorded).
+    expect(seen.length).toBe(13);
     expect(keeper.current.apps.web?.install).toBeUndefined();
   });
 
@@ -488,5 +489,48 @@ describe('Converger', () => {
     await c.idle();
     await c.close();
     expect(events).toContain('launch web@1.0.0');
+  });
+
+  it('drains the old process before it stops and undrains the new one once it runs, on a host without weights', async () => {
+    const c = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: runner,
+      state: keeper,
+      traffic: {
+        drainWaitMs: 1500,
+        drain: async (app, t) => void events.push(`drain ${app} '${t.slot}' '${t.address}'`),
+        undrain: async (app, t) => void events.push(`undrain ${app} '${t.slot}' '${t.address}'`),
+      },
+      sleep: async (ms) => void events.push(`wait ${ms}ms`),
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      now: () => clock,
+    });
+    c.submit(assignment(1, { web: release('web', '1.0.0') }), true);
+    await c.idle();
+    // A first install has nothing to drain.
+    expect(events.filter((e) => /drain|wait/.test(e))).toEqual(["undrain web '' ''"]);
+    events.length = 0;
+    c.submit(assignment(2, { web: release('web', '2.0.0') }), true);
+    await c.idle();
+    await c.close();
+    expect(events).toEqual([
+      'download web@2.0.0',
+      "drain web '' ''",
+      'wait 1500ms',
+      'stop web@1.0.0',
+      'activate web@2.0.0',
+      'launch web@2.0.0',
+      "undrain web '' ''",
+      'prune web protect=2.0.0,1.0.0',
+    ]);
   });
 });

@@ -22,6 +22,7 @@ import { appEnvironment, type AppRunner } from './processes.js';
 import { HookFailedError } from './retry.js';
 import type { StateKeeper } from './state.js';
 import type { Step } from './steps.js';
+import { slotAddress, slotSpec, type HookTarget, type TrafficShifter } from './traffic/index.js';
 
 /** The on-host release layout an install needs (ReleaseStore provides it). */
 export interface ReleaseLayout {
@@ -49,6 +50,10 @@ export interface InstallDeps {
   download(descriptor: Descriptor, signal: AbortSignal): Promise<string>;
   /** Unpacks a verified tarball into releases/<version>; resolves with its manifest's text. */
   unpack(tarball: string, descriptor: Descriptor, signal: AbortSignal): Promise<{ manifestText: string }>;
+  /** The host's balancer: drained before the old process stops, undrained once the new one runs. @default none */
+  traffic?: Pick<TrafficShifter, 'drain' | 'undrain' | 'drainWaitMs'>;
+  /** Waits out the drain (tests pass a fake). @default setTimeout */
+  sleep?: (ms: number) => Promise<void>;
   /** Refuses a release whose start command cannot run, before the old process stops. @default checkStartable */
   checkStartable?: (release: SupervisedRelease) => Promise<void>;
 }
@@ -60,6 +65,8 @@ export interface InstallStep extends Step<InstallContext> {
   /** From this step on the install runs to its end: a newer assignment no longer calls it off. */
   readonly runsToEnd?: true;
 }
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export const abortError = (): Error => Object.assign(new Error('install called off'), { name: 'AbortError' });
 
@@ -204,6 +211,14 @@ async function restartVersion(c: InstallContext, version: string): Promise<void>
 }
 
 /**
+ * Who the drain and undrain hooks are about: an app that declares slots runs in its first one on
+ * a host that stops before it starts; any other app has no address the agent knows.
+ */
+function hookTarget(manifest: Manifest): HookTarget {
+  return manifest.traffic ? { slot: 'a', address: slotAddress(slotSpec(manifest.traffic, 'a')), weight: 100 } : { slot: '', address: '', weight: 100 };
+}
+
+/**
  * The steps of an install, in order. Adding a step is adding an entry here (and a row to the
  * table in docs/agent.md). Through `pre-activate` nothing that runs is touched and a newer
  * assignment may call the install off; from `stop-old` on it runs to its end.
@@ -264,6 +279,24 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     },
   },
   {
+    name: 'drain-old',
+    phase: 'activating',
+    runsToEnd: true,
+    // Nothing runs to drain: a first install, or an agent that died after the stop.
+    skip: async (c) => c.deps.traffic === undefined || c.previous === null || c.deps.processes.get(c.app) === undefined,
+    run: async (c) => {
+      const traffic = c.deps.traffic as NonNullable<InstallDeps['traffic']>;
+      const manifest = await readReleaseManifest(c.deps.releases, c.app, c.previous as string);
+      await traffic.drain(c.app, hookTarget(manifest));
+      // Requests the balancer sent before the drain still finish on the old process.
+      await (c.deps.sleep ?? delay)(traffic.drainWaitMs);
+    },
+    undo: async (c) => {
+      if (c.deps.traffic === undefined || c.previous === null) return;
+      await c.deps.traffic.undrain(c.app, hookTarget(await readReleaseManifest(c.deps.releases, c.app, c.previous)));
+    },
+  },
+  {
     name: 'stop-old',
     phase: 'activating',
     runsToEnd: true,
@@ -307,6 +340,14 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     run: async (c) => {
       await c.deps.state.updateApp(c.app, (a) => ({ ...a, process: c.deps.processes.identity(c.app) }));
       c.log.info({ previous: c.previous }, 'release activated');
+    },
+  },
+  {
+    name: 'undrain-new',
+    phase: 'activating',
+    skip: async (c) => c.deps.traffic === undefined,
+    run: async (c) => {
+      await (c.deps.traffic as NonNullable<InstallDeps['traffic']>).undrain(c.app, hookTarget(await c.manifest()));
     },
   },
   {

@@ -7,6 +7,7 @@ import {
   type ProcessSnapshot,
   type SupervisedRelease,
 } from './process/index.js';
+import { slotEnv } from './traffic/index.js';
 
 /** What one supervised app runs: its release and the environment it was started with. */
 export interface RunningRelease {
@@ -77,7 +78,11 @@ export class AppProcesses implements AppRunner {
     const mark = this.deps.markOf?.(release.app);
     const full: SupervisedRelease = {
       ...release,
-      env: appEnvironment(release.manifest, this.deps.envOverrides[release.app]?.env),
+      // An app that declares slots listens where its slot says, whatever its env or the host's overrides say.
+      env: {
+        ...appEnvironment(release.manifest, this.deps.envOverrides[release.app]?.env),
+        ...(release.manifest.traffic ? slotEnv(release.manifest.traffic, 'a') : {}),
+      },
       ...(mark !== undefined ? { mark } : {}),
     };
     const app = release.app;

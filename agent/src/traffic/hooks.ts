@@ -2,9 +2,15 @@ import { BalancerError, type Logger } from '@flotilla/shared';
 import type { TrafficSettings } from '../config.js';
 import type { CommandRunner } from './nginx.js';
 import { runCommand } from '../process/index.js';
-import type { SlotWeight } from './slots.js';
 
 export type HookKind = 'drain' | 'undrain' | 'weight';
+
+/** What a hook is about: a slot (empty for an app without slots), its address (empty when unknown) and its weight. */
+export interface HookTarget {
+  readonly slot: string;
+  readonly address: string;
+  readonly weight: number;
+}
 
 /**
  * The operator's commands for a balancer Flotilla does not drive itself (HAProxy's runtime API, a
@@ -22,7 +28,7 @@ export class BalancerHooks {
   }
 
   /** Runs the `kind` hook for one slot; nothing when none is configured. Throws BalancerError when it fails. */
-  async fire(kind: HookKind, app: string, slot: SlotWeight): Promise<void> {
+  async fire(kind: HookKind, app: string, slot: HookTarget): Promise<void> {
     const cmd = this.settings[kind];
     if (cmd === undefined) return;
     const r = await this.run(typeof cmd === 'string' ? cmd : [...cmd], {
@@ -42,7 +48,7 @@ export class BalancerHooks {
     }
     const tail = r.outputTail.trim().split('\n').pop() ?? '';
     const how = r.timedOut ? `timed out after ${this.settings.timeoutMs}ms` : r.code !== null ? `exited with code ${r.code}` : 'could not run';
-    throw new BalancerError(`${kind} hook for ${app} slot ${slot.slot} ${how}${tail ? `: ${tail}` : ''}`, {
+    throw new BalancerError(`${kind} hook for ${app}${slot.slot ? ` slot ${slot.slot}` : ''} ${how}${tail ? `: ${tail}` : ''}`, {
       details: { app, slot: slot.slot, hook: kind, code: r.code, timedOut: r.timedOut },
     });
   }

@@ -1,4 +1,4 @@
-export { BalancerHooks, type HookKind } from './hooks.js';
+export { BalancerHooks, type HookKind, type HookTarget } from './hooks.js';
 export { NginxUpstreams, type CommandRunner, type NginxSettings } from './nginx.js';
 export { SLOT_NAMES, otherSlot, slotAddress, slotEnv, slotSpec, splitWeights, type SlotName, type SlotWeight } from './slots.js';
 export { Traffic, type TrafficShifter } from './traffic.js';

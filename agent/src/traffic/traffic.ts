@@ -1,6 +1,6 @@
 import type { Logger } from '@flotilla/shared';
 import type { TrafficSettings } from '../config.js';
-import { BalancerHooks } from './hooks.js';
+import { BalancerHooks, type HookTarget } from './hooks.js';
 import { NginxUpstreams, type CommandRunner } from './nginx.js';
 import type { SlotWeight } from './slots.js';
 
@@ -15,10 +15,10 @@ export interface TrafficShifter {
    * balancer refuses; nginx is then still on `from`.
    */
   shift(app: string, from: readonly SlotWeight[] | null, to: readonly SlotWeight[]): Promise<void>;
-  /** Takes one slot out of the balancer (the drain hook), for hosts that stop before they start. */
-  drain(app: string, slot: SlotWeight): Promise<void>;
-  /** Puts one slot back (the undrain hook). */
-  undrain(app: string, slot: SlotWeight): Promise<void>;
+  /** Takes a process out of the balancer (the drain hook), for hosts that stop before they start. */
+  drain(app: string, target: HookTarget): Promise<void>;
+  /** Puts a process back (the undrain hook). */
+  undrain(app: string, target: HookTarget): Promise<void>;
 }
 
 /** The host's balancer as the agent's config describes it: nginx, hooks, both, or neither. */
@@ -55,11 +55,11 @@ export class Traffic implements TrafficShifter {
     for (const s of changed) if (s.weight === 0) await this.#hooks.fire('drain', app, s);
   }
 
-  drain(app: string, slot: SlotWeight): Promise<void> {
-    return this.#hooks.fire('drain', app, { ...slot, weight: 0 });
+  drain(app: string, target: HookTarget): Promise<void> {
+    return this.#hooks.fire('drain', app, { ...target, weight: 0 });
   }
 
-  undrain(app: string, slot: SlotWeight): Promise<void> {
-    return this.#hooks.fire('undrain', app, slot);
+  undrain(app: string, target: HookTarget): Promise<void> {
+    return this.#hooks.fire('undrain', app, target);
   }
 }
