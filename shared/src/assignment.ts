@@ -14,6 +14,16 @@ export interface AppAssignment {
   readonly release: Signed;
   /** The app's last stable version, which the agent keeps on disk for a fast revert. */
   readonly stableVersion?: string;
+  /** For an app served from two slots: the traffic on `version`. Absent: all of it, old release retired. */
+  readonly traffic?: TrafficAssignment;
+}
+
+/** How a host splits one app's traffic between the assigned version and the one beside it. */
+export interface TrafficAssignment {
+  /** Percent of requests on `version`, 0-100; the rest stay on the release running beside it. */
+  readonly weight: number;
+  /** At weight 100: stop the release beside it. Until then it keeps running, ready for a revert. */
+  readonly retire?: boolean;
 }
 
 /**
@@ -45,6 +55,7 @@ const assignmentSchema = z
           version: z.string().regex(VERSION),
           release: signedSchema,
           stableVersion: z.string().regex(VERSION).optional(),
+          traffic: z.object({ weight: z.number().int().min(0).max(100), retire: z.boolean().optional() }).strict().optional(),
         })
         .strict(),
     ),
