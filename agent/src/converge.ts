@@ -69,6 +69,8 @@ export class Converger {
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly failures = new Map<string, InstallFailure>();
   private readonly progress = new Map<string, InstallProgress>();
+  /** Apps whose saved weights this agent process has put to the balancer (an earlier one may have died mid-change). */
+  private readonly trafficApplied = new Set<string>();
 
   constructor(private readonly deps: ConvergerDeps) {
     this.log = deps.logger.child({ component: 'converge' });
@@ -214,7 +216,9 @@ export class Converger {
       });
       switch (decision.kind) {
         case 'keep': {
-          if (want !== undefined && this.entry(app)?.traffic?.beside) {
+          const traffic = this.entry(app)?.traffic;
+          // A shift under way, or a slot whose process went away while it still had traffic.
+          if (want !== undefined && traffic !== undefined && (traffic.beside !== null || traffic.weight !== 100)) {
             await this.adjustTraffic(app, want);
             break;
           }
@@ -308,9 +312,10 @@ export class Converger {
     try {
       const manifest = await readReleaseManifest(this.deps.releases, app, want.version);
       const target = want.traffic?.weight ?? 100;
-      if (this.entry(app)?.traffic?.weight !== target) {
+      if (this.entry(app)?.traffic?.weight !== target || !this.trafficApplied.has(app)) {
         log.info({ weight: target }, 'moving traffic');
         await shiftTo(this.deps, app, manifest, shift.bind(this.deps.traffic), target);
+        this.trafficApplied.add(app);
       }
       if (wantsRetire(want)) await retireBeside(this.deps, app, runner, this.deps.sleep ?? sleep);
       this.failures.delete(app);
