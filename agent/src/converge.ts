@@ -381,7 +381,8 @@ export class Converger {
     try {
       const manifest = await readReleaseManifest(this.deps.releases, app, version);
       log.info('starting the active release');
-      await this.deps.processes.launch(releaseInfo(this.deps.releases, app, version, manifest));
+      const slot = this.entry(app)?.traffic?.activeSlot;
+      await this.deps.processes.launch(releaseInfo(this.deps.releases, app, version, manifest), ...(slot !== undefined ? [slot] : []));
       await this.deps.state.updateApp(app, (a) => ({ ...a, process: this.deps.processes.identity(app) }));
       this.setProgress(app, 'idle', null, null);
     } catch (err) {

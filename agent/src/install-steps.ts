@@ -454,8 +454,9 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     // Already running this version: the agent died after the spawn and adopted it on its return.
     skip: async (c) => c.deps.processes.get(c.app)?.version === c.version,
     run: async (c) => {
-      const beside = await c.beside();
-      await c.deps.processes.launch(await c.release(), ...(beside !== null ? [beside.slot] : []));
+      // Stop-then-start keeps an app with slots in the slot the balancer last pointed at.
+      const slot = (await c.beside())?.slot ?? c.deps.state.current.apps[c.app]?.traffic?.activeSlot;
+      await c.deps.processes.launch(await c.release(), ...(slot !== undefined ? [slot] : []));
     },
   },
   {

@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { waitUntil } from './deadline.js';
 
 /** What the load generator saw: answers by body, and every request that did not get a 200. */
 export interface LoadCounts {
@@ -61,6 +62,19 @@ export class LoadGenerator {
     const byBody: Record<string, number> = {};
     for (const [body, n] of Object.entries(after.byBody)) byBody[body] = n - (before.byBody[body] ?? 0);
     return { byBody, failed: after.failed - before.failed, total: after.total - before.total };
+  }
+
+  /** What the next `n` answers were, from now on; `timeoutMs` is a deadline for a hung server. */
+  async next(n: number, timeoutMs = 30_000): Promise<LoadCounts> {
+    const before = this.counts();
+    return waitUntil(
+      `${n} answers from ${this.url}`,
+      () => {
+        const window = LoadGenerator.between(before, this.counts());
+        return window.total >= n ? window : undefined;
+      },
+      { timeoutMs, intervalMs: 50 },
+    );
   }
 
   /** Stops sending and waits for the requests in flight. */

@@ -48,23 +48,8 @@ function upstreams(stickiness: 'none' | 'ip_hash' = 'none'): NginxUpstreams {
  * returns when the signal is sent, so the first answers after it may still come from old workers.
  */
 async function share(n: number): Promise<LoadCounts> {
-  await waitUntil('nginx old workers to finish', async () => (await nginxWorkers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
-  const before = load.counts();
-  return waitUntil(
-    `${n} requests through nginx`,
-    () => {
-      const window = LoadGenerator.between(before, load.counts());
-      return window.total >= n ? window : undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 50 },
-  );
-}
-
-/** nginx processes that are workers (old ones linger as "shutting down" until their requests end). */
-async function nginxWorkers(): Promise<number> {
-  const pid = Number((await readFile(join(dir, 'nginx', 'nginx.pid'), 'utf8')).trim());
-  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
-  return children.trim().split(/\s+/).filter((s) => s !== '').length;
+  await waitUntil('nginx old workers to finish', async () => (await nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
+  return load.next(n);
 }
 
 const newShare = (w: LoadCounts): number => (w.byBody.new ?? 0) / w.total;
@@ -82,7 +67,7 @@ beforeAll(async () => {
   await mkdir(includeDir, { recursive: true });
   await writeFile(join(includeDir, `flotilla-${APP}.conf`), renderUpstream(APP, weights(0), { stickiness: 'none', keepalive: 8 }));
   nginx = await Nginx.startProxy(join(dir, 'nginx'), includeDir, upstreamName(APP));
-  settledWorkers = await waitUntil('nginx workers', async () => (await nginxWorkers()) || undefined);
+  settledWorkers = await waitUntil('nginx workers', async () => (await nginx.workers()) || undefined);
 }, 60_000);
 
 afterAll(async () => {

@@ -96,6 +96,17 @@ export class Nginx {
     }
   }
 
+  /**
+   * How many worker processes the master has now. After a reload the old workers linger
+   * ("shutting down") until their requests end, so a count back at its settled value means only
+   * the new configuration answers.
+   */
+  async workers(): Promise<number> {
+    const pid = this.proc.child.pid as number;
+    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    return children.trim().split(/\s+/).filter((s) => s !== '').length;
+  }
+
   /** `nginx -t` for this instance, as an agent's traffic.nginx.testCommand. */
   get testCommand(): string[] {
     return [NGINX_BIN, ...this.args, '-t'];
