@@ -172,6 +172,7 @@ function summarise(r: AppStatusReport): ReportSummary {
     installPhase: r.installPhase,
     restarts: r.restarts,
     error: clip(r.error),
+    ...(r.trafficWeight !== undefined ? { trafficWeight: r.trafficWeight } : {}),
   };
 }
 

@@ -130,6 +130,8 @@ export interface ReportSummary {
   installPhase: InstallPhase;
   restarts: number;
   error: string | null;
+  /** Percent of the app's requests on activeVersion, for an app served from two slots. */
+  trafficWeight?: number;
 }
 
 export interface HostProgress {

@@ -93,6 +93,7 @@ function host(h: HostProgress): RolloutHost {
           install_phase: r.installPhase,
           restarts: r.restarts,
           error: r.error ?? '',
+          traffic_weight: r.trafficWeight === undefined ? '' : String(r.trafficWeight),
         }
       : null,
   };

@@ -145,6 +145,14 @@ describe('flotilla rollout status', () => {
     expect(out).toContain('EVENTS\n  +0ms     operator:alice   rollout of web@2.0 started\n  +8.00s   host:h1          h1 failed: crash-looping: 4 restart(s)\n');
   });
 
+  it('shows the share of requests the active version gets on a host that runs two slots', async () => {
+    const shifting = canaryRollout({ id: 'web-2' });
+    shifting.hosts[0] = { ...(shifting.hosts[0] as Rollout__Output['hosts'][number]), last_report: testReport({ traffic_weight: '10' }) };
+    const c = captureContext({ nowMs: T + 60_000, connect: () => fakeClient({ getRollout: async () => ({ rollout: shifting }) }) });
+    expect(await runCli(['rollout', 'status', 'web-2'], c.ctx)).toBe(0);
+    expect(c.out()).toMatch(/\nh1\s+canary\s+assigned\s+2\.0 @10%\s+running\s+healthy/);
+  });
+
   it('--watch exits 1 when the rollout ends reverted, saying why', async () => {
     const c = captureContext({ connect: () => fakeClient({ watchRollout: () => streamOf(reverted) }) });
     expect(await runCli(['rollout', 'status', '--app', 'web', '--watch'], c.ctx)).toBe(1);
