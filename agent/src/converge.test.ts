@@ -505,7 +505,10 @@ describe('Converger', () => {
       state: keeper,
       traffic: {
         drainWaitMs: 1500,
-        drain: async (app, t) => void events.push(`drain ${app} '${t.slot}' '${t.address}'`),
+        drain: async (app, t) => {
+          events.push(`drain ${app} '${t.slot}' '${t.address}'`);
+          return true;
+        },
         undrain: async (app, t) => void events.push(`undrain ${app} '${t.slot}' '${t.address}'`),
       },
       sleep: async (ms) => void events.push(`wait ${ms}ms`),
@@ -553,7 +556,10 @@ describe('Converger', () => {
         weighted: true,
         drainWaitMs: 700,
         shift: async (app, from, to) => void events.push(`shift ${app} ${fmt(from)} -> ${fmt(to)}`),
-        drain: async () => void events.push('drain'),
+        drain: async () => {
+          events.push('drain');
+          return true;
+        },
         undrain: async () => void events.push('undrain'),
       },
       sleep: async (ms) => void events.push(`wait ${ms}ms`),
@@ -608,7 +614,7 @@ describe('Converger', () => {
       releases,
       processes: beside,
       state: keeper,
-      traffic: { weighted: true, drainWaitMs: 0, shift: async () => undefined, drain: async () => undefined, undrain: async () => undefined },
+      traffic: { weighted: true, drainWaitMs: 0, shift: async () => undefined, drain: async () => true, undrain: async () => undefined },
       sleep: async () => undefined,
       download: (d, signal) => download(d, signal),
       unpack: async (_t, d) => {

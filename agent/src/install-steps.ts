@@ -383,9 +383,9 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     run: async (c) => {
       const traffic = c.deps.traffic as NonNullable<InstallDeps['traffic']>;
       const manifest = await readReleaseManifest(c.deps.releases, c.app, c.previous as string);
-      await traffic.drain(c.app, hookTarget(manifest));
-      // Requests the balancer sent before the drain still finish on the old process.
-      await (c.deps.sleep ?? delay)(traffic.drainWaitMs);
+      // Requests the balancer sent before the drain still finish on the old process; with no
+      // balancer told anything, the app's own stop signal handling is all there is.
+      if (await traffic.drain(c.app, hookTarget(manifest))) await (c.deps.sleep ?? delay)(traffic.drainWaitMs);
     },
     undo: async (c) => {
       if (c.deps.traffic === undefined || c.previous === null) return;

@@ -18,7 +18,12 @@ function hooked(fail?: string): { traffic: Traffic; calls: string[] } {
     const bad = cmd === fail;
     return { ok: !bad, code: bad ? 3 : 0, signal: null, timedOut: false, outputTail: bad ? 'lb said no\n' : '' };
   };
-  const settings: TrafficSettings = {
+  const settings = settingsOf();
+  return { traffic: new Traffic(settings, log, run), calls };
+}
+
+function settingsOf(): TrafficSettings {
+  return {
     balancer: 'hooks',
     nginx: { includeDir: '/nonexistent', testCommand: 'x', reloadCommand: 'x', commandTimeoutMs: 1000 },
     stickiness: 'none',
@@ -26,7 +31,6 @@ function hooked(fail?: string): { traffic: Traffic; calls: string[] } {
     drainWaitMs: 0,
     hooks: { drain: 'drain', undrain: 'undrain', weight: 'weight', timeoutMs: 1000 },
   };
-  return { traffic: new Traffic(settings, log, run), calls };
 }
 
 describe('Traffic with hooks', () => {
@@ -41,6 +45,14 @@ describe('Traffic with hooks', () => {
     calls.length = 0;
     await traffic.shift('web', w(90), w(0));
     expect(calls).toEqual(['weight b 127.0.0.1:8082 100', 'weight a 127.0.0.1:8081 0', 'drain a 127.0.0.1:8081 0']);
+  });
+
+  it('waits out a drain only when a drain hook took the process out', async () => {
+    const { traffic, calls } = hooked();
+    expect(await traffic.drain('web', { slot: '', address: '', weight: 100 })).toBe(true);
+    expect(calls).toEqual(['drain   0']);
+    const bare = new Traffic({ ...settingsOf(), hooks: { timeoutMs: 1000 } }, log);
+    expect(await bare.drain('web', { slot: '', address: '', weight: 100 })).toBe(false);
   });
 
   it('fails with the hook output', async () => {

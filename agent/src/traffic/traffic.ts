@@ -15,8 +15,11 @@ export interface TrafficShifter {
    * balancer refuses; nginx is then still on `from`.
    */
   shift(app: string, from: readonly SlotWeight[] | null, to: readonly SlotWeight[]): Promise<void>;
-  /** Takes a process out of the balancer (the drain hook), for hosts that stop before they start. */
-  drain(app: string, target: HookTarget): Promise<void>;
+  /**
+   * Takes a process out of the balancer (the drain hook), for hosts that stop before they start.
+   * False when there is no drain hook: nothing was drained, so there is nothing to wait out.
+   */
+  drain(app: string, target: HookTarget): Promise<boolean>;
   /** Puts a process back (the undrain hook). */
   undrain(app: string, target: HookTarget): Promise<void>;
 }
@@ -55,8 +58,10 @@ export class Traffic implements TrafficShifter {
     for (const s of changed) if (s.weight === 0) await this.#hooks.fire('drain', app, s);
   }
 
-  drain(app: string, target: HookTarget): Promise<void> {
-    return this.#hooks.fire('drain', app, { ...target, weight: 0 });
+  async drain(app: string, target: HookTarget): Promise<boolean> {
+    if (!this.#hooks.has('drain')) return false;
+    await this.#hooks.fire('drain', app, { ...target, weight: 0 });
+    return true;
   }
 
   undrain(app: string, target: HookTarget): Promise<void> {
