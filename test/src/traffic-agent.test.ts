@@ -154,6 +154,7 @@ describe('a release beside the old one behind nginx, driven by a real agent', ()
       const share = (w.byBody['2.0.0'] ?? 0) / w.total;
       expect(Math.abs(share - weight / 100), `${weight}%: ${JSON.stringify(w)}`).toBeLessThan(0.04);
       expect(w.failed).toBe(0);
+      console.log(`traffic-agent: at ${weight}% the new version answered ${(share * 100).toFixed(1)}% of ${w.total} requests`);
     }
     const hb = await fx.waitForHeartbeat(runsHealthy(APP, '2.0.0'));
     newPid = hb.apps.find((a) => a.app === APP)?.pid as number;
