@@ -540,6 +540,45 @@ describe('Converger', () => {
     ]);
   });
 
+  it('names the slot and its address to the hooks for an app with slots on a host without weights', async () => {
+    releases.manifestExtra = { traffic: { slots: [{ port: 8081 }, { port: 8082 }] } };
+    const c = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: runner,
+      state: keeper,
+      traffic: {
+        drainWaitMs: 0,
+        drain: async (app, t) => {
+          events.push(`drain ${app} ${t.slot} ${t.address}`);
+          return true;
+        },
+        undrain: async (app, t) => void events.push(`undrain ${app} ${t.slot} ${t.address}`),
+      },
+      sleep: async () => undefined,
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      now: () => clock,
+    });
+    for (const a of [assignment(1, { web: release('web', '1.0.0') }), assignment(2, { web: release('web', '2.0.0') })]) {
+      c.submit(a, true);
+      await c.idle();
+    }
+    await c.close();
+    expect(events.filter((e) => e.includes('drain'))).toEqual([
+      'undrain web a 127.0.0.1:8081',
+      'drain web a 127.0.0.1:8081',
+      'undrain web a 127.0.0.1:8081',
+    ]);
+  });
+
   it('runs a release with slots beside the old one, shifts by weight, and reverts by weight with no restart', async () => {
     releases.manifestExtra = { traffic: { slots: [{ port: 8081 }, { port: 8082 }] } };
     const beside = new FakeBesideRunner(events);

@@ -306,11 +306,14 @@ export async function retireBeside(
 }
 
 /**
- * Who the drain and undrain hooks are about: an app that declares slots runs in its first one on
- * a host that stops before it starts; any other app has no address the agent knows.
+ * Who the drain and undrain hooks are about: an app that declares slots runs, on a host that stops
+ * before it starts, in the slot the balancer last pointed at (its first at the start); any other
+ * app has no address the agent knows.
  */
-function hookTarget(manifest: Manifest): HookTarget {
-  return manifest.traffic ? { slot: 'a', address: slotAddress(slotSpec(manifest.traffic, 'a')), weight: 100 } : { slot: '', address: '', weight: 100 };
+function hookTarget(c: InstallContext, manifest: Manifest): HookTarget {
+  if (manifest.traffic === undefined) return { slot: '', address: '', weight: 100 };
+  const slot = c.deps.state.current.apps[c.app]?.traffic?.activeSlot ?? 'a';
+  return { slot, address: slotAddress(slotSpec(manifest.traffic, slot)), weight: 100 };
 }
 
 /**
@@ -385,11 +388,11 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
       const manifest = await readReleaseManifest(c.deps.releases, c.app, c.previous as string);
       // Requests the balancer sent before the drain still finish on the old process; with no
       // balancer told anything, the app's own stop signal handling is all there is.
-      if (await traffic.drain(c.app, hookTarget(manifest))) await (c.deps.sleep ?? delay)(traffic.drainWaitMs);
+      if (await traffic.drain(c.app, hookTarget(c, manifest))) await (c.deps.sleep ?? delay)(traffic.drainWaitMs);
     },
     undo: async (c) => {
       if (c.deps.traffic === undefined || c.previous === null) return;
-      await c.deps.traffic.undrain(c.app, hookTarget(await readReleaseManifest(c.deps.releases, c.app, c.previous)));
+      await c.deps.traffic.undrain(c.app, hookTarget(c, await readReleaseManifest(c.deps.releases, c.app, c.previous)));
     },
   },
   {
@@ -510,7 +513,7 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     phase: 'activating',
     skip: async (c) => c.deps.traffic === undefined || (await c.beside()) !== null,
     run: async (c) => {
-      await (c.deps.traffic as NonNullable<InstallDeps['traffic']>).undrain(c.app, hookTarget(await c.manifest()));
+      await (c.deps.traffic as NonNullable<InstallDeps['traffic']>).undrain(c.app, hookTarget(c, await c.manifest()));
     },
   },
   {
