@@ -183,6 +183,7 @@ describe('a release beside the old one behind nginx, driven by a real agent', ()
     const w = await answers(400);
     expect(w.failed).toBeGreaterThan(0);
 
+    const revertAtMs = Date.now();
     await fx.ctl.assign(HOST, { [APP]: assignmentOf('2.0.0') });
     await waitState('reverted to 2.0.0', (s) => s.activeVersion === '2.0.0' && s.traffic?.weight === 100 && s.traffic.beside === null);
     const hb: Heartbeat = await fx.waitForHeartbeat(runsHealthy(APP, '2.0.0'));
@@ -193,6 +194,10 @@ describe('a release beside the old one behind nginx, driven by a real agent', ()
     // Every failed request was one the bad version answered itself.
     const failed = load.failures.slice(failedBefore);
     expect(new Set(failed.map((f) => f.what))).toEqual(new Set(['500 3.0.0']));
-    console.log(`traffic-agent: ${failed.length} failed requests during the bad version at 10%, all answered by it`);
+    const lastBad = Math.max(...failed.map((f) => f.atMs));
+    console.log(
+      `traffic-agent: ${failed.length} failed requests during the bad version at 10%, all answered by it; ` +
+        `the last came ${lastBad - revertAtMs} ms after the revert was assigned`,
+    );
   });
 });
