@@ -209,6 +209,9 @@ export function formatPlan(
       const value = labels.get(id)?.[spec.spreadBy];
       lines.push(value === undefined ? `    ${id}` : `    ${id}  ${spec.spreadBy}=${value}`);
     }
+    if (i === 0 && spec.traffic !== undefined && spec.traffic.length > 0) {
+      lines.push(`    traffic: ${spec.traffic.map((w) => `${w}%`).join(' → ')} of the requests, beside the old release; each weight gated and baked`);
+    }
     if (i === 0 && steps.length > 1 && (spec.canaryBakeMs > 0 || spec.pauseAfterCanary)) {
       const bake = spec.canaryBakeMs > 0 ? `then bake ${formatDuration(spec.canaryBakeMs)}` : '';
       const gate = spec.pauseAfterCanary ? `${bake ? ', then ' : 'then '}wait for promote` : '';

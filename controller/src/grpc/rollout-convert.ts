@@ -41,6 +41,7 @@ export function specInput(req: StartRolloutRequest__Output): RolloutSpecInput {
     spreadBy: text(req.spread_by),
     watchWindow: text(req.watch_window),
     createdBy: req.actor ?? '',
+    ...(text(req.traffic) !== undefined ? { traffic: text(req.traffic) as string } : {}),
   };
 }
 
