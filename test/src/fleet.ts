@@ -47,6 +47,10 @@ export interface FleetOptions {
   controllerEnv?: Record<string, string>;
   /** A YAML config file's text for the controller (alarms settings, say); flags still win. */
   controllerConfig?: string;
+  /** More arguments for agent i (a --config with traffic settings, say). */
+  agentArgs?: (i: number) => string[];
+  /** More fields in every demo release's flotilla.json (traffic slots, say). */
+  manifest?: Record<string, unknown>;
 }
 
 export type { KeyPaths } from './keys.js';
@@ -160,7 +164,7 @@ export class Fleet {
       appEnv: [`demo:PORT=${a.port}`],
       labels: a.labels,
       heartbeatInterval: this.opts.heartbeatInterval ?? '1s',
-      extraArgs: ['--log-level', this.opts.logLevel ?? 'info'],
+      extraArgs: ['--log-level', this.opts.logLevel ?? 'info', ...(this.opts.agentArgs?.(i) ?? [])],
     });
     return a.process;
   }
@@ -264,7 +268,7 @@ export class Fleet {
 
   /** Builds a release tarball of the demo app; returns its path. */
   release(version: string, mode: DemoMode = 'good', env: DemoEnv = {}): Promise<string> {
-    return buildDemoAppRelease({ version, mode, env, outDir: join(this.dir, 'releases') });
+    return buildDemoAppRelease({ version, mode, env, outDir: join(this.dir, 'releases'), ...(this.opts.manifest ? { manifest: this.opts.manifest } : {}) });
   }
 
   /** Builds, signs and pushes a release with the CLI; throws with the CLI's output when it fails. */
@@ -347,13 +351,20 @@ export function runCli(
  * A release of the demo app from deploy/demo/app: its server, and a flotilla.json naming the
  * version and the behaviour (DEMO_MODE) of this release.
  */
-export async function buildDemoAppRelease(opts: { version: string; mode?: DemoMode; env?: DemoEnv; outDir: string }): Promise<string> {
+export async function buildDemoAppRelease(opts: {
+  version: string;
+  mode?: DemoMode;
+  env?: DemoEnv;
+  outDir: string;
+  manifest?: Record<string, unknown>;
+}): Promise<string> {
   const manifest = JSON.parse(await readFile(join(DEMO_APP_DIR, 'flotilla.json'), 'utf8')) as {
     version?: string;
     start: { env: Record<string, string> };
   };
   manifest.version = opts.version;
   manifest.start.env = { ...manifest.start.env, ...opts.env, DEMO_MODE: opts.mode ?? 'good' };
+  Object.assign(manifest, opts.manifest ?? {});
   const file = join(opts.outDir, `demo-${opts.version}.tar.gz`);
   const copied = (name: string) => (path: string) => copyFile(join(DEMO_APP_DIR, name), path);
   await writeReleaseTarball(file, {
