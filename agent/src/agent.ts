@@ -41,6 +41,7 @@ import { TrustKeeper } from './trust.js';
 import { WorkThread } from './worker/thread.js';
 import { ensureRoomForDownload } from './install/disk-space.js';
 import { ReportClock, appStatus, reportedApps } from './status.js';
+import { Traffic } from './traffic/index.js';
 
 /** How soon an assignment that could not be saved is tried again (the controller also re-sends it). */
 const SAVE_RETRY_MS = 5_000;
@@ -233,6 +234,7 @@ export class Agent {
       userOf: (app) => users.userOf(app),
       state: this.keeper,
       checkRoom: (d) => ensureRoomForDownload({ dir: this.releases.cacheDir, needBytes: d.size, floor: this.config.minFreeSpace }),
+      traffic: new Traffic(this.config.traffic, this.deps.logger),
       download: (d, signal) =>
         downloadFromAny(this.controllers, (controller) =>
           this.worker.download(
@@ -313,12 +315,47 @@ export class Agent {
       const adopted = await this.adoptApp(app, entry, marked);
       // Undecided (the release cannot be read): kill nothing that might be the app itself.
       if (adopted === undefined) continue;
+      const beside = await this.adoptBeside(app, entry, marked);
+      if (beside === undefined) continue;
       for (const orphan of marked) {
-        if (orphan.identity.pid === adopted?.pid) continue;
+        if (orphan.identity.pid === adopted?.pid || orphan.identity.pid === beside?.pid) continue;
         this.log.warn({ app, pid: orphan.identity.pid, version: orphan.version }, 'killing an app process no agent tracks');
         signalGroup(orphan.identity.pid, 'SIGKILL');
       }
     }
+  }
+
+  /**
+   * The older release an earlier agent left serving beside the active one in the other slot (a
+   * traffic shift under way), by its saved identity or its mark. Null when there is none (any
+   * more: state.json then says so), undefined when that could not be decided.
+   */
+  private async adoptBeside(app: string, entry: AppLocalState, marked: readonly MarkedProcess[]): Promise<ProcessIdentity | null | undefined> {
+    const beside = entry.traffic?.beside;
+    if (!beside || entry.traffic === undefined) return null;
+    const slot = entry.traffic.activeSlot === 'a' ? 'b' : 'a';
+    const releaseDir = this.releases.releaseDir(app, beside.version);
+    let manifest;
+    try {
+      manifest = parseManifest(await readFile(join(releaseDir, MANIFEST_FILE), 'utf8'), { app, version: beside.version });
+    } catch (err) {
+      this.log.error({ app, version: beside.version, err }, 'cannot read the manifest of the release beside; not re-adopted');
+      return undefined;
+    }
+    const release = { app, version: beside.version, releaseDir, manifest, logDir: this.releases.logDir(app) };
+    for (const identity of [beside.process, marked.find((p) => p.version === beside.version)?.identity]) {
+      if (identity && this.processes.adoptBeside(release, identity, slot)) {
+        this.log.info({ app, version: beside.version, pid: identity.pid, slot }, 'release beside re-adopted');
+        if (!sameProcess(identity, beside.process)) {
+          await this.keeper!.updateApp(app, (a) => (a.traffic?.beside ? { ...a, traffic: { ...a.traffic, beside: { ...a.traffic.beside, process: identity } } } : a));
+        }
+        return identity;
+      }
+    }
+    // Gone: the slot has no process, so the balancer must send it nothing; convergence re-applies.
+    this.log.warn({ app, version: beside.version }, 'the release beside is gone');
+    await this.keeper!.updateApp(app, (a) => (a.traffic ? { ...a, traffic: { ...a.traffic, beside: null } } : a));
+    return null;
   }
 
   /** The process now supervised for `app`, null for none, undefined when that could not be decided. */
@@ -338,19 +375,20 @@ export class Agent {
       return undefined;
     }
     const release = { app, version, releaseDir, manifest, logDir: this.releases.logDir(app) };
-    if (entry.process !== null && this.processes.adopt(release, entry.process)) {
+    const slot = entry.traffic?.activeSlot;
+    if (entry.process !== null && this.processes.adopt(release, entry.process, slot)) {
       this.log.info({ app, version, pid: entry.process.pid }, 'app re-adopted');
       return entry.process;
     }
     const candidate = marked.find((p) => p.version === version);
-    if (candidate !== undefined && this.processes.adopt(release, candidate.identity)) {
+    if (candidate !== undefined && this.processes.adopt(release, candidate.identity, slot)) {
       this.log.info({ app, version, pid: candidate.identity.pid }, 'app re-adopted by its mark (its pid was never saved)');
       await this.saveIdentity(app);
       return candidate.identity;
     }
     if (entry.process === null) return null; // not known to run: convergence decides
     this.log.info({ app, version, pid: entry.process.pid }, 'app process is gone; starting it again');
-    await this.processes.launch(release);
+    await this.processes.launch(release, slot);
     await this.saveIdentity(app);
     return this.processes.identity(app);
   }

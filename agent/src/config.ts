@@ -40,6 +40,39 @@ export interface UnpackLimitSettings {
   readonly maxDepth: number;
 }
 
+/** A command the agent runs: an argv array, or a string for /bin/sh -c. */
+export type AgentCommand = string | readonly string[];
+
+/** How this host's load balancer is driven for apps that declare `traffic` (docs/traffic.md). */
+export interface TrafficSettings {
+  /** 'nginx': the agent writes each app's upstream file; 'hooks': only the hook commands run. @default 'none' */
+  readonly balancer: 'none' | 'nginx' | 'hooks';
+  readonly nginx: {
+    /** The directory the agent writes `flotilla-<app>.conf` upstream files into; nothing else there is touched. @default '/etc/nginx/flotilla' */
+    readonly includeDir: string;
+    /** Validates the whole configuration before a reload. @default ['nginx', '-t'] */
+    readonly testCommand: AgentCommand;
+    /** Makes nginx load the new configuration. @default ['nginx', '-s', 'reload'] */
+    readonly reloadCommand: AgentCommand;
+    /** Limit on each of the two commands. @default 30000 (30s) */
+    readonly commandTimeoutMs: number;
+  };
+  /** Keep a client on one slot: nginx `ip_hash`, or `hash <key> consistent`. @default 'none' */
+  readonly stickiness: 'none' | 'ip_hash' | { readonly hash: string };
+  /** Idle keepalive connections per nginx worker to the upstream; 0 leaves keepalive off. @default 16 */
+  readonly keepalive: number;
+  /** How long in-flight requests get after a slot is drained, before its process is signalled. @default 2000 (2s) */
+  readonly drainWaitMs: number;
+  /** Commands for any other balancer; FLOTILLA_APP, FLOTILLA_SLOT, FLOTILLA_SLOT_ADDRESS and FLOTILLA_WEIGHT are in their environment. */
+  readonly hooks: {
+    readonly drain?: AgentCommand;
+    readonly undrain?: AgentCommand;
+    readonly weight?: AgentCommand;
+    /** @default 30000 (30s) */
+    readonly timeoutMs: number;
+  };
+}
+
 /** The agent's settings, parsed once at start, fully defaulted and frozen. */
 export interface AgentConfig {
   /** This host's id in subjects, assignments and the controller's records. @default the hostname, made valid */
@@ -105,6 +138,7 @@ export interface AgentConfig {
   /** Run apps as the agent's own user even when it could switch (insecure; logged at every start). @default false */
   readonly runAppsAsAgent: boolean;
   readonly unpack: UnpackLimitSettings;
+  readonly traffic: TrafficSettings;
   readonly log: {
     /** @default 'info' */
     readonly level: LogLevel;
@@ -213,6 +247,49 @@ const keyPaths = (flag: string, what: string) =>
 
 const secret = z.string().min(1).optional();
 
+const commandSetting = z.union([z.string().min(1, 'must not be empty'), z.array(z.string().min(1)).min(1, 'must name a program')]);
+
+const trafficSchema = z
+  .object({
+    balancer: z.enum(['none', 'nginx', 'hooks']).default('none'),
+    nginx: z
+      .object({
+        includeDir: z.string().min(1).default('/etc/nginx/flotilla'),
+        testCommand: commandSetting.default(['nginx', '-t']),
+        reloadCommand: commandSetting.default(['nginx', '-s', 'reload']),
+        commandTimeout: durationField().pipe(z.number().min(100).max(600_000)).prefault('30s'),
+      })
+      .strict()
+      .transform(({ commandTimeout, includeDir, ...rest }) => ({
+        ...rest,
+        includeDir: resolve(includeDir),
+        commandTimeoutMs: commandTimeout,
+      }))
+      .prefault({}),
+    stickiness: z
+      .union([
+        z.enum(['none', 'ip_hash']),
+        // The key goes into nginx's config verbatim: only variables and plain characters.
+        z.object({ hash: z.string().regex(/^[$A-Za-z0-9_:.-]+$/, 'is not an nginx hash key such as $cookie_session') }).strict(),
+      ])
+      .default('none'),
+    keepalive: z.number().int().min(0).max(10_000).default(16),
+    drainWait: durationField().pipe(z.number().min(0).max(3_600_000)).prefault('2s'),
+    hooks: z
+      .object({
+        drain: commandSetting.optional(),
+        undrain: commandSetting.optional(),
+        weight: commandSetting.optional(),
+        timeout: durationField().pipe(z.number().min(100).max(600_000)).prefault('30s'),
+      })
+      .strict()
+      .transform(({ timeout, ...rest }) => ({ ...rest, timeoutMs: timeout }))
+      .prefault({}),
+  })
+  .strict()
+  .transform(({ drainWait, ...rest }) => ({ ...rest, drainWaitMs: drainWait }))
+  .prefault({});
+
 export const agentConfigSchema = z
   .object({
     hostId: z
@@ -289,6 +366,7 @@ export const agentConfigSchema = z
       })
       .strict()
       .prefault({}),
+    traffic: trafficSchema,
     log: z
       .object({ level: z.enum(LOG_LEVELS).default('info'), pretty: z.boolean().optional() })
       .strict()

@@ -19,7 +19,8 @@ import {
 } from '@flotilla/shared';
 import { Converger, type ReleaseLayout } from './converge.js';
 import { ensureRoomForDownload } from './install/disk-space.js';
-import type { AppRunner } from './processes.js';
+import type { AppRunner, BesideRunner } from './processes.js';
+import type { SlotWeight } from './traffic/index.js';
 import { EMPTY_STATE, StateKeeper, StateStore } from './state.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
@@ -76,18 +77,20 @@ class FakeReleases implements ReleaseLayout {
   }
   /** Start command of the releases `put` makes from now on. */
   command: string[] = ['true'];
+  /** More manifest fields for the releases `put` makes from now on. */
+  manifestExtra: Record<string, unknown> = {};
   /** What unpack leaves: the release dir with its manifest, and a marker. */
   async put(app: string, version: string): Promise<void> {
     const dir = this.releaseDir(app, version);
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'flotilla.json'), JSON.stringify({ app, version, start: { command: this.command } }));
+    await writeFile(join(dir, 'flotilla.json'), JSON.stringify({ app, version, start: { command: this.command }, ...this.manifestExtra }));
     this.unpacked.set(`${app}@${version}`, sha(version));
   }
 }
 
 class FakeRunner implements AppRunner {
   readonly running = new Map<string, { version: string }>();
-  constructor(private readonly events: Event[]) {}
+  constructor(protected readonly events: Event[]) {}
   get(app: string) {
     return this.running.get(app);
   }
@@ -403,7 +406,8 @@ describe('Converger', () => {
     // Before each step's progress is saved, the record holds the steps before it.
     expect(seen[0]).toEqual([]);
     expect(seen[3]).toEqual(['verify-descriptor', 'download', 'unpack']);
-    expect(seen.length).toBe(12);
+    // Every step is recorded, also those skipped without a balancer (drain, health, shift, retire, undrain).
+    expect(seen.length).toBe(17);
     expect(keeper.current.apps.web?.install).toBeUndefined();
   });
 
@@ -491,6 +495,191 @@ describe('Converger', () => {
     expect(events).toContain('launch web@1.0.0');
   });
 
+  it('drains the old process before it stops and undrains the new one once it runs, on a host without weights', async () => {
+    const c = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: runner,
+      state: keeper,
+      traffic: {
+        drainWaitMs: 1500,
+        drain: async (app, t) => {
+          events.push(`drain ${app} '${t.slot}' '${t.address}'`);
+          return true;
+        },
+        undrain: async (app, t) => void events.push(`undrain ${app} '${t.slot}' '${t.address}'`),
+      },
+      sleep: async (ms) => void events.push(`wait ${ms}ms`),
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      now: () => clock,
+    });
+    c.submit(assignment(1, { web: release('web', '1.0.0') }), true);
+    await c.idle();
+    // A first install has nothing to drain.
+    expect(events.filter((e) => /drain|wait/.test(e))).toEqual(["undrain web '' ''"]);
+    events.length = 0;
+    c.submit(assignment(2, { web: release('web', '2.0.0') }), true);
+    await c.idle();
+    await c.close();
+    expect(events).toEqual([
+      'download web@2.0.0',
+      "drain web '' ''",
+      'wait 1500ms',
+      'stop web@1.0.0',
+      'activate web@2.0.0',
+      'launch web@2.0.0',
+      "undrain web '' ''",
+      'prune web protect=2.0.0,1.0.0',
+    ]);
+  });
+
+  it('names the slot and its address to the hooks for an app with slots on a host without weights', async () => {
+    releases.manifestExtra = { traffic: { slots: [{ port: 8081 }, { port: 8082 }] } };
+    const c = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: runner,
+      state: keeper,
+      traffic: {
+        drainWaitMs: 0,
+        drain: async (app, t) => {
+          events.push(`drain ${app} ${t.slot} ${t.address}`);
+          return true;
+        },
+        undrain: async (app, t) => void events.push(`undrain ${app} ${t.slot} ${t.address}`),
+      },
+      sleep: async () => undefined,
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      now: () => clock,
+    });
+    for (const a of [assignment(1, { web: release('web', '1.0.0') }), assignment(2, { web: release('web', '2.0.0') })]) {
+      c.submit(a, true);
+      await c.idle();
+    }
+    await c.close();
+    expect(events.filter((e) => e.includes('drain'))).toEqual([
+      'undrain web a 127.0.0.1:8081',
+      'drain web a 127.0.0.1:8081',
+      'undrain web a 127.0.0.1:8081',
+    ]);
+  });
+
+  it('runs a release with slots beside the old one, shifts by weight, and reverts by weight with no restart', async () => {
+    releases.manifestExtra = { traffic: { slots: [{ port: 8081 }, { port: 8082 }] } };
+    const beside = new FakeBesideRunner(events);
+    const fmt = (ws: readonly SlotWeight[] | null) => (ws ?? []).map((w) => `${w.slot}:${w.weight}`).join(',');
+    const c = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: beside,
+      state: keeper,
+      traffic: {
+        weighted: true,
+        drainWaitMs: 700,
+        shift: async (app, from, to) => void events.push(`shift ${app} ${fmt(from)} -> ${fmt(to)}`),
+        drain: async () => {
+          events.push('drain');
+          return true;
+        },
+        undrain: async () => void events.push('undrain'),
+      },
+      sleep: async (ms) => void events.push(`wait ${ms}ms`),
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      now: () => clock,
+    });
+    const step = async (a: Assignment): Promise<void> => {
+      events.length = 0;
+      c.submit(a, true);
+      await c.idle();
+    };
+    await step(assignment(1, { web: release('web', '1.0.0') }));
+    expect(events.filter((e) => !e.startsWith('download') && !e.startsWith('unpack') && !e.startsWith('prune'))).toEqual([
+      'activate web@1.0.0',
+      'launch web@1.0.0 in a',
+      'shift web a:0,b:100 -> a:100,b:0',
+    ]);
+
+    await step(assignment(2, { web: { ...release('web', '2.0.0'), traffic: { weight: 10 } } }));
+    expect(events.filter((e) => !e.startsWith('download') && !e.startsWith('unpack') && !e.startsWith('prune'))).toEqual([
+      'keep web@1.0.0 beside',
+      'activate web@2.0.0',
+      'launch web@2.0.0 in b',
+      'shift web a:100,b:0 -> a:90,b:10',
+    ]);
+    expect(keeper.current.apps.web?.traffic).toEqual({ activeSlot: 'b', weight: 10, beside: { version: '1.0.0', process: { pid: 999, startTime: 't-1.0.0' } } });
+
+    await step(assignment(3, { web: { ...release('web', '2.0.0'), traffic: { weight: 50 } } }));
+    expect(events).toEqual(['shift web a:90,b:10 -> a:50,b:50']);
+
+    // The gate tripped: back to the stable version, which still runs beside.
+    await step(assignment(4, { web: release('web', '1.0.0') }));
+    expect(events).toEqual(['shift web a:50,b:50 -> a:100,b:0', 'swap web', 'activate web@1.0.0', 'wait 700ms', 'stop beside web@2.0.0']);
+    expect(keeper.current.apps.web).toMatchObject({ activeVersion: '1.0.0', previousVersion: '2.0.0', traffic: { activeSlot: 'a', weight: 100, beside: null } });
+    expect(beside.running.get('web')?.version).toBe('1.0.0');
+    await c.close();
+  });
+
+  it('retires the old release only at 100% when the assignment says so', async () => {
+    releases.manifestExtra = { traffic: { slots: [{ port: 8081 }, { port: 8082 }] } };
+    const beside = new FakeBesideRunner(events);
+    const c = new Converger({
+      logger,
+      releaseKeys: [releaseKey.trusted],
+      keepReleases: 5,
+      appOverrides: {},
+      releases,
+      processes: beside,
+      state: keeper,
+      traffic: { weighted: true, drainWaitMs: 0, shift: async () => undefined, drain: async () => true, undrain: async () => undefined },
+      sleep: async () => undefined,
+      download: (d, signal) => download(d, signal),
+      unpack: async (_t, d) => {
+        await releases.put(d.app, d.version);
+        return { manifestText: '' };
+      },
+      onProgress: () => undefined,
+      now: () => clock,
+    });
+    for (const a of [
+      assignment(1, { web: release('web', '1.0.0') }),
+      assignment(2, { web: { ...release('web', '2.0.0'), traffic: { weight: 100 } } }),
+    ]) {
+      c.submit(a, true);
+      await c.idle();
+    }
+    expect(beside.beside('web')?.version).toBe('1.0.0');
+    c.submit(assignment(3, { web: { ...release('web', '2.0.0'), traffic: { weight: 100, retire: true } } }), true);
+    await c.idle();
+    await c.close();
+    expect(beside.beside('web')).toBeUndefined();
+    expect(events).toContain('stop beside web@1.0.0');
+    expect(keeper.current.apps.web?.traffic).toEqual({ activeSlot: 'b', weight: 100, beside: null });
+  });
+
   it('does not start a download the disk has no room for: a transient failure naming the sizes, retried once there is room', async () => {
     let free = 600 * 1024 ** 2;
     const c = new Converger({
@@ -538,4 +727,42 @@ describe('Converger', () => {
       await c.close();
     }
   });
+
 });
+
+class FakeBesideRunner extends FakeRunner implements BesideRunner {
+  readonly besides = new Map<string, { version: string }>();
+  override async launch(r: { app: string; version: string }, slot?: string): Promise<unknown> {
+    this.events.push(`launch ${r.app}@${r.version} in ${slot}`);
+    this.running.set(r.app, { version: r.version });
+    return {};
+  }
+  beside(app: string) {
+    return this.besides.get(app);
+  }
+  besideIdentity(app: string) {
+    return this.besides.has(app) ? { pid: 999, startTime: `t-${this.besides.get(app)?.version}` } : null;
+  }
+  async keepBeside(app: string): Promise<void> {
+    const r = this.running.get(app);
+    if (!r) return;
+    this.events.push(`keep ${app}@${r.version} beside`);
+    this.running.delete(app);
+    this.besides.set(app, r);
+  }
+  swap(app: string): void {
+    this.events.push(`swap ${app}`);
+    const a = this.running.get(app);
+    const b = this.besides.get(app);
+    if (b) this.running.set(app, b);
+    if (a) this.besides.set(app, a);
+  }
+  async stopBeside(app: string): Promise<void> {
+    if (!this.besides.has(app)) return;
+    this.events.push(`stop beside ${app}@${this.besides.get(app)?.version}`);
+    this.besides.delete(app);
+  }
+  health(): string | null {
+    return 'healthy';
+  }
+}

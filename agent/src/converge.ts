@@ -13,6 +13,9 @@ import {
   abortError,
   readReleaseManifest,
   releaseInfo,
+  retireBeside,
+  shiftTo,
+  wantsRetire,
   type InstallDeps,
   type InstallStep,
 } from './install-steps.js';
@@ -20,6 +23,8 @@ import { decideApp, nextRetryMs } from './plan.js';
 import { describeFailure, isAbort, recordFailure, retryNow, type InstallFailure } from './retry.js';
 import type { AppLocalState, StateKeeper } from './state.js';
 import { runSteps } from './steps.js';
+import type { BesideRunner } from './processes.js';
+import { otherSlot, splitWeights } from './traffic/index.js';
 
 export type { ReleaseLayout } from './install-steps.js';
 
@@ -66,6 +71,8 @@ export class Converger {
   private wakeTimer: NodeJS.Timeout | undefined;
   private readonly failures = new Map<string, InstallFailure>();
   private readonly progress = new Map<string, InstallProgress>();
+  /** Apps whose saved weights this agent process has put to the balancer (an earlier one may have died mid-change). */
+  private readonly trafficApplied = new Set<string>();
 
   constructor(private readonly deps: ConvergerDeps) {
     this.log = deps.logger.child({ component: 'converge' });
@@ -217,6 +224,12 @@ export class Converger {
       });
       switch (decision.kind) {
         case 'keep': {
+          const traffic = this.entry(app)?.traffic;
+          // A shift under way, or a slot whose process went away while it still had traffic.
+          if (want !== undefined && traffic !== undefined && (traffic.beside !== null || traffic.weight !== 100)) {
+            await this.adjustTraffic(app, want);
+            break;
+          }
           const p = this.progress.get(app);
           if (want === undefined || !(p?.phase === 'done' && p.version === want.version)) this.setProgress(app, 'idle', null, null);
           break;
@@ -225,6 +238,7 @@ export class Converger {
           await this.startActive(app);
           break;
         case 'install':
+          if (await this.revertBeside(app, want as AppAssignment)) break;
           await this.install(app, want as AppAssignment, signal);
           break;
         case 'wait':
@@ -236,7 +250,8 @@ export class Converger {
         case 'stop':
           this.log.info({ app }, 'app no longer assigned; stopping it (its releases stay on disk)');
           await this.deps.processes.stop(app);
-          await this.deps.state.updateApp(app, (a) => ({ ...a, process: null }));
+          await this.besideRunner()?.stopBeside(app);
+          await this.deps.state.updateApp(app, (a) => ({ ...a, process: null, ...(a.traffic ? { traffic: { ...a.traffic, beside: null } } : {}) }));
           this.failures.delete(app);
           this.setProgress(app, 'idle', null, null);
           break;
@@ -288,6 +303,85 @@ export class Converger {
     );
   }
 
+  private besideRunner(): BesideRunner | null {
+    const p = this.deps.processes as Partial<BesideRunner>;
+    return typeof p.keepBeside === 'function' ? (this.deps.processes as BesideRunner) : null;
+  }
+
+  /**
+   * The assigned version runs, with the one before it beside: moves the traffic to the assigned
+   * weight, and retires the one beside when the assignment says so.
+   */
+  private async adjustTraffic(app: string, want: AppAssignment): Promise<void> {
+    const runner = this.besideRunner();
+    const shift = this.deps.traffic?.shift;
+    if (runner === null || shift === undefined) return;
+    const log = this.log.child({ app, version: want.version });
+    try {
+      const manifest = await readReleaseManifest(this.deps.releases, app, want.version);
+      const target = want.traffic?.weight ?? 100;
+      if (this.entry(app)?.traffic?.weight !== target || !this.trafficApplied.has(app)) {
+        log.info({ weight: target }, 'moving traffic');
+        await shiftTo(this.deps, app, manifest, shift.bind(this.deps.traffic), target);
+        this.trafficApplied.add(app);
+      }
+      if (wantsRetire(want)) await retireBeside(this.deps, app, runner, this.deps.sleep ?? sleep);
+      this.failures.delete(app);
+      this.setProgress(app, 'done', want.version, null);
+    } catch (err) {
+      this.fail(app, want.version, err, log);
+    }
+  }
+
+  /**
+   * A revert to the release still running beside the active one: all traffic back to it in one
+   * balancer change, then it is the active release again, and the one it replaced stops when the
+   * assignment retires it. Nothing restarts. False when that release is not running beside.
+   */
+  private async revertBeside(app: string, want: AppAssignment): Promise<boolean> {
+    const runner = this.besideRunner();
+    const shift = this.deps.traffic?.shift;
+    const entry = this.entry(app);
+    const saved = entry?.traffic;
+    if (runner === null || shift === undefined || saved?.beside?.version !== want.version || runner.beside(app)?.version !== want.version) {
+      return false;
+    }
+    const log = this.log.child({ app, version: want.version });
+    try {
+      const manifest = await readReleaseManifest(this.deps.releases, app, want.version);
+      if (manifest.traffic === undefined) return false;
+      const back = otherSlot(saved.activeSlot);
+      log.info({ from: entry?.activeVersion }, 'reverting to the release running beside: traffic back to it, no restart');
+      this.setProgress(app, 'activating', want.version, null);
+      await shift.call(
+        this.deps.traffic,
+        app,
+        splitWeights(manifest.traffic, saved.activeSlot, saved.weight),
+        splitWeights(manifest.traffic, back, 100),
+      );
+      const replaced = entry?.activeVersion ?? null;
+      runner.swap(app);
+      await this.deps.releases.activate(app, want.version);
+      await this.deps.state.updateApp(app, (a) => ({
+        ...a,
+        activeVersion: want.version,
+        previousVersion: replaced,
+        process: runner.identity(app),
+        traffic: {
+          activeSlot: back,
+          weight: 100,
+          beside: replaced !== null && runner.beside(app) !== undefined ? { version: replaced, process: runner.besideIdentity(app) } : null,
+        },
+      }));
+      if (wantsRetire(want)) await retireBeside(this.deps, app, runner, this.deps.sleep ?? sleep);
+      this.failures.delete(app);
+      this.setProgress(app, 'done', want.version, null);
+    } catch (err) {
+      this.fail(app, want.version, err, log);
+    }
+    return true;
+  }
+
   /** The active version is on disk but nothing runs it (the agent restarted and it had gone). */
   private async startActive(app: string): Promise<void> {
     const version = this.activeVersion(app) as string;
@@ -295,7 +389,8 @@ export class Converger {
     try {
       const manifest = await readReleaseManifest(this.deps.releases, app, version);
       log.info('starting the active release');
-      await this.deps.processes.launch(releaseInfo(this.deps.releases, app, version, manifest));
+      const slot = this.entry(app)?.traffic?.activeSlot;
+      await this.deps.processes.launch(releaseInfo(this.deps.releases, app, version, manifest), ...(slot !== undefined ? [slot] : []));
       await this.deps.state.updateApp(app, (a) => ({ ...a, process: this.deps.processes.identity(app) }));
       this.setProgress(app, 'idle', null, null);
     } catch (err) {
@@ -358,6 +453,8 @@ export class Converger {
     return record.done;
   }
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function withoutRecord(a: AppLocalState): AppLocalState {
   if (a.install === undefined) return a;

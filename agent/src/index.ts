@@ -11,6 +11,7 @@ export {
   parseAppEnv,
   parseByteSize,
   type AgentConfig,
+  type TrafficSettings,
   type UnpackLimitSettings,
 } from './config.js';
 export { ControlLink, decodeSignedAssignment, type AssignmentSource, type ControlLinkDeps } from './control-link.js';
@@ -106,3 +107,18 @@ export {
   type SupervisedRelease,
   type SupervisorDeps,
 } from './process/index.js';
+export {
+  NginxUpstreams,
+  SLOT_NAMES,
+  Traffic,
+  UPSTREAM_MARKER,
+  otherSlot,
+  renderUpstream,
+  slotAddress,
+  slotEnv,
+  splitWeights,
+  upstreamName,
+  type SlotName,
+  type SlotWeight,
+  type TrafficShifter,
+} from './traffic/index.js';

@@ -18,10 +18,11 @@ import {
 } from '@flotilla/shared';
 import { checkStartable, releaseEnv, runCommand, type AppUser, type SupervisedRelease } from './process/index.js';
 import { protectedVersions } from './plan.js';
-import { appEnvironment, type AppRunner } from './processes.js';
+import { appEnvironment, type AppRunner, type BesideRunner } from './processes.js';
 import { HookFailedError } from './retry.js';
 import type { StateKeeper } from './state.js';
 import type { Step } from './steps.js';
+import { otherSlot, slotAddress, slotSpec, splitWeights, type HookTarget, type SlotName, type TrafficShifter } from './traffic/index.js';
 
 /** The on-host release layout an install needs (ReleaseStore provides it). */
 export interface ReleaseLayout {
@@ -56,10 +57,19 @@ export interface InstallDeps {
    * install/disk-space.ts. @default no check
    */
   checkRoom?: (descriptor: Descriptor) => Promise<void>;
+  /** How long a new release in its slot gets to turn healthy before traffic moves. @default from its health check */
+  healthyWithinMs?: (manifest: Manifest) => number;
   /** Fetches the artifact a verified descriptor names into the cache; resolves with its verified path. */
   download(descriptor: Descriptor, signal: AbortSignal): Promise<string>;
   /** Unpacks a verified tarball into releases/<version>; resolves with its manifest's text. */
   unpack(tarball: string, descriptor: Descriptor, signal: AbortSignal): Promise<{ manifestText: string }>;
+  /**
+   * The host's balancer: drained before the old process stops and undrained once the new one runs;
+   * where it holds two slots with weights, an app that declares slots runs beside. @default none
+   */
+  traffic?: Pick<TrafficShifter, 'drain' | 'undrain' | 'drainWaitMs'> & Partial<Pick<TrafficShifter, 'weighted' | 'shift'>>;
+  /** Waits out the drain (tests pass a fake). @default setTimeout */
+  sleep?: (ms: number) => Promise<void>;
   /** Refuses a release whose start command cannot run, before the old process stops. @default checkStartable */
   checkStartable?: (release: SupervisedRelease) => Promise<void>;
 }
@@ -72,6 +82,8 @@ export interface InstallStep extends Step<InstallContext> {
   readonly runsToEnd?: true;
 }
 
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 export const abortError = (): Error => Object.assign(new Error('install called off'), { name: 'AbortError' });
 
 function throwIfAborted(signal: AbortSignal): void {
@@ -82,6 +94,18 @@ function throwIfAborted(signal: AbortSignal): void {
 function lastLine(text: string): string {
   const line = text.trim().split('\n').pop()?.trim() ?? '';
   return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}
+
+/** Where the new release of a run-beside activation goes. */
+export interface BesidePlan {
+  /** The slot the new release starts in (the free one). */
+  readonly slot: SlotName;
+  readonly runner: BesideRunner;
+  readonly shift: TrafficShifter['shift'];
+}
+
+function isBesideRunner(p: AppRunner): p is BesideRunner {
+  return typeof (p as Partial<BesideRunner>).keepBeside === 'function';
 }
 
 /** A release as the supervisor and the hooks see it (without the environment). */
@@ -112,6 +136,36 @@ export class InstallContext {
 
   get version(): string {
     return this.want.version;
+  }
+
+  #beside: Promise<BesidePlan | null> | undefined;
+
+  /**
+   * The plan for running this release beside the old one, or null for stop-then-start: beside
+   * needs slots in both manifests, a balancer with weights, and a runner that holds two processes.
+   * Fixed for the attempt at its first use (before anything moved), then read from state.json.
+   */
+  beside(): Promise<BesidePlan | null> {
+    this.#beside ??= this.planBeside();
+    return this.#beside;
+  }
+
+  private async planBeside(): Promise<BesidePlan | null> {
+    const { traffic, processes } = this.deps;
+    const manifest = await this.manifest();
+    if (manifest.traffic === undefined || !traffic?.weighted || traffic.shift === undefined || !isBesideRunner(processes)) return null;
+    const saved = this.deps.state.current.apps[this.app]?.traffic;
+    // Resumed after the switch: the saved slots say where things are.
+    if (saved !== undefined && this.deps.state.current.apps[this.app]?.activeVersion === this.version) {
+      return { slot: saved.activeSlot, runner: processes, shift: traffic.shift.bind(traffic) };
+    }
+    const oldSlot: SlotName = saved?.activeSlot ?? 'a';
+    const oldRuns = this.previous !== null && processes.get(this.app) !== undefined;
+    if (oldRuns && (await readReleaseManifest(this.deps.releases, this.app, this.previous as string)).traffic === undefined) {
+      // The running release listens on its own port, not in a slot: nothing to shift from.
+      return null;
+    }
+    return { slot: oldRuns ? otherSlot(oldSlot) : oldSlot, runner: processes, shift: traffic.shift.bind(traffic) };
   }
 
   /** The release key vouches for these bytes being this app at this version. */
@@ -216,6 +270,65 @@ async function restartVersion(c: InstallContext, version: string): Promise<void>
   c.log.warn({ previous: version }, 'activation failed after the old process stopped; restarted the old version');
 }
 
+/** How long a release may take to turn healthy: its start period and enough probes to pass, twice over. */
+function healthyWithinMs(manifest: Manifest): number {
+  const h = manifest.health;
+  if (h === undefined) return 0;
+  return 2 * (h.startPeriod + (h.failureThreshold + h.successThreshold + 1) * (h.interval + h.timeout)) + 10_000;
+}
+
+/** At full weight with nothing asked otherwise, the release beside has served its purpose. */
+export function wantsRetire(want: AppAssignment): boolean {
+  return want.traffic === undefined || (want.traffic.weight === 100 && want.traffic.retire === true);
+}
+
+/**
+ * Moves `weight` percent of the app's traffic to its active slot, from what state.json says was
+ * applied, and records the new weight once the balancer took it.
+ */
+export async function shiftTo(
+  deps: Pick<InstallDeps, 'state'>,
+  app: string,
+  manifest: Manifest,
+  shift: TrafficShifter['shift'],
+  weight: number,
+): Promise<void> {
+  const saved = deps.state.current.apps[app]?.traffic;
+  if (manifest.traffic === undefined || saved === undefined) return;
+  const from = splitWeights(manifest.traffic, saved.activeSlot, saved.weight);
+  // With nothing beside, the other slot has no process: it stays down whatever the assignment says.
+  const target = saved.beside === null ? 100 : weight;
+  await shift(app, from, splitWeights(manifest.traffic, saved.activeSlot, target));
+  await deps.state.updateApp(app, (a) => (a.traffic ? { ...a, traffic: { ...a.traffic, weight: target } } : a));
+}
+
+/** Stops the release beside the active one once no traffic reaches it and its requests had time to end. */
+export async function retireBeside(
+  deps: Pick<InstallDeps, 'state' | 'traffic'>,
+  app: string,
+  runner: BesideRunner,
+  sleep: (ms: number) => Promise<void>,
+): Promise<void> {
+  const saved = deps.state.current.apps[app]?.traffic;
+  if (saved === undefined || saved.beside === null || saved.weight !== 100) return;
+  if (runner.beside(app) !== undefined) {
+    await sleep(deps.traffic?.drainWaitMs ?? 0);
+    await runner.stopBeside(app);
+  }
+  await deps.state.updateApp(app, (a) => (a.traffic ? { ...a, traffic: { ...a.traffic, beside: null } } : a));
+}
+
+/**
+ * Who the drain and undrain hooks are about: an app that declares slots runs, on a host that stops
+ * before it starts, in the slot the balancer last pointed at (its first at the start); any other
+ * app has no address the agent knows.
+ */
+function hookTarget(c: InstallContext, manifest: Manifest): HookTarget {
+  if (manifest.traffic === undefined) return { slot: '', address: '', weight: 100 };
+  const slot = c.deps.state.current.apps[c.app]?.traffic?.activeSlot ?? 'a';
+  return { slot, address: slotAddress(slotSpec(manifest.traffic, slot)), weight: 100 };
+}
+
 /**
  * The steps of an install, in order. Adding a step is adding an entry here (and a row to the
  * table in docs/agent.md). Through `pre-activate` nothing that runs is touched and a newer
@@ -285,15 +398,56 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     },
   },
   {
+    name: 'drain-old',
+    phase: 'activating',
+    runsToEnd: true,
+    // Nothing runs to drain: a first install, or an agent that died after the stop.
+    skip: async (c) =>
+      c.deps.traffic === undefined || c.previous === null || c.deps.processes.get(c.app) === undefined || (await c.beside()) !== null,
+    run: async (c) => {
+      const traffic = c.deps.traffic as NonNullable<InstallDeps['traffic']>;
+      const manifest = await readReleaseManifest(c.deps.releases, c.app, c.previous as string);
+      // Requests the balancer sent before the drain still finish on the old process; with no
+      // balancer told anything, the app's own stop signal handling is all there is.
+      if (await traffic.drain(c.app, hookTarget(c, manifest))) await (c.deps.sleep ?? delay)(traffic.drainWaitMs);
+    },
+    undo: async (c) => {
+      if (c.deps.traffic === undefined || c.previous === null) return;
+      await c.deps.traffic.undrain(c.app, hookTarget(c, await readReleaseManifest(c.deps.releases, c.app, c.previous)));
+    },
+  },
+  {
     name: 'stop-old',
     phase: 'activating',
     runsToEnd: true,
     run: async (c) => {
+      const beside = await c.beside();
+      if (beside !== null) {
+        // The old process keeps serving, supervised, until the rollout retires it.
+        await beside.runner.keepBeside(c.app);
+        const kept = beside.runner.beside(c.app);
+        await c.deps.state.updateApp(c.app, (a) => ({
+          ...a,
+          process: null,
+          traffic: {
+            activeSlot: a.traffic?.activeSlot ?? otherSlot(beside.slot),
+            weight: a.traffic?.weight ?? 100,
+            beside: kept ? { version: kept.version, process: beside.runner.besideIdentity(c.app) } : null,
+          },
+        }));
+        return;
+      }
       await c.deps.processes.stop(c.app);
       // Nothing is meant to run now: a restarted agent must not start the old version again.
       await c.deps.state.updateApp(c.app, (a) => (a.process === null ? a : { ...a, process: null }));
     },
     undo: async (c) => {
+      const beside = await c.beside();
+      if (beside !== null) {
+        if (c.deps.processes.get(c.app) === undefined) beside.runner.swap(c.app);
+        await c.deps.state.updateApp(c.app, (a) => ({ ...a, process: c.deps.processes.identity(c.app), traffic: a.traffic ? { ...a.traffic, beside: null } : undefined }));
+        return;
+      }
       if (c.previous !== null && c.deps.processes.get(c.app) === undefined) await restartVersion(c, c.previous);
     },
   },
@@ -303,13 +457,18 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     commits: true,
     run: async (c) => {
       await c.deps.releases.activate(c.app, c.version);
+      const beside = await c.beside();
       // The intent before the spawn: this version is meant to run and no process of it is known
-      // yet; a restarted agent looks for one by its marker before it starts another.
+      // yet; a restarted agent looks for one by its marker before it starts another. Beside, the
+      // new slot has no traffic yet: the weight is the active slot's.
       await c.deps.state.updateApp(c.app, (a) => ({
         ...a,
         activeVersion: c.version,
         previousVersion: c.previous !== null && c.previous !== c.version ? c.previous : a.previousVersion,
         process: null,
+        ...(beside !== null && a.traffic?.activeSlot !== beside.slot
+          ? { traffic: { activeSlot: beside.slot, weight: a.traffic?.beside ? 100 - a.traffic.weight : 0, beside: a.traffic?.beside ?? null } }
+          : {}),
       }));
     },
   },
@@ -319,7 +478,9 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     // Already running this version: the agent died after the spawn and adopted it on its return.
     skip: async (c) => c.deps.processes.get(c.app)?.version === c.version,
     run: async (c) => {
-      await c.deps.processes.launch(await c.release());
+      // Stop-then-start keeps an app with slots in the slot the balancer last pointed at.
+      const slot = (await c.beside())?.slot ?? c.deps.state.current.apps[c.app]?.traffic?.activeSlot;
+      await c.deps.processes.launch(await c.release(), ...(slot !== undefined ? [slot] : []));
     },
   },
   {
@@ -328,6 +489,52 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
     run: async (c) => {
       await c.deps.state.updateApp(c.app, (a) => ({ ...a, process: c.deps.processes.identity(c.app) }));
       c.log.info({ previous: c.previous }, 'release activated');
+    },
+  },
+  {
+    name: 'await-healthy',
+    phase: 'activating',
+    // Traffic moves to a release only once its health check passes in its slot.
+    skip: async (c) => (await c.beside()) === null || (await c.manifest()).health === undefined,
+    run: async (c) => {
+      const manifest = await c.manifest();
+      const limitMs = (c.deps.healthyWithinMs ?? healthyWithinMs)(manifest);
+      const sleep = c.deps.sleep ?? delay;
+      const started = Date.now();
+      // Bounded by time: the health check's own schedule decides how long is fair.
+      for (;;) {
+        const health = (await c.beside())?.runner.health(c.app);
+        if (health === 'healthy') return;
+        if (Date.now() - started > limitMs) {
+          throw new HookFailedError(`${c.app}@${c.version} did not turn healthy in its slot within ${formatDuration(limitMs)}; traffic stays where it was`);
+        }
+        await sleep(100);
+      }
+    },
+  },
+  {
+    name: 'shift-traffic',
+    phase: 'activating',
+    skip: async (c) => (await c.beside()) === null,
+    run: async (c) => {
+      const beside = (await c.beside()) as BesidePlan;
+      await shiftTo(c.deps, c.app, await c.manifest(), beside.shift, c.want.traffic?.weight ?? 100);
+    },
+  },
+  {
+    name: 'retire-old',
+    phase: 'activating',
+    skip: async (c) => (await c.beside()) === null || !wantsRetire(c.want),
+    run: async (c) => {
+      await retireBeside(c.deps, c.app, ((await c.beside()) as BesidePlan).runner, c.deps.sleep ?? delay);
+    },
+  },
+  {
+    name: 'undrain-new',
+    phase: 'activating',
+    skip: async (c) => c.deps.traffic === undefined || (await c.beside()) !== null,
+    run: async (c) => {
+      await (c.deps.traffic as NonNullable<InstallDeps['traffic']>).undrain(c.app, hookTarget(c, await c.manifest()));
     },
   },
   {

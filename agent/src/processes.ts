@@ -8,12 +8,15 @@ import {
   type ProcessSnapshot,
   type SupervisedRelease,
 } from './process/index.js';
+import { slotEnv, type SlotName } from './traffic/index.js';
 
 /** What one supervised app runs: its release and the environment it was started with. */
 export interface RunningRelease {
   readonly app: string;
   readonly version: string;
   readonly supervisor: AppSupervisor;
+  /** The slot it listens in, for an app served from two slots. */
+  readonly slot?: SlotName;
 }
 
 export interface AppProcessesDeps {
@@ -38,8 +41,22 @@ export interface AppRunner {
   get(app: string): { readonly version: string } | undefined;
   apps(): string[];
   identity(app: string): ProcessIdentity | null;
-  launch(release: Omit<SupervisedRelease, 'env'>): Promise<unknown>;
+  launch(release: Omit<SupervisedRelease, 'env'>, slot?: SlotName): Promise<unknown>;
   stop(app: string): Promise<void>;
+}
+
+/** What running two releases of one app side by side needs (AppProcesses; a fake in unit tests). */
+export interface BesideRunner extends AppRunner {
+  /** The release kept running beside the active one, if any. */
+  beside(app: string): { readonly version: string; readonly slot?: SlotName } | undefined;
+  besideIdentity(app: string): ProcessIdentity | null;
+  /** The active process keeps running, supervised, as the one beside; nothing is active until the next launch. */
+  keepBeside(app: string): Promise<void>;
+  /** The one beside becomes active and the active one goes beside (a revert that restarts nothing). */
+  swap(app: string): void;
+  stopBeside(app: string): Promise<void>;
+  /** Health of the active process, as its supervisor last judged it. */
+  health(app: string): string | null;
 }
 
 /** The manifest's start.env with the agent's per-app overrides on top. */
@@ -55,8 +72,10 @@ export function appEnvironment(
  * process. Convergence swaps them on activation; the agent detaches them all when it stops, so
  * that the apps outlive it.
  */
-export class AppProcesses implements AppRunner {
+export class AppProcesses implements BesideRunner {
   private readonly running = new Map<string, RunningRelease>();
+  /** The older release still serving beside the active one during a traffic shift. */
+  private readonly besides = new Map<string, RunningRelease>();
 
   constructor(private readonly deps: AppProcessesDeps) {}
 
@@ -76,12 +95,67 @@ export class AppProcesses implements AppRunner {
     return this.running.get(app)?.supervisor.identity() ?? null;
   }
 
-  private supervise(release: Omit<SupervisedRelease, 'env'>): RunningRelease {
+  beside(app: string): RunningRelease | undefined {
+    return this.besides.get(app);
+  }
+
+  besideIdentity(app: string): ProcessIdentity | null {
+    return this.besides.get(app)?.supervisor.identity() ?? null;
+  }
+
+  health(app: string): string | null {
+    return this.running.get(app)?.supervisor.snapshot().health ?? null;
+  }
+
+  async keepBeside(app: string): Promise<void> {
+    const entry = this.running.get(app);
+    if (entry === undefined) return;
+    await this.stopBeside(app);
+    this.running.delete(app);
+    this.besides.set(app, entry);
+  }
+
+  swap(app: string): void {
+    const active = this.running.get(app);
+    const beside = this.besides.get(app);
+    if (beside === undefined) return;
+    this.running.set(app, beside);
+    if (active !== undefined) this.besides.set(app, active);
+    else this.besides.delete(app);
+    this.deps.onChange(app, beside.supervisor.snapshot(), beside.supervisor.identity());
+  }
+
+  async stopBeside(app: string): Promise<void> {
+    const entry = this.besides.get(app);
+    if (entry === undefined) return;
+    try {
+      await entry.supervisor.stop();
+    } finally {
+      if (this.besides.get(app) === entry) this.besides.delete(app);
+    }
+  }
+
+  /** Takes over the process an earlier agent left running beside the active one; false when it is gone. */
+  adoptBeside(release: Omit<SupervisedRelease, 'env'>, identity: ProcessIdentity, slot: SlotName): boolean {
+    const active = this.running.get(release.app);
+    const entry = this.supervise(release, slot);
+    this.running.delete(release.app);
+    if (active !== undefined) this.running.set(release.app, active);
+    if (!entry.supervisor.adopt(identity)) return false;
+    this.besides.set(release.app, entry);
+    return true;
+  }
+
+  private supervise(release: Omit<SupervisedRelease, 'env'>, slot: SlotName = 'a'): RunningRelease {
     const mark = this.deps.markOf?.(release.app);
     const user = this.deps.userOf?.(release.app);
     const full: SupervisedRelease = {
       ...release,
-      env: appEnvironment(release.manifest, this.deps.envOverrides[release.app]?.env),
+      // An app that declares slots listens where its slot says, whatever its env or the host's overrides say.
+      env: {
+        ...appEnvironment(release.manifest, this.deps.envOverrides[release.app]?.env),
+        ...(release.manifest.traffic ? slotEnv(release.manifest.traffic, slot) : {}),
+      },
       ...(mark !== undefined ? { mark } : {}),
       ...(user !== undefined ? { user } : {}),
     };
@@ -96,15 +170,15 @@ export class AppProcesses implements AppRunner {
         }
       },
     });
-    const entry: RunningRelease = { app, version: release.version, supervisor };
+    const entry: RunningRelease = { app, version: release.version, supervisor, ...(release.manifest.traffic ? { slot } : {}) };
     this.running.set(app, entry);
     return entry;
   }
 
   /** Starts a release's process under a new supervisor; the app must have none. */
-  async launch(release: Omit<SupervisedRelease, 'env'>): Promise<RunningRelease> {
+  async launch(release: Omit<SupervisedRelease, 'env'>, slot?: SlotName): Promise<RunningRelease> {
     if (this.running.has(release.app)) await this.stop(release.app);
-    const entry = this.supervise(release);
+    const entry = this.supervise(release, slot);
     await entry.supervisor.start();
     this.deps.onChange(release.app, entry.supervisor.snapshot(), entry.supervisor.identity());
     return entry;
@@ -114,8 +188,8 @@ export class AppProcesses implements AppRunner {
    * Takes over a process an earlier agent process started. False (and nothing supervised) when
    * that process is gone.
    */
-  adopt(release: Omit<SupervisedRelease, 'env'>, identity: ProcessIdentity): boolean {
-    const entry = this.supervise(release);
+  adopt(release: Omit<SupervisedRelease, 'env'>, identity: ProcessIdentity, slot?: SlotName): boolean {
+    const entry = this.supervise(release, slot);
     if (entry.supervisor.adopt(identity)) {
       this.deps.onChange(release.app, entry.supervisor.snapshot(), entry.supervisor.identity());
       return true;
@@ -155,6 +229,6 @@ export class AppProcesses implements AppRunner {
 
   /** Lets every app run on without the agent: no more restarts, checks or timers from here. */
   detachAll(): void {
-    for (const { supervisor } of this.running.values()) supervisor.detach();
+    for (const { supervisor } of [...this.running.values(), ...this.besides.values()]) supervisor.detach();
   }
 }

@@ -23,6 +23,18 @@ export interface AppLocalState {
    * Absent when no install is unfinished.
    */
   readonly install?: InstallRecord;
+  /** Where an app served from two slots stands (absent for any other app, and in older state files). */
+  readonly traffic?: TrafficLocalState;
+}
+
+/** The two slots of an app behind a balancer, as last put in place. */
+export interface TrafficLocalState {
+  /** The slot `activeVersion` runs in. */
+  readonly activeSlot: 'a' | 'b';
+  /** Percent of traffic on the active slot as last applied (the balancer accepted it). */
+  readonly weight: number;
+  /** The release still running in the other slot (the one before), or null once it was retired. */
+  readonly beside: { readonly version: string; readonly process: ProcessIdentity | null } | null;
 }
 
 /** What an install of one release has finished; tied to the release's bytes by their hash. */
@@ -63,6 +75,18 @@ const stateSchema = z.object({
           version: z.string().regex(VERSION),
           sha256: z.string().regex(/^[0-9a-f]{64}$/),
           done: z.array(z.string().min(1).max(64)).max(64),
+        })
+        .optional(),
+      traffic: z
+        .object({
+          activeSlot: z.enum(['a', 'b']),
+          weight: z.number().int().min(0).max(100),
+          beside: z
+            .object({
+              version: z.string().regex(VERSION),
+              process: z.object({ pid: z.number().int().positive(), startTime: z.string().min(1) }).nullable(),
+            })
+            .nullable(),
         })
         .optional(),
     }),

@@ -41,6 +41,16 @@ describe('appStatus', () => {
     });
   });
 
+  it('reports the weight applied to an app served from two slots', () => {
+    const beside: LocalState = {
+      ...state,
+      apps: { web: { activeVersion: '2.0.0', previousVersion: '1.0.0', process: null, traffic: { activeSlot: 'b', weight: 10, beside: { version: '1.0.0', process: null } } } },
+    };
+    const report = appStatus({ app: 'web', assignment, state: beside, snapshot: null, progress: undefined, sinceMs: 1 });
+    expect(report.trafficWeight).toBe(10);
+    expect(appStatus({ app: 'web', assignment, state, snapshot: null, progress: undefined, sinceMs: 1 })).not.toHaveProperty('trafficWeight');
+  });
+
   it('reports an app nothing runs as stopped, and keeps long errors within the limit', () => {
     const report = appStatus({
       app: 'old',

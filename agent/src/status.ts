@@ -39,6 +39,7 @@ export function appStatus(i: AppStatusInputs): Omit<AppStatusReport, 'updatedAtM
     installVersion: i.progress?.version ?? null,
     // An install problem says more about what the controller asked for than a process one.
     error: clip(i.progress?.error ?? i.agentError ?? s?.error ?? null),
+    ...(i.state.apps[i.app]?.traffic !== undefined ? { trafficWeight: i.state.apps[i.app]?.traffic?.weight as number } : {}),
   };
 }
 

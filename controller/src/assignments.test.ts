@@ -44,6 +44,18 @@ describe('buildAssignment', () => {
     expect(a.apps.web?.stableVersion).toBe('1');
     expect('stableVersion' in (a.apps.api as object)).toBe(false);
   });
+
+  it('carries a traffic step, and nothing about traffic when there is none', () => {
+    const a = buildAssignment({
+      hostId: 'h1',
+      previousSeq: 0,
+      apps: { web: { ...release('2'), traffic: { weight: 10 } }, api: { ...release('3'), traffic: { weight: 100, retire: true } }, db: release('4') },
+      nowMs: 0,
+    });
+    expect(a.apps.web?.traffic).toEqual({ weight: 10 });
+    expect(a.apps.api?.traffic).toEqual({ weight: 100, retire: true });
+    expect('traffic' in (a.apps.db as object)).toBe(false);
+  });
 });
 
 const HOUR = 3_600_000;

@@ -145,6 +145,8 @@ export function buildAssignment(input: BuildAssignmentInput): Assignment {
       release: { payload: a.release.payload, keyId: a.release.keyId, signature: a.release.signature },
       ...(a.stableVersion ? { stableVersion: a.stableVersion } : {}),
       ...(policy ? { policy } : {}),
+      // A traffic step's weight (docs/traffic.md): absent means all of it, the old release retired.
+      ...(a.traffic ? { traffic: { weight: a.traffic.weight, ...(a.traffic.retire ? { retire: true } : {}) } } : {}),
     };
   }
   const revocations = input.trust?.revocations ?? [];

@@ -19,6 +19,16 @@ export interface AppAssignment {
    * has seen and enforces it whatever later assignments carry (app-policy.ts).
    */
   readonly policy?: Signed;
+  /** For an app served from two slots: the traffic on `version`. Absent: all of it, old release retired. */
+  readonly traffic?: TrafficAssignment;
+}
+
+/** How a host splits one app's traffic between the assigned version and the one beside it. */
+export interface TrafficAssignment {
+  /** Percent of requests on `version`, 0-100; the rest stay on the release running beside it. */
+  readonly weight: number;
+  /** At weight 100: stop the release beside it. Until then it keeps running, ready for a revert. */
+  readonly retire?: boolean;
 }
 
 /** How long an assignment is good for by default: the controller re-signs it at half this. */
@@ -88,6 +98,7 @@ const assignmentSchema = z
           release: signedSchema,
           stableVersion: z.string().regex(VERSION).optional(),
           policy: signedSchema.optional(),
+          traffic: z.object({ weight: z.number().int().min(0).max(100), retire: z.boolean().optional() }).strict().optional(),
         })
         .strict(),
     ),

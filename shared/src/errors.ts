@@ -164,6 +164,14 @@ export class HookFailedError extends FlotillaError {
   }
 }
 
+/** The host's load balancer refused a change (nginx -t, a reload, a traffic hook); the message carries its words. */
+export class BalancerError extends FlotillaError {
+  static readonly code = 'FLOTILLA_ERR_BALANCER';
+  constructor(message: string, options?: ErrorOptions) {
+    super(BalancerError.code, message, options);
+  }
+}
+
 /** Something that should not happen did; the message says what. */
 export class InternalError extends FlotillaError {
   static readonly code = 'FLOTILLA_ERR_INTERNAL';
@@ -297,6 +305,8 @@ const ROWS: readonly (readonly [FlotillaErrorClass, EntryFields])[] = [
   [BodyTooLargeError, { grpc: 'INTERNAL', http: 413, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
   [UnsupportedMediaTypeError, { grpc: 'INTERNAL', http: 415, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
   [HookFailedError, { grpc: 'INTERNAL', http: 500, exit: EXIT.FAILED, callerFault: false, retry: 'permanent' }],
+  // An operator may fix the balancer's configuration at any time: the agent keeps trying.
+  [BalancerError, { grpc: 'INTERNAL', http: 500, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
   [InternalError, { grpc: 'INTERNAL', http: 500, exit: EXIT.FAILED, callerFault: false, retry: 'transient' }],
 ];
 

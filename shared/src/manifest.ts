@@ -60,6 +60,32 @@ const healthSchema = z
     message: 'must have exactly one of http, tcp or command',
   });
 
+/** One of the two places a release of the app can listen: a loopback port or a unix socket. */
+const slotSchema = z
+  .object({
+    /** The address the balancer connects to; the app should bind it. */
+    host: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'is not a host name or address').default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** Absolute path of a unix socket. */
+    socket: z.string().regex(/^\/[^\s;{}'"]+$/, 'must be an absolute path without spaces, quotes, ";" or braces').optional(),
+  })
+  .strict()
+  .refine((s) => (s.port === undefined) !== (s.socket === undefined), { message: 'must have exactly one of port or socket' });
+
+/**
+ * Served behind a load balancer: the new release starts in the slot the running one does not use,
+ * and traffic moves between the two by weight (docs/traffic.md).
+ */
+const trafficSchema = z
+  .object({
+    slots: z
+      .tuple([slotSchema, slotSchema])
+      .refine(([a, b]) => (a.socket ?? `${a.host}:${a.port}`) !== (b.socket ?? `${b.host}:${b.port}`), {
+        message: 'the two slots must differ',
+      }),
+  })
+  .strict();
+
 const manifestSchema = z
   .object({
     schema: z.literal(1).default(1),
@@ -78,6 +104,7 @@ const manifestSchema = z
       .strict()
       .prefault({}),
     health: healthSchema.optional(),
+    traffic: trafficSchema.optional(),
     hooks: z
       .object({
         /** Runs in the new release before `current` switches to it; failing it aborts the activation. */
@@ -94,6 +121,8 @@ export type Manifest = z.output<typeof manifestSchema>;
 export type HealthCheckSpec = NonNullable<Manifest['health']>;
 export type HookSpec = z.output<typeof hookSchema>;
 export type CommandSpec = z.output<typeof commandField>;
+export type TrafficSpec = z.output<typeof trafficSchema>;
+export type SlotSpec = TrafficSpec['slots'][number];
 
 /**
  * Parses and validates flotilla.json text. When `expect` is given, a manifest that names another

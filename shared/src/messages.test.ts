@@ -256,7 +256,7 @@ function toText(value: unknown): string {
 
 describe('decoding heartbeats', () => {
   it('takes well-formed heartbeats on the fast path, as sent', () => {
-    for (const hb of [heartbeat(), heartbeat({ apps: [] }), heartbeat({ labels: {} }), heartbeat({ apps: [report(), report({ app: 'api', pid: null, error: 'x'.repeat(4096) })] })]) {
+    for (const hb of [heartbeat(), heartbeat({ apps: [] }), heartbeat({ labels: {} }), heartbeat({ apps: [report(), report({ app: 'api', pid: null, error: 'x'.repeat(4096) })] }), heartbeat({ apps: [report({ trafficWeight: 10 })] })]) {
       expect(isWellFormedHeartbeat(JSON.parse(JSON.stringify(hb)))).toBe(true);
       expect(decodeHeartbeat(encodeMessage(hb))).toStrictEqual(hb);
     }
@@ -296,6 +296,13 @@ describe('decoding heartbeats', () => {
       heartbeat({ apps: [report({ error: '😀'.repeat(2048) })] }),
       heartbeat({ apps: [report({ error: '😀'.repeat(2049) })] }),
       heartbeat({ apps: [{ ...report(), extra: 1 } as never] }),
+      heartbeat({ apps: [report({ trafficWeight: 0 })] }),
+      heartbeat({ apps: [report({ trafficWeight: 100 })] }),
+      heartbeat({ apps: [report({ trafficWeight: 101 })] }),
+      heartbeat({ apps: [report({ trafficWeight: 10.5 })] }),
+      heartbeat({ apps: [report({ trafficWeight: -1 })] }),
+      heartbeat({ apps: [report({ trafficWeight: null as never })] }),
+      heartbeat({ apps: [{ ...report(), trafficWeight: undefined }] }),
       heartbeat({ apps: {} as never }),
       heartbeat({ load: { cpuPercent: 1, memUsedBytes: 1, memTotalBytes: 1 } as never }),
       heartbeat({ load: [] as never }),

@@ -44,6 +44,11 @@ export interface AppStatusReport {
   installVersion: string | null;
   error: string | null;
   updatedAtMs: number;
+  /**
+   * For an app served from two slots: the percent of its requests the balancer sends to
+   * `activeVersion`, as last applied (the rest go to the release beside it). Absent otherwise.
+   */
+  trafficWeight?: number;
 }
 
 export interface Inventory {
@@ -135,6 +140,7 @@ const appStatusSchema = z.object({
   installVersion: z.string().regex(VERSION).nullable(),
   error: z.string().max(MAX_ERROR).nullable(),
   updatedAtMs: nonNeg,
+  trafficWeight: z.number().int().min(0).max(100).optional(),
 });
 
 const inventorySchema = z.object({
@@ -310,7 +316,10 @@ function isWellFormedAppStatus(value: unknown): boolean {
     isVersionOrNull(a.installVersion) &&
     (a.error === null || isBoundedString(a.error, 0, MAX_ERROR)) &&
     isNonNegative(a.updatedAtMs) &&
-    keyCount(a) === APP_STATUS_KEYS
+    // trafficWeight is the one optional key: absent, or a whole percent.
+    (a.trafficWeight === undefined
+      ? !('trafficWeight' in a) && keyCount(a) === APP_STATUS_KEYS - 1
+      : isNonNegativeInt(a.trafficWeight) && (a.trafficWeight as number) <= 100 && keyCount(a) === APP_STATUS_KEYS)
   );
 }
 

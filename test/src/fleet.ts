@@ -51,8 +51,10 @@ export interface FleetOptions {
   controllerConfig?: string;
   /** More controller flags (a second --trusted-key, say). */
   controllerArgs?: string[];
-  /** More agent flags, for every agent. */
-  agentArgs?: string[];
+  /** More agent flags: the same for every agent, or per agent i (a --config with traffic settings, say). */
+  agentArgs?: string[] | ((i: number) => string[]);
+  /** More fields in every demo release's flotilla.json (traffic slots, say). */
+  manifest?: Record<string, unknown>;
   /**
    * Run authenticated, as a real fleet does: a CA and certificates made with `flotilla tls` under
    * `<dir>/pki`, the controller on TLS, each agent with its own host certificate, and the CLI
@@ -232,7 +234,7 @@ export class Fleet {
       appEnv: [`demo:PORT=${a.port}`],
       labels: a.labels,
       heartbeatInterval: this.opts.heartbeatInterval ?? '1s',
-      extraArgs: ['--log-level', this.opts.logLevel ?? 'info', ...(this.opts.agentArgs ?? [])],
+      extraArgs: ['--log-level', this.opts.logLevel ?? 'info', ...(typeof this.opts.agentArgs === 'function' ? this.opts.agentArgs(i) : (this.opts.agentArgs ?? []))],
       ...(this.pki
         ? {
             env: {
@@ -394,7 +396,7 @@ export class Fleet {
 
   /** Builds a release tarball of the demo app; returns its path. */
   release(version: string, mode: DemoMode = 'good', env: DemoEnv = {}): Promise<string> {
-    return buildDemoAppRelease({ version, mode, env, outDir: join(this.dir, 'releases') });
+    return buildDemoAppRelease({ version, mode, env, outDir: join(this.dir, 'releases'), ...(this.opts.manifest ? { manifest: this.opts.manifest } : {}) });
   }
 
   /** Builds, signs and pushes a release with the CLI; throws with the CLI's output when it fails. */
@@ -511,13 +513,20 @@ export function runCli(
  * A release of the demo app from deploy/demo/app: its server, and a flotilla.json naming the
  * version and the behaviour (DEMO_MODE) of this release.
  */
-export async function buildDemoAppRelease(opts: { version: string; mode?: DemoMode; env?: DemoEnv; outDir: string }): Promise<string> {
+export async function buildDemoAppRelease(opts: {
+  version: string;
+  mode?: DemoMode;
+  env?: DemoEnv;
+  outDir: string;
+  manifest?: Record<string, unknown>;
+}): Promise<string> {
   const manifest = JSON.parse(await readFile(join(DEMO_APP_DIR, 'flotilla.json'), 'utf8')) as {
     version?: string;
     start: { env: Record<string, string> };
   };
   manifest.version = opts.version;
   manifest.start.env = { ...manifest.start.env, ...opts.env, DEMO_MODE: opts.mode ?? 'good' };
+  Object.assign(manifest, opts.manifest ?? {});
   const file = join(opts.outDir, `demo-${opts.version}.tar.gz`);
   const copied = (name: string) => (path: string) => copyFile(join(DEMO_APP_DIR, name), path);
   await writeReleaseTarball(file, {

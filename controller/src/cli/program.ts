@@ -277,6 +277,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--max-failures <n|p%>', 'failed hosts tolerated (default: 0)')
     .option('--max-restarts <n>', 'a host whose process restarts more often under watch fails (default: 3)')
     .option('--spread-by <label>', 'label whose values each batch should span (default: zone)')
+    .option('--traffic <percents>', "traffic steps for the canary's hosts, e.g. 5%,25%,50%,100% (apps served from two slots)")
     .option('--pause-after-canary', 'wait for `flotilla rollout promote` after the canary')
     .option('--stable-after <duration>', 'stabilisation window before the version is marked stable (default: 0s)')
     .option('--watch-window <duration>', 'how long after the end alarms still revert it to the previous stable version (default: 10m)')

@@ -124,7 +124,7 @@ export function testRolloutHost(hostId: string, over: Partial<RolloutHost__Outpu
 
 /** A report as a rollout host carries it (for tests). */
 export function testReport(over: Partial<RolloutHostReport__Output> = {}): RolloutHostReport__Output {
-  return { active_version: '2.0', process_state: 'running', health: 'healthy', install_phase: 'done', restarts: 0, error: '', ...over };
+  return { active_version: '2.0', process_state: 'running', health: 'healthy', install_phase: 'done', restarts: 0, error: '', traffic_weight: '', ...over };
 }
 
 /** A rollout as the controller reports it (for tests): web@2.0 over the hosts given, in one step. */

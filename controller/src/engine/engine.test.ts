@@ -1225,3 +1225,66 @@ describe('large rollouts', () => {
     expect(h.failureReason?.length).toBeLessThan(REPORT_ERROR_KEPT + 100);
   });
 });
+
+describe('traffic steps', () => {
+  const weighted = (weight: number) => report({ trafficWeight: weight });
+
+  it('walks the canary through each weight, gated and baked, then the batches with plain assignments', () => {
+    const run = new Run({ hosts: fleet(4), spec: { traffic: '10%,50%', canaryBake: '20s', batch: '3' } });
+    expect(run.state.spec.traffic).toEqual([10, 50, 100]);
+    expect(ofKind(run.started.actions, 'assign')).toEqual([
+      { kind: 'assign', app: 'web', hostIds: [run.canary], version: TARGET, traffic: { weight: 10 } },
+    ]);
+    // A report still at the old weight does not count: the gate is judged once the balancer moved.
+    run.report(run.canary, weighted(0), 5);
+    expect(run.host(run.canary).state).toBe('assigned');
+    run.report(run.canary, weighted(10), 6);
+    run.tick(16);
+    expect(run.state.status).toBe('baking');
+    expect(run.state.steps[0]?.bakeUntilMs).toBe(t(36));
+
+    let actions = run.tick(36);
+    expect(run.state).toMatchObject({ status: 'running', currentStep: 0, trafficStep: 1 });
+    expect(ofKind(actions, 'assign')).toEqual([{ kind: 'assign', app: 'web', hostIds: [run.canary], version: TARGET, traffic: { weight: 50 } }]);
+    expect(run.host(run.canary)).toMatchObject({ state: 'assigned', passedAtMs: null, healthySinceMs: null });
+
+    run.report(run.canary, weighted(50), 40);
+    run.tick(50);
+    actions = run.tick(70);
+    expect(ofKind(actions, 'assign')).toEqual([
+      { kind: 'assign', app: 'web', hostIds: [run.canary], version: TARGET, traffic: { weight: 100, retire: true } },
+    ]);
+    run.report(run.canary, weighted(100), 75);
+    run.tick(85);
+    actions = run.tick(105);
+    // The last weight passed: the batches go on as before.
+    expect(run.state).toMatchObject({ status: 'running', currentStep: 1 });
+    expect(ofKind(actions, 'assign')).toEqual([{ kind: 'assign', app: 'web', hostIds: run.step(1), version: TARGET }]);
+    expect(run.state.log.filter((e) => e.kind === 'step-passed').map((e) => e.message)).toEqual([
+      'canary passed at 10% of the traffic',
+      'canary passed at 50% of the traffic',
+      'canary passed at 100% of the traffic',
+    ]);
+  });
+
+  it('pauses and promotes at a traffic step, and reverts the canary on an alarm', () => {
+    const run = new Run({ hosts: fleet(3), spec: { traffic: '5%,25%' } });
+    run.report(run.canary, weighted(5), 5);
+    run.op('pause', 6);
+    run.tick(20);
+    expect(run.state).toMatchObject({ status: 'paused', trafficStep: 0 });
+    run.op('resume', 30);
+    run.tick(31);
+    expect(run.state).toMatchObject({ status: 'running', trafficStep: 1 });
+    const actions = run.alarm(40);
+    expect(ofKind(actions, 'revert')).toEqual([{ kind: 'revert', app: 'web', hostIds: [run.canary], version: STABLE }]);
+  });
+
+  it('refuses weights that do not grow or are not whole percents', () => {
+    expect(() => makeRolloutSpec({ app: 'web', version: TARGET, createdBy: 'a', traffic: '50%,10%' })).toThrow(/must grow/);
+    expect(() => makeRolloutSpec({ app: 'web', version: TARGET, createdBy: 'a', traffic: '0%' })).toThrow(/whole percent/);
+    expect(() => makeRolloutSpec({ app: 'web', version: TARGET, createdBy: 'a', traffic: '12.5%' })).toThrow(/whole percent/);
+    expect(() => makeRolloutSpec({ app: 'web', version: TARGET, createdBy: 'a', traffic: '' })).toThrow(/empty/);
+    expect(makeRolloutSpec({ app: 'web', version: TARGET, createdBy: 'a', traffic: '5%,25%,50%,100%' }).traffic).toEqual([5, 25, 50, 100]);
+  });
+});

@@ -4,10 +4,10 @@ import { planSteps, resolveFailureLimit } from './plan.js';
 import { stateOf, type RolloutFields } from './state.js';
 import { ACTION_RETRY_MS } from './tracker.js';
 import { Draft } from './draft.js';
-import { observeTime, observeEvent, failHost, retryAssignments, retryReverts } from './host-eval.js';
+import { canaryTraffic, moreTraffic, observeTime, observeEvent, failHost, retryAssignments, retryReverts } from './host-eval.js';
 import { assertNever, isActive } from './status.js';
 import { countHosts } from './wake.js';
-import type { Actor, Decision, HostProgress, PlanHost, RolloutEvent, RolloutSpec, RolloutState, StepProgress } from './types.js';
+import type { Actor, Decision, HostProgress, PlanHost, RolloutEvent, RolloutSpec, RolloutState, StepProgress, TrafficTarget } from './types.js';
 
 /*
  * The rollout engine's decisions: state in, (state, actions) out. No I/O, no timers, no clock of
@@ -84,6 +84,7 @@ export function startRollout(
     endedBy: null,
     log: [],
     logDropped: 0,
+    ...(spec.traffic !== undefined ? { trafficStep: 0 } : {}),
   };
   const d = new Draft(stateOf(base, HostTable.of(records)), nowMs);
   d.log('started', `operator:${spec.createdBy}`, `rollout of ${spec.app}@${spec.version} started`, {
@@ -175,14 +176,15 @@ function transition(d: Draft, event: RolloutEvent | null): void {
       if (doneAt === null) return;
       if (step.passedAtMs === null) {
         d.patchStep(step.index, { passedAtMs: doneAt });
-        d.log('step-passed', 'engine', `${stepName(s, step.index)} passed`, {
+        const at = step.index === 0 ? canaryTraffic(s) : undefined;
+        d.log('step-passed', 'engine', `${stepName(s, step.index)} passed${at ? ` at ${at.weight}% of the traffic` : ''}`, {
           step: step.index,
           reached: step.targetCount,
           of: s.hostCount,
         });
       }
       const passedAt = step.passedAtMs ?? doneAt;
-      if (step.index === s.steps.length - 1) {
+      if (step.index === s.steps.length - 1 && !(step.index === 0 && moreTraffic(s))) {
         if (s.stabiliseUntilMs === null) {
           const until = passedAt + s.spec.stableAfterMs;
           d.set({ stabiliseUntilMs: until });
@@ -204,6 +206,10 @@ function transition(d: Draft, event: RolloutEvent | null): void {
       if (interrupt(d, event) || overBudget(d)) return;
       const step = s.steps[s.currentStep] as StepProgress;
       if (d.now < (step.bakeUntilMs ?? 0)) return;
+      if (step.index === 0 && moreTraffic(s)) {
+        nextTrafficStep(d);
+        return;
+      }
       if (step.index === 0 && s.spec.pauseAfterCanary && s.promotedAtMs === null) {
         d.set({ status: 'paused', pause: { reason: 'canary', atMs: d.now, by: 'engine' } });
         d.log('canary-gate', 'engine', 'canary passed; waiting for promote', {});
@@ -394,7 +400,41 @@ function startStep(d: Draft, index: number): void {
     reaching: step.targetCount,
     of: s.hostCount,
   });
-  if (assign.length > 0) d.action({ kind: 'assign', app: s.spec.app, hostIds: assign, version: s.spec.version });
+  const traffic = index === 0 ? canaryTraffic(s) : undefined;
+  if (assign.length > 0) d.action({ kind: 'assign', app: s.spec.app, hostIds: assign, version: s.spec.version, ...(traffic ? { traffic } : {}) });
+}
+
+/**
+ * The canary passed (and baked) at one traffic step: its hosts get the next step's weight and are
+ * watched again from the start, as a step's hosts are, before anything goes further.
+ */
+function nextTrafficStep(d: Draft): void {
+  const s = d.s;
+  const step = s.steps[0] as StepProgress;
+  d.set({ status: 'running', trafficStep: (s.trafficStep ?? 0) + 1 });
+  d.patchStep(0, { passedAtMs: null, bakeUntilMs: null });
+  const traffic = canaryTraffic(d.s) as TrafficTarget;
+  const assign: string[] = [];
+  for (const hostId of step.hostIds) {
+    const h = d.host(hostId) as HostProgress;
+    if (h.state !== 'passed') continue;
+    assign.push(hostId);
+    d.patchHost(hostId, {
+      state: 'assigned',
+      assignedAtMs: d.now,
+      assignSentAtMs: d.now,
+      assignAckedAtMs: null,
+      healthySinceMs: null,
+      unhealthySinceMs: null,
+      passedAtMs: null,
+    });
+  }
+  d.log('step-started', 'engine', `canary moves to ${traffic.weight}% of the traffic: ${assign.length} host(s)`, {
+    step: 0,
+    hosts: assign.length,
+    weight: traffic.weight,
+  });
+  if (assign.length > 0) d.action({ kind: 'assign', app: s.spec.app, hostIds: assign, version: s.spec.version, traffic });
 }
 
 function stepName(s: RolloutFields, index: number): string {

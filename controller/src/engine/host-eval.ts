@@ -2,7 +2,7 @@ import { formatDuration, type AppStatusReport } from '@flotilla/shared';
 import type { Draft } from './draft.js';
 import { assertNever, isObserved } from './status.js';
 import { ACTION_RETRY_MS } from './tracker.js';
-import type { Actor, HostProgress, ReportSummary, RolloutEvent } from './types.js';
+import type { Actor, HostProgress, ReportSummary, RolloutEvent, RolloutState, TrafficTarget } from './types.js';
 
 /*
  * Host-level evaluation: what a host's report, or time passing, does to that host (healthy,
@@ -148,7 +148,11 @@ function applyReport(d: Draft, hostId: string, report: AppStatusReport | null): 
   }
   // Health is judged on the controller's clock from the reports as they arrive; the host's own
   // healthSinceMs is not trusted across machines.
-  const healthy = onTarget && report.processState === 'running' && report.health === 'healthy';
+  // Under traffic steps a canary host counts only once its balancer carries the step's weight
+  // (a host without a weighted balancer reports none and runs the release alone).
+  const wantWeight = cur.step === 0 ? canaryTraffic(d.s)?.weight : undefined;
+  const weighted = wantWeight === undefined || report.trafficWeight === undefined || report.trafficWeight === wantWeight;
+  const healthy = onTarget && report.processState === 'running' && report.health === 'healthy' && weighted;
   if (cur.state === 'assigned' && healthy) {
     d.patchHost(hostId, { state: 'healthy-wait', healthySinceMs: d.now });
   } else if (cur.state === 'healthy-wait' && !healthy) {
@@ -172,6 +176,7 @@ function summarise(r: AppStatusReport): ReportSummary {
     installPhase: r.installPhase,
     restarts: r.restarts,
     error: clip(r.error),
+    ...(r.trafficWeight !== undefined ? { trafficWeight: r.trafficWeight } : {}),
   };
 }
 
@@ -205,7 +210,25 @@ export function retryAssignments(d: Draft): void {
   d.log('assign-retried', 'engine', `assignment of ${hostIds.length} host(s) not acknowledged; sending again`, {
     hosts: hostIds.length,
   });
-  d.action({ kind: 'assign', app: d.s.spec.app, hostIds, version: d.s.spec.version });
+  // The canary's hosts are sent their traffic step again, the others a plain assignment.
+  const traffic = canaryTraffic(d.s);
+  const canary = traffic === undefined ? [] : due.filter((h) => h.step === 0).map((h) => h.hostId);
+  const rest = hostIds.filter((id) => !canary.includes(id));
+  if (canary.length > 0) d.action({ kind: 'assign', app: d.s.spec.app, hostIds: canary, version: d.s.spec.version, traffic: traffic as TrafficTarget });
+  if (rest.length > 0) d.action({ kind: 'assign', app: d.s.spec.app, hostIds: rest, version: d.s.spec.version });
+}
+
+/** What the canary's hosts are told about traffic at the current traffic step; undefined without traffic steps. */
+export function canaryTraffic(s: Pick<RolloutState, 'spec' | 'trafficStep'>): TrafficTarget | undefined {
+  const steps = s.spec.traffic;
+  if (steps === undefined || steps.length === 0) return undefined;
+  const weight = steps[Math.min(s.trafficStep ?? 0, steps.length - 1)] as number;
+  return weight === 100 ? { weight, retire: true } : { weight };
+}
+
+/** The canary has traffic steps still ahead of it. */
+export function moreTraffic(s: Pick<RolloutState, 'spec' | 'trafficStep'>): boolean {
+  return (s.spec.traffic?.length ?? 0) > (s.trafficStep ?? 0) + 1;
 }
 
 export function retryReverts(d: Draft): void {

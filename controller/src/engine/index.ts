@@ -18,6 +18,7 @@ export type {
   RolloutStrategy,
   StepProgress,
   StepSize,
+  TrafficTarget,
 } from './types.js';
 export { FINISHED_STATUSES } from './types.js';
 export {

@@ -40,6 +40,30 @@ export function parseSteps(input: string | ReadonlyArray<string | number>, what 
   return steps;
 }
 
+/**
+ * Reads traffic steps, `5%,25%,50%,100%`: whole percents from 1 to 100 that grow; a final 100% is
+ * added when the list stops short of it.
+ */
+export function parseTrafficSteps(input: string | ReadonlyArray<string | number>, what = '--traffic'): number[] {
+  const parts = typeof input === 'string' ? input.split(',').map((p) => p.trim()) : [...input].map((p) => String(p).trim());
+  if (parts.length === 0 || (parts.length === 1 && parts[0] === '')) {
+    throw new ValidationError(`${what}: the list is empty (give percents such as 5%,25%,50%,100%)`);
+  }
+  const weights = parts.map((p, i) => {
+    const m = /^(\d{1,3})%?$/.exec(p);
+    const value = m ? Number(m[1]) : NaN;
+    if (!(value >= 1 && value <= 100)) throw new ValidationError(`${what} #${i + 1}: "${p}" is not a whole percent from 1% to 100%`);
+    return value;
+  });
+  for (let i = 1; i < weights.length; i++) {
+    if ((weights[i] as number) <= (weights[i - 1] as number)) {
+      throw new ValidationError(`${what}: traffic steps must grow, but ${weights[i]}% follows ${weights[i - 1]}%`);
+    }
+  }
+  if (weights[weights.length - 1] !== 100) weights.push(100);
+  return weights;
+}
+
 export function formatStepSize(size: StepSize): string {
   return size.kind === 'percent' ? `${size.value}%` : String(size.value);
 }
@@ -184,6 +208,9 @@ export function formatPlan(
     for (const id of step) {
       const value = labels.get(id)?.[spec.spreadBy];
       lines.push(value === undefined ? `    ${id}` : `    ${id}  ${spec.spreadBy}=${value}`);
+    }
+    if (i === 0 && spec.traffic !== undefined && spec.traffic.length > 0) {
+      lines.push(`    traffic: ${spec.traffic.map((w) => `${w}%`).join(' → ')} of the requests, beside the old release; each weight gated and baked`);
     }
     if (i === 0 && steps.length > 1 && (spec.canaryBakeMs > 0 || spec.pauseAfterCanary)) {
       const bake = spec.canaryBakeMs > 0 ? `then bake ${formatDuration(spec.canaryBakeMs)}` : '';

@@ -6,7 +6,7 @@ import {
   parseSelector,
   ValidationError,
 } from '@flotilla/shared';
-import { parseFailureLimit, parseStepSize, parseSteps } from './plan.js';
+import { parseFailureLimit, parseStepSize, parseSteps, parseTrafficSteps } from './plan.js';
 import type { RolloutSpec, RolloutSpecInput, RolloutStrategy } from './types.js';
 
 export const ROLLOUT_DEFAULTS = Object.freeze({
@@ -87,6 +87,7 @@ export function makeRolloutSpec(input: RolloutSpecInput): RolloutSpec {
     crashLoopRestarts,
     watchWindowMs: duration(input.watchWindow, ROLLOUT_DEFAULTS.watchWindowMs, '--watch-window'),
     createdBy,
+    ...(input.traffic !== undefined ? { traffic: parseTrafficSteps(input.traffic) } : {}),
   };
   return deepFreeze(spec);
 }

@@ -59,6 +59,7 @@ export function stateOf(f: RolloutFields, table: HostTable): RolloutState {
     endedBy: f.endedBy,
     log: f.log,
     logDropped: f.logDropped,
+    ...(f.trafficStep !== undefined ? { trafficStep: f.trafficStep } : {}),
   };
   Object.defineProperty(state, TABLE, { value: table, enumerable: false });
   return state;
@@ -88,5 +89,6 @@ export function fieldsOf(s: RolloutState): RolloutFields {
     endedBy: s.endedBy,
     log: s.log,
     logDropped: s.logDropped,
+    ...(s.trafficStep !== undefined ? { trafficStep: s.trafficStep } : {}),
   };
 }

@@ -47,6 +47,12 @@ export interface RolloutSpec {
   watchWindowMs: number;
   /** Who started the rollout (operator name, or a CI job's). */
   createdBy: string;
+  /**
+   * Traffic steps for an app served from two slots: the canary's hosts run the new release beside
+   * the old one and get these percents of the requests in turn (the last is 100), each gated like
+   * a step, before the batches go on. Absent: no traffic steps (and in states older than them).
+   */
+  traffic?: number[];
 }
 
 /** Input accepted by `makeRolloutSpec`: flag-shaped, durations as text ('30s') or milliseconds. */
@@ -72,6 +78,8 @@ export interface RolloutSpecInput {
   crashLoopRestarts?: number;
   watchWindow?: string | number;
   createdBy: string;
+  /** Traffic steps as text `5%,25%,50%,100%` or a list; a final 100% is implied. */
+  traffic?: string | ReadonlyArray<string | number>;
 }
 
 /** A host as the planner sees it. */
@@ -130,6 +138,8 @@ export interface ReportSummary {
   installPhase: InstallPhase;
   restarts: number;
   error: string | null;
+  /** Percent of the app's requests on activeVersion, for an app served from two slots. */
+  trafficWeight?: number;
 }
 
 export interface HostProgress {
@@ -259,6 +269,8 @@ export interface RolloutState {
   log: RolloutLogEntry[];
   /** Entries that fell off the front of `log`. */
   logDropped: number;
+  /** Index into spec.traffic the canary's hosts are at; absent means the first. */
+  trafficStep?: number;
 }
 
 /** What the I/O layer feeds the engine. Every event carries the controller's clock. */
@@ -282,10 +294,17 @@ export type RolloutEvent =
   /** The I/O layer wrote the hosts' assignments to `version` (ack of assign or revert). */
   | { kind: 'assigned'; hostIds: string[]; version: string; nowMs: number };
 
+/** The share of requests a host's assignment puts on the target version, beside the old one. */
+export interface TrafficTarget {
+  weight: number;
+  /** Stop the release beside once at 100%. */
+  retire?: boolean;
+}
+
 /** What the engine asks the I/O layer to do, in order, after persisting the new state. */
 export type RolloutAction =
   /** Set these hosts' desired version of the app (idempotent: no change if already so). */
-  | { kind: 'assign'; app: string; hostIds: string[]; version: string }
+  | { kind: 'assign'; app: string; hostIds: string[]; version: string; traffic?: TrafficTarget }
   /** Same, back to the stable version, all at once; no gates. */
   | { kind: 'revert'; app: string; hostIds: string[]; version: string }
   /** Record `version` as the app's stable version. */

@@ -41,6 +41,7 @@ export function specInput(req: StartRolloutRequest__Output): RolloutSpecInput {
     spreadBy: text(req.spread_by),
     watchWindow: text(req.watch_window),
     createdBy: req.actor ?? '',
+    ...(text(req.traffic) !== undefined ? { traffic: text(req.traffic) as string } : {}),
   };
 }
 
@@ -93,6 +94,7 @@ function host(h: HostProgress): RolloutHost {
           install_phase: r.installPhase,
           restarts: r.restarts,
           error: r.error ?? '',
+          traffic_weight: r.trafficWeight === undefined ? '' : String(r.trafficWeight),
         }
       : null,
   };

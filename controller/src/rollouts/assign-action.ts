@@ -1,6 +1,7 @@
 import { FlotillaError, type Logger } from '@flotilla/shared';
 import type { AppsMutation } from '../assignments.js';
 import type { ArtifactRecord } from '../store/records.js';
+import type { TrafficTarget } from '../engine/index.js';
 import type { RolloutAssigner } from './types.js';
 
 export interface AssignAction {
@@ -11,6 +12,8 @@ export interface AssignAction {
   /** Travels along so that agents keep it on disk for a revert. */
   stableVersion: string | null;
   kind: 'assign' | 'revert';
+  /** The share of requests on `version` beside the old release (traffic steps); absent: all, old retired. */
+  traffic?: TrafficTarget;
 }
 
 /**
@@ -19,10 +22,10 @@ export interface AssignAction {
  * the engine sends the others again.
  */
 export async function assignVersion(assigner: RolloutAssigner, action: AssignAction, log: Logger): Promise<string[]> {
-  const { app, hostIds, version, release, stableVersion, kind } = action;
+  const { app, hostIds, version, release, stableVersion, kind, traffic } = action;
   const mutate: AppsMutation = (apps) => ({
     ...apps,
-    [app]: { version, release: release.signed, ...(stableVersion ? { stableVersion } : {}) },
+    [app]: { version, release: release.signed, ...(stableVersion ? { stableVersion } : {}), ...(traffic ? { traffic } : {}) },
   });
   let written: string[] = [...hostIds];
   try {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { ConflictError, parseSelector, toFlotillaError, type AppStatusReport, type Logger, type SelectorTerm } from '@flotilla/shared';
-import { decide, type Decision, type RolloutAction, type RolloutEvent, type RolloutState } from '../engine/index.js';
+import { decide, type Decision, type RolloutAction, type RolloutEvent, type RolloutState, type TrafficTarget } from '../engine/index.js';
 import type { ArtifactRecord } from '../store/records.js';
 import { assignVersion } from './assign-action.js';
 import { markStable, settleFinished, type FinishDeps } from './finish.js';
@@ -267,7 +267,7 @@ export class LiveRollout {
         switch (action.kind) {
           case 'assign':
           case 'revert':
-            await this.assign(action.hostIds, action.version, action.kind);
+            await this.assign(action.hostIds, action.version, action.kind, action.kind === 'assign' ? action.traffic : undefined);
             break;
           case 'mark-stable':
             await markStable(this.deps.finish, this.state);
@@ -290,11 +290,19 @@ export class LiveRollout {
   }
 
   /** Assigns, then acknowledges the hosts written ahead of what arrived during the write. */
-  private async assign(hostIds: readonly string[], version: string, kind: 'assign' | 'revert'): Promise<void> {
+  private async assign(hostIds: readonly string[], version: string, kind: 'assign' | 'revert', traffic?: TrafficTarget): Promise<void> {
     const app = this.state.spec.app;
     const written = await assignVersion(
       this.deps.assignments,
-      { app, hostIds, version, kind, release: await this.release(version), stableVersion: this.state.stableVersion },
+      {
+        app,
+        hostIds,
+        version,
+        kind,
+        release: await this.release(version),
+        stableVersion: this.state.stableVersion,
+        ...(traffic ? { traffic } : {}),
+      },
       this.log,
     );
     if (written.length > 0) {

@@ -80,7 +80,16 @@ function everyField(hostId: string, step: number, i: number): HostProgress {
     revertedAtMs: T0 + 31 * i,
     down: i % 2 === 0,
     removed: i % 3 === 0,
-    lastReport: { activeVersion: i % 2 ? '2.0.0' : null, processState: 'crash-loop', health: 'unhealthy', installPhase: 'failed', restarts: i, error: `e${i}` },
+    lastReport: {
+      activeVersion: i % 2 ? '2.0.0' : null,
+      processState: 'crash-loop',
+      health: 'unhealthy',
+      installPhase: 'failed',
+      restarts: i,
+      error: `e${i}`,
+      // Only hosts of an app served from two slots report a weight; 0% is a weight too.
+      ...(i % 4 === 1 ? { trafficWeight: i % 101 } : i % 4 === 3 ? { trafficWeight: 0 } : {}),
+    },
   };
 }
 

@@ -84,7 +84,7 @@ const STATE_LETTERS: Readonly<Record<HostState, string>> = {
 const LETTER_STATES = new Map(Object.entries(STATE_LETTERS).map(([state, letter]) => [letter, state as HostState]));
 
 /** The report summary as a row of the "reports" table, in this order. */
-type ReportRow = [string | null, ReportSummary['processState'], ReportSummary['health'], ReportSummary['installPhase'], number, string | null];
+type ReportRow = [string | null, ReportSummary['processState'], ReportSummary['health'], ReportSummary['installPhase'], number, string | null, number?];
 
 /** Failure reasons kept when a state has to shed detail to fit. */
 const SHED_REASON_CHARS = 120;
@@ -235,7 +235,10 @@ function document(state: RolloutState, shed: boolean): Record<string, unknown> {
 const FLAG_DIGITS = ['0', '1', '2', '3'];
 
 function reportRow(r: ReportSummary, withError: boolean): ReportRow {
-  return [r.activeVersion, r.processState, r.health, r.installPhase, r.restarts, withError ? r.error : null];
+  const row: ReportRow = [r.activeVersion, r.processState, r.health, r.installPhase, r.restarts, withError ? r.error : null];
+  // A seventh column only for apps served from two slots: older rows (and states) read as before.
+  if (r.trafficWeight !== undefined) row.push(r.trafficWeight);
+  return row;
 }
 
 /*
@@ -277,14 +280,10 @@ class Dictionary<T> {
 // ---- reading --------------------------------------------------------------------------------
 
 const count = z.number().int().nonnegative();
-const reportRowSchema = z.tuple([
-  z.string().nullable(),
-  z.string(),
-  z.string(),
-  z.string(),
-  count,
-  z.string().nullable(),
-]);
+const reportRowSchema = z.tuple(
+  [z.string().nullable(), z.string(), z.string(), z.string(), count, z.string().nullable()],
+  z.number().int().min(0).max(100),
+);
 const columnsSchema = z
   .object({
     count,
@@ -344,7 +343,15 @@ function fromDocument(raw: unknown, key: string): RolloutState {
       lastReport:
         row === null
           ? null
-          : { activeVersion: row[0], processState: row[1], health: row[2], installPhase: row[3], restarts: row[4], error: row[5] },
+          : {
+              activeVersion: row[0],
+              processState: row[1],
+              health: row[2],
+              installPhase: row[3],
+              restarts: row[4],
+              error: row[5],
+              ...(row[6] !== undefined ? { trafficWeight: row[6] } : {}),
+            },
     };
   }
   return stateOf(fieldsOf(doc as unknown as RolloutState), HostTable.of(hosts));

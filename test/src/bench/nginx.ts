@@ -25,15 +25,44 @@ export class Nginx {
   private constructor(
     private readonly proc: Spawned,
     readonly port: number,
+    private readonly args: readonly string[],
   ) {}
 
   static async start(dir: string, root: string): Promise<Nginx> {
+    await chmod(root, 0o755);
+    return Nginx.startWith(dir, (port) => [
+      '  sendfile on;',
+      '  tcp_nopush on;',
+      '  default_type application/octet-stream;',
+      `  server { listen 127.0.0.1:${port}; root ${root}; location / { } }`,
+    ]);
+  }
+
+  /**
+   * nginx as the balancer in front of an app: every `*.conf` in `includeDir` is included in the
+   * http block (where the agent writes its upstream files), and `/` goes to `upstream`.
+   */
+  static async startProxy(dir: string, includeDir: string, upstream: string): Promise<Nginx> {
+    await mkdir(includeDir, { recursive: true });
+    return Nginx.startWith(dir, (port) => [
+      `  include ${join(includeDir, '*.conf')};`,
+      '  server {',
+      `    listen 127.0.0.1:${port};`,
+      '    location / {',
+      `      proxy_pass http://${upstream};`,
+      '      proxy_http_version 1.1;',
+      '      proxy_set_header Connection "";',
+      '    }',
+      '  }',
+    ]);
+  }
+
+  private static async startWith(dir: string, http: (port: number) => string[]): Promise<Nginx> {
     await mkdir(dir, { recursive: true });
     const port = await freePort();
     const conf = join(dir, 'nginx.conf');
     // Workers drop to nginx's default user when started as root: let them read the files.
     await chmod(dir, 0o755);
-    await chmod(root, 0o755);
     await writeFile(
       conf,
       [
@@ -44,29 +73,48 @@ export class Nginx {
         'events { worker_connections 256; }',
         'http {',
         '  access_log off;',
-        '  sendfile on;',
-        '  tcp_nopush on;',
-        '  default_type application/octet-stream;',
         ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${join(dir, `${t}-temp`)};`),
-        `  server { listen 127.0.0.1:${port}; root ${root}; location / { } }`,
+        ...http(port),
         '}',
         '',
       ].join('\n'),
     );
+    const args = ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')];
     try {
       const { proc } = await spawnReady({
         what: 'nginx',
         command: NGINX_BIN,
-        args: ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')],
+        args,
         keepBytes: 4096,
         readyTimeoutMs: 5000,
         ready: async () => ((await listening(port)) ? true : undefined),
       });
-      return new Nginx(proc, port);
+      return new Nginx(proc, port, args);
     } catch (err) {
       const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
       throw new Error(`${(err as Error).message}\n${log}`);
     }
+  }
+
+  /**
+   * How many worker processes the master has now. After a reload the old workers linger
+   * ("shutting down") until their requests end, so a count back at its settled value means only
+   * the new configuration answers.
+   */
+  async workers(): Promise<number> {
+    const pid = this.proc.child.pid as number;
+    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    return children.trim().split(/\s+/).filter((s) => s !== '').length;
+  }
+
+  /** `nginx -t` for this instance, as an agent's traffic.nginx.testCommand. */
+  get testCommand(): string[] {
+    return [NGINX_BIN, ...this.args, '-t'];
+  }
+
+  /** `nginx -s reload` for this instance, as an agent's traffic.nginx.reloadCommand. */
+  get reloadCommand(): string[] {
+    return [NGINX_BIN, ...this.args, '-s', 'reload'];
   }
 
   url(path: string): string {

@@ -23,6 +23,8 @@ export interface RolloutStartOptions extends RawGlobalOptions {
   maxFailures?: string | undefined;
   maxRestarts?: string | undefined;
   spreadBy?: string | undefined;
+  /** Traffic steps for the canary's hosts, `5%,25%,50%,100%`. */
+  traffic?: string | undefined;
   pauseAfterCanary?: boolean | undefined;
   stableAfter?: string | undefined;
   /** How long after the end alarms still revert it. @default '10m' */
@@ -65,6 +67,7 @@ export async function rolloutStart(opts: RolloutStartOptions, ctx: CliContext): 
       watchWindow: opts.watchWindow,
       autoRevert: opts.autoRevert !== false,
       createdBy: actor,
+      ...(opts.traffic !== undefined ? { traffic: opts.traffic } : {}),
     });
 
     return withController(ctx, globals, async (client) => {
@@ -89,6 +92,7 @@ export async function rolloutStart(opts: RolloutStartOptions, ctx: CliContext): 
         actor,
         watch_window: opts.watchWindow ?? '',
         force: opts.force === true,
+        traffic: opts.traffic ?? '',
       });
       const rollout = response.rollout;
       if (opts.dryRun || !rollout) {

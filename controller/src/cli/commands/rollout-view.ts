@@ -153,7 +153,9 @@ function reportCells(h: RolloutHost__Output): [string, string, string] {
   const r = h.last_report;
   if (!r) return ['-', '-', '-'];
   const install = r.install_phase && r.install_phase !== 'idle' && r.install_phase !== 'done' ? ` (${r.install_phase})` : '';
-  return [`${r.active_version || '-'}${install}`, r.process_state || '-', r.health || '-'];
+  // An app served from two slots: the share of its requests the active version gets on that host.
+  const weight = r.traffic_weight ? ` @${r.traffic_weight}%` : '';
+  return [`${r.active_version || '-'}${weight}${install}`, r.process_state || '-', r.health || '-'];
 }
 
 /** `flotilla rollout status`: the steps, every host's state and failure, and the event log. */

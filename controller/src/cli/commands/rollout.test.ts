@@ -51,12 +51,29 @@ describe('flotilla rollout start', () => {
     expect(sent).toMatchObject({ app: 'web', version: '2.0', canary: '1', batch: '50%', bake: '30s', dry_run: true, no_auto_revert: false, actor: 'alice' });
   });
 
+  it('passes --traffic on to the controller', async () => {
+    let sent: StartRolloutRequest | undefined;
+    const c = captureContext({
+      env: { USER: 'alice' },
+      connect: () =>
+        fakeClient({
+          startRollout: async (req) => {
+            sent = req;
+            return { rollout: null, plan: 'plan' };
+          },
+        }),
+    });
+    expect(await runCli(['rollout', 'start', 'web@2.0', '--traffic', '5%,25%,50%,100%', '--dry-run'], c.ctx)).toBe(0);
+    expect(sent).toMatchObject({ traffic: '5%,25%,50%,100%', dry_run: true });
+  });
+
   it.each([
     [['--canary', '0'], /--canary: "0" must be more than zero/],
     [['--steps', '1,10%', '--batch', '2'], /--steps cannot be combined with --canary or --batch/],
     [['--bake', 'a while'], /--bake: "a while" is not a duration/],
     [['--min-healthy-time', '5m', '--healthy-deadline', '1m'], /--healthy-deadline .* must be longer than --min-healthy-time/],
     [['--max-failures', '120%'], /--max-failures: "120%" is more than 100%/],
+    [['--traffic', '50%,10%'], /--traffic: traffic steps must grow, but 10% follows 50%/],
   ])('refuses %j before calling the controller (exit 2)', async (flags, message) => {
     const c = captureContext();
     expect(await runCli(['rollout', 'start', 'web@2.0', ...flags], c.ctx)).toBe(2);
@@ -143,6 +160,14 @@ describe('flotilla rollout status', () => {
     expect(out).toMatch(/\nh1\s+canary\s+reverted\s+1\.0\s+running\s+healthy\s+crash-looping: 4 restart\(s\)\n/);
     expect(out).toMatch(/\nh2\s+step 2\s+pending\s+-\s+-\s+-\n/);
     expect(out).toContain('EVENTS\n  +0ms     operator:alice   rollout of web@2.0 started\n  +8.00s   host:h1          h1 failed: crash-looping: 4 restart(s)\n');
+  });
+
+  it('shows the share of requests the active version gets on a host that runs two slots', async () => {
+    const shifting = canaryRollout({ id: 'web-2' });
+    shifting.hosts[0] = { ...(shifting.hosts[0] as Rollout__Output['hosts'][number]), last_report: testReport({ traffic_weight: '10' }) };
+    const c = captureContext({ nowMs: T + 60_000, connect: () => fakeClient({ getRollout: async () => ({ rollout: shifting }) }) });
+    expect(await runCli(['rollout', 'status', 'web-2'], c.ctx)).toBe(0);
+    expect(c.out()).toMatch(/\nh1\s+canary\s+assigned\s+2\.0 @10%\s+running\s+healthy/);
   });
 
   it('--watch exits 1 when the rollout ends reverted, saying why', async () => {

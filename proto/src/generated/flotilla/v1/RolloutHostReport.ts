@@ -8,6 +8,7 @@ export interface RolloutHostReport {
   'install_phase'?: (string);
   'restarts'?: (number);
   'error'?: (string);
+  'traffic_weight'?: (string);
 }
 
 export interface RolloutHostReport__Output {
@@ -17,4 +18,5 @@ export interface RolloutHostReport__Output {
   'install_phase': (string);
   'restarts': (number);
   'error': (string);
+  'traffic_weight': (string);
 }

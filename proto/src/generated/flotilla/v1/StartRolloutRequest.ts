@@ -22,6 +22,7 @@ export interface StartRolloutRequest {
   'actor'?: (string);
   'watch_window'?: (string);
   'force'?: (boolean);
+  'traffic'?: (string);
 }
 
 export interface StartRolloutRequest__Output {
@@ -45,4 +46,5 @@ export interface StartRolloutRequest__Output {
   'actor': (string);
   'watch_window': (string);
   'force': (boolean);
+  'traffic': (string);
 }

@@ -1,0 +1,132 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Rollout__Output } from '@flotilla/proto';
+import { renderUpstream, upstreamName } from '@flotilla/agent';
+import { freePort, tempDir } from './agent-process.js';
+import { Nginx, nginxAvailable } from './bench/nginx.js';
+import { waitUntil } from './deadline.js';
+import { Fleet } from './fleet.js';
+import { LoadGenerator, type LoadCounts } from './load.js';
+
+// `flotilla rollout start --traffic` end to end: a real controller, an agent driving Debian's
+// nginx, the demo app in two slots, and a load generator through nginx checking every answer.
+
+let dir: string;
+let fleet: Fleet;
+let nginx: Nginx;
+let load: LoadGenerator;
+let settledWorkers: number;
+
+interface SavedApp {
+  activeVersion: string | null;
+  process: { pid: number } | null;
+  traffic?: { activeSlot: string; weight: number; beside: { version: string; process: { pid: number } | null } | null };
+}
+
+async function saved(): Promise<SavedApp> {
+  return JSON.parse(await readFile(join(fleet.agents[0]!.dataDir, 'state.json'), 'utf8')).apps.demo;
+}
+
+/** Answers by version (the demo app answers `{version, pid}`). */
+function byVersion(w: LoadCounts): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [body, n] of Object.entries(w.byBody)) {
+    if (n === 0) continue;
+    const version = (JSON.parse(body) as { version: string }).version;
+    out[version] = (out[version] ?? 0) + n;
+  }
+  return out;
+}
+
+async function answers(n: number): Promise<LoadCounts> {
+  await waitUntil('nginx old workers to finish', async () => (await nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
+  return load.next(n);
+}
+
+async function rollout(id: string): Promise<Rollout__Output> {
+  return JSON.parse((await fleet.run(['rollout', 'status', id, '--json'])).stdout) as Rollout__Output;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(async () => {
+  if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --bench');
+  dir = await tempDir('e2e-traffic');
+  const ports = [await freePort(), await freePort()];
+  const includeDir = join(dir, 'nginx-upstreams');
+  await mkdir(includeDir, { recursive: true });
+  await writeFile(
+    join(includeDir, 'flotilla-demo.conf'),
+    renderUpstream(
+      'demo',
+      [
+        { slot: 'a', address: `127.0.0.1:${ports[0]}`, weight: 100 },
+        { slot: 'b', address: `127.0.0.1:${ports[1]}`, weight: 0 },
+      ],
+      { stickiness: 'none', keepalive: 16 },
+    ),
+  );
+  nginx = await Nginx.startProxy(join(dir, 'nginx'), includeDir, upstreamName('demo'));
+  settledWorkers = await waitUntil('nginx workers', async () => (await nginx.workers()) || undefined);
+  const config = join(dir, 'agent.yaml');
+  await writeFile(
+    config,
+    JSON.stringify({ traffic: { balancer: 'nginx', nginx: { includeDir, testCommand: nginx.testCommand, reloadCommand: nginx.reloadCommand }, drainWait: '500ms' } }),
+  );
+  fleet = await Fleet.startDeployed({
+    dir: join(dir, 'fleet'),
+    agents: 1,
+    heartbeatInterval: '500ms',
+    stable: '1.0.0',
+    agentArgs: () => ['--config', config],
+    manifest: { traffic: { slots: ports.map((port) => ({ port })) } },
+  });
+  load = LoadGenerator.start(nginx.url(''), { ratePerSecond: 300 });
+}, 180_000);
+
+afterAll(async () => {
+  await load?.stop();
+  await fleet?.stop();
+  await nginx?.stop();
+});
+
+describe('rollout start --traffic through nginx', () => {
+  it('moves a good version through 10% and 50% to 100% with no failed request, then stops the old process', async () => {
+    expect(Object.keys(byVersion(await answers(300)))).toEqual(['1.0.0']);
+    const oldPid = (await saved()).process!.pid;
+    await fleet.push('2.0.0');
+    const started = await fleet.run(['rollout', 'start', 'demo@2.0.0', '--canary', '1', '--min-healthy-time', '1s', '--canary-bake', '2s', '--traffic', '10%,50%', '--json']);
+    const id = (JSON.parse(started.stdout) as { rollout: Rollout__Output }).rollout.id;
+    for (const weight of [10, 50]) {
+      await waitUntil(`2.0.0 at ${weight}%`, async () => {
+        const s = await saved();
+        return s.activeVersion === '2.0.0' && s.traffic?.weight === weight;
+      }, { timeoutMs: 60_000, intervalMs: 100 });
+      const w = await answers(600);
+      const share = (byVersion(w)['2.0.0'] ?? 0) / w.total;
+      console.log(`e2e-traffic: at ${weight}% the new version answered ${(share * 100).toFixed(1)}% of ${w.total} requests`);
+      expect(Math.abs(share - weight / 100), `${weight}%: ${JSON.stringify(byVersion(w))}`).toBeLessThan(0.04);
+      expect(alive(oldPid)).toBe(true);
+    }
+    const done = await waitUntil('the rollout to succeed', async () => {
+      const r = await rollout(id);
+      return r.status === 'succeeded' ? r : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 250 });
+    expect(done.log.filter((e) => e.kind === 'step-passed').map((e) => e.message)).toEqual([
+      'canary passed at 10% of the traffic',
+      'canary passed at 50% of the traffic',
+      'canary passed at 100% of the traffic',
+    ]);
+    await waitUntil('the 1.0.0 process to end', () => !alive(oldPid), { timeoutMs: 20_000 });
+    expect(Object.keys(byVersion(await answers(300)))).toEqual(['2.0.0']);
+    expect(load.failures).toEqual([]);
+  });
+});
