@@ -55,6 +55,7 @@ export const LAYERS = {
     'host-labels.ts': 0,
     'host-rate.ts': 0,
     'http.ts': 0,
+    'path-exists.ts': 0,
     'engine/': 0,
     'store/': 1,
     'release-objects.ts': 1,

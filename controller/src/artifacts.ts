@@ -1,5 +1,5 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ConflictError,
@@ -23,6 +23,7 @@ import { readReleaseManifest } from './release-manifest.js';
 import { renameDurably, type ReleaseObjects } from './release-objects.js';
 import type { JsonBucket } from './store/kv.js';
 import { artifactKey, type AppRecord, type ArtifactRecord } from './store/records.js';
+import { pathExists } from './path-exists.js';
 
 export interface ArtifactStoreOptions {
   /** The controller's data directory; artifacts live in `<dataDir>/artifacts/`. */
@@ -132,7 +133,7 @@ export class ArtifactStore {
       if (existing) {
         if (existing.value.sha256 !== descriptor.sha256) throw versionTaken(descriptor, existing.value);
         // Same bytes again: idempotent. Put the file back if the disk lost it.
-        if (await exists(finalPath)) await rm(tempPath, { force: true });
+        if (await pathExists(finalPath)) await rm(tempPath, { force: true });
         else await this.moveIntoPlace(tempPath, finalPath);
         await this.ensureApp(descriptor.app);
         return { record: existing.value, alreadyPresent: true };
@@ -160,7 +161,7 @@ export class ArtifactStore {
         if (!raced || raced.value.sha256 !== descriptor.sha256) {
           throw raced ? versionTaken(descriptor, raced.value) : err;
         }
-        if (await exists(finalPath)) await rm(tempPath, { force: true });
+        if (await pathExists(finalPath)) await rm(tempPath, { force: true });
         else await this.moveIntoPlace(tempPath, finalPath);
         return { record: raced.value, alreadyPresent: true };
       }
@@ -240,7 +241,7 @@ export class ArtifactStore {
   /** Copies bytes from the object store into the cache; concurrent downloads wait for one copy. */
   private async fillCache(sha256: string, path: string, objects: ReleaseObjects): Promise<void> {
     await this.filling.run(sha256, async () => {
-      if (await exists(path)) return;
+      if (await pathExists(path)) return;
       const tempPath = join(this.dir, `${TEMP_PREFIX}${randomUUID()}.partial`);
       const bytes = await objects.fetchTo(sha256, tempPath);
       await renameDurably(tempPath, path, this.dir);
@@ -368,11 +369,3 @@ function versionTaken(descriptor: Descriptor, existing: ArtifactRecord): Conflic
   );
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

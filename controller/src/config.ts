@@ -9,7 +9,6 @@ import {
   assertPrivateKeyFileMode,
   loadPrivateKey,
   loadTrustedKeys,
-  parseDuration,
   parseFreeSpaceFloor,
   type EnvBinding,
   type FreeSpaceFloor,
@@ -19,6 +18,7 @@ import {
   natsCredentialsFromUrls,
   natsTlsSchema,
   type NatsTlsSettings,
+  durationSchema,
 } from '@flotilla/shared';
 import { listenerPolicy, operatorsSchema, tlsSchema, type TlsFiles } from './auth/config.js';
 import type { OperatorPolicy } from './auth/roles.js';
@@ -184,15 +184,7 @@ export function parseListenAddress(input: string): ListenAddress {
   return { host, port };
 }
 
-const durationField = (what: string) =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parseDuration(v, what);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: errorMessage(err) });
-      return z.NEVER;
-    }
-  });
+const durationField = durationSchema;
 
 const listenField = z.string().transform((v, ctx) => {
   try {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorMessage, parseDuration } from '@flotilla/shared';
+import { durationSchema } from '@flotilla/shared';
 
 /** The artifact streams' limits (`limits:` in the controller config). */
 export interface StreamLimitSettings {
@@ -31,15 +31,7 @@ export interface LimitsConfig extends StreamLimitSettings {
   readonly hostMessageBurst: number;
 }
 
-const duration = (what: string) =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parseDuration(v, what);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: errorMessage(err) });
-      return z.NEVER;
-    }
-  });
+const duration = durationSchema;
 
 /**
  * YAML:

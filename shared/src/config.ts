@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
 import { ConfigError, errorMessage } from './errors.js';
 
 /** Where each environment variable goes in the config object, and how to read its text. */
@@ -127,4 +128,19 @@ function deepFreeze<T>(v: T): T {
     for (const x of Object.values(v as object)) deepFreeze(x);
   }
   return v;
+}
+
+/**
+ * A config field holding a duration (`30s`, `5m`, or milliseconds as a number), parsed to
+ * milliseconds; a bad one is reported under `what`, the setting's name.
+ */
+export function durationSchema(what: string) {
+  return z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseDuration(v, what);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: errorMessage(err) });
+      return z.NEVER;
+    }
+  });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { APP_NAME, errorMessage, parseDuration, type EnvBinding } from '@flotilla/shared';
+import { APP_NAME, durationSchema, type EnvBinding } from '@flotilla/shared';
 import type { AlertSource } from '../auth/alert-sources.js';
 
 /** The alert webhooks' settings (`alerts:` in the controller config). */
@@ -95,15 +95,7 @@ export const ALARM_DEFAULTS: AppAlarmPolicy = Object.freeze({
 const MiB = 1024 * 1024;
 const PROMETHEUS_LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-const duration = (what: string) =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parseDuration(v, what);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: errorMessage(err) });
-      return z.NEVER;
-    }
-  });
+const duration = durationSchema;
 
 /** 0.5 or '50%'. */
 const share = z.union([z.number(), z.string()]).transform((v, ctx) => {

@@ -1,11 +1,12 @@
 import { constants } from 'node:fs';
-import { open, rm, stat } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ValidationError, errorMessage, generateKeyPairPem } from '@flotilla/shared';
 import type { CliContext } from '../context.js';
 import { EXIT, runVerb } from '../errors.js';
 import { toJson } from '../format.js';
 import { resolveGlobals, type RawGlobalOptions } from '../options.js';
+import { pathExists } from '../../path-exists.js';
 
 export interface KeysGenerateOptions extends RawGlobalOptions {
   /** File name stem: writes NAME.key and NAME.pub. */
@@ -33,7 +34,7 @@ export async function keysGenerate(opts: KeysGenerateOptions, ctx: CliContext): 
     const publicPath = join(dir, `${opts.name}.pub`);
     if (!opts.force) {
       for (const path of [privatePath, publicPath]) {
-        if (await exists(path)) {
+        if (await pathExists(path)) {
           throw new ValidationError(`${path} already exists; refusing to overwrite a key (use --force to replace it)`);
         }
       }
@@ -62,14 +63,6 @@ export async function keysGenerate(opts: KeysGenerateOptions, ctx: CliContext): 
   });
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Creates the file exclusively (O_EXCL) so that a racing writer or a file that appeared since the

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_SUBJECT_PREFIX, ValidationError, errorMessage } from '@flotilla/shared';
 import {
@@ -13,6 +13,7 @@ import type { CliContext } from '../context.js';
 import { EXIT, runVerb } from '../errors.js';
 import { toJson } from '../format.js';
 import { resolveGlobals, type RawGlobalOptions } from '../options.js';
+import { pathExists } from '../../path-exists.js';
 
 export interface NatsConfigOptions extends RawGlobalOptions {
   /** Host ids, comma-separated, possibly repeated. */
@@ -64,7 +65,7 @@ export async function natsConfig(opts: NatsConfigOptions, ctx: CliContext): Prom
     const paths = [serverPath, controllerPath, ...hostIds.map(hostPath)];
     if (!opts.force) {
       for (const p of paths) {
-        if (await exists(p)) throw new ValidationError(`${p} already exists; refusing to replace credentials (use --force)`);
+        if (await pathExists(p)) throw new ValidationError(`${p} already exists; refusing to replace credentials (use --force)`);
       }
     }
 
@@ -105,14 +106,6 @@ function env(vars: Record<string, string>): string {
     .join('')}`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Creates the file afresh with mode 0600 (an old file is removed, never truncated, so its mode is not inherited). */
 async function writeSecret(path: string, content: string): Promise<void> {
