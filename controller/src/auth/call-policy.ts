@@ -23,7 +23,8 @@ export function controlGuard(deps: CallPolicyDeps): CallGuard {
     const caller = deps.authenticate(creds);
     const rule = CONTROL_RULES[method];
     if (!rule) throw new PermissionDeniedError(`${method} has no access rule; nobody may call it`);
-    if (rule.permission !== 'authenticated') authorize(caller, { permission: rule.permission, app: rule.appOf(request ?? {}) }, method);
+    const r = request ?? {};
+    if (rule.permission !== 'authenticated') authorize(caller, { permission: rule.permission, app: rule.appOf(r), targets: rule.targetsOf?.(r) }, method);
     return caller;
   };
 }

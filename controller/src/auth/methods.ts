@@ -1,10 +1,15 @@
 import { appOfRolloutId } from '../rollouts/records.js';
+import { targetsOfSelector, type Targets } from './host-scope.js';
 import type { Permission } from './roles.js';
 
-/** What a method needs, and which app a request is about (undefined: no one app). */
+/**
+ * What a method needs, which app a request is about (undefined: no one app), and which hosts it
+ * changes (undefined: none, as for reads and uploads; see host-scope.ts).
+ */
 export interface MethodRule {
   readonly permission: Permission | 'authenticated';
   readonly appOf: (request: Record<string, unknown>) => string | undefined;
+  readonly targetsOf?: (request: Record<string, unknown>) => Targets;
 }
 
 const text = (v: unknown): string => (typeof v === 'string' ? v.trim() : '');
@@ -23,6 +28,13 @@ const byRollout = (r: Record<string, unknown>) => {
   return byApp(r);
 };
 const none = () => undefined;
+const bySelector = (r: Record<string, unknown>): Targets => targetsOfSelector(typeof r['selector'] === 'string' ? r['selector'] : '');
+/**
+ * The rollout record holds its selector, but reading it would put a store read in front of every
+ * command; a command (or a rollback) is taken as reaching all of the app's hosts, which only an
+ * unscoped grant may do.
+ */
+const fleet = (): Targets => ({ kind: 'fleet' });
 
 /**
  * Every method of the Control service and what it needs. A method missing here is refused for
@@ -37,13 +49,15 @@ export const CONTROL_RULES: Readonly<Record<string, MethodRule>> = Object.freeze
   GetHistory: { permission: 'view', appOf: byApp },
   WatchRollout: { permission: 'view', appOf: byRollout },
   ListEvents: { permission: 'view', appOf: byApp },
-  Deploy: { permission: 'deploy', appOf: byApp },
-  StartRollout: { permission: 'deploy', appOf: byApp },
-  RolloutCommand: { permission: 'deploy', appOf: byRollout },
-  Rollback: { permission: 'deploy', appOf: byApp },
+  Deploy: { permission: 'deploy', appOf: byApp, targetsOf: bySelector },
+  StartRollout: { permission: 'deploy', appOf: byApp, targetsOf: bySelector },
+  RolloutCommand: { permission: 'deploy', appOf: byRollout, targetsOf: fleet },
+  Rollback: { permission: 'deploy', appOf: byApp, targetsOf: fleet },
   // Retention never deletes a protected version, so pruning is the artifact owners' job (push).
-  CollectArtifacts: { permission: 'push', appOf: byApp },
-  RemoveArtifact: { permission: 'push', appOf: byApp },
-  RevokeHost: { permission: 'admin', appOf: none },
+  // Deleting a version removes it for every host (another scope's next deploy or rollback), so a
+  // host-scoped grant may not.
+  CollectArtifacts: { permission: 'push', appOf: byApp, targetsOf: fleet },
+  RemoveArtifact: { permission: 'push', appOf: byApp, targetsOf: fleet },
+  RevokeHost: { permission: 'admin', appOf: none, targetsOf: fleet },
   Whoami: { permission: 'authenticated', appOf: none },
 });
