@@ -215,7 +215,7 @@ describe('operator calls', () => {
 });
 
 describe('a grant scoped to hosts by selector', () => {
-  it('deploys to env=staging hosts; env=prod, the whole fleet and a rollback are refused naming the scope, nothing changed', async () => {
+  it('deploys to env=staging hosts and commands its own rollout; env=prod, the whole fleet, a rollback and another rollout are refused naming the scope, nothing changed', async () => {
     const c = controllerClients(ctl.grpc, await creds());
     const stg = await FakeHost.connect(nats.url, 'shop-stg-01', { labels: { env: 'staging' } });
     const prd = await FakeHost.connect(nats.url, 'shop-prd-01', { labels: { env: 'prod' } });
@@ -251,10 +251,15 @@ describe('a grant scoped to hosts by selector', () => {
       await waitUntil('shop-stg-01 assigned', () => stg.assignments.length > 0);
       expect((await stg.sync()).assignment).not.toBeNull();
       expect((await prd.sync()).assignment).toBeNull();
-      // A command to the running rollout reaches the app as a whole: an unscoped grant ends it.
-      const abort = await refusal(call(c, 'RolloutCommand', { id: done.rollout_id, command: 'abort', no_revert: true }, deployer));
-      expect(abort.code).toBe(grpc.status.PERMISSION_DENIED);
-      await call(c, 'RolloutCommand', { id: done.rollout_id, command: 'abort', no_revert: true }, bearer(TOKENS.admin));
+      // A rollout command is judged by the rollout's own selector: its own staging rollout, yes.
+      await call(c, 'RolloutCommand', { id: done.rollout_id, command: 'abort', no_revert: true }, deployer);
+      const fleetWide = await call<{ rollout_id: string }>(c, 'Deploy', { app: 'shop', version: '1.0.0', selector: '' }, bearer(TOKENS.admin));
+      const pause = await refusal(call(c, 'RolloutCommand', { id: fleetWide.rollout_id, command: 'pause' }, deployer));
+      expect(pause.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(pause.details).toMatch(/RolloutCommand reaches every host \(empty selector\)/);
+      const states = await call<{ rollouts: Array<{ id: string; status: string }> }>(c, 'ListRollouts', { app: 'shop' }, deployer);
+      expect(states.rollouts.map((x) => [x.id, x.status])).toEqual([[fleetWide.rollout_id, 'running'], [done.rollout_id, 'aborted']]);
+      await call(c, 'RolloutCommand', { id: fleetWide.rollout_id, command: 'abort', no_revert: true }, bearer(TOKENS.admin));
 
       const who = await cli('whoami', '--controller', ctl.grpc, '--tls-ca', join(pki, 'ca.pem'), '--token', TOKENS.shopStaging);
       expect(who.code, who.stdout).toBe(0);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PermissionDeniedError, parseSelector } from '@flotilla/shared';
 import type { Caller } from './caller.js';
+import { controlGuard } from './call-policy.js';
 import { operatorsSchema } from './config.js';
 import { targetsOfSelector, withinScope, type HostScope } from './host-scope.js';
 import { CONTROL_RULES } from './methods.js';
@@ -62,7 +63,7 @@ describe('authorize with a host-scoped grant', () => {
     expect(check('Deploy', { app: 'web' })).toThrow(PermissionDeniedError);
   });
 
-  it('is refused what reaches all of an app: rollback, rollout commands, deleting versions', () => {
+  it('is refused what reaches all of an app: rollback, rollout commands (without the rollout), deleting versions', () => {
     expect(check('Rollback', { app: 'web' })).toThrow(/Rollback reaches all of the app's hosts/);
     expect(check('RolloutCommand', { id: 'web-3', command: 'abort' })).toThrow(PermissionDeniedError);
     expect(check('RemoveArtifact', { app: 'web', version: '1.0.0' })).toThrow(PermissionDeniedError);
@@ -98,5 +99,41 @@ describe('operators config: selector', () => {
       expect(r.success).toBe(false);
       expect(r.error!.issues[0]!.path).toEqual([0, 'roles', 0, 'selector']);
     }
+  });
+});
+
+describe('controlGuard: a rollout command judged by the rollout\'s own selector', () => {
+  const selectors: Record<string, string> = { 'web-1': 'env=staging', 'web-2': 'env=prod', 'web-3': '' };
+  const reads: string[] = [];
+  const guard = controlGuard({
+    authenticate: (creds) => {
+      const grants =
+        creds.authorization === 'Bearer scoped'
+          ? [{ role: 'deployer' as const, apps: ['web'], hosts: scope('env=staging') }]
+          : [{ role: 'deployer' as const, apps: ['web'] }];
+      return { kind: 'operator', name: 'sam', via: 'token', policy: { name: 'sam', grants } };
+    },
+    hostArtifacts: { allowed: async () => false },
+    rolloutSelector: async (id) => {
+      reads.push(id);
+      if (id === 'web-9') throw new Error('store unreachable');
+      return selectors[id];
+    },
+  });
+  const command = (token: string, id: string) => guard('RolloutCommand', { authorization: `Bearer ${token}` }, { id, command: 'abort' });
+
+  it('lets a scoped deployer command a rollout within its scope, and no other', async () => {
+    await expect(command('scoped', 'web-1')).resolves.toMatchObject({ name: 'sam' });
+    await expect(command('scoped', 'web-2')).rejects.toThrow(/only on hosts selected by "env=staging"; RolloutCommand reaches the hosts its selector picks/);
+    await expect(command('scoped', 'web-3')).rejects.toThrow(/every host \(empty selector\)/);
+    // Unknown, or unreadable: the refusal stands.
+    await expect(command('scoped', 'web-7')).rejects.toThrow(/RolloutCommand reaches all of the app's hosts/);
+    await expect(command('scoped', 'web-9')).rejects.toThrow(PermissionDeniedError);
+  });
+
+  it('reads no rollout for an unscoped grant', () => {
+    reads.length = 0;
+    expect(command('plain', 'web-2')).toMatchObject({ name: 'sam' });
+    expect(reads).toEqual([]);
   });
 });

@@ -10,6 +10,12 @@ export interface MethodRule {
   readonly permission: Permission | 'authenticated';
   readonly appOf: (request: Record<string, unknown>) => string | undefined;
   readonly targetsOf?: (request: Record<string, unknown>) => Targets;
+  /**
+   * A call about one rollout: when its targets (taken as the whole fleet) are not within the
+   * caller's scope, the guard reads the rollout's own selector and judges the call by that
+   * (call-policy.ts), so a team scoped to staging can pause or abort its own staging rollout.
+   */
+  readonly rolloutOf?: (request: Record<string, unknown>) => string | undefined;
 }
 
 const text = (v: unknown): string => (typeof v === 'string' ? v.trim() : '');
@@ -29,12 +35,9 @@ const byRollout = (r: Record<string, unknown>) => {
 };
 const none = () => undefined;
 const bySelector = (r: Record<string, unknown>): Targets => targetsOfSelector(typeof r['selector'] === 'string' ? r['selector'] : '');
-/**
- * The rollout record holds its selector, but reading it would put a store read in front of every
- * command; a command (or a rollback) is taken as reaching all of the app's hosts, which only an
- * unscoped grant may do.
- */
+/** Calls that carry no selector and act on all of an app's hosts (or on hosts of every app). */
 const fleet = (): Targets => ({ kind: 'fleet' });
+const rolloutIdOf = (r: Record<string, unknown>) => text(r['id']) || undefined;
 
 /**
  * Every method of the Control service and what it needs. A method missing here is refused for
@@ -51,7 +54,7 @@ export const CONTROL_RULES: Readonly<Record<string, MethodRule>> = Object.freeze
   ListEvents: { permission: 'view', appOf: byApp },
   Deploy: { permission: 'deploy', appOf: byApp, targetsOf: bySelector },
   StartRollout: { permission: 'deploy', appOf: byApp, targetsOf: bySelector },
-  RolloutCommand: { permission: 'deploy', appOf: byRollout, targetsOf: fleet },
+  RolloutCommand: { permission: 'deploy', appOf: byRollout, targetsOf: fleet, rolloutOf: rolloutIdOf },
   Rollback: { permission: 'deploy', appOf: byApp, targetsOf: fleet },
   // Retention never deletes a protected version, so pruning is the artifact owners' job (push).
   // Deleting a version removes it for every host (another scope's next deploy or rollback), so a
