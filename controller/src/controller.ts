@@ -316,6 +316,7 @@ export class Controller {
           currentAssignment: (hostId) => assignments.current(hostId)?.assignment,
           artifactSha256: async (app, version) => (await artifacts.get(app, version))?.sha256,
         }),
+        rolloutSelector: async (id: string) => (await rollouts.get({ id }).catch(() => undefined))?.spec.selector,
       };
       const tls = config.tls ? await ReloadableTls.load(config.tls, root.child({ component: 'tls' })) : undefined;
       tls?.watchFiles();

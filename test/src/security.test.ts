@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ControllerProcess,
+  FakeHost,
   bearer,
   controllerClients,
   controllerTestDir,
@@ -37,7 +38,7 @@ let release: TestKeyPair;
 let controllerKey: TestKeyPair;
 let ctl: ControllerProcess;
 
-const TOKENS = { viewer: 'viewer-token-0123456789', webDeployer: 'web-deployer-token-0123456789', admin: 'admin-token-0123456789', promWeb: 'prom-web-token-0123456789' };
+const TOKENS = { viewer: 'viewer-token-0123456789', webDeployer: 'web-deployer-token-0123456789', shopStaging: 'shop-staging-token-0123456789', admin: 'admin-token-0123456789', promWeb: 'prom-web-token-0123456789' };
 const hash = (t: string) => createHash('sha256').update(t).digest('hex');
 
 async function cli(...args: string[]): Promise<{ stdout: string; code: number }> {
@@ -105,6 +106,9 @@ beforeAll(async () => {
       `  - name: webdev`,
       `    tokenSha256: ${hash(TOKENS.webDeployer)}`,
       '    roles: [{ role: deployer, apps: [web] }]',
+      `  - name: shopstaging`,
+      `    tokenSha256: ${hash(TOKENS.shopStaging)}`,
+      '    roles: [{ role: deployer, apps: [shop], selector: "env=staging" }]',
       `  - name: root`,
       `    tokenSha256: ${hash(TOKENS.admin)}`,
       '    roles: [{ role: admin }]',
@@ -207,6 +211,64 @@ describe('operator calls', () => {
     const none = await cli('whoami', '--controller', ctl.grpc, '--tls-ca', join(pki, 'ca.pem'));
     expect(none.code).not.toBe(0);
     expect(none.stdout).toMatch(/requires an API token or a client certificate/);
+  });
+});
+
+describe('a grant scoped to hosts by selector', () => {
+  it('deploys to env=staging hosts and commands its own rollout; env=prod, the whole fleet, a rollback and another rollout are refused naming the scope, nothing changed', async () => {
+    const c = controllerClients(ctl.grpc, await creds());
+    const stg = await FakeHost.connect(nats.url, 'shop-stg-01', { labels: { env: 'staging' } });
+    const prd = await FakeHost.connect(nats.url, 'shop-prd-01', { labels: { env: 'prod' } });
+    const deployer = bearer(TOKENS.shopStaging);
+    try {
+      for (const h of [stg, prd]) {
+        h.announce();
+        h.startHeartbeats();
+      }
+      await waitUntil('both shop hosts registered', async () => {
+        const r = await call<{ hosts: unknown[] }>(c, 'ListHosts', { selector: 'env' }, bearer(TOKENS.admin));
+        return r.hosts.length >= 2;
+      });
+      // Pushing changes no host, so the scoped grant may upload its app's releases.
+      const bytes = await releaseTarball(join(dir, 'shop'));
+      await uploadArtifact(c.artifacts, signArtifact(bytes, 'shop', '1.0.0', release.signer), bytes, { metadata: deployer });
+
+      for (const selector of ['env=prod', '', 'zone=a']) {
+        const refused = await refusal(call(c, 'Deploy', { app: 'shop', version: '1.0.0', selector }, deployer));
+        expect(refused.code, selector).toBe(grpc.status.PERMISSION_DENIED);
+        expect(refused.details).toMatch(/operator "shopstaging" holds "deploy" on app "shop" only on hosts selected by "env=staging"/);
+      }
+      const rollout = await refusal(call(c, 'StartRollout', { app: 'shop', version: '1.0.0', selector: '' }, deployer));
+      expect(rollout.code).toBe(grpc.status.PERMISSION_DENIED);
+      const rollback = await refusal(call(c, 'Rollback', { app: 'shop' }, deployer));
+      expect(rollback.details).toMatch(/Rollback reaches all of the app's hosts, which is not within that scope/);
+      // Nothing changed: no rollout of shop, no assignment for either host.
+      expect((await call<{ rollouts: unknown[] }>(c, 'ListRollouts', { app: 'shop' }, deployer)).rollouts).toEqual([]);
+      expect((await prd.sync()).assignment).toBeNull();
+      expect((await stg.sync()).assignment).toBeNull();
+
+      const done = await call<{ rollout_id: string }>(c, 'Deploy', { app: 'shop', version: '1.0.0', selector: 'env=staging' }, deployer);
+      await waitUntil('shop-stg-01 assigned', () => stg.assignments.length > 0);
+      expect((await stg.sync()).assignment).not.toBeNull();
+      expect((await prd.sync()).assignment).toBeNull();
+      // A rollout command is judged by the rollout's own selector: its own staging rollout, yes.
+      await call(c, 'RolloutCommand', { id: done.rollout_id, command: 'abort', no_revert: true }, deployer);
+      const fleetWide = await call<{ rollout_id: string }>(c, 'Deploy', { app: 'shop', version: '1.0.0', selector: '' }, bearer(TOKENS.admin));
+      const pause = await refusal(call(c, 'RolloutCommand', { id: fleetWide.rollout_id, command: 'pause' }, deployer));
+      expect(pause.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(pause.details).toMatch(/RolloutCommand reaches every host \(empty selector\)/);
+      const states = await call<{ rollouts: Array<{ id: string; status: string }> }>(c, 'ListRollouts', { app: 'shop' }, deployer);
+      expect(states.rollouts.map((x) => [x.id, x.status])).toEqual([[fleetWide.rollout_id, 'running'], [done.rollout_id, 'aborted']]);
+      await call(c, 'RolloutCommand', { id: fleetWide.rollout_id, command: 'abort', no_revert: true }, bearer(TOKENS.admin));
+
+      const who = await cli('whoami', '--controller', ctl.grpc, '--tls-ca', join(pki, 'ca.pem'), '--token', TOKENS.shopStaging);
+      expect(who.code, who.stdout).toBe(0);
+      expect(who.stdout).toContain('deployer on shop (writes to hosts env=staging only)');
+    } finally {
+      await stg.close();
+      await prd.close();
+      c.close();
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import { PermissionDeniedError } from '@flotilla/shared';
 import type { CallCredentials } from './authenticate.js';
 import type { Caller } from './caller.js';
 import type { HostArtifacts } from './host-artifacts.js';
+import { targetsOfSelector } from './host-scope.js';
 import { CONTROL_RULES } from './methods.js';
 import { authorize, authorizeSomewhere } from './policy.js';
 
@@ -15,6 +16,8 @@ export type CallGuard = (method: string, creds: CallCredentials, request: Record
 export interface CallPolicyDeps {
   authenticate(creds: CallCredentials): Caller;
   hostArtifacts: Pick<HostArtifacts, 'allowed'>;
+  /** The selector a rollout was started with; undefined for an unknown rollout. */
+  rolloutSelector?(id: string): Promise<string | undefined>;
 }
 
 /** The Control service's guard: authenticate, then the method's rule (see methods.ts). */
@@ -23,8 +26,29 @@ export function controlGuard(deps: CallPolicyDeps): CallGuard {
     const caller = deps.authenticate(creds);
     const rule = CONTROL_RULES[method];
     if (!rule) throw new PermissionDeniedError(`${method} has no access rule; nobody may call it`);
-    if (rule.permission !== 'authenticated') authorize(caller, { permission: rule.permission, app: rule.appOf(request ?? {}) }, method);
-    return caller;
+    if (rule.permission === 'authenticated') return caller;
+    const r = request ?? {};
+    const need = { permission: rule.permission, app: rule.appOf(r), targets: rule.targetsOf?.(r) };
+    const rolloutId = rule.rolloutOf?.(r);
+    const lookup = deps.rolloutSelector;
+    try {
+      authorize(caller, need, method);
+      return caller;
+    } catch (refused) {
+      // Only a host-scoped caller gets here with a chance; the store read happens for it alone,
+      // and an unknown rollout (or a failed read) keeps the first refusal.
+      if (rolloutId === undefined || lookup === undefined || caller.kind !== 'operator') throw refused;
+      return lookup(rolloutId).then(
+        (selector) => {
+          if (selector === undefined) throw refused;
+          authorize(caller, { ...need, targets: targetsOfSelector(selector) }, method);
+          return caller;
+        },
+        () => {
+          throw refused;
+        },
+      );
+    }
   };
 }
 

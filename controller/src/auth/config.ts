@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '@flotilla/shared';
-import { ROLES, type OperatorPolicy } from './roles.js';
+import { ConfigError, parseSelector } from '@flotilla/shared';
+import { ROLES, type OperatorPolicy, type RoleGrant } from './roles.js';
 
 /** The controller's TLS files: its own certificate and key, and the CA its clients' certificates chain to. */
 export interface TlsFiles {
@@ -23,9 +23,20 @@ const grantSchema = z
   .object({
     role: z.enum(ROLES),
     apps: z.array(z.string().min(1)).min(1).optional(),
+    // A label selector; the grant's writes reach only the hosts it picks. Absent: every host.
+    selector: z.string().trim().min(1, 'give a label selector such as env=staging, or leave selector out').optional(),
   })
   .strict()
-  .transform((g) => ({ role: g.role, apps: !g.apps || g.apps.includes('*') ? ('*' as const) : g.apps }));
+  .transform((g, ctx): RoleGrant => {
+    const apps = !g.apps || g.apps.includes('*') ? ('*' as const) : g.apps;
+    if (g.selector === undefined) return { role: g.role, apps };
+    try {
+      return { role: g.role, apps, hosts: { text: g.selector, terms: parseSelector(g.selector) } };
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['selector'], message: err instanceof Error ? err.message : 'not a label selector' });
+      return z.NEVER;
+    }
+  });
 
 export const operatorsSchema = z
   .array(

@@ -1,7 +1,10 @@
+import type { HostScope } from './host-scope.js';
+
 /**
  * What an operator may do. A permission is one kind of act; a role is a fixed bundle of them;
  * a grant gives a role over some apps. Kept small on purpose: three roles cover who looks, who
- * ships and who administers, and a grant's app list is how a team is kept to its own apps.
+ * ships and who administers; a grant's app list keeps a team to its own apps, and its selector
+ * to its own hosts (staging, one zone).
  */
 export const PERMISSIONS = ['view', 'push', 'deploy', 'admin'] as const;
 /**
@@ -21,10 +24,14 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = O
   admin: ['view', 'push', 'deploy', 'admin'],
 });
 
-/** A role over some apps; `apps: '*'` is every app, present and future. */
+/**
+ * A role over some apps; `apps: '*'` is every app, present and future. With `hosts`, the role's
+ * writes reach only hosts that selector picks (reads are not narrowed); see policy.ts.
+ */
 export interface RoleGrant {
   readonly role: Role;
   readonly apps: '*' | readonly string[];
+  readonly hosts?: HostScope;
 }
 
 /** An operator as the controller's config names it. */

@@ -43,7 +43,7 @@ export function identityService(deps: IdentityServiceDeps): Pick<ControlHandlers
             kind: 'operator',
             name: caller.name,
             via: caller.via,
-            roles: caller.policy.grants.map((g) => ({ role: g.role, apps: g.apps === '*' ? ['*'] : [...g.apps] })),
+            roles: caller.policy.grants.map((g) => ({ role: g.role, apps: g.apps === '*' ? ['*'] : [...g.apps], selector: g.hosts?.text ?? '' })),
           });
         case 'host':
           return callback(null, { kind: 'host', name: caller.hostId, via: 'certificate', roles: [] });

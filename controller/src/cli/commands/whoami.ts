@@ -16,7 +16,8 @@ export async function whoami(opts: RawGlobalOptions, ctx: CliContext): Promise<n
       ctx.out.write('nobody: this controller runs open (no credentials needed)\n');
       return EXIT.OK;
     }
-    const roles = me.roles.map((r) => `${r.role} on ${r.apps.join(',')}`).join('; ') || 'none';
+    const roles =
+      me.roles.map((r) => `${r.role} on ${r.apps.join(',')}${r.selector ? ` (writes to hosts ${r.selector} only)` : ''}`).join('; ') || 'none';
     ctx.out.write(`${me.kind}:${me.name} (by ${me.via})\nroles: ${roles}\n`);
     return EXIT.OK;
   });

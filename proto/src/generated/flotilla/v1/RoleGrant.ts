@@ -4,9 +4,11 @@
 export interface RoleGrant {
   'role'?: (string);
   'apps'?: (string)[];
+  'selector'?: (string);
 }
 
 export interface RoleGrant__Output {
   'role': (string);
   'apps': (string)[];
+  'selector': (string);
 }
