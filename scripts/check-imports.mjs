@@ -49,6 +49,7 @@ export const LAYERS = {
     'config.ts': 0,
     'alarms/config.ts': 0,
     'auth/roles.ts': 0,
+    'auth/host-scope.ts': 0,
     'auth/config.ts': 0,
     'auth/alert-sources.ts': 0,
     'limits-config.ts': 0,
