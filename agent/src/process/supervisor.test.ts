@@ -83,6 +83,14 @@ async function childPid(): Promise<number> {
   return Number(readFileSync(file, 'utf8').trim());
 }
 const node = (script: string) => [process.execPath, '-e', script];
+/** The program a pid runs now (its /proc comm), or null once it is gone. */
+const commOf = (pid: number): string | null => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+};
 const states = (changes: ProcessSnapshot[]) => changes.map((c) => c.processState);
 
 describe('AppSupervisor start and stop', () => {
@@ -152,7 +160,11 @@ describe('AppSupervisor start and stop', () => {
       stop: { signal: 'SIGUSR2', timeout: '10s' },
     });
     await sup.start();
-    const childIdentity = identityOf(await childPid());
+    const pid = await childPid();
+    // $! is known as soon as the shell forks, before the child has become `sleep`: a signal in
+    // that window reaches a shell copy about to exec, which loses it. Stop once it is sleep.
+    await waitFor('the child to be running sleep', () => commOf(pid) === 'sleep');
+    const childIdentity = identityOf(pid);
     expect(childIdentity).not.toBeNull();
     await sup.stop();
     expect(await readFile(join(releaseDir, 'stopped'), 'utf8')).toBe('got-usr2\n');
