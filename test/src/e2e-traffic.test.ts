@@ -193,11 +193,18 @@ describe('rollout start --traffic through nginx', () => {
     const w = await answers(300);
     expect(byVersion(w)['4.0.0'] ?? 0).toBeGreaterThan(0);
 
+    const alertAtMs = Date.now();
     const reply = await fireAlertmanager(fleet.controller.http, TOKEN, 'demo');
     expect(reply.status).toBe(202);
+    // When the agent recorded all of the traffic back on 2.0.0 (state.json, polled every 20 ms).
+    await waitUntil('the weight back on 2.0.0', async () => {
+      const s = await saved();
+      return s.activeVersion === '2.0.0' && s.traffic?.weight === 100;
+    }, { timeoutMs: 30_000, intervalMs: 20 });
+    const backMs = Date.now() - alertAtMs;
     expect(reply.body.apps).toEqual([expect.objectContaining({ app: 'demo', action: 'reverted', rolloutId: id, toVersion: '2.0.0' })]);
     const failed = await expectRevertedTo('2.0.0', oldPid, '4.0.0', failedBefore);
     expect(await rollout(id)).toMatchObject({ status: 'reverted', ended_by: 'alarm:alertmanager' });
-    console.log(`e2e-traffic: alert at 10%: ${failed} failed requests`);
+    console.log(`e2e-traffic: alert at 10%: all of the traffic back on 2.0.0 ${backMs} ms after the webhook was posted; ${failed} failed requests`);
   });
 });
