@@ -4,10 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
 import { renderUpstream, upstreamName } from '@flotilla/agent';
 import { freePort, tempDir } from './agent-process.js';
+import { fireAlertmanager } from './alerts.js';
 import { Nginx, nginxAvailable } from './bench/nginx.js';
 import { waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 import { LoadGenerator, type LoadCounts } from './load.js';
+
+const TOKEN = 'e2e-traffic-alerts-token-0123456789ab';
 
 // `flotilla rollout start --traffic` end to end: a real controller, an agent driving Debian's
 // nginx, the demo app in two slots, and a load generator through nginx checking every answer.
@@ -42,6 +45,32 @@ function byVersion(w: LoadCounts): Record<string, number> {
 async function answers(n: number): Promise<LoadCounts> {
   await waitUntil('nginx old workers to finish', async () => (await nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
   return load.next(n);
+}
+
+async function startTraffic(version: string, ...flags: string[]): Promise<string> {
+  const started = await fleet.run(['rollout', 'start', `demo@${version}`, '--canary', '1', '--min-healthy-time', '1s', '--traffic', '10%,50%,100%', ...flags, '--json']);
+  return (JSON.parse(started.stdout) as { rollout: Rollout__Output }).rollout.id;
+}
+
+/**
+ * After a revert: all of the traffic back on `stable`, served by the process that ran before the
+ * rollout (`pid`), the bad version gone from beside it, and every request that failed since
+ * `failedBefore` answered by the bad version itself. Returns how many failed.
+ */
+async function expectRevertedTo(stable: string, pid: number, bad: string, failedBefore: number): Promise<number> {
+  await waitUntil(`all of the traffic back on ${stable}`, async () => {
+    const s = await saved();
+    return s.activeVersion === stable && s.traffic?.weight === 100 && s.traffic.beside === null;
+  }, { timeoutMs: 60_000, intervalMs: 100 });
+  const s = await saved();
+  expect(s.process?.pid).toBe(pid);
+  expect(alive(pid)).toBe(true);
+  const clean = await answers(300);
+  expect(Object.keys(byVersion(clean))).toEqual([stable]);
+  expect(clean.failed).toBe(0);
+  const failed = load.failures.slice(failedBefore);
+  expect(failed.filter((f) => !f.what.includes(`"version":"${bad}"`))).toEqual([]);
+  return failed.length;
 }
 
 async function rollout(id: string): Promise<Rollout__Output> {
@@ -85,6 +114,7 @@ beforeAll(async () => {
     dir: join(dir, 'fleet'),
     agents: 1,
     heartbeatInterval: '500ms',
+    controllerEnv: { FLOTILLA_ALERTS_TOKEN: TOKEN },
     stable: '1.0.0',
     agentArgs: () => ['--config', config],
     manifest: { traffic: { slots: ports.map((port) => ({ port })) } },
@@ -128,5 +158,53 @@ describe('rollout start --traffic through nginx', () => {
     await waitUntil('the 1.0.0 process to end', () => !alive(oldPid), { timeoutMs: 20_000 });
     expect(Object.keys(byVersion(await answers(300)))).toEqual(['2.0.0']);
     expect(load.failures).toEqual([]);
+  });
+
+  it('reverts a version whose health check starts failing at 10%: the old process keeps its PID and gets all of the traffic back', async () => {
+    const oldPid = (await saved()).process!.pid;
+    const failedBefore = load.failures.length;
+    const before = load.counts();
+    // Healthy long enough to pass its first check and take 10% of the requests, then /healthz
+    // answers 500 (the demo's `unhealthy-after`): the health gate trips during the canary bake.
+    await fleet.push('3.0.0', 'unhealthy-after', { DEMO_HEALTHY_FOR: '4' });
+    const id = await startTraffic('3.0.0', '--canary-bake', '1m');
+    const ended = await waitUntil('the rollout to be reverted', async () => {
+      const r = await rollout(id);
+      return r.status === 'reverted' || r.status === 'failed' ? r : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 250 });
+    expect(ended.status, JSON.stringify(ended.log)).toBe('reverted');
+    const failed = await expectRevertedTo('2.0.0', oldPid, '3.0.0', failedBefore);
+    const during = byVersion(LoadGenerator.between(before, load.counts()));
+    // It did serve: the revert took traffic away from a version that had some.
+    expect(during['3.0.0'] ?? 0).toBeGreaterThan(0);
+    console.log(`e2e-traffic: bad version at 10% answered ${during['3.0.0']} requests; ${failed} failed, all answered by it`);
+  });
+
+  it('an Alertmanager alert during a traffic step puts all of the traffic back on the old process at once', async () => {
+    const oldPid = (await saved()).process!.pid;
+    const failedBefore = load.failures.length;
+    await fleet.push('4.0.0');
+    // A bake long enough that the alert finds the canary at 10%.
+    const id = await startTraffic('4.0.0', '--canary-bake', '5m');
+    await waitUntil('4.0.0 at 10%', async () => {
+      const s = await saved();
+      return s.activeVersion === '4.0.0' && s.traffic?.weight === 10;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    const w = await answers(300);
+    expect(byVersion(w)['4.0.0'] ?? 0).toBeGreaterThan(0);
+
+    const alertAtMs = Date.now();
+    const reply = await fireAlertmanager(fleet.controller.http, TOKEN, 'demo');
+    expect(reply.status).toBe(202);
+    // When the agent recorded all of the traffic back on 2.0.0 (state.json, polled every 20 ms).
+    await waitUntil('the weight back on 2.0.0', async () => {
+      const s = await saved();
+      return s.activeVersion === '2.0.0' && s.traffic?.weight === 100;
+    }, { timeoutMs: 30_000, intervalMs: 20 });
+    const backMs = Date.now() - alertAtMs;
+    expect(reply.body.apps).toEqual([expect.objectContaining({ app: 'demo', action: 'reverted', rolloutId: id, toVersion: '2.0.0' })]);
+    const failed = await expectRevertedTo('2.0.0', oldPid, '4.0.0', failedBefore);
+    expect(await rollout(id)).toMatchObject({ status: 'reverted', ended_by: 'alarm:alertmanager' });
+    console.log(`e2e-traffic: alert at 10%: all of the traffic back on 2.0.0 ${backMs} ms after the webhook was posted; ${failed} failed requests`);
   });
 });

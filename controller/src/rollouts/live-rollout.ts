@@ -52,7 +52,10 @@ interface Queued {
 
 /** What in a host's report the engine looks at, as one string: equal strings, same decision. */
 export function reportKey(r: AppStatusReport): string {
-  return JSON.stringify([r.desiredVersion, r.activeVersion, r.installVersion, r.installPhase, r.processState, r.health, r.restarts, r.error]);
+  // The applied traffic weight is part of it: under traffic steps a canary host passes only once
+  // its report carries the step's weight, which often arrives in a heartbeat that differs from
+  // the last one fed in nothing else.
+  return JSON.stringify([r.desiredVersion, r.activeVersion, r.installVersion, r.installPhase, r.processState, r.health, r.restarts, r.error, r.trafficWeight]);
 }
 
 /**
