@@ -183,6 +183,15 @@ describe('HostRegistry', () => {
     expect(await t.registry.handleHeartbeat(heartbeat('h1', 3))).toBe(false);
   });
 
+  it('keeps the newer app report when it only adds an optional field (the applied traffic weight)', async () => {
+    const t = await setup();
+    const web = { app: 'web', desiredVersion: '1.0.0', activeVersion: '1.0.0', processState: 'running' as const, pid: 10, restarts: 0,
+      health: 'healthy' as const, healthSinceMs: 5, installPhase: 'idle' as const, installVersion: null, error: null, updatedAtMs: 5 };
+    await t.registry.handleHeartbeat(heartbeat('h1', 1, { apps: [web] }));
+    await t.registry.handleHeartbeat(heartbeat('h1', 2, { apps: [{ ...web, trafficWeight: 10 }] }));
+    expect(t.registry.get('h1')?.live?.apps[0]?.trafficWeight).toBe(10);
+  });
+
   it('lists the hosts a filter keeps, sorted by id', async () => {
     const t = await setup();
     for (const [id, zone] of [['h3', 'a'], ['h1', 'b'], ['h2', 'a'], ['h0', 'a']] as const) {

@@ -496,9 +496,14 @@ function sameReports(a: readonly AppStatusReport[], b: readonly AppStatusReport[
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as AppStatusReport;
     const y = b[i] as AppStatusReport;
+    let fields = 0;
     for (const field in x) {
+      fields++;
       if (x[field as keyof AppStatusReport] !== y[field as keyof AppStatusReport]) return false;
     }
+    // A key only the newer report has (an optional one such as trafficWeight) is a change too.
+    for (const _ in y) fields--;
+    if (fields !== 0) return false;
   }
   return true;
 }
