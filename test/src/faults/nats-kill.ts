@@ -19,12 +19,14 @@ export interface FaultFleetOptions {
   /** @default 3 */
   agents?: number;
   log?: (message: string) => void;
+  /** More environment for the controller (FLOTILLA_ALERTS_TOKEN, say). */
+  controllerEnv?: Record<string, string>;
 }
 
 /** A real fleet with demo 1.0.0 deployed and 2.0.0 pushed: both versions to walk between. */
 export async function startFaultFleet(opts: FaultFleetOptions = {}): Promise<Fleet> {
   const agents = opts.agents ?? 3;
-  const fleet = await Fleet.start({ agents, heartbeatInterval: '500ms', logLevel: 'warn' });
+  const fleet = await Fleet.start({ agents, heartbeatInterval: '500ms', logLevel: 'warn', ...(opts.controllerEnv ? { controllerEnv: opts.controllerEnv } : {}) });
   try {
     await waitUntil('every host up', async () => (await fleet.hosts()).filter((h) => h.state === 'up').length === agents, {
       timeoutMs: 60_000,
