@@ -18,6 +18,8 @@ export interface ControllerKillTry {
   readonly problems: string[];
   /** Hosts assigned more than once for one step (a subset of problems, counted for the table). */
   readonly duplicates: number;
+  /** Hosts not holding the assignment the controller recorded. */
+  readonly lostAcks: number;
   /** Alarm revert with no alarm event in `flotilla events`. */
   readonly lostEvents: number;
   readonly ms: number;
@@ -42,6 +44,7 @@ export async function controllerKillTry(fleet: Fleet, point: ControllerKillPoint
   const problems: string[] = [];
   let duplicates = 0;
   let lostEvents = 0;
+  let lostAcks = 0;
   const before = await fleet.seqs();
   const from = (await fleet.answer(0))?.version ?? '1.0.0';
   const version = from === '2.0.0' ? '1.0.0' : '2.0.0';
@@ -85,7 +88,10 @@ export async function controllerKillTry(fleet: Fleet, point: ControllerKillPoint
     await waitUntil('every host to hold its recorded assignment', async () => (await fleet.hosts()).every((h) => h.accepted_seq === h.assignment_seq), {
       timeoutMs: 30_000,
       intervalMs: 200,
-    }).catch(() => problems.push('a host does not hold the assignment the controller recorded'));
+    }).catch(() => {
+      lostAcks++;
+      problems.push('a host does not hold the assignment the controller recorded');
+    });
     const after = await fleet.seqs();
     const touched = new Set(done.steps.filter((s) => Number(s.started_at_ms) > 0).flatMap((s) => s.host_ids));
     for (const [host, was] of before) {
@@ -107,5 +113,5 @@ export async function controllerKillTry(fleet: Fleet, point: ControllerKillPoint
   } catch (err) {
     problems.push(err instanceof Error ? (err.message.split('\n')[0] as string) : String(err));
   }
-  return { point, rolloutId: id, problems, duplicates, lostEvents, ms: Date.now() - started };
+  return { point, rolloutId: id, problems, duplicates, lostAcks, lostEvents, ms: Date.now() - started };
 }

@@ -21,6 +21,8 @@ export interface PartitionTry {
   readonly stranded: number;
   /** Hosts found running two processes of the app. */
   readonly duplicates: number;
+  /** Hosts not holding the assignment the controller recorded after the heal. */
+  readonly lostAcks: number;
   readonly ms: number;
 }
 
@@ -64,6 +66,7 @@ export async function partitionTry(pf: PartitionFleet): Promise<PartitionTry> {
   const problems: string[] = [];
   let stranded = 0;
   let duplicates = 0;
+  let lostAcks = 0;
   const hostId = fleet.agents[behind]!.hostId;
   const from = (await fleet.answer(0))?.version ?? '1.0.0';
   const version = from === '2.0.0' ? '1.0.0' : '2.0.0';
@@ -94,7 +97,10 @@ export async function partitionTry(pf: PartitionFleet): Promise<PartitionTry> {
     await waitUntil('every host to hold its recorded assignment', async () => (await fleet.hosts()).every((h) => h.accepted_seq === h.assignment_seq), {
       timeoutMs: 60_000,
       intervalMs: 200,
-    }).catch(() => problems.push('a host does not hold the assignment the controller recorded'));
+    }).catch(() => {
+      lostAcks++;
+      problems.push('a host does not hold the assignment the controller recorded');
+    });
     const end = done.status === 'succeeded' ? version : from;
     await fleet.waitForVersionEverywhere(end, 60_000).catch(() => undefined);
     for (let i = 0; i < fleet.agents.length; i++) {
@@ -114,5 +120,5 @@ export async function partitionTry(pf: PartitionFleet): Promise<PartitionTry> {
   } finally {
     proxy.heal();
   }
-  return { rolloutId: id, problems, stranded, duplicates, ms: Date.now() - started };
+  return { rolloutId: id, problems, stranded, duplicates, lostAcks, ms: Date.now() - started };
 }
