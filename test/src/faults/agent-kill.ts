@@ -14,6 +14,8 @@ export interface AgentKillTry {
   readonly stranded: number;
   readonly duplicates: number;
   readonly lostAcks: number;
+  /** The hook killed the agent while it started, before the deploy reached it. */
+  readonly killedEarly: boolean;
   readonly ms: number;
 }
 
@@ -29,17 +31,28 @@ export async function agentKillTry(fleet: Fleet, point: AgentKillPoint, version:
   let stranded = 0;
   let duplicates = 0;
   let lostAcks = 0;
+  let killedEarly = false;
   const victim = 0;
   try {
     await fleet.push(version);
     await fleet.agents[victim]!.process?.stop();
     const killed = fleet.startAgent(victim, { FLOTILLA_FAULT_KILL_AFTER_STEP: point });
-    await fleet.waitForHostsUp();
+    // A step can also run while the agent starts (it finishes what it finds unfinished), so the
+    // hook may kill it before it is up: then the kill came early, and it is started again plainly.
+    const up = fleet.waitForHostsUp().then(() => 'up' as const, (err: unknown) => err);
+    const first = await Promise.race([up, killed.exited.then(() => 'dead' as const)]);
+    if (first === 'dead') {
+      killedEarly = true;
+      fleet.startAgent(victim);
+      await fleet.waitForHostsUp();
+    } else if (first !== 'up') throw first;
     await fleet.run(['deploy', `demo@${version}`, '--no-wait']);
-    const exit = await Promise.race([killed.exited, new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
-    if (exit?.signal !== 'SIGKILL') problems.push(`the agent was not killed after ${point} (${exit === null ? 'still running' : `exit ${JSON.stringify(exit)}`})`);
-    if (exit === null) await killed.stop();
-    fleet.startAgent(victim);
+    if (first === 'up') {
+      const exit = await Promise.race([killed.exited, new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
+      if (exit?.signal !== 'SIGKILL') problems.push(`the agent was not killed after ${point} (${exit === null ? 'still running' : `exit ${JSON.stringify(exit)}`})`);
+      if (exit === null) await killed.stop();
+      fleet.startAgent(victim);
+    }
     await fleet.waitForVersionEverywhere(version, 90_000).catch(() => undefined);
     await waitUntil('every host to hold its recorded assignment', async () => (await fleet.hosts()).every((h) => h.accepted_seq === h.assignment_seq), {
       timeoutMs: 30_000,
@@ -67,5 +80,5 @@ export async function agentKillTry(fleet: Fleet, point: AgentKillPoint, version:
   } catch (err) {
     problems.push(err instanceof Error ? (err.message.split('\n')[0] as string) : String(err));
   }
-  return { point, version, problems, stranded, duplicates, lostAcks, ms: Date.now() - started };
+  return { point, version, problems, stranded, duplicates, lostAcks, killedEarly, ms: Date.now() - started };
 }

@@ -83,6 +83,7 @@ async function faultLoops(kinds: readonly Kind[], loops: number, log: Log): Prom
         for (let i = 0; i < loops; i++) {
           const point = AGENT_KILL_POINTS[i % AGENT_KILL_POINTS.length]!;
           const t = await agentKillTry(fleet, point, `5.0.${i}`);
+          if (t.killedEarly) log(`agent SIGKILL after ${point} ${i + 1}/${loops}: the agent died while starting, before the deploy`);
           record({ ...none, ...t, fault: `agent SIGKILL after ${point}` }, i, t.ms);
         }
       } finally {
