@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run faults -- --soak [--minutes N]`: the fault and soak runs against real local fleets
+# `npm run faults [-- --loops N]` (every fault kind) or `-- --soak [--minutes N]`: the fault and soak runs against real local fleets
 # (test/src/faults). Installs what is missing and builds first.
 set -euo pipefail
 cd "$(dirname "$0")/.."

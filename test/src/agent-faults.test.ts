@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +20,7 @@ import {
   type DemoRelease,
   type KeyFiles,
 } from './agent-process.js';
+import { markedProcesses } from './marked-processes.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
 /**
@@ -52,24 +52,6 @@ afterAll(async () => {
   await nats?.stop();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** The app processes (group leaders) an agent marked for `app`, found the way a user would: in /proc. */
-function markedProcesses(dataDir: string, app = 'demo'): number[] {
-  const mark = `FLOTILLA_AGENT_MARK=${join(dataDir, 'apps', app)}`;
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' || fields[2] !== name) continue;
-      if (readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(mark)) pids.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
 
 /** One host: its own data dir, port, heartbeat watch and agent. */
 async function host(name: string, controller: string, dataDir = join(dir, name)) {

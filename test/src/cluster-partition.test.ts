@@ -1,5 +1,4 @@
 import { writeFile } from 'node:fs/promises';
-import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet } from './agent-process.js';
@@ -8,38 +7,14 @@ import { ControllerProcess, controllerTestDir } from './controller-process.js';
 import { waitUntil } from './deadline.js';
 import { writeKeyPair } from './keys.js';
 import { startNatsCluster, type NatsCluster } from './nats-server.js';
+import { tcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 // The leader reaches NATS only through a TCP proxy this test controls; cutting the proxy
 // partitions it from the cluster. It must stop acting as leader before its lease ends, which is
 // before the other controller may take over.
 
-/** A TCP proxy to `target` that can cut every connection and refuse new ones. */
-async function tcpProxy(targetPort: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((client) => {
-    if (!open) return client.destroy();
-    const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    cut() {
-      open = false;
-      for (const s of sockets) s.destroy();
-    },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
 let cluster: NatsCluster;
-let proxy: Awaited<ReturnType<typeof tcpProxy>>;
+let proxy: TcpProxy;
 let dir: string;
 const controllers: ControllerProcess[] = [];
 

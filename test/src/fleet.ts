@@ -220,8 +220,8 @@ export class Fleet {
     });
   }
 
-  /** Starts (or restarts) agent i as a real process. */
-  startAgent(i: number): AgentProcess {
+  /** Starts (or restarts) agent i as a real process; `env` adds to its environment (a fault hook, say). */
+  startAgent(i: number, env: Record<string, string> = {}): AgentProcess {
     const a = this.agents[i];
     if (!a) throw new Error(`no agent ${i}`);
     a.process = AgentProcess.spawn({
@@ -235,15 +235,16 @@ export class Fleet {
       labels: a.labels,
       heartbeatInterval: this.opts.heartbeatInterval ?? '1s',
       extraArgs: ['--log-level', this.opts.logLevel ?? 'info', ...(typeof this.opts.agentArgs === 'function' ? this.opts.agentArgs(i) : (this.opts.agentArgs ?? []))],
-      ...(this.pki
-        ? {
-            env: {
+      env: {
+        ...env,
+        ...(this.pki
+          ? {
               FLOTILLA_TLS_CA: this.pki.ca,
               FLOTILLA_TLS_CERT: join(this.pki.dir, `host-${a.hostId}.pem`),
               FLOTILLA_TLS_KEY: join(this.pki.dir, `host-${a.hostId}-key.pem`),
-            },
-          }
-        : {}),
+            }
+          : {}),
+      },
     });
     return a.process;
   }

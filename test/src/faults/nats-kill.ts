@@ -12,6 +12,12 @@ export interface NatsKillTry {
   readonly rolloutId: string;
   /** Each a plain sentence; empty when the try survived. */
   readonly problems: string[];
+  /** Hosts off the rollout's version at the end. */
+  readonly stranded: number;
+  /** Acknowledged writes not found afterwards (a host's assignment, a seq that went back). */
+  readonly lostAcks: number;
+  /** Acknowledged rollouts missing from history. */
+  readonly lostEvents: number;
   readonly ms: number;
 }
 
@@ -19,12 +25,14 @@ export interface FaultFleetOptions {
   /** @default 3 */
   agents?: number;
   log?: (message: string) => void;
+  /** More environment for the controller (FLOTILLA_ALERTS_TOKEN, say). */
+  controllerEnv?: Record<string, string>;
 }
 
 /** A real fleet with demo 1.0.0 deployed and 2.0.0 pushed: both versions to walk between. */
 export async function startFaultFleet(opts: FaultFleetOptions = {}): Promise<Fleet> {
   const agents = opts.agents ?? 3;
-  const fleet = await Fleet.start({ agents, heartbeatInterval: '500ms', logLevel: 'warn' });
+  const fleet = await Fleet.start({ agents, heartbeatInterval: '500ms', logLevel: 'warn', ...(opts.controllerEnv ? { controllerEnv: opts.controllerEnv } : {}) });
   try {
     await waitUntil('every host up', async () => (await fleet.hosts()).filter((h) => h.state === 'up').length === agents, {
       timeoutMs: 60_000,
@@ -51,6 +59,9 @@ export async function startFaultFleet(opts: FaultFleetOptions = {}): Promise<Fle
 export async function natsKillTry(fleet: Fleet, point: NatsKillPoint): Promise<NatsKillTry> {
   const started = Date.now();
   const problems: string[] = [];
+  let stranded = 0;
+  let lostAcks = 0;
+  let lostEvents = 0;
   const before = new Map((await fleet.hosts()).map((h) => [h.host_id, Number(h.assignment_seq)]));
   const from = (await fleet.answer(0))?.version;
   const version = from === '2.0.0' ? '1.0.0' : '2.0.0';
@@ -86,19 +97,29 @@ export async function natsKillTry(fleet: Fleet, point: NatsKillPoint): Promise<N
     await fleet.restartNats('SIGKILL');
     const done = await fleet.waitForRollout(id, 'finished', (r) => ['succeeded', 'failed', 'reverted', 'aborted'].includes(r.status), 120_000);
     if (done.status !== 'succeeded') problems.push(`rollout ${id} ended ${done.status}: ${done.end_reason}`);
-    await fleet.waitForVersionEverywhere(version, 60_000).catch(() => problems.push(`not every host serves demo@${version}`));
+    await fleet.waitForVersionEverywhere(version, 60_000).catch(() => {
+      stranded++;
+      problems.push(`not every host serves demo@${version}`);
+    });
     await waitUntil(
       'every host to hold its recorded assignment',
       async () => (await fleet.hosts()).every((h) => h.accepted_seq === h.assignment_seq),
       { timeoutMs: 30_000, intervalMs: 200 },
-    ).catch(() => problems.push('a host does not hold the assignment the controller recorded'));
+    ).catch(() => {
+      lostAcks++;
+      problems.push('a host does not hold the assignment the controller recorded');
+    });
     for (const h of await fleet.hosts()) {
       const was = before.get(h.host_id) ?? 0;
+      if (Number(h.assignment_seq) <= was) lostAcks++;
       if (Number(h.assignment_seq) <= was) problems.push(`${h.host_id}: assignment seq ${h.assignment_seq}, was ${was}: the rollout's write was lost`);
     }
     const history = await fleet.cli(['history', 'demo', '--json']);
     const ids = (JSON.parse(history.stdout) as { rollouts: { id: string }[] }).rollouts.map((r) => r.id);
-    if (!ids.includes(id)) problems.push(`history lost rollout ${id}`);
+    if (!ids.includes(id)) {
+      lostEvents++;
+      problems.push(`history lost rollout ${id}`);
+    }
   } catch (err) {
     problems.push(err instanceof Error ? err.message.split('\n')[0] as string : String(err));
   } finally {
@@ -106,5 +127,5 @@ export async function natsKillTry(fleet: Fleet, point: NatsKillPoint): Promise<N
     await watcher;
   }
   for (const h of downs) problems.push(`${h} was marked down`);
-  return { point, rolloutId: id, problems, ms: Date.now() - started };
+  return { point, rolloutId: id, problems, stranded, lostAcks, lostEvents, ms: Date.now() - started };
 }
