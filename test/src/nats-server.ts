@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,13 +123,30 @@ export interface NatsCluster {
  * other, and waits until JetStream has a meta leader (an R3 bucket can only be made then).
  */
 export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number } = {}): Promise<NatsCluster> {
+  // A probed port can be taken by another process before the node binds it; the node then exits
+  // at start, and a fresh set of ports is tried (a few times, then the error stands).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size, opts);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(size: number, opts: { startTimeoutMs?: number }): Promise<NatsCluster> {
   const base = await mkdtemp(join(tmpdir(), 'flotilla-nats-cluster-'));
   const clusterPorts = await freePorts(size);
+  // Named apart from every other test cluster on the machine: cluster ports come from a probe, so
+  // a route may reach another test's node, and nats-server refuses a route whose cluster name
+  // differs instead of merging two clusters whose servers share names (JetStream then finds no
+  // peers to place a stream on). Fixed for the cluster's life: a restarted node must match.
+  const clusterName = `flotilla-${randomBytes(4).toString('hex')}`;
   const configOf = (i: number) =>
     [
-      `server_name: n${i + 1}`,
+      `server_name: ${clusterName}-n${i + 1}`,
       'cluster {',
-      '  name: flotilla',
+      `  name: ${clusterName}`,
       `  listen: 127.0.0.1:${clusterPorts[i]}`,
       // Clients keep to the servers they were given (no discovery): a test can cut one off.
       '  no_advertise: true',
