@@ -194,13 +194,48 @@ export class ArtifactStore {
       return this.files.run(record.sha256, async () => {
         // The record goes first: a crash before the file is removed leaves bytes no record names
         // (harmless, and the same bytes pushed again reuse them), never a record without bytes.
+        // The replicated copy goes last: every controller drops its cache when it sees the deletion.
         await this.opts.buckets.artifacts.delete(key);
         const shared = (await this.opts.buckets.artifacts.list()).some((e) => e.value.sha256 === record.sha256);
-        if (!shared) await rm(this.pathOf(record.sha256), { force: true });
+        if (!shared) {
+          await rm(this.pathOf(record.sha256), { force: true });
+          await this.opts.objects?.delete(record.sha256);
+        }
         this.logger.info({ app, version, sha256: record.sha256, size: record.size, bytesRemoved: !shared }, 'artifact removed');
         return { record, bytesRemoved: !shared };
       });
     });
+  }
+
+  /**
+   * Drops the cached bytes of a release deleted elsewhere (another controller ran retention),
+   * unless a record still names them: the same bytes pushed again since.
+   */
+  async dropCached(sha256: string): Promise<boolean> {
+    return this.files.run(sha256, async () => {
+      if ((await this.opts.buckets.artifacts.list()).some((e) => e.value.sha256 === sha256)) return false;
+      const path = this.pathOf(sha256);
+      if (!(await pathExists(path))) return false;
+      await rm(path, { force: true });
+      this.logger.info({ sha256 }, 'cached release dropped: deleted from the object store');
+      return true;
+    });
+  }
+
+  /**
+   * Drops every cached release no record names (deleted while this controller was down). Only
+   * with an object store: without one the cache is the only copy, and retention removes it.
+   */
+  async pruneCache(): Promise<string[]> {
+    if (!this.opts.objects) return [];
+    const named = new Set((await this.opts.buckets.artifacts.list()).map((e) => e.value.sha256));
+    const dropped: string[] = [];
+    for (const name of await readdir(this.dir)) {
+      const m = /^([0-9a-f]{64})\.tar\.gz$/.exec(name);
+      if (!m || named.has(m[1]!)) continue;
+      if (await this.dropCached(m[1]!)) dropped.push(m[1]!);
+    }
+    return dropped;
   }
 
   /** The artifact record of one version, or null. */

@@ -214,6 +214,13 @@ export class Controller {
       });
       // A data dir from before the object store holds the only copy of its releases.
       await migrateLocalReleases(artifacts.dir, objects, root.child({ component: 'artifacts' }));
+      // Releases retention deleted (on the leader) leave every controller's cache, now or, for
+      // those deleted while this one was down, at its start.
+      const stopDeletionWatch = await objects.watchDeleted((sha256) => {
+        artifacts.dropCached(sha256).catch((err: unknown) => root.warn({ err, sha256 }, 'cannot drop a deleted release from the cache'));
+      }, root.child({ component: 'artifacts' }));
+      cleanups.push(async () => stopDeletionWatch());
+      await artifacts.pruneCache();
       const hosts = await HostRegistry.load({
         bucket: store.hosts,
         downAfterMissed: config.hosts.downAfterMissed,
@@ -286,6 +293,7 @@ export class Controller {
         facts: retentionFacts({ ledger, assignments, rollouts }),
         keepVersions: config.artifacts.keepVersions,
         intervalMs: config.artifacts.gcIntervalMs,
+        leads: isLeader,
         logger: root.child({ component: 'retention' }),
       });
       const alarmMetrics = new AlarmMetrics(metrics.registry);

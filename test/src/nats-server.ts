@@ -16,6 +16,8 @@ export interface NatsServer {
   readonly port: number;
   readonly dir: string;
   readonly process: ChildProcess;
+  /** The last lines of its log, for failure messages. */
+  tail(lines?: number): string;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its directory. */
   stop(): Promise<void>;
   /** Stops the server but keeps its storage, for restart tests. */
@@ -82,6 +84,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     port,
     dir,
     process: proc.child,
+    tail: (lines) => proc.tail(lines),
     kill,
     async stop() {
       await kill();
@@ -165,9 +168,11 @@ async function startNatsClusterOnce(size: number, opts: { startTimeoutMs?: numbe
     await waitForJetStream(nodes.map((n) => n.url));
     await waitForReplicas(nodes[0]!.url, size);
   } catch (err) {
+    const logs = nodes.map((n, i) => `--- node ${i + 1} (${clusterName})\n${n.tail(25)}`).join('\n');
     await Promise.all(nodes.map((n) => n.kill('SIGKILL').catch(() => undefined)));
     await rm(base, { recursive: true, force: true });
-    throw err;
+    if (/address already in use/i.test(String(err))) throw err;
+    throw new Error(`${String(err)}\n${logs}`, { cause: err });
   }
   const urls = nodes.map((n) => n.url).join(',');
   const cluster: NatsCluster = {
@@ -178,6 +183,7 @@ async function startNatsClusterOnce(size: number, opts: { startTimeoutMs?: numbe
       port: nodes[0]!.port,
       dir: base,
       process: nodes[0]!.process,
+      tail: (lines) => nodes.map((n) => n.tail(lines)).join('\n'),
       stop: () => cluster.stop(),
       kill: async (signal) => {
         await Promise.all(nodes.map((n) => n.kill(signal)));
