@@ -127,12 +127,17 @@ export interface NatsCluster {
  */
 export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number } = {}): Promise<NatsCluster> {
   // A probed port can be taken by another process before the node binds it; the node then exits
-  // at start, and a fresh set of ports is tried (a few times, then the error stands).
+  // at start, and a fresh set of ports is tried (a few times, then the error stands). A cluster
+  // that never gets to place a replicated stream is started again the same way, its nodes' logs
+  // written out first so that the cause stays visible.
   for (let attempt = 1; ; attempt++) {
     try {
       return await startNatsClusterOnce(size, opts);
     } catch (err) {
-      if (attempt >= 3 || !/address already in use/i.test(String(err))) throw err;
+      const text = String(err);
+      const placement = /no suitable peers/i.test(text);
+      if (attempt >= 3 || !(placement || /address already in use/i.test(text))) throw err;
+      if (placement) process.stderr.write(`test NATS cluster could not place a replicated stream; starting it again:\n${text}\n`);
     }
   }
 }
