@@ -52,6 +52,8 @@ describe('the CLI over several controllers', () => {
     const exit = await push.exited;
     expect(exit.code, push.output()).toBe(0);
     expect(push.output()).toContain(sha256Hex(bytes));
+    // Cut off on the first controller, sent again to another.
+    expect(push.output()).toMatch(new RegExp(`warning: cannot reach the controller at ${first.grpc}.*; sending the upload again, whole, to 127`));
 
     // One record, and the same bytes from every controller still running.
     const survivors = fleet.controllers.filter((c) => c !== first);

@@ -61,13 +61,15 @@ describe('failoverClient uploads and watches', () => {
         },
         close: () => undefined,
       }) as unknown as ControllerClient;
-    const client = failoverClient(['a:1', 'b:1'], options, open);
+    const notes: string[] = [];
+    const client = failoverClient(['a:1', 'b:1'], options, open, (err, next) => notes.push(`${err.message} -> ${next}`));
     const chunks = async function* () {
       yield Buffer.from('ab');
       yield Buffer.from('cd');
     };
     expect(await client.upload({}, chunks)).toEqual({ from: 'b:1' });
     expect(sent).toEqual(['b:1:abcd']);
+    expect(notes).toEqual(['cannot reach the controller at a:1: Connection dropped -> b:1']);
   });
 
   it('throws a broken watch after moving on to the next controller, and opens the next watch there', async () => {

@@ -33,7 +33,13 @@ const UNARY: readonly UnaryName[] = [
  * watchRollout in rollout-view.ts) watches again, and the new stream starts with the rollout as
  * it is now.
  */
-export function failoverClient(addresses: readonly string[], options: ConnectOptions, open: (o: ConnectOptions) => ControllerClient): ControllerClient {
+export function failoverClient(
+  addresses: readonly string[],
+  options: ConnectOptions,
+  open: (o: ConnectOptions) => ControllerClient,
+  /** Told when an upload is sent again to another controller (the operator sees it take longer). */
+  onUploadAgain: (failed: UnavailableError, next: string) => void = () => {},
+): ControllerClient {
   const clients = new Map<string, ControllerClient>();
   let preferred = 0;
   const clientAt = (i: number): ControllerClient => {
@@ -42,10 +48,11 @@ export function failoverClient(addresses: readonly string[], options: ConnectOpt
     if (!c) clients.set(address, (c = open({ ...options, address })));
     return c;
   };
-  const tryEach = async <R>(call: (c: ControllerClient) => Promise<R>): Promise<R> => {
+  const tryEach = async <R>(call: (c: ControllerClient) => Promise<R>, onNext?: (failed: UnavailableError, next: string) => void): Promise<R> => {
     let last: unknown;
     for (let k = 0; k < addresses.length; k++) {
       const i = (preferred + k) % addresses.length;
+      if (last instanceof UnavailableError) onNext?.(last, addresses[i] as string);
       try {
         const result = await call(clientAt(i));
         preferred = i;
@@ -86,7 +93,7 @@ export function failoverClient(addresses: readonly string[], options: ConnectOpt
         throw last;
       },
     }),
-    upload: (...args: Parameters<ControllerClient['upload']>) => tryEach((c) => c.upload(...args)),
+    upload: (...args: Parameters<ControllerClient['upload']>) => tryEach((c) => c.upload(...args), onUploadAgain),
     close: () => {
       for (const c of clients.values()) c.close();
     },
