@@ -153,12 +153,20 @@ async function startNatsClusterOnce(size: number, opts: { startTimeoutMs?: numbe
   const configOf = (i: number) =>
     [
       `server_name: ${clusterName}-n${i + 1}`,
+      // A monitoring port of its own, read only when the cluster fails to start (/jsz below).
+      'http: "127.0.0.1:-1"',
       'cluster {',
       `  name: ${clusterName}`,
       `  listen: 127.0.0.1:${clusterPorts[i]}`,
       // Clients keep to the servers they were given (no discovery): a test can cut one off.
       '  no_advertise: true',
-      `  routes: [${clusterPorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}]`,
+      // Each pair of nodes is dialled from one side only: node i dials the nodes started before
+      // it (the first, which JetStream requires to have a route, names itself, which the server
+      // ignores). When both sides dial at once, nats-server closes one as a duplicate, and in the
+      // 2.10 we install that resolution can leave a pair without its system-account route (fixed
+      // in later servers); the likely cause of a meta leader answering "no suitable peers for
+      // placement" to R3 streams for minutes on a freshly started cluster.
+      `  routes: [${(i === 0 ? [clusterPorts[0]] : clusterPorts.slice(0, i)).map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}]`,
       '}',
     ].join('\n');
   const nodes: NatsServer[] = [];
@@ -173,7 +181,7 @@ async function startNatsClusterOnce(size: number, opts: { startTimeoutMs?: numbe
     await waitForJetStream(nodes.map((n) => n.url));
     await waitForReplicas(nodes[0]!.url, size);
   } catch (err) {
-    const logs = nodes.map((n, i) => `--- node ${i + 1} (${clusterName})\n${n.tail(25)}`).join('\n');
+    const logs = (await Promise.all(nodes.map(async (n, i) => `--- node ${i + 1} (${clusterName})\n${n.tail(25)}\n${await metaClusterView(n.dir)}`))).join('\n');
     await Promise.all(nodes.map((n) => n.kill('SIGKILL').catch(() => undefined)));
     await rm(base, { recursive: true, force: true });
     if (/address already in use/i.test(String(err))) throw err;
@@ -244,6 +252,21 @@ async function waitForReplicas(url: string, replicas: number): Promise<void> {
     );
   } finally {
     await nc.close();
+  }
+}
+
+/** The node's view of the JetStream meta group (its /jsz), for a failure message; never throws. */
+async function metaClusterView(dir: string): Promise<string> {
+  try {
+    const name = (await readdir(dir)).find((f) => f.endsWith('.ports'));
+    const ports = JSON.parse(await readFile(join(dir, name ?? ''), 'utf8')) as { monitoring?: string[] };
+    const url = ports.monitoring?.[0];
+    if (!url) return 'jsz: no monitoring port';
+    const res = await fetch(`${url}/jsz`, { signal: AbortSignal.timeout(3000) });
+    const jsz = (await res.json()) as { meta_cluster?: unknown; config?: unknown };
+    return `jsz meta_cluster: ${JSON.stringify(jsz.meta_cluster)}`;
+  } catch (err) {
+    return `jsz: ${String(err)}`;
   }
 }
 
