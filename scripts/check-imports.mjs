@@ -10,7 +10,7 @@
 //    layer (entry points, wiring), which nothing below may import.
 //
 //    controller, lowest first:
-//      0 foundation  errors, concurrency, due-times, metrics, config (with alarms/config,
+//      0 foundation  errors, concurrency, due-times, metrics, config (with alarms/config, advertise,
 //                    limits-config, host-labels, host-rate), http,
 //                    and engine/ (the pure rollout engine)
 //      1 storage     store/
@@ -47,6 +47,7 @@ export const LAYERS = {
     'due-times.ts': 0,
     'metrics.ts': 0,
     'config.ts': 0,
+    'advertise.ts': 0,
     'alarms/config.ts': 0,
     'auth/roles.ts': 0,
     'auth/host-scope.ts': 0,

@@ -132,7 +132,9 @@ export class ArtifactStore {
       const existing = await this.opts.buckets.artifacts.get(key);
       if (existing) {
         if (existing.value.sha256 !== descriptor.sha256) throw versionTaken(descriptor, existing.value);
-        // Same bytes again: idempotent. Put the file back if the disk lost it.
+        // Same bytes again: idempotent. Put them back where they went missing (the object store
+        // after an interrupted store or a raced deletion, this disk).
+        await this.ensureObject(descriptor.sha256, tempPath);
         if (await pathExists(finalPath)) await rm(tempPath, { force: true });
         else await this.moveIntoPlace(tempPath, finalPath);
         await this.ensureApp(descriptor.app);
@@ -165,6 +167,9 @@ export class ArtifactStore {
         else await this.moveIntoPlace(tempPath, finalPath);
         return { record: raced.value, alreadyPresent: true };
       }
+      // Retention on the leader may have deleted the same bytes (another version's) between the
+      // put and the record: the record must not stand without them.
+      await this.ensureObject(descriptor.sha256, tempPath);
       try {
         await this.moveIntoPlace(tempPath, finalPath);
       } catch (err) {
@@ -194,13 +199,64 @@ export class ArtifactStore {
       return this.files.run(record.sha256, async () => {
         // The record goes first: a crash before the file is removed leaves bytes no record names
         // (harmless, and the same bytes pushed again reuse them), never a record without bytes.
+        // The replicated copy goes last: every controller drops its cache when it sees the deletion.
         await this.opts.buckets.artifacts.delete(key);
         const shared = (await this.opts.buckets.artifacts.list()).some((e) => e.value.sha256 === record.sha256);
-        if (!shared) await rm(this.pathOf(record.sha256), { force: true });
+        if (!shared) {
+          const path = this.pathOf(record.sha256);
+          const objects = this.opts.objects;
+          if (objects) {
+            await objects.delete(record.sha256);
+            // Another controller may have recorded the same bytes for another version between
+            // the check and the deletion: put them back from this cache before dropping it.
+            if ((await this.opts.buckets.artifacts.list()).some((e) => e.value.sha256 === record.sha256)) {
+              if (await pathExists(path)) await objects.putFile(record.sha256, path);
+              this.logger.warn({ sha256: record.sha256 }, 'release bytes recorded again while being deleted; kept');
+              return { record, bytesRemoved: false };
+            }
+          }
+          await rm(path, { force: true });
+        }
         this.logger.info({ app, version, sha256: record.sha256, size: record.size, bytesRemoved: !shared }, 'artifact removed');
         return { record, bytesRemoved: !shared };
       });
     });
+  }
+
+  /**
+   * Drops the cached bytes of a release deleted elsewhere (another controller ran retention),
+   * unless a record still names them: the same bytes pushed again since.
+   */
+  async dropCached(sha256: string): Promise<boolean> {
+    return this.files.run(sha256, async () => {
+      if ((await this.opts.buckets.artifacts.list()).some((e) => e.value.sha256 === sha256)) return false;
+      const path = this.pathOf(sha256);
+      if (!(await pathExists(path))) return false;
+      await rm(path, { force: true });
+      this.logger.info({ sha256 }, 'cached release dropped: deleted from the object store');
+      return true;
+    });
+  }
+
+  /**
+   * Drops every cached release no record names (deleted while this controller was down). Only
+   * with an object store: without one the cache is the only copy, and retention removes it.
+   */
+  async pruneCache(): Promise<string[]> {
+    if (!this.opts.objects) return [];
+    const named = new Set((await this.opts.buckets.artifacts.list()).map((e) => e.value.sha256));
+    const dropped: string[] = [];
+    for (const name of await readdir(this.dir)) {
+      const m = /^([0-9a-f]{64})\.tar\.gz$/.exec(name);
+      if (!m || named.has(m[1]!)) continue;
+      if (await this.dropCached(m[1]!)) dropped.push(m[1]!);
+    }
+    return dropped;
+  }
+
+  /** Puts the bytes at `path` into the object store when it lacks `sha256`. */
+  private async ensureObject(sha256: string, path: string): Promise<void> {
+    if (this.opts.objects && !(await this.opts.objects.has(sha256))) await this.opts.objects.putFile(sha256, path);
   }
 
   /** The artifact record of one version, or null. */

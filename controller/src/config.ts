@@ -20,6 +20,7 @@ import {
   type NatsTlsSettings,
   durationSchema,
 } from '@flotilla/shared';
+import { parseAdvertise } from './advertise.js';
 import { listenerPolicy, operatorsSchema, tlsSchema, type TlsFiles } from './auth/config.js';
 import type { OperatorPolicy } from './auth/roles.js';
 import type { LabelPolicy } from './host-labels.js';
@@ -85,6 +86,13 @@ export interface ControllerConfig {
     /** Serve HTTP over TLS with the `tls` certificate. @default false */
     readonly tls: boolean;
   };
+  /**
+   * The host (DNS name or IP, no port) other controllers, agents and operators reach this
+   * controller at: what it publishes about itself in the cluster's member records, status and
+   * /healthz, with each listener's port. Never a wildcard address (refused).
+   * @default each listener's own host; for a listener on every interface, the machine's name
+   */
+  readonly advertise?: string;
   /** Artifacts live in `<dataDir>/artifacts/` (absolute). Required. */
   readonly dataDir: string;
   /** Paths of the release signers' public keys. Required: at least one. */
@@ -226,6 +234,17 @@ export const controllerConfigSchema = z
       .prefault({}),
     grpc: z.object({ listen: listenField.prefault(DEFAULT_GRPC_LISTEN) }).strict().prefault({}),
     http: z.object({ listen: listenField.prefault(DEFAULT_HTTP_LISTEN), tls: z.boolean().default(false) }).strict().prefault({}),
+    advertise: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return parseAdvertise(v);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: errorMessage(err) });
+          return z.NEVER;
+        }
+      })
+      .optional(),
     dataDir: z.string(required('--data-dir, FLOTILLA_DATA_DIR or dataDir in the config file')).min(1, 'must not be empty'),
     trustedKeys: z
       .array(z.string().min(1, 'must not be empty'))
@@ -340,6 +359,7 @@ export const CONTROLLER_ENV: Readonly<Record<string, EnvBinding>> = Object.freez
   FLOTILLA_NATS_TLS_KEY: { path: 'nats.tls.keyFile' },
   FLOTILLA_GRPC_LISTEN: { path: 'grpc.listen' },
   FLOTILLA_HTTP_LISTEN: { path: 'http.listen' },
+  FLOTILLA_ADVERTISE: { path: 'advertise' },
   FLOTILLA_DATA_DIR: { path: 'dataDir' },
   FLOTILLA_TRUSTED_KEYS: { path: 'trustedKeys', kind: 'list' },
   FLOTILLA_CONTROLLER_KEY: { path: 'controllerKey' },

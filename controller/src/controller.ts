@@ -24,8 +24,10 @@ import { HandOverAlarmSink, handOverControl, leaderExecutor, type HandOverDeps }
 import { migrateLocalReleases, openReleaseObjects } from './release-objects.js';
 import { AssignmentWriter } from './assignments.js';
 import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
+import { advertisedAddress } from './advertise.js';
 import { artifactsService } from './grpc/artifacts-service.js';
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { authenticator } from './auth/authenticate.js';
 import { artifactsGuard, controlGuard } from './auth/call-policy.js';
 import { apiTokenOperator } from './auth/config.js';
@@ -100,10 +102,13 @@ export interface ControllerDeps {
 
 /** Where a local client reaches the listeners (loopback when they listen on every interface). */
 export interface ControllerAddresses {
+  /** Where a client on this machine reaches the listeners (the ready file, the start log). */
   readonly grpc: string;
   readonly http: string;
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** What this controller publishes about itself to others (see advertise.ts). */
+  readonly advertised: { readonly grpc: string; readonly http: string };
 }
 
 /**
@@ -214,6 +219,13 @@ export class Controller {
       });
       // A data dir from before the object store holds the only copy of its releases.
       await migrateLocalReleases(artifacts.dir, objects, root.child({ component: 'artifacts' }));
+      // Releases retention deleted (on the leader) leave every controller's cache, now or, for
+      // those deleted while this one was down, at its start.
+      const stopDeletionWatch = await objects.watchDeleted((sha256) => {
+        artifacts.dropCached(sha256).catch((err: unknown) => root.warn({ err, sha256 }, 'cannot drop a deleted release from the cache'));
+      }, root.child({ component: 'artifacts' }));
+      cleanups.push(async () => stopDeletionWatch());
+      await artifacts.pruneCache();
       const hosts = await HostRegistry.load({
         bucket: store.hosts,
         downAfterMissed: config.hosts.downAfterMissed,
@@ -286,6 +298,7 @@ export class Controller {
         facts: retentionFacts({ ledger, assignments, rollouts }),
         keepVersions: config.artifacts.keepVersions,
         intervalMs: config.artifacts.gcIntervalMs,
+        leads: isLeader,
         logger: root.child({ component: 'retention' }),
       });
       const alarmMetrics = new AlarmMetrics(metrics.registry);
@@ -383,11 +396,20 @@ export class Controller {
       const httpPort = await http.listen(config.http.listen, config.http.tls && tls ? tls : undefined);
       cleanups.push(() => http.close(0));
 
+      const advertisedGrpc = advertisedAddress(config.grpc.listen.host, grpc.port, config.advertise, hostname());
+      const advertisedHttp = advertisedAddress(config.http.listen.host, httpPort, config.advertise, hostname());
+      if (advertisedGrpc.guessed || advertisedHttp.guessed) {
+        root.warn(
+          { grpc: advertisedGrpc.address, http: advertisedHttp.address },
+          'a listener is on every interface and advertise is not set: publishing this machine\'s name; set advertise if others reach it by another',
+        );
+      }
       const addresses: ControllerAddresses = Object.freeze({
         grpc: dialableAddress(config.grpc.listen.host, grpc.port),
         http: dialableAddress(config.http.listen.host, httpPort),
         grpcPort: grpc.port,
         httpPort,
+        advertised: Object.freeze({ grpc: advertisedGrpc.address, http: advertisedHttp.address }),
       });
       const controller = new Controller(
         config,
@@ -483,7 +505,7 @@ export class Controller {
     const leadership = new Leadership({
       leaderBucket: this.cluster.buckets.leader,
       memberBucket: this.cluster.buckets.members,
-      self: { id: this.cluster.id, grpc: this.addresses.grpc, http: this.addresses.http },
+      self: { id: this.cluster.id, grpc: this.addresses.advertised.grpc, http: this.addresses.advertised.http },
       settings: { leaseMs: this.config.cluster.leaseMs, renewMs: this.config.cluster.renewIntervalMs, marginMs: this.config.cluster.marginMs },
       logger: this.logger.child({ component: 'leadership', controllerId: this.cluster.id }),
       onGained: (fence) => {
@@ -520,6 +542,7 @@ export class Controller {
         version: FLOTILLA_VERSION,
         grpc: this.addresses.grpc,
         http: this.addresses.http,
+        advertised: this.addresses.advertised,
         hosts: this.hosts.list().length,
         activeRollouts: this.rollouts.activeIds(),
         subjectPrefix: this.config.nats.subjectPrefix,

@@ -9,6 +9,7 @@ export interface ControllerFlags {
   nats?: string;
   grpcListen?: string;
   httpListen?: string;
+  advertise?: string;
   dataDir?: string;
   trustedKey?: string[];
   controllerKey?: string;
@@ -29,6 +30,7 @@ export function controllerCommand(): Command {
     .option('--nats <urls>', 'NATS servers, comma-separated')
     .option('--grpc-listen <host:port>', 'gRPC listen address (default 127.0.0.1:7400; beyond loopback needs TLS or --insecure; port 0 picks a free port)')
     .option('--http-listen <host:port>', 'HTTP listen address for /healthz and /metrics (default 0.0.0.0:7401)')
+    .option('--advertise <host>', 'the DNS name or IP others reach this controller at (published with each listener\'s port; default: the listener\'s host, or this machine\'s name when it listens on every interface)')
     .option('--data-dir <dir>', 'where artifacts are stored')
     .option('--trusted-key <path>', 'release signer public key (repeatable)', collectRepeated)
     .option('--controller-key <path>', "the controller's Ed25519 private key; signs assignments")
@@ -58,6 +60,7 @@ export function flagOverrides(flags: ControllerFlags): Record<string, unknown> {
     nats: { servers: flags.nats },
     grpc: { listen: flags.grpcListen },
     http: { listen: flags.httpListen },
+    advertise: flags.advertise,
     dataDir: flags.dataDir,
     trustedKeys: flags.trustedKey,
     controllerKey: flags.controllerKey,

@@ -5,10 +5,13 @@ import type { Alarm, AlarmOutcome, AlarmSink } from './alarms/types.js';
 import type { CommandExecutor, CommandResult, HandedCommand } from './cluster/inbox.js';
 
 /**
- * Writes that a follower hands to the leader: the operator's calls that change the fleet. Reads
+ * Writes that a follower hands to the leader: the operator's calls that change the fleet, and
+ * artifact deletion (retention decides by the leader's view of rollouts and assignments). Reads
  * (status, lists, history, watches) and downloads are served by every controller from the store.
  */
-export const HANDED_OVER_CALLS = ['Deploy', 'StartRollout', 'RolloutCommand', 'Rollback'] as const;
+export const HANDED_OVER_CALLS = ['Deploy', 'StartRollout', 'RolloutCommand', 'Rollback', 'CollectArtifacts', 'RemoveArtifact'] as const;
+/** Calls whose dry run changes nothing and so runs on the controller asked. */
+const DRY_RUNS: readonly string[] = ['StartRollout', 'CollectArtifacts'];
 type HandedOverCall = (typeof HANDED_OVER_CALLS)[number];
 
 /** What the hand-over needs of leadership and of the command stream. */
@@ -30,7 +33,7 @@ export function handOverControl(handlers: OperatorControlHandlers, deps: HandOve
   for (const name of HANDED_OVER_CALLS) {
     const local = handlers[name] as unknown as UnaryHandler;
     wrapped[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-      const dryRun = name === 'StartRollout' && (call.request as { dry_run?: boolean }).dry_run === true;
+      const dryRun = DRY_RUNS.includes(name) && (call.request as { dry_run?: boolean }).dry_run === true;
       if (dryRun || deps.isLeader()) return local(call, callback);
       void deps.submitAndWait(`${GRPC_KIND}${name}`, call.request, waitMs).then(
         ({ id, result }) => {

@@ -3,6 +3,7 @@ import { PROGRAM, loadControllerConfig, type ControllerConfig } from './config.j
 import { Controller } from './controller.js';
 import { FlagsExitRequest, flagOverrides, parseControllerFlags, type ControllerFlags } from './flags.js';
 import { removeReadyFile, writeReadyFile } from './ready-file.js';
+import { startRetry } from './start-retry.js';
 
 /** Exit codes: 0 clean stop, 1 a failure while running, 2 bad flags or config. */
 const EXIT_OK = 0;
@@ -30,13 +31,22 @@ async function main(argv: readonly string[]): Promise<number> {
   const readyFile = flags.readyFile;
   if (readyFile) await removeReadyFile(readyFile);
 
-  let controller: Controller;
-  try {
-    controller = await Controller.create(config, { logger });
-  } catch (err) {
-    logger.fatal({ err }, 'controller failed to start');
-    await new Promise<void>((resolve) => logger.flush(() => resolve()));
-    fail(err instanceof ConfigError ? EXIT_CONFIG : EXIT_FAILED, errorMessage(err));
+  let controller: Controller | undefined;
+  // Bounded by START_ATTEMPTS: startRetry says no once they are used up.
+  for (let attempt = 1; controller === undefined; attempt++) {
+    try {
+      controller = await Controller.create(config, { logger });
+    } catch (err) {
+      const next = startRetry(err, attempt);
+      if (next.retry) {
+        logger.warn({ err, attempt, delayMs: next.delayMs }, 'controller start timed out on NATS; starting again');
+        await new Promise((resolve) => setTimeout(resolve, next.delayMs));
+        continue;
+      }
+      logger.fatal({ err }, 'controller failed to start');
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+      fail(err instanceof ConfigError ? EXIT_CONFIG : EXIT_FAILED, errorMessage(err));
+    }
   }
 
   let signals = 0;

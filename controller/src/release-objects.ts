@@ -25,6 +25,13 @@ export interface ReleaseObjects {
    * there are none.
    */
   fetchTo(sha256: string, path: string): Promise<number>;
+  /** Deletes the bytes stored under `sha256` (nothing when there are none). */
+  delete(sha256: string): Promise<void>;
+  /**
+   * Calls `onDeleted` with the SHA-256 of every release deleted from now on, by any controller:
+   * each controller drops its cached copy. Resolves with the function that stops it.
+   */
+  watchDeleted(onDeleted: (sha256: string) => void, logger: Logger): Promise<() => void>;
 }
 
 /** Opens (creating when missing) the releases object store with `replicas` replicas. */
@@ -82,6 +89,21 @@ class JetStreamReleaseObjects implements ReleaseObjects {
     }
     await handle.close();
     return written;
+  }
+
+  async delete(sha256: string): Promise<void> {
+    if (!(await this.has(sha256))) return;
+    await this.call('delete', sha256, () => this.os.delete(sha256));
+  }
+
+  async watchDeleted(onDeleted: (sha256: string) => void, logger: Logger): Promise<() => void> {
+    const it = await this.call('watch', '>', () => this.os.watch({ includeHistory: false }));
+    void (async () => {
+      for await (const info of it) {
+        if (info?.deleted && SHA256_HEX.test(info.name)) onDeleted(info.name);
+      }
+    })().catch((err: unknown) => logger.warn({ err }, 'release deletion watch ended'));
+    return () => it.stop();
   }
 
   private async call<R>(op: string, name: string, fn: () => Promise<R>): Promise<R> {

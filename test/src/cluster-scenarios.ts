@@ -18,17 +18,19 @@ export interface ClusterFleet {
   cluster: NatsCluster;
 }
 
-/** Three NATS nodes, two controllers, `agents` agents with both controllers' addresses, `stable` deployed. */
-export async function startClusterFleet(opts: { agents?: number; stable?: string } = {}): Promise<ClusterFleet> {
+/** Three NATS nodes, two controllers (or `controllers`), `agents` agents with every controller's address, `stable` deployed. */
+export async function startClusterFleet(
+  opts: { agents?: number; stable?: string; controllers?: number; /** More controller config after CLUSTER_CONTROLLER_CONFIG. */ config?: string } = {},
+): Promise<ClusterFleet> {
   const cluster = await startNatsCluster(3);
   let fleet: Fleet | undefined;
   try {
     fleet = await Fleet.start({
       nats: cluster.asServer(),
-      controllers: 2,
+      controllers: opts.controllers ?? 2,
       agents: opts.agents ?? 3,
       heartbeatInterval: '500ms',
-      controllerConfig: CLUSTER_CONTROLLER_CONFIG,
+      controllerConfig: CLUSTER_CONTROLLER_CONFIG + (opts.config ?? ''),
       controllerEnv: { FLOTILLA_ALERTS_TOKEN: CLUSTER_ALERTS_TOKEN },
     });
     await fleet.waitForHostsUp();

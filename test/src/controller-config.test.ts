@@ -59,6 +59,9 @@ describe('bad configuration', () => {
       { args: [...base(), '--no-such-flag'], message: /unknown option '--no-such-flag'/ },
       { args: without('--http-listen'), env: { FLOTILLA_HTTP_LISTEN: '1.2.3.4:99999' }, message: /http\.listen/ },
       { args: [...base(), '--config', join(dir, 'missing.yaml')], message: /cannot read config file .*missing\.yaml/ },
+      { args: [...base(), '--advertise', '0.0.0.0'], message: /advertise: "0\.0\.0\.0" means every interface/ },
+      { args: base(), env: { FLOTILLA_ADVERTISE: '[::]' }, message: /advertise: "\[::\]" means every interface/ },
+      { args: [...base(), '--advertise', 'ctl-1.example:7400'], message: /advertise: .* has a port/ },
     ];
     const file = join(dir, 'bad.yaml');
     await writeFile(file, 'hosts:\n  downAfterMissed: 0\n');

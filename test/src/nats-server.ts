@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ export interface NatsServer {
   readonly port: number;
   readonly dir: string;
   readonly process: ChildProcess;
+  /** The last lines of its log, for failure messages. */
+  tail(lines?: number): string;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its directory. */
   stop(): Promise<void>;
   /** Stops the server but keeps its storage, for restart tests. */
@@ -81,6 +84,7 @@ export async function startNatsServer(opts: StartNatsOptions = {}): Promise<Nats
     port,
     dir,
     process: proc.child,
+    tail: (lines) => proc.tail(lines),
     kill,
     async stop() {
       await kill();
@@ -122,17 +126,47 @@ export interface NatsCluster {
  * other, and waits until JetStream has a meta leader (an R3 bucket can only be made then).
  */
 export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number } = {}): Promise<NatsCluster> {
+  // A probed port can be taken by another process before the node binds it; the node then exits
+  // at start, and a fresh set of ports is tried (a few times, then the error stands). A cluster
+  // that never gets to place a replicated stream is started again the same way, its nodes' logs
+  // written out first so that the cause stays visible.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size, opts);
+    } catch (err) {
+      const text = String(err);
+      const placement = /no suitable peers/i.test(text);
+      if (attempt >= 3 || !(placement || /address already in use/i.test(text))) throw err;
+      if (placement) process.stderr.write(`test NATS cluster could not place a replicated stream; starting it again:\n${text}\n`);
+    }
+  }
+}
+
+async function startNatsClusterOnce(size: number, opts: { startTimeoutMs?: number }): Promise<NatsCluster> {
   const base = await mkdtemp(join(tmpdir(), 'flotilla-nats-cluster-'));
   const clusterPorts = await freePorts(size);
+  // Named apart from every other test cluster on the machine: cluster ports come from a probe, so
+  // a route may reach another test's node, and nats-server refuses a route whose cluster name
+  // differs instead of merging two clusters whose servers share names (JetStream then finds no
+  // peers to place a stream on). Fixed for the cluster's life: a restarted node must match.
+  const clusterName = `flotilla-${randomBytes(4).toString('hex')}`;
   const configOf = (i: number) =>
     [
-      `server_name: n${i + 1}`,
+      `server_name: ${clusterName}-n${i + 1}`,
+      // A monitoring port of its own, read only when the cluster fails to start (/jsz below).
+      'http: "127.0.0.1:-1"',
       'cluster {',
-      '  name: flotilla',
+      `  name: ${clusterName}`,
       `  listen: 127.0.0.1:${clusterPorts[i]}`,
       // Clients keep to the servers they were given (no discovery): a test can cut one off.
       '  no_advertise: true',
-      `  routes: [${clusterPorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}]`,
+      // Each pair of nodes is dialled from one side only: node i dials the nodes started before
+      // it (the first, which JetStream requires to have a route, names itself, which the server
+      // ignores). When both sides dial at once, nats-server closes one as a duplicate, and in the
+      // 2.10 we install that resolution can leave a pair without its system-account route (fixed
+      // in later servers); the likely cause of a meta leader answering "no suitable peers for
+      // placement" to R3 streams for minutes on a freshly started cluster.
+      `  routes: [${(i === 0 ? [clusterPorts[0]] : clusterPorts.slice(0, i)).map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}]`,
       '}',
     ].join('\n');
   const nodes: NatsServer[] = [];
@@ -147,9 +181,11 @@ export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number
     await waitForJetStream(nodes.map((n) => n.url));
     await waitForReplicas(nodes[0]!.url, size);
   } catch (err) {
+    const logs = (await Promise.all(nodes.map(async (n, i) => `--- node ${i + 1} (${clusterName})\n${n.tail(25)}\n${await metaClusterView(n.dir)}`))).join('\n');
     await Promise.all(nodes.map((n) => n.kill('SIGKILL').catch(() => undefined)));
     await rm(base, { recursive: true, force: true });
-    throw err;
+    if (/address already in use/i.test(String(err))) throw err;
+    throw new Error(`${String(err)}\n${logs}`, { cause: err });
   }
   const urls = nodes.map((n) => n.url).join(',');
   const cluster: NatsCluster = {
@@ -160,6 +196,7 @@ export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number
       port: nodes[0]!.port,
       dir: base,
       process: nodes[0]!.process,
+      tail: (lines) => nodes.map((n) => n.tail(lines)).join('\n'),
       stop: () => cluster.stop(),
       kill: async (signal) => {
         await Promise.all(nodes.map((n) => n.kill(signal)));
@@ -215,6 +252,21 @@ async function waitForReplicas(url: string, replicas: number): Promise<void> {
     );
   } finally {
     await nc.close();
+  }
+}
+
+/** The node's view of the JetStream meta group (its /jsz), for a failure message; never throws. */
+async function metaClusterView(dir: string): Promise<string> {
+  try {
+    const name = (await readdir(dir)).find((f) => f.endsWith('.ports'));
+    const ports = JSON.parse(await readFile(join(dir, name ?? ''), 'utf8')) as { monitoring?: string[] };
+    const url = ports.monitoring?.[0];
+    if (!url) return 'jsz: no monitoring port';
+    const res = await fetch(`${url}/jsz`, { signal: AbortSignal.timeout(3000) });
+    const jsz = (await res.json()) as { meta_cluster?: unknown; config?: unknown };
+    return `jsz meta_cluster: ${JSON.stringify(jsz.meta_cluster)}`;
+  } catch (err) {
+    return `jsz: ${String(err)}`;
   }
 }
 

@@ -81,10 +81,17 @@ export interface ControllerClient {
    * rollout may take hours. Failures arrive translated, as from the other calls.
    */
   watchRollout(request: WatchRolloutRequest): AsyncIterable<Rollout__Output>;
-  /** Client-streaming upload: the signed descriptor, then the artifact's bytes as they come. */
-  upload(header: SignedDescriptorMessage, chunks: AsyncIterable<Buffer>): Promise<UploadResponse__Output>;
+  /**
+   * Client-streaming upload: the signed descriptor, then the artifact's bytes as they come.
+   * `chunks` is read once per attempt: a client over several controllers that loses one mid-way
+   * sends the whole release again to the next.
+   */
+  upload(header: SignedDescriptorMessage, chunks: ChunkSource): Promise<UploadResponse__Output>;
   close(): void;
 }
+
+/** The bytes of an upload, from the start each time it is called. */
+export type ChunkSource = () => AsyncIterable<Buffer>;
 
 export type ClientFactory = (options: ConnectOptions) => ControllerClient;
 
@@ -266,7 +273,7 @@ export function createControllerClient(options: ConnectOptions): ControllerClien
       streamUpload({
         open: (cb) => artifacts.Upload(metadata(), {}, cb),
         header,
-        chunks,
+        chunks: chunks(),
         idleMs: options.timeoutMs,
         translate: (err) => translate(err, 'Upload'),
         stalled: () =>

@@ -63,7 +63,14 @@ export async function withController<T>(
   body: (client: ReturnType<CliContext['connect']>) => Promise<T>,
 ): Promise<T> {
   const client =
-    globals.controllers.length > 1 ? failoverClient(globals.controllers, globals.connect, (o) => ctx.connect(o)) : ctx.connect(globals.connect);
+    globals.controllers.length > 1
+      ? failoverClient(
+          globals.controllers,
+          globals.connect,
+          (o) => ctx.connect(o),
+          (failed, next) => ctx.err.write(`warning: ${failed.message}; sending the upload again, whole, to ${next}\n`),
+        )
+      : ctx.connect(globals.connect);
   try {
     return await body(client);
   } finally {

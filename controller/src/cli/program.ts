@@ -11,6 +11,7 @@ import { history } from './commands/history.js';
 import { hosts } from './commands/hosts.js';
 import { keysGenerate } from './commands/keys-generate.js';
 import { natsConfig } from './commands/nats-config.js';
+import { natsMigrate } from './commands/nats-migrate.js';
 import { keysRevokeRelease } from './commands/keys-revoke.js';
 import { keysRotateController } from './commands/keys-rotate.js';
 import { policySign } from './commands/policy-sign.js';
@@ -137,6 +138,20 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--force', 'replace existing files (new passwords for everyone)')
     .action(async (_o, command: Command) => {
       setExit(await natsConfig(opts(command), ctx));
+    });
+  nats
+    .command('migrate')
+    .description(
+      "copy a controller's state (KV buckets, release bytes, queued commands) to another NATS (a cluster) with its replicas, and check every copy; run with the controllers stopped",
+    )
+    .requiredOption('--from <servers>', 'the NATS server(s) holding the state now, comma-separated')
+    .requiredOption('--to <servers>', "the new cluster's servers, comma-separated")
+    .option('--replicas <n>', 'replicas of every bucket on the target (as nats.kvReplicas there)', '3')
+    .option('--force', 'replace target buckets that hold other data')
+    .option('--from-user <user>', 'NATS user on the source (password in FLOTILLA_FROM_NATS_PASSWORD)')
+    .option('--to-user <user>', 'NATS user on the target (password in FLOTILLA_TO_NATS_PASSWORD)')
+    .action(async (_o, command: Command) => {
+      setExit(await natsMigrate(opts(command), ctx));
     });
 
   const artifact = program.command('artifact').description('sign, push, list and remove release artifacts');

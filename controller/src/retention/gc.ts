@@ -14,6 +14,11 @@ export interface ArtifactGcOptions {
   keepVersions: number;
   /** Between periodic collections; 0: none (only on request). */
   intervalMs: number;
+  /**
+   * Whether this controller runs the periodic collection now: the leader does, whose view of
+   * rollouts and assignments the protections come from. @default always
+   */
+  leads?: () => boolean;
   logger: Logger;
 }
 
@@ -47,6 +52,7 @@ export class ArtifactGc {
   start(): void {
     if (this.opts.intervalMs <= 0 || this.timer) return;
     this.timer = setInterval(() => {
+      if (this.opts.leads && !this.opts.leads()) return;
       this.collect({ dryRun: false }).catch((err: unknown) => this.logger.warn({ err }, 'periodic artifact collection failed'));
     }, this.opts.intervalMs);
     this.timer.unref();

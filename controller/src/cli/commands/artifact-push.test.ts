@@ -40,7 +40,7 @@ function recordingClient() {
   const client = fakeClient({
     upload: async (header, chunks) => {
       received.header = header;
-      for await (const chunk of chunks) received.bytes.push(chunk);
+      for await (const chunk of chunks()) received.bytes.push(chunk);
       const size = received.bytes.reduce((n, b) => n + b.length, 0);
       return {
         artifact: { app: 'web', version: '1.4.2', sha256: sha256(Buffer.concat(received.bytes)), size: String(size), key_id: header.key_id ?? '', uploaded_at_ms: '1', signed: null },

@@ -37,7 +37,7 @@ export async function artifactPush(opts: ArtifactPushOptions, ctx: CliContext): 
     const response = await withController(ctx, globals, (client) =>
       client.upload(
         { descriptor_json: signed.payload, key_id: signed.keyId, signature: signed.signature },
-        readChunks(opts.file),
+        () => readChunks(opts.file),
       ),
     );
     const artifact = response.artifact;

@@ -243,6 +243,7 @@ export class RolloutProgress {
   private drawn = 0;
   private lastLine = '';
   private logSeen = 0;
+  private lastJson = '';
   private readonly live: boolean;
   private readonly colour: boolean;
 
@@ -257,7 +258,11 @@ export class RolloutProgress {
 
   update(r: Rollout__Output): void {
     if (this.json) {
-      // One JSON document per line per change: easy to follow with jq.
+      // One JSON document per line per change: easy to follow with jq. A watch opened again (on
+      // another controller, say) starts with the rollout as it is: not a change when nothing moved.
+      const same = JSON.stringify({ ...r, now_ms: '' });
+      if (same === this.lastJson) return;
+      this.lastJson = same;
       this.out.write(`${JSON.stringify(r)}\n`);
       return;
     }
