@@ -1,0 +1,93 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { renderUpstream } from '@flotilla/agent';
+import { freePort } from './agent-process.js';
+import { Nginx } from './bench/nginx.js';
+
+/** Where one host of the front serves the app: its two slots and its own upstream. */
+export interface FrontHost {
+  readonly hostId: string;
+  readonly slotPorts: readonly [number, number];
+  /** The upstream this host's agent writes (`apps.<app>.traffic.nginx.upstream`). */
+  readonly upstream: string;
+  /** The agent's config file: nginx as its balancer, and the app's slots and upstream on this host. */
+  readonly config: string;
+}
+
+/**
+ * One Debian nginx on loopback in front of several hosts of a local fleet, the way a site puts
+ * a balancer in front of its machines: every host runs the app in two slots of its own, its agent
+ * writes its own upstream file (per-host `apps.<app>.traffic` settings, since the hosts share
+ * this machine's ports and this nginx), and nginx spreads requests evenly over the hosts.
+ */
+export class TrafficFront {
+  private constructor(
+    readonly nginx: Nginx,
+    readonly hosts: readonly FrontHost[],
+  ) {}
+
+  /**
+   * Starts nginx and writes each host's agent config. Each upstream file starts as a host that
+   * served the app in slot a would have it, so nginx has every upstream before the first request.
+   */
+  static async start(dir: string, app: string, hostIds: readonly string[], opts: { drainWait?: string } = {}): Promise<TrafficFront> {
+    const includeDir = join(dir, 'upstreams');
+    await mkdir(includeDir, { recursive: true });
+    const hosts: FrontHost[] = [];
+    const files: Array<{ file: string; text: string }> = [];
+    for (const hostId of hostIds) {
+      const slotPorts = [await freePort(), await freePort()] as const;
+      const upstream = `flotilla_${app}_${hostId.replace(/[^A-Za-z0-9_]/g, '_')}`;
+      const includeFile = join(includeDir, `flotilla-${app}-${hostId}.conf`);
+      files.push({
+        file: includeFile,
+        text: renderUpstream(
+          app,
+          [
+            { slot: 'a', address: `127.0.0.1:${slotPorts[0]}`, weight: 100 },
+            { slot: 'b', address: `127.0.0.1:${slotPorts[1]}`, weight: 0 },
+          ],
+          { stickiness: 'none', keepalive: 16, upstream },
+        ),
+      });
+      hosts.push({ hostId, slotPorts, upstream, config: join(dir, `agent-${hostId}.yaml`) });
+    }
+    for (const f of files) await writeFile(f.file, f.text);
+    const nginx = await Nginx.startSplit(join(dir, 'nginx'), includeDir, hosts.map((h) => h.upstream));
+    for (const [i, h] of hosts.entries()) {
+      const config = {
+        traffic: {
+          balancer: 'nginx',
+          nginx: { includeDir, testCommand: nginx.testCommand, reloadCommand: nginx.reloadCommand },
+          drainWait: opts.drainWait ?? '500ms',
+        },
+        apps: {
+          [app]: {
+            traffic: {
+              slots: h.slotPorts.map((port) => ({ port })),
+              nginx: { includeFile: files[i]?.file, upstream: h.upstream },
+            },
+          },
+        },
+      };
+      // JSON is YAML: the agent reads it as its --config file.
+      await writeFile(h.config, `${JSON.stringify(config, null, 2)}\n`);
+    }
+    return new TrafficFront(nginx, hosts);
+  }
+
+  /** `--config FILE` for the agent of host i. */
+  agentArgs(i: number): string[] {
+    const h = this.hosts[i];
+    if (!h) throw new Error(`no host ${i} in front of nginx`);
+    return ['--config', h.config];
+  }
+
+  url(path = ''): string {
+    return this.nginx.url(path);
+  }
+
+  stop(): Promise<void> {
+    return this.nginx.stop();
+  }
+}
