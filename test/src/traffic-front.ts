@@ -10,6 +10,8 @@ export interface FrontHost {
   readonly slotPorts: readonly [number, number];
   /** The upstream this host's agent writes (`apps.<app>.traffic.nginx.upstream`). */
   readonly upstream: string;
+  /** The upstream file this host's agent writes (`apps.<app>.traffic.nginx.includeFile`). */
+  readonly includeFile: string;
   /** The agent's config file: nginx as its balancer, and the app's slots and upstream on this host. */
   readonly config: string;
 }
@@ -34,14 +36,13 @@ export class TrafficFront {
     const includeDir = join(dir, 'upstreams');
     await mkdir(includeDir, { recursive: true });
     const hosts: FrontHost[] = [];
-    const files: Array<{ file: string; text: string }> = [];
     for (const hostId of hostIds) {
       const slotPorts = [await freePort(), await freePort()] as const;
       const upstream = `flotilla_${app}_${hostId.replace(/[^A-Za-z0-9_]/g, '_')}`;
       const includeFile = join(includeDir, `flotilla-${app}-${hostId}.conf`);
-      files.push({
-        file: includeFile,
-        text: renderUpstream(
+      await writeFile(
+        includeFile,
+        renderUpstream(
           app,
           [
             { slot: 'a', address: `127.0.0.1:${slotPorts[0]}`, weight: 100 },
@@ -49,12 +50,11 @@ export class TrafficFront {
           ],
           { stickiness: 'none', keepalive: 16, upstream },
         ),
-      });
-      hosts.push({ hostId, slotPorts, upstream, config: join(dir, `agent-${hostId}.yaml`) });
+      );
+      hosts.push({ hostId, slotPorts, upstream, includeFile, config: join(dir, `agent-${hostId}.yaml`) });
     }
-    for (const f of files) await writeFile(f.file, f.text);
     const nginx = await Nginx.startSplit(join(dir, 'nginx'), includeDir, hosts.map((h) => h.upstream));
-    for (const [i, h] of hosts.entries()) {
+    for (const h of hosts) {
       const config = {
         traffic: {
           balancer: 'nginx',
@@ -65,7 +65,7 @@ export class TrafficFront {
           [app]: {
             traffic: {
               slots: h.slotPorts.map((port) => ({ port })),
-              nginx: { includeFile: files[i]?.file, upstream: h.upstream },
+              nginx: { includeFile: h.includeFile, upstream: h.upstream },
             },
           },
         },
