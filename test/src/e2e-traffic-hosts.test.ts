@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
@@ -14,6 +14,7 @@ import { TrafficFront } from './traffic-front.js';
 // the same two slot ports for every host, and each agent's config (apps.demo.traffic) puts its
 // slots, its upstream file and its upstream's name where they do not collide with the other's.
 
+let dir: string;
 let fleet: Fleet;
 let front: TrafficFront;
 let load: LoadGenerator;
@@ -58,7 +59,7 @@ async function saved(i: number): Promise<SavedApp> {
 
 beforeAll(async () => {
   if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --nginx');
-  const dir = await tempDir('e2e-traffic-hosts');
+  dir = await tempDir('e2e-traffic-hosts');
   front = await TrafficFront.start(join(dir, 'front'), 'demo', ['host-1', 'host-2']);
   settledWorkers = await waitUntil('nginx workers', async () => (await front.nginx.workers()) || undefined);
   fleet = await Fleet.startDeployed({
@@ -77,6 +78,7 @@ afterAll(async () => {
   await load?.stop();
   await fleet?.stop();
   await front?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe("per-host traffic settings: two slotted agents on one machine behind one nginx", () => {
