@@ -20,6 +20,7 @@ let fleet: Fleet;
 let nginx: Nginx;
 let load: LoadGenerator;
 let settledWorkers: number;
+let includeDir: string;
 
 interface SavedApp {
   activeVersion: string | null;
@@ -90,7 +91,7 @@ beforeAll(async () => {
   if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --bench');
   dir = await tempDir('e2e-traffic');
   const ports = [await freePort(), await freePort()];
-  const includeDir = join(dir, 'nginx-upstreams');
+  includeDir = join(dir, 'nginx-upstreams');
   await mkdir(includeDir, { recursive: true });
   await writeFile(
     join(includeDir, 'flotilla-demo.conf'),
@@ -274,6 +275,13 @@ describe('rollout start --traffic through nginx', () => {
     // The 100% step is at least two gated steps away: the old release is still beside, at its share.
     expect(s.traffic).toMatchObject({ beside: { version: '2.0.0', process: { pid: oldPid } } });
     expect([10, 50]).toContain(s.traffic?.weight);
+    // What nginx was given matches what the agent says it applied: the new slot at that weight
+    // (read as a pair; the rollout may move on between two reads, the file first).
+    await waitUntil('the upstream file to match the applied weight', async () => {
+      const file = await readFile(join(includeDir, 'flotilla-demo.conf'), 'utf8');
+      const now = await saved();
+      return now.traffic?.beside?.process?.pid === oldPid && file.includes(`weight=${now.traffic.weight}; # slot ${now.traffic.activeSlot}`);
+    }, { timeoutMs: 10_000, intervalMs: 50 });
 
     const done = await waitUntil('the rollout to succeed', async () => {
       const r = await rollout(id);
