@@ -100,6 +100,13 @@ describe('agent traffic settings', () => {
     expect(refused('apps: { web: { traffic: { nginx: { includeFile: /etc/nginx/nginx.conf.bak } } } }')).toMatch(/apps\.web\.traffic\.nginx\.includeFile.*\.conf/);
     expect(refused('apps: { web: { traffic: { nginx: { reloadCommand: [] } } } }')).toMatch(/apps\.web\.traffic\.nginx\.reloadCommand/);
     expect(refused('apps: { web: { traffic: { weights: 5 } } }')).toMatch(/apps\.web\.traffic.*weights/);
+    // Two apps on one upstream would undo each other's weights.
+    expect(refused('apps: { web: {}, api: { traffic: { nginx: { upstream: flotilla_web } } } }')).toMatch(
+      /apps\.api\.traffic\.nginx\.upstream.*flotilla_web is also the upstream of app web/,
+    );
+    expect(
+      refused('traffic: { nginx: { includeDir: /etc/nginx/up } }\napps: { web: {}, api: { traffic: { nginx: { includeFile: /etc/nginx/up/flotilla-web.conf } } } }'),
+    ).toMatch(/apps\.api\.traffic\.nginx\.includeFile.*is also the upstream file of app web/);
   });
 
   it('refuse an unknown balancer and a hash key that would inject nginx config', () => {

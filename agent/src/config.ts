@@ -342,6 +342,34 @@ const appTrafficSchema = z
   })
   .strict();
 
+/**
+ * Two apps writing one upstream file, or two upstreams of one name in one nginx, would undo each
+ * other's traffic: refused at start, naming the second app's field.
+ */
+function uniqueUpstreams(
+  apps: Readonly<Record<string, { readonly traffic?: AppTrafficSettings | undefined }>>,
+  includeDir: string,
+  ctx: z.RefinementCtx,
+): void {
+  const files = new Map<string, string>();
+  const names = new Map<string, string>();
+  for (const [app, settings] of Object.entries(apps)) {
+    const own = settings.traffic?.nginx;
+    const file = own?.includeFile ?? resolve(includeDir, `flotilla-${app}.conf`);
+    const name = own?.upstream ?? `flotilla_${app}`;
+    const fileOf = files.get(file);
+    if (fileOf !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['apps', app, 'traffic', 'nginx', 'includeFile'], message: `is also the upstream file of app ${fileOf}` });
+    }
+    const nameOf = names.get(name);
+    if (nameOf !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['apps', app, 'traffic', 'nginx', 'upstream'], message: `${name} is also the upstream of app ${nameOf}` });
+    }
+    files.set(file, app);
+    names.set(name, app);
+  }
+}
+
 export const agentConfigSchema = z
   .object({
     hostId: z
@@ -426,6 +454,7 @@ export const agentConfigSchema = z
       .prefault({}),
   })
   .strict()
+  .superRefine(({ apps, traffic }, ctx) => uniqueUpstreams(apps, traffic.nginx.includeDir, ctx))
   .transform(({ heartbeatInterval, dataDir, ...rest }) => ({
     ...rest,
     dataDir: resolve(dataDir),
