@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
 import { renderUpstream, upstreamName } from '@flotilla/agent';
-import { freePort, tempDir } from './agent-process.js';
+import { tempDir } from './agent-process.js';
 import { fireAlertmanager } from './alerts.js';
 import { Nginx, nginxAvailable } from './bench/nginx.js';
 import { waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 import { LoadGenerator, type LoadCounts } from './load.js';
+import { slotPort } from './traffic-front.js';
 
 const TOKEN = 'e2e-traffic-alerts-token-0123456789ab';
 
@@ -90,7 +91,7 @@ const alive = (pid: number): boolean => {
 beforeAll(async () => {
   if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --bench');
   dir = await tempDir('e2e-traffic');
-  const ports = [await freePort(), await freePort()];
+  const ports = [await slotPort(), await slotPort()];
   includeDir = join(dir, 'nginx-upstreams');
   await mkdir(includeDir, { recursive: true });
   await writeFile(

@@ -1,8 +1,38 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { renderUpstream } from '@flotilla/agent';
-import { freePort } from './agent-process.js';
 import { Nginx } from './bench/nginx.js';
+
+const picked = new Set<number>();
+
+/**
+ * A free loopback port below the kernel's ephemeral range, for a slot that is listened on long
+ * after it is picked. A port from the ephemeral range (what port 0 gives) can meanwhile become
+ * the local end of an outgoing connection, and a load generator opening 300 connections a
+ * second makes that likely: the release started in that slot then fails with EADDRINUSE.
+ */
+export async function slotPort(): Promise<number> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
+  const ephemeralLow = Number(range.trim().split(/\s+/)[0]) || 32768;
+  const low = 10_000;
+  const high = Math.max(low + 1000, ephemeralLow);
+  for (let tries = 0; tries < 200; tries++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (picked.has(port) || !(await bindable(port))) continue;
+    picked.add(port);
+    return port;
+  }
+  throw new Error(`no free port between ${low} and ${high} after 200 tries`);
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
 
 /** Where one host of the front serves the app: its two slots and its own upstream. */
 export interface FrontHost {
@@ -37,7 +67,7 @@ export class TrafficFront {
     await mkdir(includeDir, { recursive: true });
     const hosts: FrontHost[] = [];
     for (const hostId of hostIds) {
-      const slotPorts = [await freePort(), await freePort()] as const;
+      const slotPorts = [await slotPort(), await slotPort()] as const;
       const upstream = `flotilla_${app}_${hostId.replace(/[^A-Za-z0-9_]/g, '_')}`;
       const includeFile = join(includeDir, `flotilla-${app}-${hostId}.conf`);
       await writeFile(
