@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
@@ -132,6 +132,7 @@ afterAll(async () => {
   await load?.stop();
   await fleet?.stop();
   await nginx?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('rollout start --traffic through nginx', () => {
