@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Flotilla's demo, tests and benchmark need on a fresh Debian machine with Node.js
-# 20: the npm packages, a nats-server of 2.10 or newer, with --bench nginx and curl (the
-# benchmark's baseline), with --package lintian, amtool, promtool and ansible-playbook (which check
+# 20: the npm packages, a nats-server of 2.10 or newer, with --nginx nginx (the balancer of the
+# demo's traffic act), with --bench nginx and curl (the benchmark's baseline), with --package lintian, amtool, promtool and ansible-playbook (which check
 # the Debian packages and the shipped examples), when missing; and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,13 +45,21 @@ want() { # PROGRAM PACKAGE WHY
 
 bench=false
 package=false
+nginx=false
 for arg in "$@"; do
   case "$arg" in
     --bench) bench=true ;;
     --package) package=true ;;
-    *) die "unknown option $arg (known: --bench, --package)" ;;
+    --nginx) nginx=true ;;
+    *) die "unknown option $arg (known: --bench, --nginx, --package)" ;;
   esac
 done
+
+if $nginx && ! $bench; then
+  # The demo runs its own nginx on a loopback port as the balancer in front of its hosts; a
+  # service the package may start is not used.
+  want /usr/sbin/nginx nginx "the balancer in front of the demo's hosts"
+fi
 
 if $bench; then
   # The benchmark's fetch baseline (npm run bench, and its quick mode in the tests). The bench

@@ -1,17 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { connect as natsConnect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import {
   APP_NAME,
-  MANIFEST_FILE,
   SignatureError,
   StaleAssignmentError,
   errorMessage,
   isKeyRotation,
   comparePositions,
   parseAssignment,
-  parseManifest,
   positionOf,
   verifyAssignment,
   type AssignmentCheck,
@@ -25,6 +22,7 @@ import {
 import type { AgentConfig } from './config.js';
 import { ControlLink, type AssignmentSource } from './control-link.js';
 import { Converger } from './converge.js';
+import { readReleaseManifest } from './install-steps.js';
 import { ControllerList, downloadFromAny } from './controllers.js';
 // Not install/index.js nor inventory.js: the download, unpack and inventory code (gRPC,
 // protobuf, tar, systeminformation) loads in the work thread only.
@@ -234,7 +232,7 @@ export class Agent {
       userOf: (app) => users.userOf(app),
       state: this.keeper,
       checkRoom: (d) => ensureRoomForDownload({ dir: this.releases.cacheDir, needBytes: d.size, floor: this.config.minFreeSpace }),
-      traffic: new Traffic(this.config.traffic, this.deps.logger),
+      traffic: new Traffic({ ...this.config.traffic, apps: this.config.apps }, this.deps.logger),
       download: (d, signal) =>
         downloadFromAny(this.controllers, (controller) =>
           this.worker.download(
@@ -337,7 +335,7 @@ export class Agent {
     const releaseDir = this.releases.releaseDir(app, beside.version);
     let manifest;
     try {
-      manifest = parseManifest(await readFile(join(releaseDir, MANIFEST_FILE), 'utf8'), { app, version: beside.version });
+      manifest = await readReleaseManifest({ releases: this.releases, appOverrides: this.config.apps }, app, beside.version);
     } catch (err) {
       this.log.error({ app, version: beside.version, err }, 'cannot read the manifest of the release beside; not re-adopted');
       return undefined;
@@ -369,7 +367,7 @@ export class Agent {
     const releaseDir = this.releases.releaseDir(app, version);
     let manifest;
     try {
-      manifest = parseManifest(await readFile(join(releaseDir, MANIFEST_FILE), 'utf8'), { app, version });
+      manifest = await readReleaseManifest({ releases: this.releases, appOverrides: this.config.apps }, app, version);
     } catch (err) {
       this.log.error({ app, version, err }, 'cannot read the active release manifest; app not re-adopted');
       return undefined;

@@ -64,6 +64,51 @@ describe('agent traffic settings', () => {
     expect(t.hooks).toEqual({ drain: ['/usr/local/bin/lb', 'drain'], timeoutMs: 3000 });
   });
 
+  it("read an app's own slots, upstream file, upstream name and reload command on this host", () => {
+    const apps = loadAgentConfig(
+      withFile(
+        [
+          'apps:',
+          '  web:',
+          '    traffic:',
+          '      slots: [{ port: 9081 }, { socket: /run/web/b.sock }]',
+          '      nginx: { includeFile: /etc/nginx/flotilla/web-blue.conf, upstream: web_blue, reloadCommand: "systemctl reload nginx-blue" }',
+        ].join('\n'),
+      ),
+      {},
+    ).apps;
+    expect(apps.web?.traffic).toEqual({
+      slots: [{ host: '127.0.0.1', port: 9081 }, { host: '127.0.0.1', socket: '/run/web/b.sock' }],
+      nginx: { includeFile: '/etc/nginx/flotilla/web-blue.conf', upstream: 'web_blue', reloadCommand: 'systemctl reload nginx-blue' },
+    });
+  });
+
+  it("refuse an app's traffic settings that are wrong, naming the field", () => {
+    const refused = (yaml: string): string => {
+      try {
+        loadAgentConfig(withFile(yaml), {});
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused('apps: { web: { traffic: { slots: [{ port: 9081 }, { port: 9081 }] } } }')).toMatch(/apps\.web\.traffic\.slots.*the two slots must differ/);
+    expect(refused('apps: { web: { traffic: { slots: [{ port: 9081 }] } } }')).toMatch(/apps\.web\.traffic\.slots/);
+    expect(refused('apps: { web: { traffic: { slots: [{ port: 9081 }, { port: 70000 }] } } }')).toMatch(/apps\.web\.traffic\.slots\.1\.port/);
+    expect(refused('apps: { web: { traffic: { nginx: { upstream: "web; }" } } } }')).toMatch(/apps\.web\.traffic\.nginx\.upstream.*not an nginx upstream name/);
+    expect(refused('apps: { web: { traffic: { nginx: { includeFile: /etc/nginx/nginx.conf.bak } } } }')).toMatch(/apps\.web\.traffic\.nginx\.includeFile.*\.conf/);
+    expect(refused('apps: { web: { traffic: { nginx: { reloadCommand: [] } } } }')).toMatch(/apps\.web\.traffic\.nginx\.reloadCommand/);
+    expect(refused('apps: { web: { traffic: { weights: 5 } } }')).toMatch(/apps\.web\.traffic.*weights/);
+    // Two apps on one upstream would undo each other's weights.
+    expect(refused('apps: { web: {}, api: { traffic: { nginx: { upstream: flotilla_web } } } }')).toMatch(
+      /apps\.api\.traffic\.nginx\.upstream.*flotilla_web is also the upstream of app web/,
+    );
+    expect(
+      refused('traffic: { nginx: { includeDir: /etc/nginx/up } }\napps: { web: {}, api: { traffic: { nginx: { includeFile: /etc/nginx/up/flotilla-web.conf } } } }'),
+    ).toMatch(/apps\.api\.traffic\.nginx\.includeFile.*is also the upstream file of app web/);
+  });
+
   it('refuse an unknown balancer and a hash key that would inject nginx config', () => {
     expect(() => loadAgentConfig(withFile('traffic: { balancer: haproxy }'), {})).toThrow(ConfigError);
     expect(() => loadAgentConfig(withFile('traffic: { stickiness: { hash: "$x; }" } }'), {})).toThrow(/traffic\.stickiness/);

@@ -23,7 +23,9 @@ import {
   type TrustedKey,
   natsCredentialsFromUrls,
   natsTlsSchema,
+  trafficSlotsSchema,
   type NatsTlsSettings,
+  type TrafficSpec,
 } from '@flotilla/shared';
 import { parseAgentFlags, type AgentFlags } from './flags.js';
 import type { CacheRetention } from './cache-retention.js';
@@ -71,6 +73,34 @@ export interface TrafficSettings {
     /** @default 30000 (30s) */
     readonly timeoutMs: number;
   };
+}
+
+/**
+ * One app's traffic settings on this host (`apps.<app>.traffic`): where its slots listen here and
+ * which nginx file, upstream and commands serve it, so several agents on one machine (or one
+ * nginx in front of several) can each run the app. Absent fields keep the manifest's slots and
+ * the host-wide `traffic.nginx` settings.
+ */
+export interface AppTrafficSettings {
+  /** Replaces the manifest's `traffic.slots` on this host; used only when the release declares slots. @default the manifest's */
+  readonly slots?: TrafficSpec['slots'];
+  readonly nginx?: {
+    /** The upstream file for this app. @default `<traffic.nginx.includeDir>/flotilla-<app>.conf` */
+    readonly includeFile?: string;
+    /** The upstream's name, what `proxy_pass` points at. @default `flotilla_<app>` */
+    readonly upstream?: string;
+    /** @default traffic.nginx.testCommand */
+    readonly testCommand?: AgentCommand;
+    /** @default traffic.nginx.reloadCommand */
+    readonly reloadCommand?: AgentCommand;
+  };
+}
+
+/** Per-app settings on this host (`apps.<app>`). */
+export interface AppHostSettings {
+  readonly env: Readonly<Record<string, string>>;
+  readonly runAs?: string;
+  readonly traffic?: AppTrafficSettings;
 }
 
 /** The agent's settings, parsed once at start, fully defaulted and frozen. */
@@ -127,9 +157,10 @@ export interface AgentConfig {
   readonly minFreeSpace: FreeSpaceFloor;
   /**
    * Per-app settings; `env` wins over the manifest's start.env; `runAs` names the system user the
-   * app's processes run as (wins over `appUser`). @default {}
+   * app's processes run as (wins over `appUser`); `traffic` places its slots and upstream on this
+   * host. @default {}
    */
-  readonly apps: Readonly<Record<string, { readonly env: Readonly<Record<string, string>>; readonly runAs?: string }>>;
+  readonly apps: Readonly<Record<string, AppHostSettings>>;
   /**
    * The system user apps run as, so that they cannot read the agent's credentials, keys or state.
    * @default 'flotilla-app' when the agent runs as root; otherwise none (apps share the agent's user, logged loudly)
@@ -290,6 +321,55 @@ const trafficSchema = z
   .transform(({ drainWait, ...rest }) => ({ ...rest, drainWaitMs: drainWait }))
   .prefault({});
 
+const appTrafficSchema = z
+  .object({
+    slots: trafficSlotsSchema.optional(),
+    nginx: z
+      .object({
+        // Renamed into place from a dot-file beside it, so the directory must be the agent's to write.
+        includeFile: z
+          .string()
+          .regex(/\.conf$/, 'must name a .conf file')
+          .transform((p) => resolve(p))
+          .optional(),
+        // Goes into nginx's config verbatim, and an operator's proxy_pass names it.
+        upstream: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'is not an nginx upstream name (1-64 letters, digits or _)').optional(),
+        testCommand: commandSetting.optional(),
+        reloadCommand: commandSetting.optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/**
+ * Two apps writing one upstream file, or two upstreams of one name in one nginx, would undo each
+ * other's traffic: refused at start, naming the second app's field.
+ */
+function uniqueUpstreams(
+  apps: Readonly<Record<string, { readonly traffic?: AppTrafficSettings | undefined }>>,
+  includeDir: string,
+  ctx: z.RefinementCtx,
+): void {
+  const files = new Map<string, string>();
+  const names = new Map<string, string>();
+  for (const [app, settings] of Object.entries(apps)) {
+    const own = settings.traffic?.nginx;
+    const file = own?.includeFile ?? resolve(includeDir, `flotilla-${app}.conf`);
+    const name = own?.upstream ?? `flotilla_${app}`;
+    const fileOf = files.get(file);
+    if (fileOf !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['apps', app, 'traffic', 'nginx', 'includeFile'], message: `is also the upstream file of app ${fileOf}` });
+    }
+    const nameOf = names.get(name);
+    if (nameOf !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['apps', app, 'traffic', 'nginx', 'upstream'], message: `${name} is also the upstream of app ${nameOf}` });
+    }
+    files.set(file, app);
+    names.set(name, app);
+  }
+}
+
 export const agentConfigSchema = z
   .object({
     hostId: z
@@ -352,6 +432,7 @@ export const agentConfigSchema = z
           .object({
             env: z.record(z.string().regex(ENV_NAME, 'is not a valid variable name'), z.string()).default({}),
             runAs: z.string().regex(USER_NAME, 'is not a valid user name').optional(),
+            traffic: appTrafficSchema.optional(),
           })
           .strict(),
       )
@@ -373,6 +454,7 @@ export const agentConfigSchema = z
       .prefault({}),
   })
   .strict()
+  .superRefine(({ apps, traffic }, ctx) => uniqueUpstreams(apps, traffic.nginx.includeDir, ctx))
   .transform(({ heartbeatInterval, dataDir, ...rest }) => ({
     ...rest,
     dataDir: resolve(dataDir),

@@ -318,7 +318,7 @@ export class Converger {
     if (runner === null || shift === undefined) return;
     const log = this.log.child({ app, version: want.version });
     try {
-      const manifest = await readReleaseManifest(this.deps.releases, app, want.version);
+      const manifest = await readReleaseManifest(this.deps, app, want.version);
       const target = want.traffic?.weight ?? 100;
       if (this.entry(app)?.traffic?.weight !== target || !this.trafficApplied.has(app)) {
         log.info({ weight: target }, 'moving traffic');
@@ -348,7 +348,7 @@ export class Converger {
     }
     const log = this.log.child({ app, version: want.version });
     try {
-      const manifest = await readReleaseManifest(this.deps.releases, app, want.version);
+      const manifest = await readReleaseManifest(this.deps, app, want.version);
       if (manifest.traffic === undefined) return false;
       const back = otherSlot(saved.activeSlot);
       log.info({ from: entry?.activeVersion }, 'reverting to the release running beside: traffic back to it, no restart');
@@ -387,7 +387,7 @@ export class Converger {
     const version = this.activeVersion(app) as string;
     const log = this.log.child({ app, version });
     try {
-      const manifest = await readReleaseManifest(this.deps.releases, app, version);
+      const manifest = await readReleaseManifest(this.deps, app, version);
       log.info('starting the active release');
       const slot = this.entry(app)?.traffic?.activeSlot;
       await this.deps.processes.launch(releaseInfo(this.deps.releases, app, version, manifest), ...(slot !== undefined ? [slot] : []));

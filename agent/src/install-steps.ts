@@ -20,9 +20,10 @@ import { checkStartable, releaseEnv, runCommand, type AppUser, type SupervisedRe
 import { protectedVersions } from './plan.js';
 import { appEnvironment, type AppRunner, type BesideRunner } from './processes.js';
 import { HookFailedError } from './retry.js';
+import type { AppHostSettings } from './config.js';
 import type { StateKeeper } from './state.js';
 import type { Step } from './steps.js';
-import { otherSlot, slotAddress, slotSpec, splitWeights, type HookTarget, type SlotName, type TrafficShifter } from './traffic/index.js';
+import { otherSlot, slotAddress, slotSpec, splitWeights, withHostSlots, type HookTarget, type SlotName, type TrafficShifter } from './traffic/index.js';
 
 /** The on-host release layout an install needs (ReleaseStore provides it). */
 export interface ReleaseLayout {
@@ -46,7 +47,7 @@ export interface InstallDeps {
   releaseKeysInForce?: () => readonly TrustedKey[];
   keepReleases: number;
   /** Per-app environment overrides (they also reach the hooks). */
-  appOverrides: Readonly<Record<string, { readonly env: Readonly<Record<string, string>> }>>;
+  appOverrides: Readonly<Record<string, Pick<AppHostSettings, 'env' | 'traffic'>>>;
   releases: ReleaseLayout;
   processes: AppRunner;
   /** The user an app's processes (hooks included) run as; undefined: the agent's own. */
@@ -161,7 +162,7 @@ export class InstallContext {
     }
     const oldSlot: SlotName = saved?.activeSlot ?? 'a';
     const oldRuns = this.previous !== null && processes.get(this.app) !== undefined;
-    if (oldRuns && (await readReleaseManifest(this.deps.releases, this.app, this.previous as string)).traffic === undefined) {
+    if (oldRuns && (await readReleaseManifest(this.deps, this.app, this.previous as string)).traffic === undefined) {
       // The running release listens on its own port, not in a slot: nothing to shift from.
       return null;
     }
@@ -187,7 +188,7 @@ export class InstallContext {
   }
 
   manifest(): Promise<Manifest> {
-    this.#manifest ??= readReleaseManifest(this.deps.releases, this.app, this.version);
+    this.#manifest ??= readReleaseManifest(this.deps, this.app, this.version);
     return this.#manifest;
   }
 
@@ -210,15 +211,23 @@ export class InstallContext {
   }
 }
 
-export async function readReleaseManifest(releases: ReleaseLayout, app: string, version: string): Promise<Manifest> {
-  const path = join(releases.releaseDir(app, version), MANIFEST_FILE);
+/**
+ * A release's manifest as this host runs it: read from the release, with the slots the host's
+ * config names for the app in place of the manifest's own.
+ */
+export async function readReleaseManifest(
+  deps: { readonly releases: Pick<ReleaseLayout, 'releaseDir'>; readonly appOverrides: InstallDeps['appOverrides'] },
+  app: string,
+  version: string,
+): Promise<Manifest> {
+  const path = join(deps.releases.releaseDir(app, version), MANIFEST_FILE);
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ManifestError(`cannot read ${MANIFEST_FILE} of ${app}@${version}: ${errorMessage(err)}`, { cause: err });
   }
-  return parseManifest(text, { app, version });
+  return withHostSlots(parseManifest(text, { app, version }), deps.appOverrides[app]?.traffic?.slots);
 }
 
 export function releaseInfo(releases: ReleaseLayout, app: string, version: string, manifest: Manifest): ReleaseInfo {
@@ -264,7 +273,7 @@ export async function runHook(
 /** Starts `version` of the app again (the undo of stopping it) and saves its process identity. */
 async function restartVersion(c: InstallContext, version: string): Promise<void> {
   const { processes, releases, state } = c.deps;
-  const manifest = await readReleaseManifest(releases, c.app, version);
+  const manifest = await readReleaseManifest(c.deps, c.app, version);
   await processes.launch(releaseInfo(releases, c.app, version, manifest));
   await state.updateApp(c.app, (a) => ({ ...a, process: processes.identity(c.app) }));
   c.log.warn({ previous: version }, 'activation failed after the old process stopped; restarted the old version');
@@ -406,14 +415,14 @@ export const INSTALL_STEPS: readonly InstallStep[] = [
       c.deps.traffic === undefined || c.previous === null || c.deps.processes.get(c.app) === undefined || (await c.beside()) !== null,
     run: async (c) => {
       const traffic = c.deps.traffic as NonNullable<InstallDeps['traffic']>;
-      const manifest = await readReleaseManifest(c.deps.releases, c.app, c.previous as string);
+      const manifest = await readReleaseManifest(c.deps, c.app, c.previous as string);
       // Requests the balancer sent before the drain still finish on the old process; with no
       // balancer told anything, the app's own stop signal handling is all there is.
       if (await traffic.drain(c.app, hookTarget(c, manifest))) await (c.deps.sleep ?? delay)(traffic.drainWaitMs);
     },
     undo: async (c) => {
       if (c.deps.traffic === undefined || c.previous === null) return;
-      await c.deps.traffic.undrain(c.app, hookTarget(c, await readReleaseManifest(c.deps.releases, c.app, c.previous)));
+      await c.deps.traffic.undrain(c.app, hookTarget(c, await readReleaseManifest(c.deps, c.app, c.previous)));
     },
   },
   {

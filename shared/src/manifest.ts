@@ -73,18 +73,20 @@ const slotSchema = z
   .refine((s) => (s.port === undefined) !== (s.socket === undefined), { message: 'must have exactly one of port or socket' });
 
 /**
+ * The two slots, as a manifest declares them and as an agent's config may replace them on one
+ * host (several agents on one machine cannot share ports).
+ */
+export const trafficSlotsSchema = z
+  .tuple([slotSchema, slotSchema])
+  .refine(([a, b]) => (a.socket ?? `${a.host}:${a.port}`) !== (b.socket ?? `${b.host}:${b.port}`), {
+    message: 'the two slots must differ',
+  });
+
+/**
  * Served behind a load balancer: the new release starts in the slot the running one does not use,
  * and traffic moves between the two by weight (docs/traffic.md).
  */
-const trafficSchema = z
-  .object({
-    slots: z
-      .tuple([slotSchema, slotSchema])
-      .refine(([a, b]) => (a.socket ?? `${a.host}:${a.port}`) !== (b.socket ?? `${b.host}:${b.port}`), {
-        message: 'the two slots must differ',
-      }),
-  })
-  .strict();
+const trafficSchema = z.object({ slots: trafficSlotsSchema }).strict();
 
 const manifestSchema = z
   .object({

@@ -1,14 +1,15 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
 import { renderUpstream, upstreamName } from '@flotilla/agent';
-import { freePort, tempDir } from './agent-process.js';
+import { tempDir } from './agent-process.js';
 import { fireAlertmanager } from './alerts.js';
 import { Nginx, nginxAvailable } from './bench/nginx.js';
 import { waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 import { LoadGenerator, type LoadCounts } from './load.js';
+import { slotPort } from './traffic-front.js';
 
 const TOKEN = 'e2e-traffic-alerts-token-0123456789ab';
 
@@ -20,6 +21,7 @@ let fleet: Fleet;
 let nginx: Nginx;
 let load: LoadGenerator;
 let settledWorkers: number;
+let includeDir: string;
 
 interface SavedApp {
   activeVersion: string | null;
@@ -89,8 +91,8 @@ const alive = (pid: number): boolean => {
 beforeAll(async () => {
   if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --bench');
   dir = await tempDir('e2e-traffic');
-  const ports = [await freePort(), await freePort()];
-  const includeDir = join(dir, 'nginx-upstreams');
+  const ports = [await slotPort(), await slotPort()];
+  includeDir = join(dir, 'nginx-upstreams');
   await mkdir(includeDir, { recursive: true });
   await writeFile(
     join(includeDir, 'flotilla-demo.conf'),
@@ -117,6 +119,10 @@ beforeAll(async () => {
     controllerEnv: { FLOTILLA_ALERTS_TOKEN: TOKEN },
     stable: '1.0.0',
     agentArgs: () => ['--config', config],
+    // Twenty missed heartbeats (10 s) before the host counts as silent, about what the default
+    // 5 s interval and 3 misses give a real host: the SIGKILL case below restarts its agent, which
+    // takes seconds on a loaded machine, and a restarted agent is not a host going away.
+    controllerConfig: 'hosts:\n  downAfterMissed: 20\n',
     manifest: { traffic: { slots: ports.map((port) => ({ port })) } },
   });
   load = LoadGenerator.start(nginx.url(''), { ratePerSecond: 300 });
@@ -126,6 +132,7 @@ afterAll(async () => {
   await load?.stop();
   await fleet?.stop();
   await nginx?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('rollout start --traffic through nginx', () => {
@@ -206,5 +213,87 @@ describe('rollout start --traffic through nginx', () => {
     const failed = await expectRevertedTo('2.0.0', oldPid, '4.0.0', failedBefore);
     expect(await rollout(id)).toMatchObject({ status: 'reverted', ended_by: 'alarm:alertmanager' });
     console.log(`e2e-traffic: alert at 10%: all of the traffic back on 2.0.0 ${backMs} ms after the webhook was posted; ${failed} failed requests`);
+  });
+
+  it('reverts a version that passes its health check and crashes 2 s after start at 10%: nginx retries what the crash refused, so no request fails', async () => {
+    const oldPid = (await saved()).process!.pid;
+    const failedBefore = load.failures.length;
+    const before = load.counts();
+    // Healthy at its first probe, so it takes 10% of the requests, then it exits: the agent
+    // restarts it, it crashes again, and the gate trips on the crash loop or on its health.
+    await fleet.push('5.0.0', 'crash', { DEMO_CRASH_AFTER: '2' });
+    const id = await startTraffic('5.0.0', '--canary-bake', '1m', '--max-restarts', '1');
+    await waitUntil('5.0.0 at 10%', async () => {
+      const s = await saved();
+      return s.activeVersion === '5.0.0' && s.traffic?.weight === 10;
+    }, { timeoutMs: 60_000, intervalMs: 50 });
+    const ended = await waitUntil('the rollout to be reverted', async () => {
+      const r = await rollout(id);
+      return r.status === 'reverted' || r.status === 'failed' ? r : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 250 });
+    expect(ended.status, JSON.stringify(ended.log)).toBe('reverted');
+    const failed = await expectRevertedTo('2.0.0', oldPid, '5.0.0', failedBefore);
+    const during = byVersion(LoadGenerator.between(before, load.counts()));
+    expect(during['5.0.0'] ?? 0).toBeGreaterThan(0);
+    // A crashed process answers nothing: nginx sees the refused (or cut) connection before any
+    // response header and sends the GET on to the other slot (proxy_next_upstream's default,
+    // `error timeout`), then leaves the dead slot out for its fail_timeout. The client never
+    // sees the crash, so not one request fails; a request the bad version did answer was a 200.
+    expect(failed).toBe(0);
+    console.log(
+      `e2e-traffic: version crashing 2 s after start at 10%: it answered ${during['5.0.0']} requests, ${failed} failed; ` +
+        `reverted by ${ended.ended_by || 'the gate'}: ${ended.log.filter((e) => e.kind === 'host-failed').map((e) => e.message).join('; ')}`,
+    );
+  });
+
+  it('an agent SIGKILLed after a weight step adopts both processes and the weight on its return, and the rollout completes with no failed request', async () => {
+    const oldPid = (await saved()).process!.pid;
+    const failedBefore = load.failures.length;
+    await fleet.push('6.0.0');
+    const id = await startTraffic('6.0.0', '--canary-bake', '3s');
+    const at10 = await waitUntil('6.0.0 at 10%', async () => {
+      const s = await saved();
+      return s.activeVersion === '6.0.0' && s.traffic?.weight === 10 && s.process !== null ? s : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 50 });
+    const newPid = at10.process!.pid;
+
+    const agent = fleet.agents[0]!.process!;
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    expect(alive(oldPid) && alive(newPid)).toBe(true);
+    const restartedAtMs = Date.now();
+    fleet.startAgent(0);
+    // The new agent supervises both where they run and takes the rollout on from there.
+    const adopted = await waitUntil('the new agent to report 6.0.0 healthy', async () => {
+      const h = (await fleet.hosts())[0];
+      const app = h?.apps.find((a) => a.app === 'demo');
+      const fresh = Number(h?.last_seen_ms ?? 0) > restartedAtMs;
+      return fresh && app?.active_version === '6.0.0' && app.health === 'healthy' ? app : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100 });
+    console.log(`e2e-traffic: the restarted agent's first report came ${Date.now() - restartedAtMs} ms after its start`);
+    expect(Number(adopted.pid)).toBe(newPid);
+    const s = await saved();
+    expect(s.process?.pid).toBe(newPid);
+    // The 100% step is at least two gated steps away: the old release is still beside, at its share.
+    expect(s.traffic).toMatchObject({ beside: { version: '2.0.0', process: { pid: oldPid } } });
+    expect([10, 50]).toContain(s.traffic?.weight);
+    // What nginx was given matches what the agent says it applied: the new slot at that weight
+    // (read as a pair; the rollout may move on between two reads, the file first).
+    await waitUntil('the upstream file to match the applied weight', async () => {
+      const file = await readFile(join(includeDir, 'flotilla-demo.conf'), 'utf8');
+      const now = await saved();
+      return now.traffic?.beside?.process?.pid === oldPid && file.includes(`weight=${now.traffic.weight}; # slot ${now.traffic.activeSlot}`);
+    }, { timeoutMs: 10_000, intervalMs: 50 });
+
+    const done = await waitUntil('the rollout to succeed', async () => {
+      const r = await rollout(id);
+      return ['succeeded', 'reverted', 'failed', 'aborted'].includes(r.status) ? r : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 250 });
+    expect(done.status, `${JSON.stringify(done.log)}\n${fleet.diagnostics()}`).toBe('succeeded');
+    await waitUntil('the 2.0.0 process to end', () => !alive(oldPid), { timeoutMs: 20_000 });
+    expect((await saved()).process?.pid).toBe(newPid);
+    expect(Object.keys(byVersion(await answers(300)))).toEqual(['6.0.0']);
+    expect(load.failures.slice(failedBefore)).toEqual([]);
+    console.log(`e2e-traffic: agent SIGKILLed at 10%: both processes adopted (pids ${oldPid}, ${newPid}), rollout ${done.status}, 0 failed requests`);
   });
 });

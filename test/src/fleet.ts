@@ -27,7 +27,7 @@ export const DEMO_APP_DIR = fileURLToPath(new URL('../../deploy/demo/app/', impo
 /** How a release of the demo app behaves (see deploy/demo/app/server.js). */
 export type DemoMode = 'good' | 'unhealthy' | 'unhealthy-after' | 'crash';
 
-/** More of the demo app's environment in a release (DEMO_HEALTHY_FOR for `unhealthy-after`). */
+/** More of the demo app's environment in a release (DEMO_HEALTHY_FOR for `unhealthy-after`, DEMO_CRASH_AFTER for `crash`). */
 export type DemoEnv = Readonly<Record<string, string>>;
 
 export interface FleetOptions {

@@ -62,6 +62,31 @@ describe('NginxUpstreams', () => {
     expect(existsSync(u.path('web'))).toBe(false);
   });
 
+  it("uses an app's own upstream file, name and commands from the host's config, and the shared ones for other apps", async () => {
+    const calls: string[] = [];
+    const own = join(dir, 'blue', 'web-blue.conf');
+    const u = new NginxUpstreams(
+      {
+        nginx: { includeDir: dir, testCommand: 'test', reloadCommand: 'reload', commandTimeoutMs: 1000 },
+        stickiness: 'none',
+        keepalive: 0,
+        apps: { web: { traffic: { nginx: { includeFile: own, upstream: 'web_blue', testCommand: ['t', 'blue'], reloadCommand: 'r blue' } } } },
+      },
+      log,
+      async (cmd) => {
+        calls.push(Array.isArray(cmd) ? cmd.join(' ') : cmd);
+        return ok;
+      },
+    );
+    await u.apply('web', weights(90));
+    await u.apply('api', weights(100));
+    expect(u.path('web')).toBe(own);
+    expect(readFileSync(own, 'utf8')).toContain('upstream web_blue {');
+    expect(readFileSync(join(dir, 'flotilla-api.conf'), 'utf8')).toContain('upstream flotilla_api {');
+    expect(existsSync(join(dir, 'flotilla-web.conf'))).toBe(false);
+    expect(calls).toEqual(['t blue', 'r blue', 'test', 'reload']);
+  });
+
   it('never replaces a file it did not write', async () => {
     const calls: string[] = [];
     const u = upstreams({}, calls);

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BalancerError, type Logger } from '@flotilla/shared';
-import type { TrafficSettings } from '../config.js';
+import type { AgentCommand, AppHostSettings, TrafficSettings } from '../config.js';
 import { runCommand, type RunCommandOptions, type RunCommandResult } from '../process/index.js';
 import type { SlotWeight } from './slots.js';
 import { UPSTREAM_MARKER, renderUpstream } from './upstream.js';
@@ -9,7 +9,10 @@ import { UPSTREAM_MARKER, renderUpstream } from './upstream.js';
 /** Runs a command to its end (runCommand; a fake in unit tests). */
 export type CommandRunner = (cmd: string | string[], opts: RunCommandOptions) => Promise<RunCommandResult>;
 
-export type NginxSettings = Pick<TrafficSettings, 'nginx' | 'stickiness' | 'keepalive'>;
+export type NginxSettings = Pick<TrafficSettings, 'nginx' | 'stickiness' | 'keepalive'> & {
+  /** Per-app places on this host: the upstream file, its name and the commands (`apps.<app>.traffic.nginx`). @default none */
+  readonly apps?: Readonly<Record<string, Pick<AppHostSettings, 'traffic'>>>;
+};
 
 /** The words nginx said, trimmed for a status line. */
 function said(r: RunCommandResult): string {
@@ -34,7 +37,16 @@ export class NginxUpstreams {
   ) {}
 
   path(app: string): string {
-    return join(this.settings.nginx.includeDir, `flotilla-${app}.conf`);
+    return this.settings.apps?.[app]?.traffic?.nginx?.includeFile ?? join(this.settings.nginx.includeDir, `flotilla-${app}.conf`);
+  }
+
+  /** The test and reload commands for `app`: its own where the host's config names them. */
+  private commands(app: string): ReadonlyArray<readonly ['test' | 'reload', AgentCommand]> {
+    const own = this.settings.apps?.[app]?.traffic?.nginx;
+    return [
+      ['test', own?.testCommand ?? this.settings.nginx.testCommand],
+      ['reload', own?.reloadCommand ?? this.settings.nginx.reloadCommand],
+    ];
   }
 
   /** Puts `slots` in place for `app`; throws BalancerError with nginx's message when it refuses. */
@@ -53,14 +65,12 @@ export class NginxUpstreams {
     if (previous !== null && !previous.startsWith(UPSTREAM_MARKER)) {
       throw new BalancerError(`${path} was not written by flotilla-agent; it is left alone and traffic for ${app} is not moved`);
     }
-    await mkdir(this.settings.nginx.includeDir, { recursive: true });
-    await writeAtomic(path, renderUpstream(app, slots, this.settings));
+    await mkdir(dirname(path), { recursive: true });
+    const upstream = this.settings.apps?.[app]?.traffic?.nginx?.upstream;
+    await writeAtomic(path, renderUpstream(app, slots, { ...this.settings, ...(upstream !== undefined ? { upstream } : {}) }));
     // Even an unchanged file is tested and reloaded: an agent that died between the write and the
     // reload left nginx on the old weights.
-    for (const [what, cmd] of [
-      ['test', this.settings.nginx.testCommand],
-      ['reload', this.settings.nginx.reloadCommand],
-    ] as const) {
+    for (const [what, cmd] of this.commands(app)) {
       const r = await this.run(typeof cmd === 'string' ? cmd : [...cmd], {
         cwd: '/',
         env: {},

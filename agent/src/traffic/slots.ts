@@ -1,4 +1,4 @@
-import type { SlotSpec, TrafficSpec } from '@flotilla/shared';
+import type { Manifest, SlotSpec, TrafficSpec } from '@flotilla/shared';
 
 /** The two places a release of an app can run side by side; `a` is the manifest's first slot. */
 export const SLOT_NAMES = ['a', 'b'] as const;
@@ -6,6 +6,16 @@ export type SlotName = (typeof SLOT_NAMES)[number];
 
 export function otherSlot(slot: SlotName): SlotName {
   return slot === 'a' ? 'b' : 'a';
+}
+
+/**
+ * The manifest as this host runs it: the app says it is served from two slots, and the host's
+ * config may say where they are here (several agents on one machine cannot share ports). A host
+ * setting alone does not make an app without slots run beside.
+ */
+export function withHostSlots(manifest: Manifest, hostSlots: TrafficSpec['slots'] | undefined): Manifest {
+  if (manifest.traffic === undefined || hostSlots === undefined) return manifest;
+  return { ...manifest, traffic: { ...manifest.traffic, slots: hostSlots } };
 }
 
 export function slotSpec(traffic: TrafficSpec, slot: SlotName): SlotSpec {

@@ -1,7 +1,7 @@
 import type { Logger } from '@flotilla/shared';
 import type { TrafficSettings } from '../config.js';
 import { BalancerHooks, type HookTarget } from './hooks.js';
-import { NginxUpstreams, type CommandRunner } from './nginx.js';
+import { NginxUpstreams, type CommandRunner, type NginxSettings } from './nginx.js';
 import type { SlotWeight } from './slots.js';
 
 /** What activation needs of the host's balancer (Traffic; a fake in unit tests). */
@@ -30,7 +30,7 @@ export class Traffic implements TrafficShifter {
   readonly #hooks: BalancerHooks;
 
   constructor(
-    private readonly settings: TrafficSettings,
+    private readonly settings: TrafficSettings & Pick<NginxSettings, 'apps'>,
     log: Logger,
     run?: CommandRunner,
   ) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '@flotilla/shared';
-import { slotEnv, splitWeights } from './slots.js';
+import { slotEnv, splitWeights, withHostSlots } from './slots.js';
 import { UPSTREAM_MARKER, renderUpstream } from './upstream.js';
 
 const traffic = parseManifest(JSON.stringify({ start: { command: 'x' }, traffic: { slots: [{ port: 8081 }, { socket: '/run/web/b.sock' }] } }))
@@ -23,7 +23,29 @@ describe('slots', () => {
   });
 });
 
+describe('withHostSlots', () => {
+  const manifestOf = (extra: object) => parseManifest(JSON.stringify({ start: { command: 'x' }, ...extra }));
+  const hostSlots = [{ host: '127.0.0.1', port: 9081 }, { host: '127.0.0.1', port: 9082 }] as const;
+
+  it("puts the host's slots in place of the manifest's, so the app's port and the balancer's address follow them", () => {
+    const m = withHostSlots(manifestOf({ traffic: { slots: [{ port: 8081 }, { port: 8082 }] } }), [...hostSlots]);
+    expect(slotEnv(m.traffic!, 'b').PORT).toBe('9082');
+    expect(splitWeights(m.traffic!, 'a', 100).map((s) => s.address)).toEqual(['127.0.0.1:9081', '127.0.0.1:9082']);
+  });
+
+  it('leaves an app without slots as it is: a host setting alone does not make it run beside', () => {
+    const m = manifestOf({});
+    expect(withHostSlots(m, [...hostSlots])).toBe(m);
+    expect(withHostSlots(m, [...hostSlots]).traffic).toBeUndefined();
+  });
+});
+
 describe('renderUpstream', () => {
+  it("names the upstream as the host's config says", () => {
+    const text = renderUpstream('web', splitWeights(traffic, 'a', 100), { stickiness: 'none', keepalive: 0, upstream: 'web_blue' });
+    expect(text.split('\n')[1]).toBe('upstream web_blue {');
+  });
+
   it('writes both slots with their weights, 0% as down, stickiness and keepalive', () => {
     const text = renderUpstream('web', splitWeights(traffic, 'b', 0), { stickiness: 'ip_hash', keepalive: 16 });
     expect(text.startsWith(UPSTREAM_MARKER)).toBe(true);

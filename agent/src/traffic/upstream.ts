@@ -12,7 +12,10 @@ export function upstreamName(app: string): string {
   return `flotilla_${app}`;
 }
 
-export type UpstreamSettings = Pick<TrafficSettings, 'stickiness' | 'keepalive'>;
+export type UpstreamSettings = Pick<TrafficSettings, 'stickiness' | 'keepalive'> & {
+  /** The host's name for this app's upstream (`apps.<app>.traffic.nginx.upstream`). @default upstreamName(app) */
+  readonly upstream?: string;
+};
 
 /**
  * The nginx `upstream` block for one app. A slot at 0% stays in the block marked `down` rather
@@ -21,7 +24,7 @@ export type UpstreamSettings = Pick<TrafficSettings, 'stickiness' | 'keepalive'>
 export function renderUpstream(app: string, slots: readonly SlotWeight[], settings: UpstreamSettings): string {
   const lines = [
     `${UPSTREAM_MARKER} for app ${app}; rewritten on every traffic change, do not edit.`,
-    `upstream ${upstreamName(app)} {`,
+    `upstream ${settings.upstream ?? upstreamName(app)} {`,
   ];
   if (settings.stickiness === 'ip_hash') lines.push('    ip_hash;');
   else if (settings.stickiness !== 'none') lines.push(`    hash ${settings.stickiness.hash} consistent;`);

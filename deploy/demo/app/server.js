@@ -5,7 +5,8 @@
 //   unhealthy        starts, answers /, but /healthz fails
 //   unhealthy-after  like good for DEMO_HEALTHY_FOR seconds after start (default 10), then /healthz
 //                    fails: a release that looks fine at first and goes bad (a leak, a cache)
-//   crash            exits with an error a moment after start
+//   crash            exits with an error DEMO_CRASH_AFTER seconds after start (default 0.3): a
+//                    moment after start, or later, after it passed its health check and served
 import { createServer } from 'node:http';
 
 const port = Number(process.env.PORT ?? 8080);
@@ -13,13 +14,14 @@ const version = process.env.FLOTILLA_VERSION ?? 'unknown';
 const host = process.env.FLOTILLA_HOST_ID ?? 'local';
 const mode = process.env.DEMO_MODE ?? 'good';
 const healthyForMs = Number(process.env.DEMO_HEALTHY_FOR ?? 10) * 1000;
+const crashAfterMs = Number(process.env.DEMO_CRASH_AFTER ?? 0.3) * 1000;
 const startedAt = Date.now();
 
 if (mode === 'crash') {
   setTimeout(() => {
     console.error(`demo app ${version}: simulated crash`);
     process.exit(3);
-  }, 300);
+  }, crashAfterMs);
 }
 
 const server = createServer((req, res) => {

@@ -57,6 +57,31 @@ export class Nginx {
     ]);
   }
 
+  /**
+   * nginx in front of several hosts, each with its own upstream in `includeDir` (an agent's,
+   * `apps.<app>.traffic.nginx.upstream`): requests are spread evenly over the upstreams by their
+   * request id. A name in `proxy_pass` through a variable is looked up among the upstreams when a
+   * request comes, so nginx starts before the agents wrote theirs.
+   */
+  static async startSplit(dir: string, includeDir: string, upstreams: readonly string[]): Promise<Nginx> {
+    await mkdir(includeDir, { recursive: true });
+    const share = `${(100 / upstreams.length).toFixed(2)}%`;
+    return Nginx.startWith(dir, (port) => [
+      `  include ${join(includeDir, '*.conf')};`,
+      '  split_clients "${request_id}" $flotilla_upstream {',
+      ...upstreams.map((u, i) => `    ${i === upstreams.length - 1 ? '*' : share} ${u};`),
+      '  }',
+      '  server {',
+      `    listen 127.0.0.1:${port};`,
+      '    location / {',
+      '      proxy_pass http://$flotilla_upstream;',
+      '      proxy_http_version 1.1;',
+      '      proxy_set_header Connection "";',
+      '    }',
+      '  }',
+    ]);
+  }
+
   private static async startWith(dir: string, http: (port: number) => string[]): Promise<Nginx> {
     await mkdir(dir, { recursive: true });
     const port = await freePort();

@@ -1,6 +1,7 @@
 // The demo: a whole fleet on this machine, with real parts: releases deployed, a canary rollout
-// walking across it, a bad release stopped at the canary and reverted, and an Alertmanager alert
-// after a good-looking release putting the whole fleet back on the previous stable version.
+// walking across it, a bad release stopped at the canary and reverted, an Alertmanager alert
+// after a good-looking release putting the whole fleet back on the previous stable version, and
+// traffic moved by weight behind a real nginx with every request checked.
 //   npm run demo [-- --keep] [-- --dir DIR]
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,7 +9,10 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { tempDir } from '../agent-process.js';
 import { alertmanagerAlert, alertmanagerNotification, postAlert } from '../alerts.js';
+import { nginxAvailable } from '../bench/nginx.js';
 import { Fleet, runCli } from '../fleet.js';
+import { TrafficFront } from '../traffic-front.js';
+import { trafficAct } from './traffic-act.js';
 
 const { values: flags } = parseArgs({
   options: { keep: { type: 'boolean', default: false }, dir: { type: 'string' }, help: { type: 'boolean', default: false } },
@@ -26,6 +30,7 @@ const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 const step = (text: string) => console.log(`\n${bold(`==> ${text}`)} ${dim(`[${elapsed()}]`)}`);
 
 let fleet: Fleet | undefined;
+let front: TrafficFront | undefined;
 
 async function flotilla(args: string[], opts: { expectFail?: boolean } = {}): Promise<void> {
   console.log(dim(`$ flotilla ${args.join(' ')}`));
@@ -58,7 +63,10 @@ async function main(): Promise<void> {
     if (r.code !== 0) throw new Error(`keys generate ${name} failed`);
   }
 
-  step('Starting nats-server (JetStream), flotilla-controller and three flotilla-agents, over mutual TLS');
+  step('Starting nats-server (JetStream), flotilla-controller and three flotilla-agents, over mutual TLS, and nginx in front of the hosts');
+  if (!(await nginxAvailable())) throw new Error('nginx is not installed: scripts/ensure-deps.sh --nginx installs it');
+  // Started first: each agent's config names it as the balancer of the demo app.
+  front = await TrafficFront.start(join(dir, 'traffic'), 'demo', ['host-1', 'host-2', 'host-3']);
   console.log(dim('$ flotilla tls ca create; flotilla tls cert create --server | --host host-N | --operator demo   (in pki/)'));
   // The alert webhooks' bearer token, as an operator would set it: FLOTILLA_ALERTS_TOKEN.
   const alertsToken = randomBytes(16).toString('hex');
@@ -68,6 +76,7 @@ async function main(): Promise<void> {
     heartbeatInterval: '1s',
     tls: true,
     controllerEnv: { FLOTILLA_ALERTS_TOKEN: alertsToken },
+    agentArgs: (i) => (front as TrafficFront).agentArgs(i),
     keys: {
       release: { keyPath: join(keysDir, 'release.key'), pubPath: join(keysDir, 'release.pub') },
       controller: { keyPath: join(keysDir, 'controller.key'), pubPath: join(keysDir, 'controller.pub') },
@@ -76,6 +85,7 @@ async function main(): Promise<void> {
   console.log(`   nats-server          ${fleet.nats.url}`);
   console.log(`   flotilla-controller  gRPC ${fleet.controller.grpc}, HTTP ${fleet.controller.http}`);
   for (const a of fleet.agents) console.log(`   flotilla-agent       ${a.hostId} (${a.labels.join(', ')}), demo app port ${a.port}`);
+  console.log(`   nginx                ${front.url()} (Debian's, unprivileged, its config in ${join(dir, 'traffic')})`);
   await waitForHosts(3);
   await flotilla(['whoami']);
   await flotilla(['hosts']);
@@ -129,6 +139,8 @@ async function main(): Promise<void> {
   console.log(`   every host back on the previous stable 3.0.0, running and healthy, ${Date.now() - sent} ms after the alert`);
   await showAnswers();
   await flotilla(['events', '--app', 'demo']);
+
+  await trafficAct({ fleet, front, releaseKey: join(keysDir, 'release.key'), flotilla, step });
 
   step('Where the fleet stands, and how each release went');
   await flotilla(['status', 'demo']);
@@ -185,5 +197,6 @@ try {
     step('Stopping the fleet');
     await fleet.stop();
   }
+  await front?.stop();
 }
 process.exit(failed ? 1 : 0);
