@@ -9,6 +9,7 @@ import type { HostRegistry } from './hosts.js';
 import type { ControllerMetrics } from './metrics.js';
 import { ArtifactGc, retentionFacts } from './retention/index.js';
 import { AlarmHandler } from './reverts/alarm-handler.js';
+import { FailedStepReverter } from './reverts/failed-step.js';
 import { RevertPath } from './reverts/revert-path.js';
 import { Rollbacks } from './reverts/rollback.js';
 import { RevertStore } from './reverts/store.js';
@@ -54,6 +55,18 @@ export function buildFleetServices(deps: FleetServiceDeps): FleetServices {
   const ledger = new AppLedger({ apps: store.apps, rolloutsKv: store.rollouts, artifacts, logger: storeLogger, now });
   const revertStore = new RevertStore(store.rollouts, storeLogger);
   const revertLogger = root.child({ component: 'reverts' });
+  // The rollouts and the revert path need each other: a failed step reverts through the path,
+  // which runs its reverts while no rollout of the app starts. The path is built just below.
+  let reverts: RevertPath | undefined;
+  const failedSteps = new FailedStepReverter({
+    reverts: {
+      read: (app) => (reverts as RevertPath).read(app),
+      start: (req) => (reverts as RevertPath).start(req),
+      finish: (entry) => (reverts as RevertPath).finish(entry),
+    },
+    logger: revertLogger,
+    now,
+  });
   // A follower drives nothing; the rollouts resume when it becomes the leader.
   const rollouts = RolloutManager.dormant({
     store: new RolloutStore(rolloutBuckets(store.rollouts, storeLogger)),
@@ -62,6 +75,7 @@ export function buildFleetServices(deps: FleetServiceDeps): FleetServices {
     assignments,
     logger: root.child({ component: 'rollouts' }),
     now,
+    reverts: failedSteps,
     onTransition: (t) => {
       metrics.rolloutTransitions.observe({ phase: 'decide' }, t.decideMs / 1000);
       metrics.rolloutTransitions.observe({ phase: 'persist' }, t.persistMs / 1000);
@@ -69,7 +83,7 @@ export function buildFleetServices(deps: FleetServiceDeps): FleetServices {
       metrics.rolloutTransitions.observe({ phase: 'total' }, (t.decideMs + t.persistMs + t.actMs) / 1000);
     },
   });
-  const reverts = new RevertPath({ store: revertStore, ledger, assignments, rollouts, logger: revertLogger, now });
+  reverts = new RevertPath({ store: revertStore, ledger, assignments, rollouts, logger: revertLogger, now });
   const alarmSink = new AlarmHandler({
     rollouts,
     ledger,

@@ -34,6 +34,7 @@ import type { RolloutStore } from './store.js';
 import { StoredWatches } from './stored-watches.js';
 import {
   realTimers,
+  type FailedStepReverts,
   type LiveAlarmResult,
   type RegistryPhase,
   type RolloutAssigner,
@@ -62,6 +63,11 @@ export interface RolloutManagerOptions {
   timers?: RolloutTimers;
   /** Told about every transition that changed a rollout (metrics, benchmarks). */
   onTransition?: (stats: TransitionStats) => void;
+  /**
+   * The revert path a failed step's revert goes through (reverts/failed-step.ts).
+   * @default none: a rollout reverts a failed step's hosts itself, without a revert record
+   */
+  reverts?: FailedStepReverts;
 }
 
 /**
@@ -105,6 +111,7 @@ export class RolloutManager {
       logger: opts.logger,
       phase: () => this.phase,
       ...(opts.onTransition ? { onTransition: opts.onTransition } : {}),
+      ...(opts.reverts ? { reverts: opts.reverts } : {}),
       finished: (live) => this.unregister(live),
     };
   }
@@ -154,6 +161,8 @@ export class RolloutManager {
     this.phase = 'running';
     this.unsubscribe = this.opts.hosts.subscribe((event) => this.onHostEvent(event));
     for (const live of this.live.values()) {
+      // First, so that the tick and the hosts' reports wait for a failed step's revert record.
+      void live.resumeRevert();
       feedDownHosts(live, this.opts.hosts, this.now());
       live.enqueue({ kind: 'tick', nowMs: this.now() });
     }
