@@ -69,6 +69,11 @@ export interface ControllerDeps {
   logger?: Logger;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * Fault injection for tests: the controller SIGKILLs itself right after it writes a new revert
+   * record, before any of its assignments (main.ts reads FLOTILLA_FAULT_KILL_AFTER_REVERT_RECORD).
+   */
+  killAfterRevertRecord?: boolean;
 }
 
 /**
@@ -214,7 +219,23 @@ export class Controller {
           },
         },
       });
-      const services = buildFleetServices({ config, root, store, artifacts, hosts, assignments, metrics, now });
+      const afterRevertRecord = deps.killAfterRevertRecord
+        ? () => {
+            logger.warn({}, 'fault injection: killing the controller after writing a revert record');
+            process.kill(process.pid, 'SIGKILL');
+          }
+        : undefined;
+      const services = buildFleetServices({
+        config,
+        root,
+        store,
+        artifacts,
+        hosts,
+        assignments,
+        metrics,
+        now,
+        ...(afterRevertRecord ? { afterRevertRecord } : {}),
+      });
       const { ledger, rollouts, reverts, alarmSink, retention, builtinAlarms } = services;
 
       const revocations = await HostRevocations.open(nats.nc, { replicas: config.nats.kvReplicas, logger: root });

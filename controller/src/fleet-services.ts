@@ -27,6 +27,8 @@ export interface FleetServiceDeps {
   readonly assignments: AssignmentWriter;
   readonly metrics: ControllerMetrics;
   readonly now: () => number;
+  /** Fault injection for tests: see ControllerDeps.killAfterRevertRecord. */
+  readonly afterRevertRecord?: () => void;
 }
 
 /** The services that decide and record what runs where: ledger, rollouts, reverts, alarms, retention. */
@@ -83,7 +85,15 @@ export function buildFleetServices(deps: FleetServiceDeps): FleetServices {
       metrics.rolloutTransitions.observe({ phase: 'total' }, (t.decideMs + t.persistMs + t.actMs) / 1000);
     },
   });
-  reverts = new RevertPath({ store: revertStore, ledger, assignments, rollouts, logger: revertLogger, now });
+  reverts = new RevertPath({
+    store: revertStore,
+    ledger,
+    assignments,
+    rollouts,
+    logger: revertLogger,
+    now,
+    ...(deps.afterRevertRecord ? { afterRecordWritten: deps.afterRevertRecord } : {}),
+  });
   const alarmSink = new AlarmHandler({
     rollouts,
     ledger,

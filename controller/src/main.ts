@@ -32,7 +32,9 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let controller: Controller;
   try {
-    controller = await Controller.create(config, { logger });
+    // Fault injection for the project's own tests; unset in any real deployment.
+    const killAfterRevertRecord = process.env.FLOTILLA_FAULT_KILL_AFTER_REVERT_RECORD === '1';
+    controller = await Controller.create(config, { logger, ...(killAfterRevertRecord ? { killAfterRevertRecord } : {}) });
   } catch (err) {
     logger.fatal({ err }, 'controller failed to start');
     await new Promise<void>((resolve) => logger.flush(() => resolve()));

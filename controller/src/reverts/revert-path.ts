@@ -29,6 +29,11 @@ export interface RevertPathOptions {
   logger: Logger;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * Fault injection for tests: called once a new revert record is written, before any of its
+   * assignments (main.ts SIGKILLs the controller here when FLOTILLA_FAULT_KILL_AFTER_REVERT_RECORD is set).
+   */
+  afterRecordWritten?: (record: RevertRecord) => void;
 }
 
 /** A revert to start: what the plan decided, and who and what caused it. */
@@ -113,6 +118,7 @@ export class RevertPath {
     };
     record.event = req.event(record);
     const revision = await this.opts.store.write(record, req.previous?.revision ?? null);
+    this.opts.afterRecordWritten?.(record);
     this.logger.warn(
       { app, revertId: id, cause: req.cause, by: req.actor, from: plan.fromVersion, to: plan.toVersion, hosts: record.hostIds.length, why: plan.why },
       'revert started',
