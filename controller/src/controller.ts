@@ -69,11 +69,8 @@ export interface ControllerDeps {
   logger?: Logger;
   /** @default Date.now */
   now?: () => number;
-  /**
-   * Fault injection for tests: the controller SIGKILLs itself right after it writes a new revert
-   * record, before any of its assignments (main.ts reads FLOTILLA_FAULT_KILL_AFTER_REVERT_RECORD).
-   */
-  killAfterRevertRecord?: boolean;
+  /** Fault injection for tests: runs right after a new revert record is written (main.ts). */
+  afterRevertRecord?: () => void;
 }
 
 /**
@@ -219,23 +216,8 @@ export class Controller {
           },
         },
       });
-      const afterRevertRecord = deps.killAfterRevertRecord
-        ? () => {
-            logger.warn({}, 'fault injection: killing the controller after writing a revert record');
-            process.kill(process.pid, 'SIGKILL');
-          }
-        : undefined;
-      const services = buildFleetServices({
-        config,
-        root,
-        store,
-        artifacts,
-        hosts,
-        assignments,
-        metrics,
-        now,
-        ...(afterRevertRecord ? { afterRevertRecord } : {}),
-      });
+      const fault = deps.afterRevertRecord ? { afterRevertRecord: deps.afterRevertRecord } : {};
+      const services = buildFleetServices({ config, root, store, artifacts, hosts, assignments, metrics, now, ...fault });
       const { ledger, rollouts, reverts, alarmSink, retention, builtinAlarms } = services;
 
       const revocations = await HostRevocations.open(nats.nc, { replicas: config.nats.kvReplicas, logger: root });

@@ -27,7 +27,7 @@ export interface FleetServiceDeps {
   readonly assignments: AssignmentWriter;
   readonly metrics: ControllerMetrics;
   readonly now: () => number;
-  /** Fault injection for tests: see ControllerDeps.killAfterRevertRecord. */
+  /** Fault injection for tests: see ControllerDeps.afterRevertRecord. */
   readonly afterRevertRecord?: () => void;
 }
 

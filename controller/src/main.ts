@@ -32,9 +32,14 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let controller: Controller;
   try {
-    // Fault injection for the project's own tests; unset in any real deployment.
-    const killAfterRevertRecord = process.env.FLOTILLA_FAULT_KILL_AFTER_REVERT_RECORD === '1';
-    controller = await Controller.create(config, { logger, ...(killAfterRevertRecord ? { killAfterRevertRecord } : {}) });
+    // Fault injection for the project's own tests; unset in any real deployment. The controller
+    // dies as a SIGKILL would kill it, between a revert's record and its assignments.
+    const killAfterRevertRecord = () => {
+      logger.warn({}, 'fault injection: killing the controller after writing a revert record');
+      process.kill(process.pid, 'SIGKILL');
+    };
+    const fault = process.env.FLOTILLA_FAULT_KILL_AFTER_REVERT_RECORD === '1' ? { afterRevertRecord: killAfterRevertRecord } : {};
+    controller = await Controller.create(config, { logger, ...fault });
   } catch (err) {
     logger.fatal({ err }, 'controller failed to start');
     await new Promise<void>((resolve) => logger.flush(() => resolve()));
