@@ -1,8 +1,3 @@
-import { loadTrustDocuments } from './trust-documents.js';
-import { HostMessageRate } from './host-rate.js';
-import { Counter } from 'prom-client';
-import { DiskRoom } from './grpc/disk-room.js';
-import { StreamLimits } from './grpc/stream-limits.js';
 import { mkdir } from 'node:fs/promises';
 import type { Subscription } from '@nats-io/transport-node';
 import {
@@ -14,50 +9,40 @@ import {
   subjects as makeSubjects,
   type Logger,
 } from '@flotilla/shared';
-import { AlarmMetrics, AssignedHostCounts, BuiltinAlarms, alarmPolicyFor, alertRoutes } from './alarms/index.js';
+import type { ClusterInfo } from '@flotilla/proto';
+import type { AlarmSink, BuiltinAlarms } from './alarms/index.js';
 import { ArtifactStore } from './artifacts.js';
+import { AssignmentWriter } from './assignments.js';
+import { HostRevocations } from './auth/revocations.js';
 import { CommandInbox } from './cluster/inbox.js';
 import { Leadership } from './cluster/leadership.js';
 import { LeadershipMetrics } from './cluster/metrics.js';
 import { controllerId, openClusterBuckets, type ClusterBuckets } from './cluster/store.js';
-import { HandOverAlarmSink, handOverControl, leaderExecutor, type HandOverDeps } from './hand-over.js';
-import { migrateLocalReleases, openReleaseObjects } from './release-objects.js';
-import { AssignmentWriter } from './assignments.js';
-import { PROGRAM, dialableAddress, type ControllerConfig } from './config.js';
-import { advertisedAddress } from './advertise.js';
-import { artifactsService } from './grpc/artifacts-service.js';
-import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
-import { authenticator } from './auth/authenticate.js';
-import { artifactsGuard, controlGuard } from './auth/call-policy.js';
-import { apiTokenOperator } from './auth/config.js';
-import { HostArtifacts } from './auth/host-artifacts.js';
-import { HostRevocations } from './auth/revocations.js';
-import { identityService } from './grpc/identity-service.js';
-import { callerOf } from './grpc/guard.js';
-import { authorize } from './auth/policy.js';
-import { ReloadableTls } from './tls/reloadable.js';
-import { controlService } from './grpc/control-service.js';
-import { startGrpcServer, type RunningGrpcServer } from './grpc/server.js';
+import { clusterInfo, clusterView, type ClusterView } from './cluster-view.js';
+import { PROGRAM, type ControllerConfig } from './config.js';
+import { buildFleetServices } from './fleet-services.js';
+import type { OperatorControlHandlers } from './grpc/identity-service.js';
+import type { RunningGrpcServer } from './grpc/server.js';
+import { leaderExecutor, type HandOverDeps } from './hand-over.js';
+import { connectHostFacing } from './host-link.js';
+import { listenToHosts, type HostIntake } from './host-intake.js';
 import { HostRegistry } from './hosts.js';
 import { HttpServer, sendJson } from './http.js';
+import { startListeners, type ControllerAddresses } from './listeners.js';
 import { ControllerMetrics } from './metrics.js';
 import { connectNats, type NatsLink } from './nats.js';
-import { connectHostFacing } from './host-link.js';
-import { AppLedger } from './apps/ledger.js';
-import { ArtifactGc, retentionFacts } from './retention/index.js';
-import { RolloutManager } from './rollouts/manager.js';
-import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
-import { AlarmHandler } from './reverts/alarm-handler.js';
-import type { AlarmSink } from './alarms/types.js';
-import type { ClusterInfo } from '@flotilla/proto';
-import type { OperatorControlHandlers } from './grpc/identity-service.js';
-import { RevertPath } from './reverts/revert-path.js';
-import { Rollbacks } from './reverts/rollback.js';
-import { RevertStore } from './reverts/store.js';
+import { migrateLocalReleases, openReleaseObjects } from './release-objects.js';
+import type { ArtifactGc } from './retention/index.js';
+import type { RevertPath } from './reverts/revert-path.js';
+import type { RolloutManager } from './rollouts/manager.js';
 import { StoreBehindLog } from './store-behind-log.js';
 import { openControllerStore, type ControllerStore } from './store/store.js';
-import { natsAssignmentPublisher, subscribeControlSubjects } from './subscriptions.js';
+import { natsAssignmentPublisher } from './subscriptions.js';
+import { ReloadableTls } from './tls/reloadable.js';
+import { loadTrustDocuments } from './trust-documents.js';
+
+export type { ClusterView } from './cluster-view.js';
+export type { ControllerAddresses } from './listeners.js';
 
 /** Where the controller is in its life. */
 export type ControllerState =
@@ -66,11 +51,6 @@ export type ControllerState =
   | 'stopping' // graceful shutdown in progress
   | 'stopped' // shut down cleanly
   | 'failed'; // stopped because something it depends on broke
-
-/** How long a follower waits for the leader's answer to a handed-over operator call. */
-const HAND_OVER_WAIT_MS = 12_000;
-/** How long a follower waits for the leader's outcome of an alarm before answering 202 "queued". */
-const ALARM_HAND_OVER_WAIT_MS = 2_000;
 
 /** The parts that exist only to share the work between controllers. */
 interface ClusterParts {
@@ -84,31 +64,13 @@ interface ClusterParts {
   leadership?: Leadership;
 }
 
-/** The cluster as one controller sees it. */
-export interface ClusterView {
-  readonly self: string;
-  readonly role: 'follower' | 'leader' | 'deposed';
-  readonly leader: { id: string; fence: number; sinceMs: number; grpc: string; http: string } | null;
-  /** Every controller that announced itself; `gone` when it has not for three renewal intervals. */
-  readonly controllers: { id: string; grpc: string; http: string; startedAtMs: number; seenAtMs: number; state: 'leader' | 'follower' | 'gone' }[];
-}
-
 export interface ControllerDeps {
   /** The program's root logger. @default one built from config.log */
   logger?: Logger;
   /** @default Date.now */
   now?: () => number;
-}
-
-/** Where a local client reaches the listeners (loopback when they listen on every interface). */
-export interface ControllerAddresses {
-  /** Where a client on this machine reaches the listeners (the ready file, the start log). */
-  readonly grpc: string;
-  readonly http: string;
-  readonly grpcPort: number;
-  readonly httpPort: number;
-  /** What this controller publishes about itself to others (see advertise.ts). */
-  readonly advertised: { readonly grpc: string; readonly http: string };
+  /** Fault injection for tests: runs right after a new revert record is written (main.ts). */
+  afterRevertRecord?: () => void;
 }
 
 /**
@@ -116,14 +78,10 @@ export interface ControllerAddresses {
  * sends each host's assignment. `create()` connects and binds (so a bad address or an
  * unreachable NATS fails start), `run()` serves until `shutdown()`.
  */
-/** How long hosts get to reconnect after the controller's own NATS connection comes back. */
-const HOSTS_RECONNECT_GRACE_MS = 5000;
-
 export class Controller {
   private currentState: ControllerState = 'starting';
   private subscriptions: Subscription[] = [];
-  private unsubscribeHosts: (() => void) | undefined;
-  private unsubscribeNats: (() => void) | undefined;
+  private hostIntake: HostIntake | undefined;
   private readonly startedMs: number;
   private shuttingDown: Promise<void> | undefined;
   /** Leader duties taken up and put down in order, one change at a time. */
@@ -265,152 +223,34 @@ export class Controller {
           },
         },
       });
-      const storeLogger = root.child({ component: 'store' });
-      const ledger = new AppLedger({ apps: store.apps, rolloutsKv: store.rollouts, artifacts, logger: storeLogger, now });
-      // A follower drives nothing; the rollouts resume when it becomes the leader.
-      const rollouts = RolloutManager.dormant({
-        store: new RolloutStore(rolloutBuckets(store.rollouts, storeLogger)),
-        ledger,
-        hosts,
-        assignments,
-        logger: root.child({ component: 'rollouts' }),
-        now,
-        onTransition: (t) => {
-          metrics.rolloutTransitions.observe({ phase: 'decide' }, t.decideMs / 1000);
-          metrics.rolloutTransitions.observe({ phase: 'persist' }, t.persistMs / 1000);
-          metrics.rolloutTransitions.observe({ phase: 'act' }, t.actMs / 1000);
-          metrics.rolloutTransitions.observe({ phase: 'total' }, (t.decideMs + t.persistMs + t.actMs) / 1000);
-        },
-      });
-      const revertLogger = root.child({ component: 'reverts' });
-      const reverts = new RevertPath({ store: new RevertStore(store.rollouts, storeLogger), ledger, assignments, rollouts, logger: revertLogger, now });
-      const alarmSink = new AlarmHandler({
-        rollouts,
-        ledger,
-        reverts,
-        logger: revertLogger,
-        revertOutsideWatchWindow: (app) => alarmPolicyFor(config.alarms, app).revertOutsideWatchWindow,
-        now,
-      });
-      const rollbacks = new Rollbacks({ rollouts, ledger, reverts, assignments, logger: revertLogger, now });
-      const retention = new ArtifactGc({
-        artifacts,
-        facts: retentionFacts({ ledger, assignments, rollouts }),
-        keepVersions: config.artifacts.keepVersions,
-        intervalMs: config.artifacts.gcIntervalMs,
-        leads: isLeader,
-        logger: root.child({ component: 'retention' }),
-      });
-      const alarmMetrics = new AlarmMetrics(metrics.registry);
-      const assignedCounts = new AssignedHostCounts(
-        { hostIds: () => assignments.hostIds(), appsOf: (hostId) => Object.keys(assignments.current(hostId)?.assignment.apps ?? {}) },
-        now,
-      );
-      const builtinAlarms = new BuiltinAlarms({
-        feed: hosts,
-        assignments: {
-          assignedVersion: (hostId, app) => {
-            const apps = assignments.current(hostId)?.assignment.apps;
-            return apps !== undefined && Object.hasOwn(apps, app) ? apps[app]?.version : undefined;
-          },
-          hostsAssigned: (app) => assignedCounts.hostsAssigned(app),
-        },
-        sink: alarmSink, config: config.alarms, logger: root, metrics: alarmMetrics, now });
+      const fault = deps.afterRevertRecord ? { afterRevertRecord: deps.afterRevertRecord } : {};
+      const services = buildFleetServices({ config, root, store, artifacts, hosts, assignments, metrics, now, isLeader, ...fault });
+      const { ledger, rollouts, reverts, alarmSink, retention, builtinAlarms } = services;
 
       const revocations = await HostRevocations.open(nats.nc, { replicas: config.nats.kvReplicas, logger: root });
       cleanups.push(async () => revocations.stop());
-      const operators = [
-        ...config.operators,
-        ...(config.apiToken ? [apiTokenOperator(createHash('sha256').update(config.apiToken, 'utf8').digest('hex'))] : []),
-      ];
-      const policyDeps = {
-        authenticate: authenticator({ operators, revocations, open: config.open }),
-        hostArtifacts: new HostArtifacts({
-          currentAssignment: (hostId) => assignments.current(hostId)?.assignment,
-          artifactSha256: async (app, version) => (await artifacts.get(app, version))?.sha256,
-        }),
-        rolloutSelector: async (id: string) => (await rollouts.get({ id }).catch(() => undefined))?.spec.selector,
-      };
       const tls = config.tls ? await ReloadableTls.load(config.tls, root.child({ component: 'tls' })) : undefined;
       tls?.watchFiles();
       cleanups.push(async () => tls?.close());
-      const streamsRefused = new Counter({
-        name: 'flotilla_grpc_streams_refused_total',
-        help: 'Artifact streams refused at a limit, by which (streams, peer-streams, uploads).',
-        labelNames: ['reason'],
-        registers: [metrics.registry],
-      });
       let viewCluster: () => Promise<ClusterInfo> = async () => ({});
-      const control = controlService({
+      const handOver: HandOverDeps = { isLeader, submitAndWait: (kind, body, waitMs) => inbox.submitAndWait(kind, body, waitMs) };
+      const { grpc, http, addresses, control } = await startListeners({
+        config,
+        root,
+        store,
         artifacts,
-        apps: store.apps,
         hosts,
         assignments,
-        rollouts,
-        rollbacks,
-        ledger,
-        retention,
-        keepVersions: config.artifacts.keepVersions,
-        logger: root,
-        now,
+        metrics,
+        services,
+        revocations,
+        tls,
+        handOver,
         cluster: () => viewCluster(),
-      });
-      const handOver: HandOverDeps = { isLeader, submitAndWait: (kind, body, waitMs) => inbox.submitAndWait(kind, body, waitMs) };
-      const grpc = await startGrpcServer(
-        config.grpc.listen,
-        {
-          artifacts: artifactsService({
-            artifacts,
-            metrics,
-            logger: root,
-            downloadChunkBytes: config.artifacts.downloadChunkBytes,
-            authorizeUpload: (call, app) => authorize(callerOf(call), { permission: 'push', app }, 'Upload'),
-            limits: new StreamLimits(config.limits, (reason) => streamsRefused.inc({ reason })),
-            diskRoom: new DiskRoom(artifacts.dir, undefined, config.artifacts.minFreeSpace),
-            uploadIdleTimeoutMs: config.limits.uploadIdleTimeoutMs,
-            uploadDeadlineMs: config.limits.uploadDeadlineMs,
-            downloadStallTimeoutMs: config.limits.downloadStallTimeoutMs,
-          }),
-          control: {
-            ...handOverControl(control, handOver, HAND_OVER_WAIT_MS),
-            ...identityService({ revocations, logger: root, now }),
-          },
-        },
-        { guards: { control: controlGuard(policyDeps), artifacts: artifactsGuard(policyDeps) }, tls },
-        root.child({ component: 'grpc' }),
-      );
-      cleanups.push(() => grpc.close(0));
-      const http = new HttpServer(root.child({ component: 'http' }));
-      for (const r of alertRoutes({
-        sink: new HandOverAlarmSink(alarmSink, handOver, ALARM_HAND_OVER_WAIT_MS),
-        token: config.alerts.token,
-        sources: config.alerts.sources,
-        appLabel: config.alerts.appLabel,
-        maxBodyBytes: config.alerts.maxBodyBytes,
-        logger: root,
-        metrics: alarmMetrics,
         now,
-      })) {
-        http.route(r.method, r.path, r.handler);
-      }
-      const httpPort = await http.listen(config.http.listen, config.http.tls && tls ? tls : undefined);
-      cleanups.push(() => http.close(0));
-
-      const advertisedGrpc = advertisedAddress(config.grpc.listen.host, grpc.port, config.advertise, hostname());
-      const advertisedHttp = advertisedAddress(config.http.listen.host, httpPort, config.advertise, hostname());
-      if (advertisedGrpc.guessed || advertisedHttp.guessed) {
-        root.warn(
-          { grpc: advertisedGrpc.address, http: advertisedHttp.address },
-          'a listener is on every interface and advertise is not set: publishing this machine\'s name; set advertise if others reach it by another',
-        );
-      }
-      const addresses: ControllerAddresses = Object.freeze({
-        grpc: dialableAddress(config.grpc.listen.host, grpc.port),
-        http: dialableAddress(config.http.listen.host, httpPort),
-        grpcPort: grpc.port,
-        httpPort,
-        advertised: Object.freeze({ grpc: advertisedGrpc.address, http: advertisedHttp.address }),
+        cleanups,
       });
+
       const controller = new Controller(
         config,
         logger,
@@ -450,53 +290,17 @@ export class Controller {
   async run(): Promise<void> {
     if (this.currentState !== 'starting') throw new Error(`controller cannot run from state ${this.currentState}`);
     const { nc } = this.nats;
-    this.unsubscribeHosts = this.hosts.subscribe((event) => {
-      if (event.type === 'heartbeat') {
-        const { acceptedSeq, heartbeatIntervalMs, apps, trust } = event.heartbeat;
-        // Re-sends and re-issues are writes to hosts: the leader's job.
-        if (this.cluster.leadership?.isLeader()) {
-          const desired = Object.fromEntries(apps.map((a) => [a.app, a.desiredVersion]));
-          const finding = this.assignments.noteAcceptedSeq(event.hostId, acceptedSeq, heartbeatIntervalMs, desired, trust);
-          if (finding) this.storeBehind.note(finding);
-        }
-      } else if (event.type === 'state') {
-        this.metrics.hostStateChanges.inc({ state: event.state });
-      }
-    });
-    // run() happens once per controller, so the counter is registered once.
-    const hostMessagesDropped = new Counter({
-      name: 'flotilla_host_messages_dropped_total',
-      help: 'Announces and heartbeats dropped because their host was over its message rate (limits.hostMessagesPerSecond), by kind.',
-      labelNames: ['kind'],
-      registers: [this.metrics.registry],
-    });
-    this.subscriptions = subscribeControlSubjects({
-      nc: this.hostLink.nc,
-      subjects: makeSubjects(this.config.nats.subjectPrefix),
+    this.hostIntake = listenToHosts({
+      config: this.config,
+      hostLink: this.hostLink,
       hosts: this.hosts,
       assignments: this.assignments,
       metrics: this.metrics,
+      storeBehind: this.storeBehind,
+      isLeader: () => this.cluster.leadership?.isLeader() ?? false,
       logger: this.logger,
-      rate: new HostMessageRate({ perSecond: this.config.limits.hostMessagesPerSecond, burst: this.config.limits.hostMessageBurst }),
-      onDropped: (kind) => hostMessagesDropped.inc({ kind }),
     });
-    // After the controller's own NATS outage, hosts need their own reconnect (the client waits a
-    // second or two between tries) before their silence means anything: they are judged again
-    // from a grace period after the reconnect, not from the reconnect itself.
-    let resume: NodeJS.Timeout | undefined;
-    const unsubscribe = this.hostLink.onStateChange((state) => {
-      clearTimeout(resume);
-      if (state !== 'connected') {
-        this.hosts.setListening(false);
-        return;
-      }
-      resume = setTimeout(() => this.hosts.setListening(true), HOSTS_RECONNECT_GRACE_MS);
-      resume.unref();
-    });
-    this.unsubscribeNats = () => {
-      clearTimeout(resume);
-      unsubscribe();
-    };
+    this.subscriptions = this.hostIntake.subscriptions;
     this.hosts.start();
     this.retention.start();
     // A follower's reads (status, hosts' seqs) follow the leader's assignment writes.
@@ -621,8 +425,7 @@ export class Controller {
     this.currentState = 'stopping';
     this.logger.info({}, 'controller stopping');
     const graceMs = this.config.shutdownTimeoutMs;
-    this.unsubscribeHosts?.();
-    this.unsubscribeNats?.();
+    this.hostIntake?.stop();
     this.revocations.stop();
     this.tls?.close();
     this.unwatchAssignments?.();
@@ -662,27 +465,8 @@ export class Controller {
   }
 
   /** Which controller leads, since when, and every controller's last word (for /healthz and status). */
-  async clusterView(): Promise<ClusterView> {
-    const leadership = this.cluster.leadership;
-    const leader = leadership?.leader() ?? null;
-    const members = await (leadership?.members() ?? Promise.resolve([])).catch(() => []);
-    const nowMs = Date.now();
-    const staleAfterMs = 3 * this.config.cluster.renewIntervalMs;
-    return {
-      self: this.cluster.id,
-      role: leadership?.role ?? 'follower',
-      leader: leader?.holder ? { id: leader.holder, fence: leader.fence, sinceMs: leader.sinceMs, grpc: leader.grpc, http: leader.http } : null,
-      controllers: members
-        .map((m) => ({
-          id: m.id,
-          grpc: m.grpc,
-          http: m.http,
-          startedAtMs: m.startedAtMs,
-          seenAtMs: m.seenAtMs,
-          state: nowMs - m.seenAtMs > staleAfterMs ? ('gone' as const) : m.role,
-        }))
-        .sort((a, b) => (a.id < b.id ? -1 : 1)),
-    };
+  clusterView(): Promise<ClusterView> {
+    return clusterView(this.cluster.id, this.cluster.leadership, this.config.cluster.renewIntervalMs, Date.now());
   }
 
   private addRoutes(): void {
@@ -708,23 +492,4 @@ export class Controller {
         res.end(text);
       });
   }
-}
-
-/** The cluster view as `flotilla status` receives it. */
-function clusterInfo(view: ClusterView): ClusterInfo {
-  return {
-    self: view.self,
-    role: view.role,
-    leader_id: view.leader?.id ?? '',
-    leader_since_ms: String(view.leader?.sinceMs ?? 0),
-    leader_fence: String(view.leader?.fence ?? 0),
-    controllers: view.controllers.map((c) => ({
-      id: c.id,
-      grpc: c.grpc,
-      http: c.http,
-      state: c.state,
-      started_at_ms: String(c.startedAtMs),
-      seen_at_ms: String(c.seenAtMs),
-    })),
-  };
 }

@@ -31,11 +31,18 @@ async function main(argv: readonly string[]): Promise<number> {
   const readyFile = flags.readyFile;
   if (readyFile) await removeReadyFile(readyFile);
 
+  // Fault injection for the project's own tests; unset in any real deployment. The controller
+  // dies as a SIGKILL would kill it, between a revert's record and its assignments.
+  const killAfterRevertRecord = () => {
+    logger.warn({}, 'fault injection: killing the controller after writing a revert record');
+    process.kill(process.pid, 'SIGKILL');
+  };
+  const fault = process.env.FLOTILLA_FAULT_KILL_AFTER_REVERT_RECORD === '1' ? { afterRevertRecord: killAfterRevertRecord } : {};
   let controller: Controller | undefined;
   // Bounded by START_ATTEMPTS: startRetry says no once they are used up.
   for (let attempt = 1; controller === undefined; attempt++) {
     try {
-      controller = await Controller.create(config, { logger });
+      controller = await Controller.create(config, { logger, ...fault });
     } catch (err) {
       const next = startRetry(err, attempt);
       if (next.retry) {

@@ -124,6 +124,25 @@ describe('rollouts across a real fleet', () => {
     expect(status.stdout).toMatch(/EVENTS\n/);
   });
 
+  it('each failed step reverted under one revert record, shown in flotilla events and in its rollout status', async () => {
+    // The two rollouts above whose canary failed: 4.0.0 (crash loop), then 3.0.0 (health), newest first.
+    const failed = (await fleet.events()).filter((e) => e.kind === 'failed-step');
+    expect(failed.map((e) => [e.source, e.action, e.from_version, e.to_version, e.hosts])).toEqual([
+      ['engine', 'reverted', '4.0.0', '2.0.0', 1],
+      ['engine', 'reverted', '3.0.0', '2.0.0', 1],
+    ]);
+    // The reason is the one the rollout ended with.
+    for (const e of failed) expect(e.reason).toBe((await fleet.rollout({ id: e.rollout_id })).end_reason);
+    expect(failed[0]!.reason).toMatch(/crash-looping/);
+    // One record each: two distinct revert ids, each naming its own rollout.
+    expect(new Set(failed.map((e) => e.revert_id)).size).toBe(2);
+    const crashed = failed[0]!.rollout_id;
+    expect((await fleet.rollout({ id: crashed })).status).toBe('reverted');
+    const text = (await cli(['rollout', 'status', crashed])).stdout;
+    expect(text).toMatch(/failed-step\s+engine\s+reverted\s+4\.0\.0 -> 2\.0\.0\s+1\s/);
+    expect((await cli(['events', '--app', 'demo'])).stdout).toMatch(/failed-step\s+engine\s+reverted\s+3\.0\.0 -> 2\.0\.0\s+1\s/);
+  });
+
   it('pauses and resumes; refuses promote while running; waits after the canary for promote', async () => {
     await fleet.push('5.0.0');
     // A canary that needs a minute to pass: every command below meets a rollout that is running.

@@ -1,24 +1,24 @@
-import { createHash, type Hash } from 'node:crypto';
-import { close, createReadStream, openSync, writeSync } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { close, openSync, writeSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import { loadFlotillaProto, type ArtifactsClient, type DownloadChunk__Output } from '@flotilla/proto';
+import type { ArtifactsClient, DownloadChunk__Output } from '@flotilla/proto';
 import {
   errorMessage,
-  FlotillaError,
   IntegrityError,
   InternalError,
-  NotFoundError,
   SHA256_HEX,
-  UnauthenticatedError,
   UnavailableError,
   ValidationError,
   type Logger,
 } from '@flotilla/shared';
 import { withDefaults } from './defaults.js';
-import { errnoCode } from './durable.js';
+import { exhausted, outcomeOfStatus, type Outcome } from './download-outcome.js';
+import { cachedFileVerifies, hashPartial, reconcilePartial, unlinkIfPresent, type Progress } from './partial-file.js';
+
+export { createArtifactsClient, DEFAULT_CHANNEL_OPTIONS, type ArtifactsClientOptions } from './artifacts-client.js';
 
 export interface RetryPolicy {
   /** Attempts in a row that bring no new byte before the download gives up. @default 5 */
@@ -67,44 +67,11 @@ export interface DownloadOptions {
  */
 export const DEFAULT_DOWNLOAD_PACE = Object.freeze({ minBytesPerSecond: 1024, rateWindowMs: 60_000, deadlineMs: 3_600_000 });
 
-/** Options of the gRPC channel to the controller. */
-export interface ArtifactsClientOptions {
-  /** @default insecure (plain TCP) */
-  credentials?: grpc.ChannelCredentials;
-  /** Merged over DEFAULT_CHANNEL_OPTIONS. */
-  channelOptions?: grpc.ChannelOptions;
-}
-
-export const DEFAULT_CHANNEL_OPTIONS: Readonly<grpc.ChannelOptions> = Object.freeze({
-  // Chunks are 256 KiB by default and tunable on the controller; leave ample room.
-  'grpc.max_receive_message_length': 16 * 1024 * 1024,
-  'grpc-node.flow_control_window': 8 * 1024 * 1024,
-  // Pings only while a call is open, so a half-dead connection fails a download within a minute
-  // or so instead of hanging it.
-  'grpc.keepalive_time_ms': 60_000,
-  'grpc.keepalive_timeout_ms': 20_000,
-  'grpc.initial_reconnect_backoff_ms': 500,
-  'grpc.max_reconnect_backoff_ms': 10_000,
-});
-
-/**
- * A client of the controller's Artifacts service. The loaded Download deserializer already hands
- * out `data` as a view of the received message, not a copy (download.test.ts holds it to that).
- */
-export function createArtifactsClient(address: string, opts: ArtifactsClientOptions = {}): ArtifactsClient {
-  const { Artifacts } = loadFlotillaProto();
-  return new Artifacts(address, opts.credentials ?? grpc.credentials.createInsecure(), {
-    ...DEFAULT_CHANNEL_OPTIONS,
-    ...opts.channelOptions,
-  });
-}
-
 /**
  * Resumptions that brought new bytes do not count against `retry.attempts`; this bounds them, so
  * a link that drops every few bytes is reported rather than ground through forever.
  */
 const MAX_ATTEMPTS = 100;
-const HASH_READ_CHUNK = 1024 * 1024;
 /** How long, after a failed status, messages already received may take to be handled. */
 const STATUS_GRACE_MS = 1000;
 
@@ -131,20 +98,6 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<string> {
     if (inFlight.get(key) === run) inFlight.delete(key);
   }
 }
-
-/** Where the bytes stand: a running hash over exactly the `offset` bytes in the partial file. */
-interface Progress {
-  hash: Hash;
-  offset: number;
-}
-
-type Outcome =
-  | { kind: 'complete' }
-  | { kind: 'short' }
-  /** `slow`: the stream brought bytes, too few to count as progress against the retry limit. */
-  | { kind: 'transient'; error: FlotillaError; slow?: boolean }
-  | { kind: 'fatal'; error: FlotillaError; discardPartial: boolean }
-  | { kind: 'aborted' };
 
 async function download(opts: DownloadOptions): Promise<string> {
   const { sha256, size, cacheDir, signal } = opts;
@@ -206,7 +159,7 @@ async function download(opts: DownloadOptions): Promise<string> {
     attempts += 1;
     const offsetBefore = progress.offset;
     const outcome = await runAttempt(opts, progress, partialPath, idleTimeoutMs, started + deadlineMs);
-    progress = await reconcile(partialPath, progress, size, signal);
+    progress = await reconcilePartial(partialPath, progress, size, signal);
 
     switch (outcome.kind) {
       case 'complete':
@@ -398,135 +351,10 @@ function runAttempt(opts: DownloadOptions, progress: Progress, partialPath: stri
   });
 }
 
-function outcomeOfStatus(status: grpc.StatusObject, sha256: string): Outcome {
-  const what = `${grpc.status[status.code] ?? status.code}: ${status.details}`;
-  switch (status.code) {
-    case grpc.status.UNAVAILABLE:
-    case grpc.status.DEADLINE_EXCEEDED:
-    case grpc.status.ABORTED:
-    case grpc.status.CANCELLED:
-    case grpc.status.RESOURCE_EXHAUSTED:
-    // Stream resets and dropped connections surface as INTERNAL or UNKNOWN.
-    case grpc.status.INTERNAL:
-    case grpc.status.UNKNOWN:
-      return { kind: 'transient', error: new UnavailableError(`the download stream failed (${what})`) };
-    case grpc.status.NOT_FOUND:
-      return {
-        kind: 'fatal',
-        discardPartial: false,
-        error: new NotFoundError(`the controller has no artifact ${sha256} (${what})`),
-      };
-    case grpc.status.UNAUTHENTICATED:
-    case grpc.status.PERMISSION_DENIED:
-      return {
-        kind: 'fatal',
-        discardPartial: false,
-        error: new UnauthenticatedError(`the controller refused the download of ${sha256} (${what})`),
-      };
-    case grpc.status.OUT_OF_RANGE:
-    case grpc.status.DATA_LOSS:
-      return {
-        kind: 'fatal',
-        discardPartial: true,
-        error: new IntegrityError(`the controller's copy of artifact ${sha256} does not match its descriptor (${what})`),
-      };
-    case grpc.status.INVALID_ARGUMENT:
-      return { kind: 'fatal', discardPartial: false, error: new ValidationError(`the controller refused the download (${what})`) };
-    default:
-      return { kind: 'fatal', discardPartial: false, error: new UnavailableError(`the controller refused the download (${what})`) };
-  }
-}
-
-function exhausted(sha256: string, size: number, offset: number, tries: number, last: Outcome | undefined): FlotillaError {
-  const details = { size, received: offset, attempts: tries };
-  if (last?.kind === 'short') {
-    return new IntegrityError(
-      `the controller kept ending the download of artifact ${sha256} early: ${offset} of ${size} bytes after ${tries} attempts`,
-      { details },
-    );
-  }
-  const why = last?.kind === 'transient' ? `: ${last.error.message}` : '';
-  return new UnavailableError(
-    `cannot download artifact ${sha256} from the controller (${offset} of ${size} bytes after ${tries} attempts without progress)${why}`,
-    { details },
-  );
-}
-
 /** Exponential, capped, with jitter so that a fleet that lost the controller does not return in step. */
 function backoffMs(retry: RetryPolicy, failures: number): number {
   const exp = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.max(0, failures - 1));
   return Math.round(exp / 2 + (Math.random() * exp) / 2);
-}
-
-/** True when the cached file is there and verifies; a file that does not verify is deleted. */
-async function cachedFileVerifies(path: string, sha256: string, size: number, log: Logger, signal?: AbortSignal): Promise<boolean> {
-  let actualSize: number;
-  try {
-    actualSize = (await stat(path)).size;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
-    throw err;
-  }
-  if (actualSize === size) {
-    const hash = createHash('sha256');
-    await hashFileInto(path, hash, signal);
-    const actual = hash.digest('hex');
-    if (actual === sha256) return true;
-    log.warn({ path, expected: sha256, actual }, 'cached artifact does not verify; deleting it');
-  } else {
-    log.warn({ path, size, actualSize }, 'cached artifact has the wrong size; deleting it');
-  }
-  await unlinkIfPresent(path);
-  return false;
-}
-
-/** Hashes what an earlier download left, so it can be continued; drops it when it cannot be. */
-async function hashPartial(path: string, size: number, signal?: AbortSignal): Promise<Progress> {
-  const hash = createHash('sha256');
-  let have: number;
-  try {
-    have = (await stat(path)).size;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return { hash, offset: 0 };
-    throw err;
-  }
-  if (have > size) {
-    await unlinkIfPresent(path);
-    return { hash, offset: 0 };
-  }
-  await hashFileInto(path, hash, signal);
-  return { hash, offset: have };
-}
-
-/**
- * After an attempt the partial file must hold exactly the bytes hashed. If a failed write left it
- * shorter or longer, the hash is rebuilt from the disk.
- */
-async function reconcile(path: string, progress: Progress, size: number, signal?: AbortSignal): Promise<Progress> {
-  let have = -1;
-  try {
-    have = (await stat(path)).size;
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
-    have = 0;
-  }
-  if (have === progress.offset) return progress;
-  return hashPartial(path, size, signal);
-}
-
-async function hashFileInto(path: string, hash: Hash, signal?: AbortSignal): Promise<void> {
-  for await (const chunk of createReadStream(path, { highWaterMark: HASH_READ_CHUNK })) {
-    signal?.throwIfAborted();
-    hash.update(chunk as Buffer);
-  }
-}
-
-async function unlinkIfPresent(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw err;
-  }
 }
 
 function abortReason(signal: AbortSignal | undefined): Error {

@@ -60,14 +60,17 @@ export interface AppHistoryRecord {
  */
 export type AppEventAction = 'reverted' | 'already-reverting' | 'stopped' | 'recorded' | 'rolled-back' | 'unchanged' | 'store-behind';
 
-/** One alarm, rollback or reconcile with hosts' evidence, as `flotilla events` shows it. */
+/**
+ * One alarm, rollback, failed rollout step (the revert it caused) or reconcile with hosts'
+ * evidence, as `flotilla events` shows it.
+ */
 export interface AppEventRecord {
   /** `<app>-e<n>`. */
   id: string;
   app: string;
-  kind: 'alarm' | 'rollback' | 'reconcile';
+  kind: 'alarm' | 'rollback' | 'failed-step' | 'reconcile';
   atMs: number;
-  /** The alarm's source, or `operator` for a rollback. */
+  /** The alarm's source, `operator` for a rollback, `engine` for a failed step. */
   source: string;
   reason: string;
   severity: string | null;
@@ -139,7 +142,7 @@ export const appEventSchema = z
   .object({
     id: z.string(),
     app: z.string(),
-    kind: z.enum(['alarm', 'rollback', 'reconcile']),
+    kind: z.enum(['alarm', 'rollback', 'failed-step', 'reconcile']),
     atMs: count,
     source: z.string(),
     reason: z.string(),

@@ -64,6 +64,7 @@ export type AlarmPlan =
 export const rolloutEpisode = (rolloutId: string): string => `rollout:${rolloutId}`;
 export const stableEpisode = (version: string): string => `stable:${version}`;
 export const rollbackEpisode = (revertId: string): string => `rollback:${revertId}`;
+export const failedStepEpisode = (rolloutId: string): string => `failed-step:${rolloutId}`;
 
 /**
  * The rules:

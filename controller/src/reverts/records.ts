@@ -6,12 +6,14 @@ import { appEventSchema, type NewAppEvent } from '../apps/records.js';
  * path (revert-path.ts).
  */
 
-/** What started a revert outside the engine. */
+/** What started a revert. */
 export type RevertCause =
-  /** An alarm inside a finished rollout's watch window, or outside it by the app's policy. */
+  /** An alarm during a rollout, inside a finished rollout's watch window, or outside it by the app's policy. */
   | 'alarm'
   /** An operator's `flotilla rollback`. */
-  | 'rollback';
+  | 'rollback'
+  /** A rollout step that failed (health gate, install, crash loop, silent hosts): the engine stopped it. */
+  | 'failed-step';
 
 /**
  * `revert.<app>`: the app's latest revert of the whole fleet to one version. Written (compare-
@@ -27,11 +29,13 @@ export interface RevertRecord {
   /**
    * What the revert answers, so that a later alarm about the same thing changes nothing:
    * `rollout:<id>` (an alarm about that rollout, while it ran or in its watch window),
-   * `stable:<version>` (by policy, outside any window), `rollback:<revert id>`.
+   * `stable:<version>` (by policy, outside any window), `rollback:<revert id>`,
+   * `failed-step:<id>` (a step of that rollout failed). A failed step answers no alarm: it holds
+   * nothing back, and an alarm about its rollout later is judged as if it were not there.
    */
   episode: string;
   cause: RevertCause;
-  /** `alarm:<source>` or `operator:<name>`. */
+  /** `alarm:<source>`, `operator:<name>`, or `engine` for a failed step. */
   actor: string;
   reason: string;
   /** The version left behind; null when there is none (hosts already moved back). */
@@ -43,7 +47,10 @@ export interface RevertRecord {
   badVersion: string | null;
   toVersion: string;
   rolloutId: string | null;
-  /** Hosts given the target by this record (the rollout engine reverts its own hosts). */
+  /**
+   * Hosts given the target by this record: for a failed step, the hosts its rollout touched; for
+   * an alarm during a rollout, the app's other hosts (the rollout reverts its own).
+   */
   hostIds: string[];
   status: 'reverting' | 'done';
   startedAtMs: number;
@@ -74,7 +81,7 @@ export const revertSchema = z
     id: z.string(),
     seq: count,
     episode: z.string(),
-    cause: z.enum(['alarm', 'rollback']),
+    cause: z.enum(['alarm', 'rollback', 'failed-step']),
     actor: z.string(),
     reason: z.string(),
     fromVersion: z.string().nullable(),

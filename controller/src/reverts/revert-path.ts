@@ -29,6 +29,11 @@ export interface RevertPathOptions {
   logger: Logger;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * Fault injection for tests: called once a new revert record is written, before any of its
+   * assignments (main.ts SIGKILLs the controller here when FLOTILLA_FAULT_KILL_AFTER_REVERT_RECORD is set).
+   */
+  afterRecordWritten?: (record: RevertRecord) => void;
 }
 
 /** A revert to start: what the plan decided, and who and what caused it. */
@@ -40,9 +45,11 @@ export interface RevertRequest {
   cause: RevertCause;
   actor: string;
   reason: string;
+  /** The hosts to move; absent: every host of the app off the target, less `exclude`. */
+  hosts?: readonly string[];
   /** Hosts the rollout engine reverts itself. */
   exclude?: ReadonlySet<string>;
-  /** Leave the version left behind good (a rollback to a version the operator named). */
+  /** Leave the version left behind good (a rollback to a version the operator named, a failed step). */
   keepGood?: boolean;
   /** The event the cause goes into the log as, once the record says which hosts it moves. */
   event: (revert: RevertRecord) => NewAppEvent;
@@ -55,9 +62,10 @@ export interface Reverted {
 }
 
 /**
- * The one way a fleet is sent back to a version outside the rollout engine: an alarm in a
- * rollout's watch window or by policy, the hosts of an app off its stable version while the
- * engine reverts its own (an alarm during a rollout), and `flotilla rollback`. One record,
+ * The one way a fleet is sent back to a version: an alarm in a rollout's watch window or by
+ * policy, the hosts of an app off its stable version while the engine reverts its own (an alarm
+ * during a rollout), `flotilla rollback`, and a rollout's failed step (the hosts it touched,
+ * reverts/failed-step.ts). One record,
  * `revert.<app>`, written with compare-and-set BEFORE any assignment (of concurrent alarms, here
  * or in another controller, one writes it and the others find it), and carrying the event its
  * cause goes into the log as, so that a crash cannot keep the revert and lose the event. Then
@@ -68,6 +76,8 @@ export interface Reverted {
 export class RevertPath {
   private readonly logger: Logger;
   private readonly now: () => number;
+  /** Reverts being carried out in this process, by id: a second caller waits for the first. */
+  private readonly carrying = new Map<string, Promise<Reverted>>();
 
   constructor(private readonly opts: RevertPathOptions) {
     this.logger = opts.logger;
@@ -100,7 +110,7 @@ export class RevertPath {
       badVersion: req.keepGood ? null : plan.fromVersion,
       toVersion: plan.toVersion,
       rolloutId: plan.rolloutId,
-      hostIds: this.hostsOff(app, plan.toVersion, req.exclude ?? new Set()),
+      hostIds: req.hosts ? [...req.hosts].sort() : this.hostsOff(app, plan.toVersion, req.exclude ?? new Set()),
       status: 'reverting',
       startedAtMs: this.now(),
       finishedAtMs: null,
@@ -108,6 +118,7 @@ export class RevertPath {
     };
     record.event = req.event(record);
     const revision = await this.opts.store.write(record, req.previous?.revision ?? null);
+    this.opts.afterRecordWritten?.(record);
     this.logger.warn(
       { app, revertId: id, cause: req.cause, by: req.actor, from: plan.fromVersion, to: plan.toVersion, hosts: record.hostIds.length, why: plan.why },
       'revert started',
@@ -146,7 +157,16 @@ export class RevertPath {
    * gates), then the ledger (the version left behind bad, the target stable), then the cause's
    * event, then the record says done.
    */
-  private async carryOut(record: RevertRecord, revision: number): Promise<Reverted> {
+  private carryOut(record: RevertRecord, revision: number): Promise<Reverted> {
+    // A failed step's revert resumed by its rollout and by resume() at once is carried out once.
+    const running = this.carrying.get(record.id);
+    if (running) return running;
+    const run = this.carryOutOnce(record, revision).finally(() => this.carrying.delete(record.id));
+    this.carrying.set(record.id, run);
+    return run;
+  }
+
+  private async carryOutOnce(record: RevertRecord, revision: number): Promise<Reverted> {
     const { app, toVersion } = record;
     const ledger = this.opts.ledger;
     const artifact = await ledger.requireArtifact(app, toVersion);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '@flotilla/shared';
-import { fixture, spec } from '../testing/rollouts.js';
+import { fixture, report, spec } from '../testing/rollouts.js';
 
 /** A rollout of 2.0.0 over the stable 1.0.0 to every host in one step, carried to success. */
 async function succeed(f: Awaited<ReturnType<typeof fixture>>, over: Parameters<typeof spec>[0] = {}): Promise<string> {
@@ -210,6 +210,79 @@ describe('the event log when a controller dies during a revert', () => {
   });
 });
 
+describe('a failed rollout step', () => {
+  /** A rollout of 2.0.0 whose canary fails its health gate. */
+  async function failCanary(f: Awaited<ReturnType<typeof fixture>>, opts: { dieAtRevert?: boolean } = {}): Promise<{ id: string; canary: string }> {
+    const { state } = await f.manager.start(spec({ healthyDeadline: '30s' }));
+    const canary = f.calls[0]?.hostIds[0] as string;
+    // The controller process dies at the revert's first assignment write, before it is written.
+    if (opts.dieAtRevert) f.crash.atNextAssign = true;
+    await f.beat(canary, [report('2.0.0', { health: 'unhealthy', error: 'GET /healthz: 500' })]);
+    return { id: state?.id as string, canary };
+  }
+
+  it('reverts through the revert path: one record, one event, nothing marked bad', async () => {
+    const f = await fixture(3);
+    const { id, canary } = await failCanary(f);
+    expect((await f.rollout(id)).status).toBe('reverted');
+    expect(await f.revert()).toMatchObject({
+      id: 'web-r1',
+      cause: 'failed-step',
+      actor: 'engine',
+      episode: `failed-step:${id}`,
+      rolloutId: id,
+      fromVersion: '2.0.0',
+      badVersion: null,
+      toVersion: '1.0.0',
+      hostIds: [canary],
+      status: 'done',
+    });
+    expect((await f.revert())?.reason).toMatch(/^1 host\(s\) failed, more than the 0 tolerated: .*GET \/healthz: 500/);
+    // One new assignment, for the canary alone.
+    expect(f.assignment(canary)).toEqual({ seq: 2, version: '1.0.0', stable: '1.0.0' });
+    for (const h of f.hostIds.filter((h) => h !== canary)) expect(f.assignment(h)).toBeNull();
+    const events = await f.ledger.recentEvents('web');
+    expect(events.map((e) => [e.kind, e.source, e.action, e.rolloutId, e.revertId, e.fromVersion, e.toVersion, e.hosts])).toEqual([
+      ['failed-step', 'engine', 'reverted', id, 'web-r1', '2.0.0', '1.0.0', 1],
+    ]);
+    expect((await f.ledger.eventsOf('web', id)).map((e) => e.kind)).toEqual(['failed-step']);
+    expect((await f.apps.get('web'))?.value.stableVersion).toBe('1.0.0');
+    expect((await f.apps.get('web'))?.value.badVersions ?? []).toEqual([]);
+  });
+
+  it('leaves a later alarm in the watch window to mark the version bad, as it did before the record', async () => {
+    const f = await fixture(3);
+    const { id, canary } = await failCanary(f);
+    await f.advance(30_000);
+    expect(await f.raise()).toMatchObject({ rolloutId: id, toVersion: '1.0.0' });
+    expect((await f.apps.get('web'))?.value.badVersions?.map((b) => [b.version, b.by])).toEqual([['2.0.0', 'alarm:alertmanager']]);
+    // The alarm's own revert follows the failed step's in the record; no host moved again.
+    expect(await f.revert()).toMatchObject({ id: 'web-r2', cause: 'alarm', episode: `rollout:${id}`, status: 'done' });
+    expect(f.assignment(canary)?.seq).toBe(2);
+    expect((await f.ledger.recentEvents('web')).map((e) => e.kind)).toEqual(['alarm', 'failed-step']);
+  });
+
+  it('is carried on after the controller dies between writing its record and moving the hosts', async () => {
+    const f = await fixture(3);
+    const { id, canary } = await failCanary(f, { dieAtRevert: true });
+    expect((await f.rollout(id)).status).toBe('reverting');
+    expect(await f.revert()).toMatchObject({ cause: 'failed-step', status: 'reverting', hostIds: [canary] });
+    expect(f.assignment(canary)?.version).toBe('2.0.0');
+    expect(await f.ledger.recentEvents('web')).toEqual([]);
+
+    await f.restart();
+    await f.settle();
+    expect((await f.rollout(id)).status).toBe('reverted');
+    expect(await f.revert()).toMatchObject({ id: 'web-r1', status: 'done' });
+    expect(f.assignment(canary)).toEqual({ seq: 2, version: '1.0.0', stable: '1.0.0' });
+    // Once: a controller restarting again finds nothing left to do.
+    await f.restart();
+    await f.settle();
+    expect(f.assignment(canary)?.seq).toBe(2);
+    expect((await f.ledger.recentEvents('web')).map((e) => [e.kind, e.revertId, e.hosts])).toEqual([['failed-step', 'web-r1', 1]]);
+  });
+});
+
 describe('flotilla rollback', () => {
   it('goes back to the previous stable version when every host runs the stable one, and says so in the events', async () => {
     const f = await fixture(3);
@@ -231,7 +304,8 @@ describe('flotilla rollback', () => {
     await succeed(f);
     const result = await f.rollbacks.rollback({ app: 'web', toVersion: '1.0.0', actor: 'bob' });
     expect(result.revert).toMatchObject({ fromVersion: '2.0.0', toVersion: '1.0.0', badVersion: null, hostIds: f.hostIds });
-    expect((await f.apps.get('web'))?.value).toMatchObject({ stableVersion: '1.0.0', badVersions: [] });
+    expect((await f.apps.get('web'))?.value.stableVersion).toBe('1.0.0');
+    expect((await f.apps.get('web'))?.value.badVersions ?? []).toEqual([]);
     expect(result.message).toBe('3 host(s) of web sent to 1.0.0');
     // Once more: every host is there already.
     const again = await f.rollbacks.rollback({ app: 'web', toVersion: '1.0.0', actor: 'bob' });

@@ -5,7 +5,7 @@ import type { ArtifactRecord } from '../store/records.js';
 import { assignVersion } from './assign-action.js';
 import { markStable, settleFinished, type FinishDeps } from './finish.js';
 import type { RolloutStore } from './store.js';
-import type { RegistryPhase, RolloutAssigner, RolloutTimers, TransitionStats } from './types.js';
+import type { FailedStepReverts, RegistryPhase, RolloutAssigner, RolloutTimers, TransitionStats } from './types.js';
 import { WatchThrottle } from './watch-throttle.js';
 
 /** Wait before trying again after a state could not be written (KV unavailable). */
@@ -35,6 +35,11 @@ export interface LiveRolloutDeps {
   logger: Logger;
   phase: () => RegistryPhase;
   onTransition?: (stats: TransitionStats) => void;
+  /**
+   * The revert path, through which a failed step's revert goes (its record, then the hosts).
+   * @default none: the rollout reverts its hosts itself, without a record (unit tests)
+   */
+  reverts?: FailedStepReverts;
   /** Its end is settled: the registry stops driving it. */
   finished: (live: LiveRollout) => void;
 }
@@ -114,6 +119,22 @@ export class LiveRollout {
     return this.state.id;
   }
 
+  /**
+   * A failed step's revert found under way when the controller took the rollout up again: its
+   * record is written (or found, and finished) and its hosts acknowledged before any event is
+   * decided, as if the controller had not stopped in between.
+   */
+  async resumeRevert(): Promise<void> {
+    if (!this.revertsThroughPath()) return;
+    this.held = true;
+    try {
+      await this.revertThroughPath();
+    } finally {
+      this.held = false;
+      this.kick();
+    }
+  }
+
   /** Carries out the start's first actions before any event is decided; `kick` then starts the loop. */
   async begin(actions: readonly RolloutAction[]): Promise<void> {
     this.held = true;
@@ -186,6 +207,7 @@ export class LiveRollout {
     const actions: RolloutAction[] = [];
     // Only decisions someone waits for are kept: a batch can hold many thousand heartbeats.
     const decided: { item: Queued; decision: Decision; prior: RolloutState }[] = [];
+    let failedStepStarted = false;
     let sliceStart = t0;
     for (const [i, item] of batch.entries()) {
       if (i % 256 === 255 && performance.now() - sliceStart > DECIDE_SLICE_MS) {
@@ -198,6 +220,7 @@ export class LiveRollout {
         const prior = state;
         const decision = decide(state, item.event);
         state = decision.state;
+        if (prior.status !== 'reverting' && state.status === 'reverting' && state.endedBy === 'engine') failedStepStarted = true;
         // The timer is armed from the final state; every decision asking for it adds nothing.
         for (const action of decision.actions) if (action.kind !== 'schedule') actions.push(action);
         if (item.waiter) decided.push({ item, decision, prior });
@@ -222,6 +245,8 @@ export class LiveRollout {
       }
     }
     const t2 = performance.now();
+    // A failed step that touched no host has no revert action; its record is written all the same.
+    if (failedStepStarted && this.deps.reverts !== undefined && !actions.some((a) => a.kind === 'revert')) await this.revertThroughPath();
     await this.act(actions);
     this.publish();
     const t3 = performance.now();
@@ -269,8 +294,11 @@ export class LiveRollout {
       try {
         switch (action.kind) {
           case 'assign':
+            await this.assign(action.hostIds, action.version, action.kind, action.traffic);
+            break;
           case 'revert':
-            await this.assign(action.hostIds, action.version, action.kind, action.kind === 'assign' ? action.traffic : undefined);
+            if (this.revertsThroughPath()) await this.revertThroughPath();
+            else await this.assign(action.hostIds, action.version, action.kind);
             break;
           case 'mark-stable':
             await markStable(this.deps.finish, this.state);
@@ -292,6 +320,33 @@ export class LiveRollout {
     this.arm(this.state.wakeAtMs);
   }
 
+  /** Whether this rollout's revert goes through the revert path: the engine stopped it for a failed step. */
+  private revertsThroughPath(): boolean {
+    return this.deps.reverts !== undefined && this.state.status === 'reverting' && this.state.endedBy === 'engine';
+  }
+
+  /**
+   * A failed step's revert (its start, a retry of hosts not acknowledged, or its resumption):
+   * the revert path writes or finishes the app's revert record and moves every host the rollout
+   * touched, and the hosts written are acknowledged as the rollout's own writes are. When it
+   * fails the engine sends the hosts again after a while, and this runs again (it is idempotent).
+   */
+  private async revertThroughPath(): Promise<void> {
+    const version = this.state.stableVersion as string;
+    const touched = this.state.hosts.filter((h) => h.assignedAtMs !== null).map((h) => h.hostId);
+    let written: readonly string[] | null;
+    try {
+      written = await (this.deps.reverts as FailedStepReverts).revertFailedStep(this.state, touched);
+    } catch (err) {
+      this.log.error({ err }, 'failed step revert not carried out; the engine sends its hosts again shortly');
+      return;
+    }
+    // An alarm's revert of this rollout stands in the record: the rollout moves its own hosts.
+    if (written === null) return this.assign(touched, version, 'revert');
+    this.log.info({ version, hosts: written.length }, 'hosts reverted through the revert path');
+    this.acknowledge(written, version);
+  }
+
   /** Assigns, then acknowledges the hosts written ahead of what arrived during the write. */
   private async assign(hostIds: readonly string[], version: string, kind: 'assign' | 'revert', traffic?: TrafficTarget): Promise<void> {
     const app = this.state.spec.app;
@@ -308,11 +363,14 @@ export class LiveRollout {
       },
       this.log,
     );
-    if (written.length > 0) {
-      // Decided first, the hosts' reports meanwhile do not find them unacknowledged (and send them again).
-      this.queue.splice(this.acksQueued++, 0, { event: { kind: 'assigned', hostIds: written, version, nowMs: this.deps.now() } });
-      this.kick();
-    }
+    this.acknowledge(written, version);
+  }
+
+  private acknowledge(written: readonly string[], version: string): void {
+    if (written.length === 0) return;
+    // Decided first, the hosts' reports meanwhile do not find them unacknowledged (and send them again).
+    this.queue.splice(this.acksQueued++, 0, { event: { kind: 'assigned', hostIds: [...written], version, nowMs: this.deps.now() } });
+    this.kick();
   }
 
   private async release(version: string): Promise<ArtifactRecord> {

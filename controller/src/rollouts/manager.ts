@@ -26,12 +26,15 @@ import {
 import { CONFLICT_KIND } from '../errors.js';
 import type { HostEvent } from '../hosts.js';
 import { settleFinished, type FinishDeps } from './finish.js';
-import { LiveRollout, reportKey, type LiveRolloutDeps } from './live-rollout.js';
+import { feedDownHosts, HostRouting } from './host-routing.js';
+import { LiveRollout, type LiveRolloutDeps } from './live-rollout.js';
 import { OPERATOR_COMMANDS, checkActor, type OperatorCommand } from './operator.js';
 import { appOfRolloutId, rolloutId } from './records.js';
 import type { RolloutStore } from './store.js';
+import { StoredWatches } from './stored-watches.js';
 import {
   realTimers,
+  type FailedStepReverts,
   type LiveAlarmResult,
   type RegistryPhase,
   type RolloutAssigner,
@@ -40,9 +43,6 @@ import {
   type RolloutWatcher,
   type TransitionStats,
 } from './types.js';
-
-/** How often a controller that does not drive a rollout reads it for a watcher. */
-const STORED_WATCH_POLL_MS = 500;
 
 /** What the rollouts ask of the app ledger. */
 export type RolloutLedger = Pick<
@@ -63,6 +63,11 @@ export interface RolloutManagerOptions {
   timers?: RolloutTimers;
   /** Told about every transition that changed a rollout (metrics, benchmarks). */
   onTransition?: (stats: TransitionStats) => void;
+  /**
+   * The revert path a failed step's revert goes through (reverts/failed-step.ts).
+   * @default none: a rollout reverts a failed step's hosts itself, without a revert record
+   */
+  reverts?: FailedStepReverts;
 }
 
 /**
@@ -75,10 +80,11 @@ export interface RolloutManagerOptions {
 export class RolloutManager {
   private readonly live = new Map<string, LiveRollout>();
   private readonly byApp = new Map<string, LiveRollout>();
-  private readonly byHost = new Map<string, Set<LiveRollout>>();
+  /** Which rollouts each host's events go to. */
+  private readonly hosts = new HostRouting();
   private readonly starts = new KeyedMutex();
-  /** Closes each watch of a rollout this controller does not drive (see followStored). */
-  private readonly storedWatches = new Set<() => void>();
+  /** Watches of rollouts this controller does not drive. */
+  private readonly storedWatches: StoredWatches;
   private readonly now: () => number;
   private readonly timers: RolloutTimers;
   private readonly logger: Logger;
@@ -93,6 +99,7 @@ export class RolloutManager {
     this.timers = opts.timers ?? realTimers;
     this.logger = opts.logger;
     this.store = opts.store;
+    this.storedWatches = new StoredWatches({ store: opts.store, timers: this.timers, logger: opts.logger });
     this.finishDeps = { ledger: opts.ledger, claims: opts.store, now: this.now };
     this.liveDeps = {
       store: opts.store,
@@ -104,6 +111,7 @@ export class RolloutManager {
       logger: opts.logger,
       phase: () => this.phase,
       ...(opts.onTransition ? { onTransition: opts.onTransition } : {}),
+      ...(opts.reverts ? { reverts: opts.reverts } : {}),
       finished: (live) => this.unregister(live),
     };
   }
@@ -153,7 +161,9 @@ export class RolloutManager {
     this.phase = 'running';
     this.unsubscribe = this.opts.hosts.subscribe((event) => this.onHostEvent(event));
     for (const live of this.live.values()) {
-      this.feedDownHosts(live);
+      // First, so that the tick and the hosts' reports wait for a failed step's revert record.
+      void live.resumeRevert();
+      feedDownHosts(live, this.opts.hosts, this.now());
       live.enqueue({ kind: 'tick', nowMs: this.now() });
     }
   }
@@ -258,7 +268,7 @@ export class RolloutManager {
       await ledger.recordSummary(decision.state).catch((err: unknown) => this.logger.warn({ rolloutId: id, err }, 'cannot record rollout in history yet'));
       const live = this.register(decision.state, revision);
       await live.begin(decision.actions);
-      this.feedDownHosts(live);
+      feedDownHosts(live, this.opts.hosts, this.now());
       live.kick();
       live.log.info({ app, version, hosts: hosts.length, steps: decision.state.steps.length, stableVersion, by: spec.createdBy }, 'rollout started');
       return { state: live.published, plan };
@@ -397,7 +407,7 @@ export class RolloutManager {
     const state = await this.get(ref);
     const live = this.live.get(state.id);
     if (isFinished(state.status)) return { state, unsubscribe: () => {} };
-    if (!live) return { state, unsubscribe: this.followStored(state, watcher) };
+    if (!live) return { state, unsubscribe: this.storedWatches.follow(state, watcher) };
     const unsubscribe = live.watchers.add(watcher);
     return { state: live.published, unsubscribe };
   }
@@ -405,7 +415,7 @@ export class RolloutManager {
   /** Tells every watcher the controller is stopping (before the gRPC server waits for its calls). */
   closeWatches(): void {
     for (const live of this.live.values()) live.watchers.close();
-    for (const close of [...this.storedWatches]) close();
+    this.storedWatches.closeAll();
   }
 
   /** The ids of the rollouts this controller drives. */
@@ -413,85 +423,18 @@ export class RolloutManager {
     return [...this.live.keys()];
   }
 
-  /**
-   * Watches a rollout another controller (the leader) drives, by reading its stored state every
-   * STORED_WATCH_POLL_MS until it finishes. Returns the unsubscribe function.
-   */
-  private followStored(state: RolloutState, watcher: RolloutWatcher): () => void {
-    let last = JSON.stringify(state);
-    let timer: unknown;
-    let stopped = false;
-    const stop = () => {
-      stopped = true;
-      this.timers.clear(timer);
-      this.storedWatches.delete(close);
-    };
-    const close = () => {
-      stop();
-      watcher.closed();
-    };
-    const poll = async () => {
-      if (stopped) return;
-      try {
-        const now = (await this.store.read(state.id))?.value;
-        const text = now ? JSON.stringify(now) : last;
-        if (now && text !== last) {
-          last = text;
-          watcher.change(now);
-          if (isFinished(now.status)) return stop();
-        }
-      } catch (err) {
-        this.logger.debug({ rolloutId: state.id, err }, 'cannot read a watched rollout; trying again');
-      }
-      if (!stopped) timer = this.timers.set(() => void poll(), STORED_WATCH_POLL_MS);
-    };
-    this.storedWatches.add(close);
-    timer = this.timers.set(() => void poll(), STORED_WATCH_POLL_MS);
-    return stop;
-  }
-
   // ---- routing host events --------------------------------------------------------------------
 
   private onHostEvent(event: HostEvent): void {
-    const lives = this.byHost.get(event.hostId);
-    if (lives === undefined || this.phase !== 'running') return;
-    const nowMs = this.now();
-    for (const live of lives) {
-      if (event.type === 'heartbeat') {
-        if (!matchesSelector(event.record.labels, live.selector)) {
-          if (live.fresh(event.hostId, 'removed')) live.enqueue({ kind: 'host-removed', hostId: event.hostId, nowMs });
-          continue;
-        }
-        const app = live.state.spec.app;
-        const report = event.heartbeat.apps.find((a) => a.app === app);
-        if (report && live.fresh(event.hostId, reportKey(report))) {
-          live.enqueue({ kind: 'host-report', hostId: event.hostId, report, nowMs });
-        }
-      } else if (event.type === 'state' && event.state === 'down') {
-        if (live.fresh(event.hostId, 'down')) live.enqueue({ kind: 'host-report', hostId: event.hostId, report: null, nowMs });
-      }
-    }
-  }
-
-  /** Tells the engine about hosts of the rollout that are down now (they fail when their step starts). */
-  private feedDownHosts(live: LiveRollout): void {
-    const nowMs = this.now();
-    for (const host of this.opts.hosts.list()) {
-      if (host.record.state === 'down' && live.hostIds.has(host.record.hostId) && live.fresh(host.record.hostId, 'down')) {
-        live.enqueue({ kind: 'host-report', hostId: host.record.hostId, report: null, nowMs });
-      }
-    }
+    if (this.phase !== 'running') return;
+    this.hosts.route(event, this.now());
   }
 
   private register(state: RolloutState, revision: number): LiveRollout {
     const live = new LiveRollout(state, revision, this.liveDeps);
     this.live.set(state.id, live);
     this.byApp.set(state.spec.app, live);
-    for (const hostId of live.hostIds) {
-      let set = this.byHost.get(hostId);
-      if (!set) this.byHost.set(hostId, (set = new Set()));
-      set.add(live);
-    }
+    this.hosts.add(live);
     return live;
   }
 
@@ -500,11 +443,7 @@ export class RolloutManager {
     live.disarm();
     if (this.live.get(id) === live) this.live.delete(id);
     if (this.byApp.get(spec.app) === live) this.byApp.delete(spec.app);
-    for (const hostId of live.hostIds) {
-      const set = this.byHost.get(hostId);
-      set?.delete(live);
-      if (set?.size === 0) this.byHost.delete(hostId);
-    }
+    this.hosts.remove(live);
     live.watchers.clear();
   }
 }

@@ -52,3 +52,20 @@ export interface LiveAlarmResult {
 
 /** Where the rollout registry is in its life; a live rollout stops when it stops. */
 export type RegistryPhase = 'loaded' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * The one revert path, as a rollout whose step failed uses it (reverts/failed-step.ts; handed in
+ * at the edge, since reverts/ sits above the rollouts). A failed step's revert is recorded and
+ * carried out like every other revert: its record first, then the hosts' assignments, then the
+ * event, then the record done.
+ */
+export interface FailedStepReverts {
+  /**
+   * Reverts the hosts `state` (a rollout the engine stopped for a failed step) touched, under the
+   * app's revert record; idempotent, so a rollout resumed after a crash calls it again and a
+   * record already written is finished rather than written twice. Resolves with the hosts whose
+   * assignments are written, or null when another revert of this rollout (an alarm's) stands in
+   * the record, in which case the rollout reverts its hosts itself.
+   */
+  revertFailedStep(state: RolloutState, hostIds: readonly string[]): Promise<readonly string[] | null>;
+}

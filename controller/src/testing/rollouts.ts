@@ -13,6 +13,7 @@ import { memoryBucket, memoryKv } from '../store/memory-kv.js';
 import { recordSchemas, type AppRecord, type ArtifactRecord, type AssignmentRecord, type HostRecord } from '../store/records.js';
 import { AppLedger } from '../apps/ledger.js';
 import { AlarmHandler } from '../reverts/alarm-handler.js';
+import { FailedStepReverter } from '../reverts/failed-step.js';
 import { RevertPath } from '../reverts/revert-path.js';
 import { Rollbacks } from '../reverts/rollback.js';
 import { RevertStore } from '../reverts/store.js';
@@ -206,6 +207,17 @@ export async function fixture(
       current: (hostId: string) => writer.current(hostId),
     };
     const store = new RolloutStore(buckets);
+    // Wired as fleet-services.ts wires them: a failed step reverts through the revert path.
+    let path: RevertPath | undefined;
+    const failedSteps = new FailedStepReverter({
+      reverts: {
+        read: (app) => (path as RevertPath).read(app),
+        start: (req) => (path as RevertPath).start(req),
+        finish: (entry) => (path as RevertPath).finish(entry),
+      },
+      logger,
+      now: clock.now,
+    });
     const manager = await RolloutManager.load({
       store,
       ledger,
@@ -215,10 +227,12 @@ export async function fixture(
       now: clock.now,
       timers,
       onTransition: () => transitions.push(1),
+      reverts: failedSteps,
     });
+    const reverts = new RevertPath({ store: revertStore, ledger, assignments, rollouts: manager, logger, now: clock.now });
+    path = reverts;
     manager.listen();
     await manager.idle();
-    const reverts = new RevertPath({ store: revertStore, ledger, assignments, rollouts: manager, logger, now: clock.now });
     const alarms = new AlarmHandler({
       rollouts: manager,
       ledger,
