@@ -1,14 +1,14 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
-import { renderUpstream, upstreamName } from '@flotilla/agent';
 import { freePort, tempDir } from './agent-process.js';
 import { fireAlertmanager } from './alerts.js';
-import { Nginx, nginxAvailable } from './bench/nginx.js';
+import { nginxAvailable } from './bench/nginx.js';
 import { waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 import { LoadGenerator, type LoadCounts } from './load.js';
+import { answersByVersion as byVersion, startSlotsNginx, type SlotsNginx } from './slots-nginx.js';
 
 const TOKEN = 'e2e-traffic-alerts-token-0123456789ab';
 
@@ -17,9 +17,8 @@ const TOKEN = 'e2e-traffic-alerts-token-0123456789ab';
 
 let dir: string;
 let fleet: Fleet;
-let nginx: Nginx;
+let front: SlotsNginx;
 let load: LoadGenerator;
-let settledWorkers: number;
 
 interface SavedApp {
   activeVersion: string | null;
@@ -31,19 +30,8 @@ async function saved(): Promise<SavedApp> {
   return JSON.parse(await readFile(join(fleet.agents[0]!.dataDir, 'state.json'), 'utf8')).apps.demo;
 }
 
-/** Answers by version (the demo app answers `{version, pid}`). */
-function byVersion(w: LoadCounts): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [body, n] of Object.entries(w.byBody)) {
-    if (n === 0) continue;
-    const version = (JSON.parse(body) as { version: string }).version;
-    out[version] = (out[version] ?? 0) + n;
-  }
-  return out;
-}
-
 async function answers(n: number): Promise<LoadCounts> {
-  await waitUntil('nginx old workers to finish', async () => (await nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
+  await front.settled();
   return load.next(n);
 }
 
@@ -89,27 +77,9 @@ const alive = (pid: number): boolean => {
 beforeAll(async () => {
   if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --bench');
   dir = await tempDir('e2e-traffic');
-  const ports = [await freePort(), await freePort()];
-  const includeDir = join(dir, 'nginx-upstreams');
-  await mkdir(includeDir, { recursive: true });
-  await writeFile(
-    join(includeDir, 'flotilla-demo.conf'),
-    renderUpstream(
-      'demo',
-      [
-        { slot: 'a', address: `127.0.0.1:${ports[0]}`, weight: 100 },
-        { slot: 'b', address: `127.0.0.1:${ports[1]}`, weight: 0 },
-      ],
-      { stickiness: 'none', keepalive: 16 },
-    ),
-  );
-  nginx = await Nginx.startProxy(join(dir, 'nginx'), includeDir, upstreamName('demo'));
-  settledWorkers = await waitUntil('nginx workers', async () => (await nginx.workers()) || undefined);
-  const config = join(dir, 'agent.yaml');
-  await writeFile(
-    config,
-    JSON.stringify({ traffic: { balancer: 'nginx', nginx: { includeDir, testCommand: nginx.testCommand, reloadCommand: nginx.reloadCommand }, drainWait: '500ms' } }),
-  );
+  const ports: [number, number] = [await freePort(), await freePort()];
+  front = await startSlotsNginx(dir, 'demo', ports);
+  const config = await front.writeAgentConfig(join(dir, 'agent.yaml'), { drainWait: '500ms' });
   fleet = await Fleet.startDeployed({
     dir: join(dir, 'fleet'),
     agents: 1,
@@ -119,13 +89,13 @@ beforeAll(async () => {
     agentArgs: () => ['--config', config],
     manifest: { traffic: { slots: ports.map((port) => ({ port })) } },
   });
-  load = LoadGenerator.start(nginx.url(''), { ratePerSecond: 300 });
+  load = LoadGenerator.start(front.nginx.url(''), { ratePerSecond: 300 });
 }, 180_000);
 
 afterAll(async () => {
   await load?.stop();
   await fleet?.stop();
-  await nginx?.stop();
+  await front?.nginx.stop();
 });
 
 describe('rollout start --traffic through nginx', () => {
