@@ -2,6 +2,7 @@
 // and while it is put back, how fast an alert puts all of it on the stable version (one real host,
 // and a simulated fleet), and what an nginx reload costs the requests going through it.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Rollout__Output } from '@flotilla/proto';
@@ -17,7 +18,7 @@ import { answersByVersion, startSlotsNginx, type SlotsNginx } from '../../slots-
 import { firstLine, hostCounts, type BenchContext } from '../context.js';
 import { Nginx, nginxAvailable } from '../nginx.js';
 import { ControlPlane } from '../plane.js';
-import { percentile } from '../proc.js';
+import { CLOCK_TICKS, cpuSeconds, percentile } from '../proc.js';
 import { fmt, type FigureRow } from '../results.js';
 import { isEnded, pushRelease, startRollout, watchUntil } from './rollouts.js';
 
@@ -247,6 +248,13 @@ async function startTrafficRollout(f: Fleet, version: string, traffic: string, b
   return (JSON.parse(started.stdout) as { rollout: Rollout__Output }).rollout.id;
 }
 
+/** CPU time of this process's children that have ended and been waited for (cutime + cstime), in seconds. */
+function endedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
+
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
@@ -286,6 +294,7 @@ async function simFleetFigures(ctx: BenchContext, opts: TrafficOptions, rows: Fi
     await watchUntil(control, first.id, (r) => r.status === 'succeeded', WAIT_MS);
 
     const times: number[] = [];
+    const cpu: number[] = [];
     const notes: string[] = [];
     for (let run = 1; run <= opts.simRuns; run++) {
       const version = `2.0.${run}`;
@@ -303,10 +312,12 @@ async function simFleetFigures(ctx: BenchContext, opts: TrafficOptions, rows: Fi
         const at50 = await sim.call('waitForActivations', app, version, runStart, { timeoutMs: WAIT_MS, trafficWeight: 50 });
         if (at50.missing.length > 0) throw new Error(`${at50.missing.length} hosts had not reported ${version} at 50% after ${WAIT_MS / 1000} s`);
         const t0 = Date.now();
+        const cpuBefore = cpuSeconds(plane.pid);
         const answer = await fireAlertmanager(plane.http, token, app, { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
         if (answer.status >= 300) throw new Error(`the Alertmanager webhook answered ${answer.status}: ${JSON.stringify(answer.body)}`);
         const back = await sim.call('waitForActivations', app, '1.0.0', t0, { timeoutMs: WAIT_MS, trafficWeight: 100 });
         if (back.missing.length > 0) throw new Error(`${back.missing.length} hosts had not reported 1.0.0 at 100% after ${WAIT_MS / 1000} s`);
+        cpu.push(cpuSeconds(plane.pid) - cpuBefore);
         await watchUntil(control, rollout.id, (r) => isEnded(r), WAIT_MS);
         times.push(Math.max(...back.times) - t0);
         ctx.log(`traffic: alert ${run}/${opts.simRuns}: every simulated host on 1.0.0 at 100% after ${fmt.ms(times[times.length - 1] as number)}`);
@@ -320,12 +331,21 @@ async function simFleetFigures(ctx: BenchContext, opts: TrafficOptions, rows: Fi
       id: 'traffic-alert-fleet',
       group: 'traffic',
       figure: `traffic: alert → stable at 100%, ${fmt.int(opts.simHosts)} simulated hosts (p99 of ${times.length})`,
-      value: times.length > 0 ? `${fmt.ms(p99)} (p50 ${fmt.ms(percentile(times, 50))})` : 'n/a',
+      value: times.length > 0 ? `${fmt.ms(p99)} (p50 ${fmt.ms(percentile(times, 50))}; controller CPU ${percentile(cpu, 50).toFixed(2)} s a revert)` : 'n/a',
       baseline: '—',
       ratio: '—',
       target: `< ${fmt.s(FLEET_SWITCH_TARGET_MS)}`,
       met: times.length === opts.simRuns ? p99 < FLEET_SWITCH_TARGET_MS : false,
-      data: { hosts: opts.simHosts, runs: times.length, p99Ms: p99, p50Ms: percentile(times, 50), timesMs: times.map((t) => Math.round(t)).join(',') },
+      data: {
+        hosts: opts.simHosts,
+        runs: times.length,
+        p99Ms: p99,
+        p50Ms: percentile(times, 50),
+        timesMs: times.map((t) => Math.round(t)).join(','),
+        // utime + stime from the POST until the last host reported: the part the machine's load does not inflate.
+        controllerCpuP50S: percentile(cpu, 50),
+        controllerCpuS: cpu.map((c) => c.toFixed(2)).join(','),
+      },
       ...(notes.length > 0 ? { notes } : {}),
     });
   } finally {
@@ -390,6 +410,7 @@ async function reloadFigures(ctx: BenchContext, opts: TrafficOptions, rows: Figu
     await delay(Math.min(1000, opts.phaseMs));
 
     const reloadMs: number[] = [];
+    let reloadCpuS = 0;
     let a = 90;
     ctx.log(`traffic: nginx reload cost, ${opts.phases} phases of ${fmt.s(opts.phaseMs)}, a reload every ${opts.reloadEveryMs} ms in every other one, ${opts.rate} requests/s`);
     for (let i = 0; i < opts.phases; i++) {
@@ -402,9 +423,11 @@ async function reloadFigures(ctx: BenchContext, opts: TrafficOptions, rows: Figu
       }
       while (Date.now() < ends) {
         const began = performance.now();
+        const cpuBefore = endedChildrenCpuSeconds();
         a = 100 - a;
         await upstreams.apply(app, weights(a));
         const took = performance.now() - began;
+        reloadCpuS += endedChildrenCpuSeconds() - cpuBefore;
         reloadMs.push(took);
         await delay(Math.max(0, Math.min(opts.reloadEveryMs - took, ends - Date.now())));
       }
@@ -440,12 +463,19 @@ async function reloadFigures(ctx: BenchContext, opts: TrafficOptions, rows: Figu
       id: 'traffic-reload',
       group: 'traffic',
       figure: `traffic: one weight change: write, nginx -t, reload (p50 of ${reloadMs.length})`,
-      value: `${fmt.ms(percentile(reloadMs, 50))} (p99 ${fmt.ms(percentile(reloadMs, 99))})`,
+      value: `${fmt.ms(percentile(reloadMs, 50))} (p99 ${fmt.ms(percentile(reloadMs, 99))}; nginx -t + nginx -s reload CPU ${fmt.ms((reloadCpuS / Math.max(1, reloadMs.length)) * 1000)})`,
       baseline: '—',
       ratio: '—',
       target: `< ${RELOAD_TARGET_MS} ms`,
       met: reloadMs.length > 0 && percentile(reloadMs, 50) < RELOAD_TARGET_MS,
-      data: { reloads: reloadMs.length, p50Ms: percentile(reloadMs, 50), p99Ms: percentile(reloadMs, 99), maxMs: Math.max(...reloadMs) },
+      data: {
+        reloads: reloadMs.length,
+        p50Ms: percentile(reloadMs, 50),
+        p99Ms: percentile(reloadMs, 99),
+        maxMs: Math.max(...reloadMs),
+        // The two commands' own CPU (utime + stime of the ended processes), not the nginx master's re-read of its config.
+        commandsCpuMsEach: (reloadCpuS / Math.max(1, reloadMs.length)) * 1000,
+      },
     });
     ctx.log(`traffic: reload: ${rows[rows.length - 1]!.value}; latency ${rows[rows.length - 2]!.value} vs ${rows[rows.length - 2]!.baseline}`);
   } finally {
