@@ -182,6 +182,8 @@ async function realHostFigures(ctx: BenchContext, opts: TrafficOptions, rows: Fi
         const s = await saved().catch(() => undefined);
         return s?.activeVersion === stable && s.traffic?.weight === 100 ? Date.now() : undefined;
       }, { timeoutMs: WAIT_MS, intervalMs: 5 });
+      // Awaited below; a failed POST must not leave it to reject unobserved.
+      applied.catch(() => undefined);
       const reply = await fireAlertmanager(f.controller.http, token, 'demo', { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
       if (reply.status !== 202) throw new Error(`the Alertmanager webhook answered ${reply.status}: ${JSON.stringify(reply.body)}`);
       const stateMs = (await applied) - t0;
