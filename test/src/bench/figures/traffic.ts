@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import type { Rollout__Output } from '@flotilla/proto';
 import { NginxUpstreams, type SlotWeight } from '@flotilla/agent';
 import { createLogger } from '@flotilla/shared';
-import { freePort } from '../../agent-process.js';
+import { AgentProcess, freePort, killAppsOf } from '../../agent-process.js';
 import { fireAlertmanager } from '../../alerts.js';
 import { delay, waitUntil } from '../../deadline.js';
-import { Fleet } from '../../fleet.js';
+import { buildDemoAppRelease, runCli } from '../../fleet.js';
 import { LoadGenerator, type LoadAnswer, type LoadCounts } from '../../load.js';
 import { SimFleetProcess, type SimHostSpec } from '../../sim/index.js';
 import { answersByVersion, startSlotsNginx, type SlotsNginx } from '../../slots-nginx.js';
@@ -90,86 +90,167 @@ interface SavedApp {
   traffic?: { weight: number; beside: unknown };
 }
 
+const HOST_ID = 'traffic-host';
+
 /**
- * One real agent (the demo app in two slots, nginx driven by the agent) behind Debian's nginx,
- * with a real controller, and a load generator through nginx checking every answer the whole time.
+ * One real agent (the demo app in two slots, nginx driven by the agent) on the bench's control
+ * plane (TLS on unless the bench runs --plain), driven through the real `flotilla` CLI.
+ */
+class RealHost {
+  private constructor(
+    readonly plane: ControlPlane,
+    readonly agent: AgentProcess,
+    private readonly dir: string,
+    private readonly manifest: Record<string, unknown>,
+  ) {}
+
+  static async start(dir: string, opts: { secure: boolean; token: string; ports: readonly [number, number]; agentConfig: string }): Promise<RealHost> {
+    const plane = await ControlPlane.start({
+      dir: join(dir, 'plane'),
+      env: { FLOTILLA_ALERTS_TOKEN: opts.token },
+      logLevel: 'warn',
+      ...(opts.secure ? { secure: { agentHostIds: [HOST_ID] } } : {}),
+    });
+    let agent: AgentProcess | undefined;
+    try {
+      agent = AgentProcess.spawn({
+        hostId: HOST_ID,
+        natsUrl: plane.nats.url,
+        controller: plane.grpc,
+        dataDir: join(dir, 'agent'),
+        trustedKeys: [plane.releaseKey.pubPath],
+        controllerPublicKeys: [plane.controllerKey.pubPath],
+        labels: ['role=web'],
+        heartbeatInterval: '500ms',
+        logLevel: 'warn',
+        extraArgs: ['--config', opts.agentConfig],
+        env: plane.agentEnv(HOST_ID),
+      });
+      const host = new RealHost(plane, agent, dir, { traffic: { slots: opts.ports.map((port) => ({ port })) } });
+      await waitUntil('the agent to be up', async () => (await hostCounts(plane.httpTarget)).up >= 1, { timeoutMs: WAIT_MS, intervalMs: 100 });
+      return host;
+    } catch (err) {
+      await agent?.stop();
+      await plane.stop();
+      throw err;
+    }
+  }
+
+  get dataDir(): string {
+    return join(this.dir, 'agent');
+  }
+
+  /** `flotilla ARGS` as the bench's operator; throws unless it exits 0. */
+  async cli(args: string[]): Promise<string> {
+    const r = await runCli(args, { controller: this.plane.grpc, env: this.plane.cliEnv, cwd: this.dir });
+    if (r.code !== 0) throw new Error(`flotilla ${args.join(' ')} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}\nagent output tail:\n${this.agent.tail(10)}`);
+    return r.stdout;
+  }
+
+  /** Builds demo@version (its slots in the manifest), signs it with the release key and pushes it. */
+  async push(version: string): Promise<void> {
+    const file = await buildDemoAppRelease({ version, outDir: this.dir, manifest: this.manifest });
+    await this.cli(['artifact', 'push', file, '--app', 'demo', '--version', version, '--key', this.plane.releaseKey.keyPath]);
+  }
+
+  /** What the agent's state.json says of the demo app (what an operator would look at on the host). */
+  async saved(): Promise<SavedApp> {
+    return JSON.parse(await readFile(join(this.dataDir, 'state.json'), 'utf8')).apps.demo as SavedApp;
+  }
+
+  async startTrafficRollout(version: string, traffic: string, bake: string): Promise<string> {
+    const out = await this.cli([
+      'rollout', 'start', `demo@${version}`, '--canary', '1', '--min-healthy-time', '1s', '--canary-bake', bake, '--traffic', traffic, '--json',
+    ]);
+    return (JSON.parse(out) as { rollout: Rollout__Output }).rollout.id;
+  }
+
+  waitForRollout(id: string, done: (r: Rollout__Output) => boolean): Promise<Rollout__Output> {
+    return watchUntil(this.plane.clients.control, id, done, WAIT_MS);
+  }
+
+  async stop(): Promise<void> {
+    await this.agent.stop();
+    await killAppsOf(this.dataDir);
+    await this.plane.stop();
+  }
+}
+
+/** What the alert runs on the real host measured. */
+interface HostRuns {
+  /** Requests through the traffic rollout (when it ran). */
+  rollout?: LoadCounts;
+  /** Requests from each alert's POST until the revert settled, summed over the runs. */
+  reverted: LoadCounts;
+  /** Per run: the figure (the later of the two), the last new-version request's send time and state.json's, each from the POST. */
+  runs: { switchMs: number; lastNewMs: number; stateMs: number }[];
+}
+
+/**
+ * One real host behind Debian's nginx, a load generator through nginx checking every answer the
+ * whole time (`rate` a second, one connection each).
  *
- * - A good version through `--traffic 10%,50%,100%`: every request from the rollout's start to
- *   the old process's end and nginx's old workers gone, by version, and the failed ones.
+ * - With `withRollout`, a good version through `--traffic 10%,50%,100%`: every request from the
+ *   rollout's start to the old process's end and nginx's old workers gone, by version, and the
+ *   failed ones.
  * - Alerts during a traffic step (the canary at 50%, baking): from just before the webhook POST
  *   until (a) the last request the new version answered was sent, as the load generator saw it,
- *   and (b) the agent's state.json records the stable version at 100% (the balancer accepted
- *   the reload; polled every 5 ms). The figure is the later of the two. The requests from the
- *   POST until the new release is stopped and nginx settled are the revert's counts.
+ *   and (b) the agent's state.json records the stable version at 100% (the balancer accepted the
+ *   reload; polled every 5 ms). The figure is the later of the two: a reload only signals nginx,
+ *   whose old workers take new connections until the new ones are up. The requests from the POST
+ *   until the new release is stopped and nginx settled are the revert's counts; each run checks
+ *   that the stable process kept its PID (a weight change, no restart).
  *
  * One host: the slots' ports are in the release's manifest, so one machine holds one host of an
  * app that declares them.
  */
-async function realHostFigures(ctx: BenchContext, opts: TrafficOptions, rows: FigureRow[]): Promise<void> {
-  const dir = join(ctx.dir, 'traffic-host');
+async function realHostRuns(ctx: BenchContext, opts: TrafficOptions, secure: boolean, withRollout: boolean): Promise<HostRuns> {
+  const dir = join(ctx.dir, `traffic-host-${secure ? 'tls' : 'plain'}`);
   await mkdir(dir, { recursive: true });
   const token = randomBytes(24).toString('hex');
   const ports: [number, number] = [await freePort(), await freePort()];
   const front = await startSlotsNginx(dir, 'demo', ports);
-  let fleet: Fleet | undefined;
+  let host: RealHost | undefined;
   let load: LoadGenerator | undefined;
   try {
-    const config = await front.writeAgentConfig(join(dir, 'agent.yaml'), { drainWait: '500ms' });
-    ctx.log('traffic: one real host behind nginx, demo@1.0.0');
-    fleet = await Fleet.startDeployed({
-      dir: join(dir, 'fleet'),
-      agents: 1,
-      heartbeatInterval: '500ms',
-      logLevel: 'warn',
-      controllerEnv: { FLOTILLA_ALERTS_TOKEN: token },
-      stable: '1.0.0',
-      agentArgs: ['--config', config],
-      manifest: { traffic: { slots: ports.map((port) => ({ port })) } },
-    });
-    const f = fleet;
-    const saved = async (): Promise<SavedApp> => JSON.parse(await readFile(join(f.agents[0]!.dataDir, 'state.json'), 'utf8')).apps.demo as SavedApp;
+    const agentConfig = await front.writeAgentConfig(join(dir, 'agent.yaml'), { drainWait: '500ms' });
+    ctx.log(`traffic: one real host behind nginx (${secure ? 'TLS on' : 'plaintext'}), demo@1.0.0`);
+    host = await RealHost.start(dir, { secure, token, ports, agentConfig });
+    const h = host;
+    await h.push('1.0.0');
+    await h.cli(['deploy', 'demo@1.0.0', '--wait-timeout', '120s']);
     const last = new LastAnswered();
     load = LoadGenerator.start(front.nginx.url(''), { ratePerSecond: opts.rate, onAnswer: last.record });
     const l = load;
     await l.next(opts.rate / 2, WAIT_MS);
 
-    // A good version through every traffic step.
-    await f.push('2.0.0');
-    const oldPid = (await saved()).process?.pid;
-    const before = l.counts();
-    ctx.log(`traffic: demo@2.0.0 --traffic 10%,50%,100% (bake ${opts.bake}) under ${opts.rate} requests/s`);
-    const id = await startTrafficRollout(f, '2.0.0', '10%,50%,100%', opts.bake);
-    const done = await f.waitForRollout(id, 'to end', isEnded, WAIT_MS);
-    if (done.status !== 'succeeded') throw new Error(`the traffic rollout of 2.0.0 ended ${done.status}: ${done.end_reason}`);
-    if (oldPid !== undefined) await waitUntil('the 1.0.0 process to end', () => !alive(oldPid), { timeoutMs: WAIT_MS });
-    await front.settled(WAIT_MS);
-    const rollout = LoadGenerator.between(before, l.counts());
-    rows.push({
-      id: 'traffic-rollout',
-      group: 'traffic',
-      figure: 'traffic: failed requests, rollout --traffic 10%,50%,100% (1 host, nginx)',
-      value: countsText(rollout),
-      baseline: '—',
-      ratio: '—',
-      target: '0 failed',
-      met: rollout.failed === 0 && (answersByVersion(rollout)['2.0.0'] ?? 0) > 0,
-      data: { ...countsData(rollout), ratePerSecond: opts.rate, bake: opts.bake, failures: l.failures.slice(before.failed, before.failed + 5).map((x) => x.what).join(' | ') },
-    });
-    ctx.log(`traffic: rollout: failed ${rows[rows.length - 1]!.value}`);
+    let stable = '1.0.0';
+    let rollout: LoadCounts | undefined;
+    if (withRollout) {
+      await h.push('2.0.0');
+      const oldPid = (await h.saved()).process?.pid;
+      const before = l.counts();
+      ctx.log(`traffic: demo@2.0.0 --traffic 10%,50%,100% (bake ${opts.bake}) under ${opts.rate} requests/s`);
+      const id = await h.startTrafficRollout('2.0.0', '10%,50%,100%', opts.bake);
+      const done = await h.waitForRollout(id, isEnded);
+      if (done.status !== 'succeeded') throw new Error(`the traffic rollout of 2.0.0 ended ${done.status}: ${done.end_reason}`);
+      if (oldPid !== undefined) await waitUntil('the 1.0.0 process to end', () => !alive(oldPid), { timeoutMs: WAIT_MS });
+      await front.settled(WAIT_MS);
+      rollout = LoadGenerator.between(before, l.counts());
+      stable = '2.0.0';
+      ctx.log(`traffic: rollout: failed ${countsText(rollout)}`);
+    }
 
     // Alerts while a new version takes half of the requests beside the stable one.
-    const stable = '2.0.0';
-    const switches: number[] = [];
-    const stateTimes: number[] = [];
-    const lastNewTimes: number[] = [];
+    const runs: HostRuns['runs'] = [];
     let reverted: LoadCounts = { byBody: {}, failed: 0, total: 0 };
     for (let run = 1; run <= opts.hostAlertRuns; run++) {
       const next = `3.0.${run}`;
-      await f.push(next);
-      const stablePid = (await saved()).process?.pid;
-      const rid = await startTrafficRollout(f, next, '50%,100%', '1h');
+      await h.push(next);
+      const stablePid = (await h.saved()).process?.pid;
+      const rid = await h.startTrafficRollout(next, '50%,100%', '1h');
       await waitUntil(`${next} at 50%`, async () => {
-        const s = await saved();
+        const s = await h.saved();
         return s.activeVersion === next && s.traffic?.weight === 50;
       }, { timeoutMs: WAIT_MS, intervalMs: 50 });
       await front.settled(WAIT_MS);
@@ -179,75 +260,106 @@ async function realHostFigures(ctx: BenchContext, opts: TrafficOptions, rows: Fi
       const countsBefore = l.counts();
       const t0 = Date.now();
       const applied = waitUntil('the stable version at 100% in state.json', async () => {
-        const s = await saved().catch(() => undefined);
+        const s = await h.saved().catch(() => undefined);
         return s?.activeVersion === stable && s.traffic?.weight === 100 ? Date.now() : undefined;
       }, { timeoutMs: WAIT_MS, intervalMs: 5 });
       // Awaited below; a failed POST must not leave it to reject unobserved.
       applied.catch(() => undefined);
-      const reply = await fireAlertmanager(f.controller.http, token, 'demo', { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
+      const reply = await fireAlertmanager(h.plane.httpTarget, token, 'demo', { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
       if (reply.status !== 202) throw new Error(`the Alertmanager webhook answered ${reply.status}: ${JSON.stringify(reply.body)}`);
       const stateMs = (await applied) - t0;
-      const ended = await f.waitForRollout(rid, 'to end', isEnded, WAIT_MS);
+      const ended = await h.waitForRollout(rid, isEnded);
       if (ended.status !== 'reverted') throw new Error(`the rollout of ${next} ended ${ended.status} after the alert, not reverted`);
-      await waitUntil(`${next} stopped beside ${stable}`, async () => (await saved()).traffic?.beside === null, { timeoutMs: WAIT_MS, intervalMs: 50 });
+      await waitUntil(`${next} stopped beside ${stable}`, async () => (await h.saved()).traffic?.beside === null, { timeoutMs: WAIT_MS, intervalMs: 50 });
       await front.settled(WAIT_MS);
       // Long enough after the switch that a request still reaching the new version would show.
       const after = await l.next(opts.rate / 2, WAIT_MS);
       const stray = answersByVersion(after)[next] ?? 0;
       if (stray > 0) throw new Error(`${next} still answered ${stray} requests after the revert settled`);
-      const pid = (await saved()).process?.pid;
+      const pid = (await h.saved()).process?.pid;
       if (pid !== stablePid) throw new Error(`the revert restarted ${stable} (pid ${stablePid} → ${pid}); it should only move the weight`);
       const window = LoadGenerator.between(countsBefore, l.counts());
       reverted = addCounts(reverted, window);
       const lastNewMs = Math.max(0, (last.sentAtMs.get(next) ?? t0) - t0);
-      switches.push(Math.max(stateMs, lastNewMs));
-      stateTimes.push(stateMs);
-      lastNewTimes.push(lastNewMs);
-      ctx.log(`traffic: alert ${run}/${opts.hostAlertRuns}: last request to ${next} sent ${lastNewMs} ms after the POST; state.json at 100% on ${stable} after ${stateMs} ms; ${window.failed} failed of ${window.total}`);
+      runs.push({ switchMs: Math.max(stateMs, lastNewMs), lastNewMs, stateMs });
+      ctx.log(
+        `traffic: alert ${run}/${opts.hostAlertRuns} (${secure ? 'TLS' : 'plain'}): last request to ${next} sent ${lastNewMs} ms after the POST; ` +
+          `state.json at 100% on ${stable} after ${stateMs} ms; ${window.failed} failed of ${window.total}`,
+      );
     }
-    rows.push({
-      id: 'traffic-revert',
-      group: 'traffic',
-      figure: `traffic: failed requests, alert at 50% → revert (1 host, nginx, ${switches.length} runs)`,
-      value: countsText(reverted),
-      baseline: '—',
-      ratio: '—',
-      target: '0 failed',
-      met: switches.length === opts.hostAlertRuns && reverted.failed === 0,
-      data: { ...countsData(reverted), runs: switches.length, ratePerSecond: opts.rate },
-    });
-    const worst = Math.max(...switches);
-    rows.push({
-      id: 'traffic-alert-host',
-      group: 'traffic',
-      figure: `traffic: alert → 100% on stable, 1 host behind nginx (worst of ${switches.length})`,
-      value: `${fmt.ms(worst)} (last new-version request ${fmt.ms(Math.max(...lastNewTimes))}, state ${fmt.ms(Math.max(...stateTimes))})`,
-      baseline: '—',
-      ratio: '—',
-      target: `< ${HOST_SWITCH_TARGET_MS} ms`,
-      met: switches.length === opts.hostAlertRuns && worst < HOST_SWITCH_TARGET_MS,
-      data: {
-        runs: switches.length,
-        worstMs: worst,
-        p50Ms: percentile(switches, 50),
-        lastNewRequestMs: lastNewTimes.join(','),
-        stateAppliedMs: stateTimes.join(','),
-        ratePerSecond: opts.rate,
-      },
-      notes: [`at ${opts.rate} requests/s half of them to the new version, the load generator sees the switch to within ~${Math.ceil(2000 / opts.rate)} ms`],
-    });
+    return { ...(rollout ? { rollout } : {}), reverted, runs };
   } finally {
     await load?.stop();
-    await fleet?.stop();
+    await host?.stop();
     await front.nginx.stop();
   }
 }
 
-async function startTrafficRollout(f: Fleet, version: string, traffic: string, bake: string): Promise<string> {
-  const started = await f.run([
-    'rollout', 'start', `demo@${version}`, '--canary', '1', '--min-healthy-time', '1s', '--canary-bake', bake, '--traffic', traffic, '--json',
-  ]);
-  return (JSON.parse(started.stdout) as { rollout: Rollout__Output }).rollout.id;
+/** The real-host rows: TLS on as shipped (or plain with --plain), with plaintext as the alert's baseline. */
+async function realHostFigures(ctx: BenchContext, opts: TrafficOptions, rows: FigureRow[]): Promise<void> {
+  const shipped = await realHostRuns(ctx, opts, ctx.secure, true);
+  const rollout = shipped.rollout as LoadCounts;
+  rows.push({
+    id: 'traffic-rollout',
+    group: 'traffic',
+    figure: 'traffic: failed requests, rollout --traffic 10%,50%,100% (1 host, nginx)',
+    value: countsText(rollout),
+    baseline: '—',
+    ratio: '—',
+    target: '0 failed',
+    met: rollout.failed === 0 && (answersByVersion(rollout)['2.0.0'] ?? 0) > 0,
+    data: { ...countsData(rollout), ratePerSecond: opts.rate, bake: opts.bake, secure: ctx.secure },
+  });
+  rows.push({
+    id: 'traffic-revert',
+    group: 'traffic',
+    figure: `traffic: failed requests, alert at 50% → revert (1 host, nginx, ${shipped.runs.length} runs)`,
+    value: countsText(shipped.reverted),
+    baseline: '—',
+    ratio: '—',
+    target: '0 failed',
+    met: shipped.reverted.failed === 0,
+    data: { ...countsData(shipped.reverted), runs: shipped.runs.length, ratePerSecond: opts.rate, secure: ctx.secure },
+  });
+
+  let plain: HostRuns | undefined;
+  const notes = [`at ${opts.rate} requests/s half of them to the new version, the load generator sees the switch to within ~${Math.ceil(2000 / opts.rate)} ms`];
+  // --quick checks that the figures come out; the baseline would double the time it takes.
+  if (ctx.secure && ctx.quick) notes.push('the plaintext baseline is not measured with --quick');
+  if (ctx.secure && !ctx.quick) {
+    try {
+      plain = await realHostRuns(ctx, opts, false, false);
+    } catch (err) {
+      notes.push(`the plaintext baseline failed: ${firstLine(err)}`);
+    }
+  }
+  const worst = (r: HostRuns) => Math.max(...r.runs.map((x) => x.switchMs));
+  const value = worst(shipped);
+  rows.push({
+    id: 'traffic-alert-host',
+    group: 'traffic',
+    figure: `traffic: alert → 100% on stable, 1 host behind nginx (worst of ${shipped.runs.length})`,
+    value:
+      `${fmt.ms(value)} (last new-version request ${fmt.ms(Math.max(...shipped.runs.map((x) => x.lastNewMs)))}, ` +
+      `state ${fmt.ms(Math.max(...shipped.runs.map((x) => x.stateMs)))})${ctx.secure ? ', TLS' : ', plaintext'}`,
+    baseline: plain ? `${fmt.ms(worst(plain))} plaintext` : ctx.secure ? 'n/a' : '—',
+    ratio: plain ? fmt.ratio(worst(plain) / value) : '—',
+    target: `< ${HOST_SWITCH_TARGET_MS} ms`,
+    met: value < HOST_SWITCH_TARGET_MS,
+    data: {
+      secure: ctx.secure,
+      runs: shipped.runs.length,
+      worstMs: value,
+      p50Ms: percentile(shipped.runs.map((x) => x.switchMs), 50),
+      lastNewRequestMs: shipped.runs.map((x) => x.lastNewMs).join(','),
+      stateAppliedMs: shipped.runs.map((x) => x.stateMs).join(','),
+      plainWorstMs: plain ? worst(plain) : null,
+      plainMs: plain ? plain.runs.map((x) => x.switchMs).join(',') : null,
+      plainFailed: plain ? plain.reverted.failed : null,
+      ratePerSecond: opts.rate,
+    },
+    notes,
+  });
 }
 
 /** CPU time of this process's children that have ended and been waited for (cutime + cstime), in seconds. */
@@ -275,21 +387,25 @@ const alive = (pid: number): boolean => {
  * last host's heartbeat reports the stable version at weight 100 (the simulator's clock, the
  * same machine's).
  */
-async function simFleetFigures(ctx: BenchContext, opts: TrafficOptions, rows: FigureRow[]): Promise<void> {
+async function simRuns(ctx: BenchContext, opts: TrafficOptions, secure: boolean): Promise<{ times: number[]; cpu: number[]; notes: string[] }> {
   const app = 'web';
   const token = randomBytes(24).toString('hex');
-  const plane = await ControlPlane.start({ dir: join(ctx.dir, 'traffic-sim'), env: { FLOTILLA_ALERTS_TOKEN: token } });
+  const hostIds = Array.from({ length: opts.simHosts }, (_, i) => `sim-${String(i).padStart(5, '0')}`);
+  const plane = await ControlPlane.start({
+    dir: join(ctx.dir, `traffic-sim-${secure ? 'tls' : 'plain'}`),
+    env: { FLOTILLA_ALERTS_TOKEN: token },
+    ...(secure ? { secure: { simHostIds: hostIds } } : {}),
+  });
   let sim: SimFleetProcess | undefined;
   try {
-    sim = await SimFleetProcess.start({ natsUrl: plane.nats.url, heartbeatIntervalMs: 1000, installDelayMs: 0 }, opts.simHosts);
-    const specs: SimHostSpec[] = Array.from({ length: opts.simHosts }, (_, i) => ({
-      hostId: `sim-${String(i).padStart(5, '0')}`,
-      labels: { zone: 'abc'[i % 3] as string, env: 'bench' },
-      trafficSlots: true,
-    }));
-    ctx.log(`traffic: ${fmt.int(opts.simHosts)} simulated hosts with two slots each`);
+    sim = await SimFleetProcess.start(
+      { natsUrl: plane.nats.url, ...(plane.simNats ? { natsAuth: plane.simNats } : {}), heartbeatIntervalMs: 1000, installDelayMs: 0 },
+      opts.simHosts,
+    );
+    const specs: SimHostSpec[] = hostIds.map((hostId, i) => ({ hostId, labels: { zone: 'abc'[i % 3] as string, env: 'bench' }, trafficSlots: true }));
+    ctx.log(`traffic: ${fmt.int(opts.simHosts)} simulated hosts with two slots each (${secure ? 'TLS on' : 'plaintext'})`);
     await sim.call('addHosts', specs, { perSecond: 5000 });
-    await waitUntil(`${opts.simHosts} hosts up`, async () => (await hostCounts(plane.http)).up >= opts.simHosts, { timeoutMs: WAIT_MS, intervalMs: 200 });
+    await waitUntil(`${opts.simHosts} hosts up`, async () => (await hostCounts(plane.httpTarget)).up >= opts.simHosts, { timeoutMs: WAIT_MS, intervalMs: 200 });
     const control = plane.clients.control;
     await pushRelease(plane, ctx, '1.0.0', app);
     const first = await startRollout(control, { app, version: '1.0.0', steps: '100%', min_healthy_time: '0s' });
@@ -315,45 +431,68 @@ async function simFleetFigures(ctx: BenchContext, opts: TrafficOptions, rows: Fi
         if (at50.missing.length > 0) throw new Error(`${at50.missing.length} hosts had not reported ${version} at 50% after ${WAIT_MS / 1000} s`);
         const t0 = Date.now();
         const cpuBefore = cpuSeconds(plane.pid);
-        const answer = await fireAlertmanager(plane.http, token, app, { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
+        const answer = await fireAlertmanager(plane.httpTarget, token, app, { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
         if (answer.status >= 300) throw new Error(`the Alertmanager webhook answered ${answer.status}: ${JSON.stringify(answer.body)}`);
         const back = await sim.call('waitForActivations', app, '1.0.0', t0, { timeoutMs: WAIT_MS, trafficWeight: 100 });
         if (back.missing.length > 0) throw new Error(`${back.missing.length} hosts had not reported 1.0.0 at 100% after ${WAIT_MS / 1000} s`);
         cpu.push(cpuSeconds(plane.pid) - cpuBefore);
         await watchUntil(control, rollout.id, (r) => isEnded(r), WAIT_MS);
         times.push(Math.max(...back.times) - t0);
-        ctx.log(`traffic: alert ${run}/${opts.simRuns}: every simulated host on 1.0.0 at 100% after ${fmt.ms(times[times.length - 1] as number)}`);
+        ctx.log(`traffic: alert ${run}/${opts.simRuns} (${secure ? 'TLS' : 'plain'}): every simulated host on 1.0.0 at 100% after ${fmt.ms(times[times.length - 1] as number)}`);
       } catch (err) {
         notes.push(`run ${run} failed: ${firstLine(err)}`);
         break;
       }
     }
-    const p99 = percentile(times, 99);
-    rows.push({
-      id: 'traffic-alert-fleet',
-      group: 'traffic',
-      figure: `traffic: alert → stable at 100%, ${fmt.int(opts.simHosts)} simulated hosts (p99 of ${times.length})`,
-      value: times.length > 0 ? `${fmt.ms(p99)} (p50 ${fmt.ms(percentile(times, 50))}; controller CPU ${percentile(cpu, 50).toFixed(2)} s a revert)` : 'n/a',
-      baseline: '—',
-      ratio: '—',
-      target: `< ${fmt.s(FLEET_SWITCH_TARGET_MS)}`,
-      met: times.length === opts.simRuns ? p99 < FLEET_SWITCH_TARGET_MS : false,
-      data: {
-        hosts: opts.simHosts,
-        runs: times.length,
-        p99Ms: p99,
-        p50Ms: percentile(times, 50),
-        timesMs: times.map((t) => Math.round(t)).join(','),
-        // utime + stime from the POST until the last host reported: the part the machine's load does not inflate.
-        controllerCpuP50S: percentile(cpu, 50),
-        controllerCpuS: cpu.map((c) => c.toFixed(2)).join(','),
-      },
-      ...(notes.length > 0 ? { notes } : {}),
-    });
+    return { times, cpu, notes };
   } finally {
     await sim?.close();
     await plane.stop();
   }
+}
+
+/** The fleet row: TLS on as shipped (or plain with --plain), with plaintext as its baseline. */
+async function simFleetFigures(ctx: BenchContext, opts: TrafficOptions, rows: FigureRow[]): Promise<void> {
+  const shipped = await simRuns(ctx, opts, ctx.secure);
+  const notes = [...shipped.notes];
+  let plain: Awaited<ReturnType<typeof simRuns>> | undefined;
+  if (ctx.secure && ctx.quick) notes.push('the plaintext baseline is not measured with --quick');
+  if (ctx.secure && !ctx.quick) {
+    try {
+      plain = await simRuns(ctx, opts, false);
+      notes.push(...plain.notes.map((n) => `plaintext baseline: ${n}`));
+    } catch (err) {
+      notes.push(`the plaintext baseline failed: ${firstLine(err)}`);
+    }
+  }
+  const { times, cpu } = shipped;
+  const p99 = percentile(times, 99);
+  const plainP99 = plain && plain.times.length > 0 ? percentile(plain.times, 99) : NaN;
+  rows.push({
+    id: 'traffic-alert-fleet',
+    group: 'traffic',
+    figure: `traffic: alert → stable at 100%, ${fmt.int(opts.simHosts)} simulated hosts (p99 of ${times.length})`,
+    value: times.length > 0 ? `${fmt.ms(p99)} (p50 ${fmt.ms(percentile(times, 50))}; controller CPU ${percentile(cpu, 50).toFixed(2)} s a revert)${ctx.secure ? ', TLS' : ', plaintext'}` : 'n/a',
+    baseline: plain && plain.times.length > 0 ? `${fmt.ms(plainP99)} (CPU ${percentile(plain.cpu, 50).toFixed(2)} s) plaintext` : ctx.secure ? 'n/a' : '—',
+    ratio: plain && plain.times.length > 0 ? fmt.ratio(plainP99 / p99) : '—',
+    target: `< ${fmt.s(FLEET_SWITCH_TARGET_MS)}`,
+    met: times.length === opts.simRuns ? p99 < FLEET_SWITCH_TARGET_MS : false,
+    data: {
+      secure: ctx.secure,
+      hosts: opts.simHosts,
+      runs: times.length,
+      p99Ms: p99,
+      p50Ms: percentile(times, 50),
+      timesMs: times.map((t) => Math.round(t)).join(','),
+      // utime + stime from the POST until the last host reported: the part the machine's load does not inflate.
+      controllerCpuP50S: percentile(cpu, 50),
+      controllerCpuS: cpu.map((c) => c.toFixed(2)).join(','),
+      plainP99Ms: plainP99,
+      plainTimesMs: plain ? plain.times.map((t) => Math.round(t)).join(',') : null,
+      plainControllerCpuP50S: plain ? percentile(plain.cpu, 50) : null,
+    },
+    ...(notes.length > 0 ? { notes } : {}),
+  });
 }
 
 /**
