@@ -17,7 +17,7 @@ let report: BenchReport;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-quick-'));
-  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: 230_000 });
+  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: deadlineMs(230_000) });
   report = JSON.parse(await readFile(join(dir, 'latest-quick.json'), 'utf8')) as BenchReport;
 }, deadlineMs(240_000));
 
