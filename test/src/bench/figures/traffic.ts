@@ -5,11 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Rollout__Output } from '@flotilla/proto';
+import type { ControlClient, Rollout__Output } from '@flotilla/proto';
 import { NginxUpstreams, type SlotWeight } from '@flotilla/agent';
 import { createLogger } from '@flotilla/shared';
 import { AgentProcess, freePort, killAppsOf } from '../../agent-process.js';
 import { fireAlertmanager } from '../../alerts.js';
+import { unaryCall } from '../../controller-process.js';
 import { delay, waitUntil } from '../../deadline.js';
 import { buildDemoAppRelease, runCli } from '../../fleet.js';
 import { LoadGenerator, type LoadAnswer, type LoadCounts } from '../../load.js';
@@ -408,7 +409,7 @@ async function simRuns(ctx: BenchContext, opts: TrafficOptions, secure: boolean)
     await waitUntil(`${opts.simHosts} hosts up`, async () => (await hostCounts(plane.httpTarget)).up >= opts.simHosts, { timeoutMs: WAIT_MS, intervalMs: 200 });
     const control = plane.clients.control;
     await pushRelease(plane, ctx, '1.0.0', app);
-    const first = await startRollout(control, { app, version: '1.0.0', steps: '100%', min_healthy_time: '0s' });
+    const first = await startQueuedRollout(control, { app, version: '1.0.0', steps: '100%', min_healthy_time: '0s' });
     await watchUntil(control, first.id, (r) => r.status === 'succeeded', WAIT_MS);
 
     const times: number[] = [];
@@ -419,7 +420,7 @@ async function simRuns(ctx: BenchContext, opts: TrafficOptions, secure: boolean)
       try {
         await pushRelease(plane, ctx, version, app);
         const runStart = Date.now();
-        const rollout = await startRollout(control, {
+        const rollout = await startQueuedRollout(control, {
           app,
           version,
           canary: '100%',
@@ -448,6 +449,24 @@ async function simRuns(ctx: BenchContext, opts: TrafficOptions, secure: boolean)
   } finally {
     await sim?.close();
     await plane.stop();
+  }
+}
+
+/**
+ * StartRollout; when the leader is too busy to answer in time the call says the command is
+ * queued and will be carried out, and then the rollout it starts is the answer.
+ */
+async function startQueuedRollout(control: ControlClient, input: { app: string; version: string } & Record<string, string | boolean>): Promise<Rollout__Output> {
+  const since = Date.now();
+  try {
+    return await startRollout(control, input);
+  } catch (err) {
+    if (!/is queued/.test(firstLine(err))) throw err;
+    return waitUntil(`the queued rollout of ${input.app}@${input.version}`, async () => {
+      const r = await unaryCall<{ app: string }, { rollout: Rollout__Output | null }>(control, 'GetRollout', { app: input.app }).catch(() => undefined);
+      const rollout = r?.rollout;
+      return rollout && rollout.version === input.version && Number(rollout.created_at_ms) >= since - 1000 ? rollout : undefined;
+    }, { timeoutMs: WAIT_MS, intervalMs: 250 });
   }
 }
 
