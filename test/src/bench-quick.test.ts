@@ -17,9 +17,9 @@ let report: BenchReport;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-quick-'));
-  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: 170_000 });
+  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: deadlineMs(230_000) });
   report = JSON.parse(await readFile(join(dir, 'latest-quick.json'), 'utf8')) as BenchReport;
-}, deadlineMs(180_000));
+}, deadlineMs(240_000));
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -36,6 +36,7 @@ describe('npm run bench -- --quick', () => {
     const ids = report.rows.map((r) => r.id);
     for (const prefix of ['hosts-', 'failure-detection-']) expect(ids.filter((id) => id.startsWith(prefix)).length).toBeGreaterThanOrEqual(2);
     for (const id of ['rollout', 'revert', 'fetch-1', 'unpack', 'footprint-idle', 'footprint-deploy']) expect(ids).toContain(id);
+    for (const id of ['traffic-rollout', 'traffic-revert', 'traffic-alert-host', 'traffic-alert-fleet', 'traffic-reload-latency', 'traffic-reload']) expect(ids).toContain(id);
     expect(ids.some((id) => /^fetch-[2-9]\d*$/.test(id))).toBe(true);
     for (const row of report.rows) {
       expect(row.figure).not.toBe('');
@@ -50,6 +51,7 @@ describe('npm run bench -- --quick', () => {
       const row = report.rows.find((r) => r.id === id);
       expect(row?.baseline === 'n/a' ? row.notes?.join(' ') : row?.baseline).toMatch(/nginx|tar/);
     }
+    expect(report.rows.find((r) => r.id === 'traffic-reload-latency')?.baseline).toMatch(/without reloads/);
   });
 
   it('prints one table with the columns of the issue', () => {

@@ -1,14 +1,14 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
-import { renderUpstream, upstreamName } from '@flotilla/agent';
 import { tempDir } from './agent-process.js';
 import { fireAlertmanager } from './alerts.js';
-import { Nginx, nginxAvailable } from './bench/nginx.js';
+import { nginxAvailable } from './bench/nginx.js';
 import { waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 import { LoadGenerator, type LoadCounts } from './load.js';
+import { answersByVersion as byVersion, startSlotsNginx, type SlotsNginx } from './slots-nginx.js';
 import { slotPort } from './traffic-front.js';
 
 const TOKEN = 'e2e-traffic-alerts-token-0123456789ab';
@@ -18,10 +18,8 @@ const TOKEN = 'e2e-traffic-alerts-token-0123456789ab';
 
 let dir: string;
 let fleet: Fleet;
-let nginx: Nginx;
+let front: SlotsNginx;
 let load: LoadGenerator;
-let settledWorkers: number;
-let includeDir: string;
 
 interface SavedApp {
   activeVersion: string | null;
@@ -33,19 +31,8 @@ async function saved(): Promise<SavedApp> {
   return JSON.parse(await readFile(join(fleet.agents[0]!.dataDir, 'state.json'), 'utf8')).apps.demo;
 }
 
-/** Answers by version (the demo app answers `{version, pid}`). */
-function byVersion(w: LoadCounts): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [body, n] of Object.entries(w.byBody)) {
-    if (n === 0) continue;
-    const version = (JSON.parse(body) as { version: string }).version;
-    out[version] = (out[version] ?? 0) + n;
-  }
-  return out;
-}
-
 async function answers(n: number): Promise<LoadCounts> {
-  await waitUntil('nginx old workers to finish', async () => (await nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
+  await front.settled();
   return load.next(n);
 }
 
@@ -91,27 +78,9 @@ const alive = (pid: number): boolean => {
 beforeAll(async () => {
   if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --bench');
   dir = await tempDir('e2e-traffic');
-  const ports = [await slotPort(), await slotPort()];
-  includeDir = join(dir, 'nginx-upstreams');
-  await mkdir(includeDir, { recursive: true });
-  await writeFile(
-    join(includeDir, 'flotilla-demo.conf'),
-    renderUpstream(
-      'demo',
-      [
-        { slot: 'a', address: `127.0.0.1:${ports[0]}`, weight: 100 },
-        { slot: 'b', address: `127.0.0.1:${ports[1]}`, weight: 0 },
-      ],
-      { stickiness: 'none', keepalive: 16 },
-    ),
-  );
-  nginx = await Nginx.startProxy(join(dir, 'nginx'), includeDir, upstreamName('demo'));
-  settledWorkers = await waitUntil('nginx workers', async () => (await nginx.workers()) || undefined);
-  const config = join(dir, 'agent.yaml');
-  await writeFile(
-    config,
-    JSON.stringify({ traffic: { balancer: 'nginx', nginx: { includeDir, testCommand: nginx.testCommand, reloadCommand: nginx.reloadCommand }, drainWait: '500ms' } }),
-  );
+  const ports: [number, number] = [await slotPort(), await slotPort()];
+  front = await startSlotsNginx(dir, 'demo', ports);
+  const config = await front.writeAgentConfig(join(dir, 'agent.yaml'), { drainWait: '500ms' });
   fleet = await Fleet.startDeployed({
     dir: join(dir, 'fleet'),
     agents: 1,
@@ -125,13 +94,13 @@ beforeAll(async () => {
     controllerConfig: 'hosts:\n  downAfterMissed: 20\n',
     manifest: { traffic: { slots: ports.map((port) => ({ port })) } },
   });
-  load = LoadGenerator.start(nginx.url(''), { ratePerSecond: 300 });
+  load = LoadGenerator.start(front.nginx.url(''), { ratePerSecond: 300 });
 }, 180_000);
 
 afterAll(async () => {
   await load?.stop();
   await fleet?.stop();
-  await nginx?.stop();
+  await front?.nginx.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -280,7 +249,7 @@ describe('rollout start --traffic through nginx', () => {
     // What nginx was given matches what the agent says it applied: the new slot at that weight
     // (read as a pair; the rollout may move on between two reads, the file first).
     await waitUntil('the upstream file to match the applied weight', async () => {
-      const file = await readFile(join(includeDir, 'flotilla-demo.conf'), 'utf8');
+      const file = await readFile(join(front.includeDir, 'flotilla-demo.conf'), 'utf8');
       const now = await saved();
       return now.traffic?.beside?.process?.pid === oldPid && file.includes(`weight=${now.traffic.weight}; # slot ${now.traffic.activeSlot}`);
     }, { timeoutMs: 10_000, intervalMs: 50 });

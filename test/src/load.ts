@@ -16,6 +16,17 @@ export interface FailedRequest {
   readonly what: string;
 }
 
+/** One answer as it came, for a caller that wants more than counts (latency, when a version last answered). */
+export interface LoadAnswer {
+  /** Wall clock when the request was sent. */
+  readonly sentAtMs: number;
+  /** From sending the request to the end of its answer (or its failure). */
+  readonly ms: number;
+  readonly ok: boolean;
+  /** The body of a 200, or what went wrong. */
+  readonly what: string;
+}
+
 const TICK_MS = 10;
 
 /**
@@ -39,6 +50,7 @@ export class LoadGenerator {
     private readonly url: string,
     ratePerSecond: number,
     private readonly maxInFlight: number,
+    private readonly onAnswer: ((a: LoadAnswer) => void) | undefined,
   ) {
     let owed = 0;
     this.timer = setInterval(() => {
@@ -48,8 +60,11 @@ export class LoadGenerator {
     }, TICK_MS);
   }
 
-  static start(url: string, { ratePerSecond = 300, maxInFlight = 32 } = {}): LoadGenerator {
-    return new LoadGenerator(url, ratePerSecond, maxInFlight);
+  static start(
+    url: string,
+    { ratePerSecond = 300, maxInFlight = 32, onAnswer }: { ratePerSecond?: number; maxInFlight?: number; onAnswer?: (a: LoadAnswer) => void } = {},
+  ): LoadGenerator {
+    return new LoadGenerator(url, ratePerSecond, maxInFlight, onAnswer);
   }
 
   /** Everything so far. */
@@ -87,6 +102,8 @@ export class LoadGenerator {
 
   private send(): void {
     this.inFlight += 1;
+    const sentAtMs = Date.now();
+    const started = performance.now();
     const done = new Promise<void>((resolve) => {
       let settled = false;
       const finish = (ok: boolean, what: string): void => {
@@ -96,6 +113,7 @@ export class LoadGenerator {
         this.total += 1;
         if (ok) this.byBody[what] = (this.byBody[what] ?? 0) + 1;
         else this.failures.push({ atMs: Date.now(), what });
+        this.onAnswer?.({ sentAtMs, ms: performance.now() - started, ok, what });
         resolve();
       };
       const req = request(this.url, { agent: this.agent, timeout: 10_000 }, (res) => {

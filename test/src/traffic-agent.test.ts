@@ -1,7 +1,6 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderUpstream, upstreamName } from '@flotilla/agent';
 import type { AppAssignment, Heartbeat } from '@flotilla/shared';
 import { AgentFixture } from './agent-fixture.js';
 import {
@@ -13,10 +12,11 @@ import {
   signRelease,
   type DemoRelease,
 } from './agent-process.js';
-import { Nginx, nginxAvailable } from './bench/nginx.js';
+import { type Nginx, nginxAvailable } from './bench/nginx.js';
 import { waitUntil } from './deadline.js';
 import { LoadGenerator, type LoadCounts } from './load.js';
 import { releaseTarballBytes, sha256Hex } from './release-tarball.js';
+import { startSlotsNginx } from './slots-nginx.js';
 
 // A real agent runs the demo app in two slots behind Debian's nginx, which it drives itself;
 // a load generator goes through nginx the whole time and checks every answer.
@@ -100,29 +100,10 @@ beforeAll(async () => {
   releases['3.0.0'] = bad;
   fx.artifacts.serve(bad.sha256, bad.bytes);
 
-  const includeDir = join(fx.dir, 'nginx-upstreams');
-  await mkdir(includeDir, { recursive: true });
-  // nginx does not start while proxy_pass names an upstream nobody defined: the file the agent
-  // writes, as a host that already served the app in slot a would have it.
-  const slotA = `127.0.0.1:${slotPorts[0]}`;
-  const slotB = `127.0.0.1:${slotPorts[1]}`;
-  await writeFile(
-    join(includeDir, `flotilla-${APP}.conf`),
-    renderUpstream(APP, [{ slot: 'a', address: slotA, weight: 100 }, { slot: 'b', address: slotB, weight: 0 }], { stickiness: 'none', keepalive: 16 }),
-  );
-  nginx = await Nginx.startProxy(join(fx.dir, 'nginx'), includeDir, upstreamName(APP));
-  settledWorkers = await waitUntil('nginx workers', async () => (await nginx.workers()) || undefined);
-  const config = join(fx.dir, 'agent.yaml');
-  await writeFile(
-    config,
-    JSON.stringify({
-      traffic: {
-        balancer: 'nginx',
-        nginx: { includeDir, testCommand: nginx.testCommand, reloadCommand: nginx.reloadCommand },
-        drainWait: '500ms',
-      },
-    }),
-  );
+  const front = await startSlotsNginx(fx.dir, APP, slotPorts);
+  nginx = front.nginx;
+  settledWorkers = front.settledWorkers;
+  const config = await front.writeAgentConfig(join(fx.dir, 'agent.yaml'), { drainWait: '500ms' });
   agentArgs = ['--config', config];
   fx.spawnAgent({ extraArgs: agentArgs });
 }, 120_000);

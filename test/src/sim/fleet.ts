@@ -33,6 +33,10 @@ interface SimHost {
   readonly conn: number;
   readonly labels: Record<string, string>;
   readonly probe: boolean;
+  /** Reports a traffic weight per app (SimHostSpec.trafficSlots). */
+  readonly trafficSlots: boolean;
+  /** app → the traffic weight the latest assignment asked for (trafficSlots hosts). */
+  readonly targetWeights: Map<string, number>;
   readonly inventory: Inventory;
   bootId: string;
   n: number;
@@ -173,13 +177,17 @@ export class SimFleet {
     const index = this.hosts.length;
     const now = Date.now();
     const apps = new Map<string, AppStatusReport>();
-    for (const [app, version] of Object.entries(spec.running ?? {})) apps.set(app, runningReport(app, version, index, now));
+    for (const [app, version] of Object.entries(spec.running ?? {})) {
+      apps.set(app, { ...runningReport(app, version, index, now), ...(spec.trafficSlots ? { trafficWeight: 100 } : {}) });
+    }
     return {
       index,
       hostId: spec.hostId,
       conn: index % this.conns.length,
       labels: { ...(spec.labels ?? {}) },
       probe: spec.probe ?? false,
+      trafficSlots: spec.trafficSlots ?? false,
+      targetWeights: new Map(),
       inventory: {
         hostname: spec.hostId,
         os: 'Debian GNU/Linux 12',
@@ -291,7 +299,10 @@ export class SimFleet {
     }
     this.counters.heartbeatsSent++;
     host.lastSentMs = now;
-    for (const [app, version] of host.unreported) host.activations.set(app, { version, atMs: now });
+    for (const [app, version] of host.unreported) {
+      const weight = host.apps.get(app)?.trafficWeight;
+      host.activations.set(app, { version, atMs: now, ...(weight !== undefined ? { trafficWeight: weight } : {}) });
+    }
     host.unreported.clear();
     if (host.onLastBeat) {
       host.silent = true;
@@ -344,15 +355,25 @@ export class SimFleet {
     host.seen.push({ seq: assignment.seq, atMs, source, apps });
     if (host.seen.length > SEEN_KEPT) host.seen.splice(0, host.seen.length - SEEN_KEPT);
     this.counters.assignmentsSeen++;
-    this.obey(host, apps);
+    this.obey(host, apps, trafficWeights(assignment));
     // As the agent does after accepting: report at once (the accepted seq moved).
     this.beat(host);
   }
 
-  private obey(host: SimHost, wanted: Record<string, string>): void {
+  private obey(host: SimHost, wanted: Record<string, string>, weights: Readonly<Record<string, number>> = {}): void {
     const now = Date.now();
     for (const [app, version] of Object.entries(wanted)) {
       const report = host.apps.get(app);
+      if (host.trafficSlots) {
+        const weight = weights[app] ?? 100;
+        host.targetWeights.set(app, weight);
+        // The version already runs: only the balancer's weight moves (one reload on a real host).
+        if (report?.desiredVersion === version && report.activeVersion === version && !host.installs.has(app) && report.trafficWeight !== weight) {
+          host.apps.set(app, { ...report, trafficWeight: weight, updatedAtMs: now });
+          host.unreported.set(app, version);
+          continue;
+        }
+      }
       if (report?.desiredVersion === version && (report.activeVersion === version || host.installs.has(app))) continue;
       clearTimeout(host.installs.get(app));
       host.installs.delete(app);
@@ -389,7 +410,8 @@ export class SimFleet {
       host.apps.set(app, failedReport(previous, version, this.opts.failMode ?? 'install', host.index, now));
       return;
     }
-    host.apps.set(app, runningReport(app, version, host.index, now));
+    const weight = host.trafficSlots ? (host.targetWeights.get(app) ?? 100) : undefined;
+    host.apps.set(app, { ...runningReport(app, version, host.index, now), ...(weight !== undefined ? { trafficWeight: weight } : {}) });
     host.unreported.set(app, version);
   }
 
@@ -464,14 +486,20 @@ export class SimFleet {
 
   /**
    * When every host (or those named) first reported `app@version` active in a heartbeat sent at
-   * or after `sinceMs`: the send times, and the hosts still missing.
+   * or after `sinceMs` (at `trafficWeight`, when given): the send times, and the hosts still missing.
    */
-  activationsSince(app: string, version: string, sinceMs: number, hostIds?: readonly string[]): { times: number[]; missing: string[] } {
+  activationsSince(
+    app: string,
+    version: string,
+    sinceMs: number,
+    hostIds?: readonly string[],
+    trafficWeight?: number,
+  ): { times: number[]; missing: string[] } {
     const times: number[] = [];
     const missing: string[] = [];
     for (const host of hostIds ? hostIds.map((id) => this.host(id)) : this.hosts) {
       const a = host.activations.get(app);
-      if (a && a.version === version && a.atMs >= sinceMs) times.push(a.atMs);
+      if (a && a.version === version && a.atMs >= sinceMs && (trafficWeight === undefined || a.trafficWeight === trafficWeight)) times.push(a.atMs);
       else missing.push(host.hostId);
     }
     return { times, missing };
@@ -482,11 +510,11 @@ export class SimFleet {
     app: string,
     version: string,
     sinceMs: number,
-    { timeoutMs = 30_000, hostIds }: { timeoutMs?: number; hostIds?: readonly string[] } = {},
+    { timeoutMs = 30_000, hostIds, trafficWeight }: { timeoutMs?: number; hostIds?: readonly string[]; trafficWeight?: number } = {},
   ): Promise<{ times: number[]; missing: string[] }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const r = this.activationsSince(app, version, sinceMs, hostIds);
+      const r = this.activationsSince(app, version, sinceMs, hostIds, trafficWeight);
       if (r.missing.length === 0 || Date.now() >= deadline || this.closed) return r;
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
@@ -508,6 +536,13 @@ export class SimFleet {
     for (const host of this.hosts) for (const t of host.installs.values()) clearTimeout(t);
     await Promise.all(this.conns.map((nc) => nc.close().catch(() => undefined)));
   }
+}
+
+/** The traffic weight an assignment asks for, per app that names one. */
+function trafficWeights(assignment: Assignment): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [app, a] of Object.entries(assignment.apps)) if (a.traffic) out[app] = a.traffic.weight;
+  return out;
 }
 
 function stoppedReport(app: string, now: number): AppStatusReport {

@@ -65,6 +65,13 @@ export interface SimHostSpec {
    * says how long that heartbeat took to reach the controller's state. @default false
    */
   probe?: boolean;
+  /**
+   * The host serves its apps from two slots behind a weighted balancer (an agent with
+   * `traffic.balancer: nginx` and apps that declare slots): it applies each assignment's traffic
+   * weight (all of it when the assignment names none) and reports it as `trafficWeight`, as the
+   * agent does once nginx accepted the change. @default false
+   */
+  trafficSlots?: boolean;
 }
 
 /** An assignment a host saw, when it saw it, and what it asked for. */
@@ -81,6 +88,8 @@ export interface SeenAssignment {
 export interface Activation {
   readonly version: string;
   readonly atMs: number;
+  /** The traffic weight on `version` that heartbeat reported (hosts with trafficSlots only). */
+  readonly trafficWeight?: number;
 }
 
 /** Counters of the whole simulated fleet. */

@@ -183,27 +183,27 @@ export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, ro
   }
 }
 
-function isEnded(r: Rollout__Output): boolean {
+export function isEnded(r: Rollout__Output): boolean {
   return ['succeeded', 'reverted', 'failed', 'aborted'].includes(r.status);
 }
 
-async function pushRelease(plane: ControlPlane, ctx: BenchContext, version: string): Promise<void> {
+export async function pushRelease(plane: ControlPlane, ctx: BenchContext, version: string, app = APP): Promise<void> {
   const bytes = await releaseTarball(join(ctx.dir, 'rollouts'), {
-    manifest: { schema: 1, app: APP, version, start: { command: ['node', 'server.js'] } },
+    manifest: { schema: 1, app, version, start: { command: ['node', 'server.js'] } },
   });
-  await uploadArtifact(plane.clients.artifacts, signArtifact(bytes, APP, version, plane.releaseKey.signer), bytes);
+  await uploadArtifact(plane.clients.artifacts, signArtifact(bytes, app, version, plane.releaseKey.signer), bytes);
 }
 
 type StartInput = { app: string; version: string } & Record<string, string | boolean>;
 
-async function startRollout(control: ControlClient, input: StartInput): Promise<Rollout__Output> {
+export async function startRollout(control: ControlClient, input: StartInput): Promise<Rollout__Output> {
   const r = await unaryCall<object, StartRolloutResponse__Output>(control, 'StartRollout', { ...input, actor: 'bench' }, undefined, 120_000);
   if (!r.rollout) throw new Error('StartRollout answered without a rollout');
   return r.rollout;
 }
 
 /** Follows WatchRollout until `done` holds (or the stream ends); bounded by `timeoutMs`. */
-function watchUntil(control: ControlClient, id: string, done: (r: Rollout__Output) => boolean, timeoutMs: number): Promise<Rollout__Output> {
+export function watchUntil(control: ControlClient, id: string, done: (r: Rollout__Output) => boolean, timeoutMs: number): Promise<Rollout__Output> {
   return new Promise((resolve, reject) => {
     const call = control.WatchRollout({ id }, { deadline: Date.now() + timeoutMs });
     let last: Rollout__Output | undefined;
