@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BenchContext } from './context.js';
 import { artifactFigures } from './figures/artifacts.js';
+import { clusterFigures } from './figures/cluster.js';
 import { hostsFigures } from './figures/hosts.js';
 import { rolloutFigures } from './figures/rollouts.js';
 import { FIGURE_GROUPS, formatMarkdown, formatTable, machine, writeReport, type BenchReport, type FigureGroup, type FigureRow } from './results.js';
@@ -20,11 +21,13 @@ const SIZES = {
     hosts: { sizes: [1000, 5000, 10_000, 25_000], windowMs: 10_000, settleMs: 3000, addPerSecond: 5000 },
     rollout: { hosts: 1000, revertRuns: 10, revertBudgetMs: 120_000 },
     artifacts: { bytes: 1024 ** 3, idleMs: 60_000, parallel: 10 },
+    cluster: { rounds: 3, hosts: 10_000, windowMs: 10_000, settleMs: 3000, addPerSecond: 5000, fetchBytes: 256 * 1024 ** 2 },
   },
   quick: {
     hosts: { sizes: [100, 300], windowMs: 3000, settleMs: 1000, addPerSecond: 2000 },
     rollout: { hosts: 100, revertRuns: 2, revertBudgetMs: 30_000 },
     artifacts: { bytes: 32 * 1024 ** 2, idleMs: 5000, parallel: 3 },
+    cluster: { rounds: 1, hosts: 100, windowMs: 3000, settleMs: 1000, addPerSecond: 2000, fetchBytes: 16 * 1024 ** 2 },
   },
 } as const;
 
@@ -87,6 +90,7 @@ async function main(): Promise<number> {
     await run(['hosts', 'failure-detection'], (out) => hostsFigures(ctx, sizes.hosts, out));
     await run(['rollout', 'revert'], (out) => rolloutFigures(ctx, { ...sizes.rollout, wanted }, out));
     await run(['fetch', 'unpack', 'footprint'], (out) => artifactFigures(ctx, { ...sizes.artifacts, wanted }, out));
+    await run(['cluster'], (out) => clusterFigures(ctx, sizes.cluster, out));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
