@@ -17,9 +17,10 @@ let report: BenchReport;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-quick-'));
-  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: 170_000 });
+  // The cluster figures start two small clusters and kill a leader twice: about a minute of it.
+  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: 290_000 });
   report = JSON.parse(await readFile(join(dir, 'latest-quick.json'), 'utf8')) as BenchReport;
-}, deadlineMs(180_000));
+}, deadlineMs(300_000));
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -37,6 +38,8 @@ describe('npm run bench -- --quick', () => {
     for (const prefix of ['hosts-', 'failure-detection-']) expect(ids.filter((id) => id.startsWith(prefix)).length).toBeGreaterThanOrEqual(2);
     for (const id of ['rollout', 'revert', 'fetch-1', 'unpack', 'footprint-idle', 'footprint-deploy']) expect(ids).toContain(id);
     expect(ids.some((id) => /^fetch-[2-9]\d*$/.test(id))).toBe(true);
+    for (const id of ['cluster-failover', 'cluster-alert-revert', 'cluster-fetch-cold', 'cluster-fetch-warm']) expect(ids).toContain(id);
+    expect(ids.some((id) => /^cluster-hosts-\d+$/.test(id))).toBe(true);
     for (const row of report.rows) {
       expect(row.figure).not.toBe('');
       expect(row.value).not.toBe('');
