@@ -21,7 +21,7 @@ const SIZES = {
     hosts: { sizes: [1000, 5000, 10_000, 25_000], windowMs: 10_000, settleMs: 3000, addPerSecond: 5000 },
     rollout: { hosts: 1000, revertRuns: 10, revertBudgetMs: 120_000 },
     artifacts: { bytes: 1024 ** 3, idleMs: 60_000, parallel: 10 },
-    cluster: { rounds: 3, hosts: 10_000, windowMs: 10_000, settleMs: 3000, addPerSecond: 5000, fetchBytes: 256 * 1024 ** 2 },
+    cluster: { rounds: 3, hosts: 10_000, windowMs: 10_000, settleMs: 3000, addPerSecond: 5000, fetchBytes: 128 * 1024 ** 2 },
   },
   quick: {
     hosts: { sizes: [100, 300], windowMs: 3000, settleMs: 1000, addPerSecond: 2000 },
