@@ -52,13 +52,14 @@ export interface ClusterOptions {
  *    controllers, three agents), `rounds` times: the leader SIGKILLed while a rollout's step is
  *    under watch (to the new leader's "leading" line, its first actions done), then SIGKILLed as
  *    an alert is accepted by the follower (202 to every host serving the stable version again);
- * 2. hosts: a simulated fleet heard first by one controller (the baseline), then by two, each
+ * 2. fetch, with nothing else running: a release pushed through the cluster's one controller
+ *    (into the object store) is fetched from a second one with the agent's download code (the
+ *    fetch worker of the `fetch` figure), first with that follower's cache cold (filled from the
+ *    object store while the fetch waits), then warm; against one controller on its own
+ *    nats-server serving the same bytes from its disk;
+ * 3. hosts: a simulated fleet heard first by one controller (the baseline), then by two, each
  *    hearing every heartbeat: each one's CPU and RSS, and the heartbeat delay read through each
- *    one's ListHosts, measured as the `hosts` figure measures it;
- * 3. fetch: a release pushed through the leader is fetched from the follower with the agent's
- *    download code (the fetch worker of the `fetch` figure), first with the follower's cache cold
- *    (filled from the object store while the fetch waits), then warm; against one controller on
- *    its own nats-server serving the same bytes from its disk.
+ *    one's ListHosts, measured as the `hosts` figure measures it.
  */
 export async function clusterFigures(ctx: BenchContext, opts: ClusterOptions, out: FigureRow[]): Promise<void> {
   const rows: FigureRow[] = [];
