@@ -27,7 +27,7 @@ const SIZES = {
     hosts: { sizes: [100, 300], windowMs: 3000, settleMs: 1000, addPerSecond: 2000 },
     rollout: { hosts: 100, revertRuns: 2, revertBudgetMs: 30_000 },
     artifacts: { bytes: 32 * 1024 ** 2, idleMs: 5000, parallel: 3 },
-    cluster: { rounds: 1, hosts: 100, windowMs: 3000, settleMs: 1000, addPerSecond: 2000, fetchBytes: 16 * 1024 ** 2 },
+    cluster: { rounds: 1, hosts: 100, windowMs: 2000, settleMs: 500, addPerSecond: 2000, fetchBytes: 8 * 1024 ** 2 },
   },
 } as const;
 
