@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -124,11 +125,14 @@ export interface NatsCluster {
 export async function startNatsCluster(size = 3, opts: { startTimeoutMs?: number } = {}): Promise<NatsCluster> {
   const base = await mkdtemp(join(tmpdir(), 'flotilla-nats-cluster-'));
   const clusterPorts = await freePorts(size);
+  // A name of its own: a route from another cluster on this machine (a port freed here and taken
+  // there between freePorts and the bind) is refused instead of joining two clusters' JetStream.
+  const name = `flotilla-${randomBytes(4).toString('hex')}`;
   const configOf = (i: number) =>
     [
       `server_name: n${i + 1}`,
       'cluster {',
-      '  name: flotilla',
+      `  name: ${name}`,
       `  listen: 127.0.0.1:${clusterPorts[i]}`,
       // Clients keep to the servers they were given (no discovery): a test can cut one off.
       '  no_advertise: true',
