@@ -219,7 +219,7 @@ async function hostsFigure(ctx: BenchContext, opts: ClusterOptions, fleet: Fleet
     await delay(opts.settleMs);
     clients.push(controllerClients(one.grpc));
     ctx.log(`cluster: one controller hears ${fmt.int(opts.hosts)} hosts for ${opts.windowMs / 1000} s`);
-    const [alone] = await measureHeard(fleet.controllers, clients, opts.windowMs);
+    const [[alone], aloneSent] = await measureHeard(fleet.controllers, clients, sim, opts.windowMs);
 
     ctx.log('cluster: a second controller');
     const secondStarted = Date.now();
@@ -231,13 +231,10 @@ async function hostsFigure(ctx: BenchContext, opts: ClusterOptions, fleet: Fleet
     const secondUpSeconds = (Date.now() - secondStarted) / 1000;
     await delay(opts.settleMs);
     ctx.log(`cluster: two controllers hear ${fmt.int(opts.hosts)} hosts for ${opts.windowMs / 1000} s`);
-    const simBefore = await sim.call('stats');
     const lostBefore = await leadershipsLost(fleet.controllers);
-    const both = await measureHeard(fleet.controllers, clients, opts.windowMs);
-    const simAfter = await sim.call('stats');
+    const [both, sent, maxLatenessMs] = await measureHeard(fleet.controllers, clients, sim, opts.windowMs);
     const lostInWindow = (await leadershipsLost(fleet.controllers)) - lostBefore;
     if (lostInWindow !== 0) notes.push(`the lease was lost ${lostInWindow} times in the window (a renewal came too late)`);
-    const sent = simAfter.heartbeatsSent - simBefore.heartbeatsSent;
     const [a, b] = both as [Heard, Heard];
     // Read from the gauge rather than /healthz: a busy controller answers its metrics as it can.
     const leading = await Promise.all(fleet.controllers.map((c) => metricValue(c.http, 'flotilla_controller_leader').catch(() => NaN)));
@@ -250,7 +247,7 @@ async function hostsFigure(ctx: BenchContext, opts: ClusterOptions, fleet: Fleet
       if (!(h.heartbeatsHandled >= sent * 0.98)) notes.push(`the ${role(c!)} took in ${fmt.int(h.heartbeatsHandled)} of ${fmt.int(sent)} heartbeats sent`);
       if (h.failedPolls > 0) notes.push(`${h.failedPolls} ListHosts polls of the ${role(c!)} failed or timed out (5 s)`);
     }
-    if (simAfter.maxLatenessMs > 100) notes.push(`the simulator sent heartbeats up to ${Math.round(simAfter.maxLatenessMs)} ms late`);
+    if (maxLatenessMs > 100) notes.push(`the simulator sent heartbeats up to ${Math.round(maxLatenessMs)} ms late`);
     const text = (h: Heard) => `CPU ${fmt.pct(h.cpuShare)}, RSS ${fmt.mb(h.rssMaxBytes)}, p99 ${fmt.ms(h.p99Ms)}`;
     const worst = Math.max(a.cpuShare, b.cpuShare);
     out.push({
@@ -266,6 +263,7 @@ async function hostsFigure(ctx: BenchContext, opts: ClusterOptions, fleet: Fleet
         hosts: opts.hosts,
         windowSeconds: opts.windowMs / 1000,
         heartbeatsSent: sent,
+        aloneHeartbeatsSent: aloneSent,
         ...prefixed('first', a),
         ...prefixed('second', b),
         ...prefixed('alone', alone!),
@@ -284,8 +282,16 @@ async function hostsFigure(ctx: BenchContext, opts: ClusterOptions, fleet: Fleet
 }
 
 /** The CPU, RSS and heartbeat delay of each controller over one window, read through each one's ListHosts. */
-async function measureHeard(controllers: ControllerProcess[], clients: ControllerClients[], windowMs: number): Promise<Heard[]> {
+async function measureHeard(
+  controllers: ControllerProcess[],
+  clients: ControllerClients[],
+  sim: SimFleetProcess,
+  windowMs: number,
+): Promise<[Heard[], sent: number, maxLatenessMs: number]> {
+  // Counters read outside the CPU window (a busy controller may answer slowly), the simulator's
+  // just inside them, so that each controller's count covers every heartbeat sent.
   const handledBefore = await Promise.all(controllers.map((c) => metricValue(c.http, 'flotilla_heartbeats_received_total').catch(() => NaN)));
+  const simBefore = await sim.call('stats');
   const cpu = controllers.map((c) => new CpuWindow(c.pid));
   const rss = controllers.map((c) => new RssSampler(c.pid));
   const delays = controllers.map(() => [] as number[]);
@@ -307,8 +313,9 @@ async function measureHeard(controllers: ControllerProcess[], clients: Controlle
   }
   const cpuRead = cpu.map((w) => w.read());
   const rssRead = rss.map((s) => s.stop());
+  const simAfter = await sim.call('stats');
   const handledAfter = await Promise.all(controllers.map((c) => metricValue(c.http, 'flotilla_heartbeats_received_total').catch(() => NaN)));
-  return controllers.map((_, i) => ({
+  const heard = controllers.map((_, i) => ({
     cpuShare: cpuRead[i]!.share,
     cpuSeconds: cpuRead[i]!.cpuSeconds,
     rssMaxBytes: rssRead[i]!.max,
@@ -318,6 +325,7 @@ async function measureHeard(controllers: ControllerProcess[], clients: Controlle
     heartbeatsHandled: handledAfter[i]! - handledBefore[i]!,
     failedPolls: failedPolls[i]!,
   }));
+  return [heard, simAfter.heartbeatsSent - simBefore.heartbeatsSent, simAfter.maxLatenessMs];
 }
 
 /** One controller on its own nats-server, serving from its disk: the download path of the `fetch` figure. */
