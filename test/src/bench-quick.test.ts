@@ -17,9 +17,11 @@ let report: BenchReport;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flotilla-bench-quick-'));
-  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: deadlineMs(230_000) });
+  // The traffic figures run real hosts behind nginx and a simulated fleet (about a minute); the
+  // cluster figures start two small clusters and kill a leader twice (one to two minutes).
+  run = await runToExit(process.execPath, [BENCH_MAIN, '--quick', '--out', dir], { timeoutMs: deadlineMs(420_000) });
   report = JSON.parse(await readFile(join(dir, 'latest-quick.json'), 'utf8')) as BenchReport;
-}, deadlineMs(240_000));
+}, deadlineMs(430_000));
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -38,6 +40,8 @@ describe('npm run bench -- --quick', () => {
     for (const id of ['rollout', 'revert', 'fetch-1', 'unpack', 'footprint-idle', 'footprint-deploy']) expect(ids).toContain(id);
     for (const id of ['traffic-rollout', 'traffic-revert', 'traffic-alert-host', 'traffic-alert-fleet', 'traffic-reload-latency', 'traffic-reload']) expect(ids).toContain(id);
     expect(ids.some((id) => /^fetch-[2-9]\d*$/.test(id))).toBe(true);
+    for (const id of ['cluster-failover', 'cluster-alert-revert', 'cluster-fetch-cold', 'cluster-fetch-warm']) expect(ids).toContain(id);
+    expect(ids.some((id) => /^cluster-hosts-\d+$/.test(id))).toBe(true);
     for (const row of report.rows) {
       expect(row.figure).not.toBe('');
       expect(row.value).not.toBe('');

@@ -3,6 +3,7 @@
 import type { Rollout__Output } from '@flotilla/proto';
 import { httpGet } from './agent-process.js';
 import { postAlert } from './alerts.js';
+import { LogFollower } from './bench/logs.js';
 import type { ControllerProcess } from './controller-process.js';
 import { deadlineFlag, waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
@@ -98,12 +99,24 @@ export async function fenceOf(c: ControllerProcess): Promise<number | undefined>
   return (await healthOf(c))?.cluster?.leader?.fence;
 }
 
+/** What one leader kill mid-rollout took. */
+export interface Takeover {
+  /** SIGKILL to the follower's /healthz saying it leads (polled every 100 ms). */
+  takeoverMs: number;
+  /**
+   * SIGKILL to the new leader's "leading" log line: its first actions done (the rollout resumed
+   * with a tick, the alarms started, the command stream consumed), by its own clock.
+   */
+  firstActionMs: number;
+  rollout: Rollout__Output;
+}
+
 /**
  * A rollout started through the follower; the leader SIGKILLed while a step's host is under
  * watch; the other controller takes over and finishes it. Checks each step started once and each
  * host got exactly one new assignment. Brings the killed controller back as a follower.
  */
-export async function killLeaderMidRollout(fleet: Fleet, version: string): Promise<{ takeoverMs: number; rollout: Rollout__Output }> {
+export async function killLeaderMidRollout(fleet: Fleet, version: string): Promise<Takeover> {
   await fleet.push(version);
   const before = await fleet.seqs();
   const leader = await leaderOf(fleet);
@@ -118,10 +131,14 @@ export async function killLeaderMidRollout(fleet: Fleet, version: string): Promi
   const id = (JSON.parse(start.stdout) as { rollout: Rollout__Output }).rollout.id;
   await fleet.waitForRollout(id, "step 2's host under watch", (r) => r.current_step >= 1 && r.status === 'running');
 
+  // Followed from before the kill, so the line cannot be missed; read for its timestamp only.
+  const leading = new LogFollower('the follower', follower.child.stdout, follower.child.stderr).waitFor((l) => l.msg === 'leading', 60_000);
+  leading.catch(() => undefined);
   const killedAt = Date.now();
   await leader.stop('SIGKILL');
   const next = await leaderOf(fleet, [follower]);
   const takeoverMs = Date.now() - killedAt;
+  const firstActionMs = (await leading).atMs - killedAt;
   const fenceAfter = await fenceOf(next);
   if (fenceBefore === undefined || fenceAfter === undefined || fenceAfter <= fenceBefore) {
     throw new Error(`the new leadership's fencing number ${fenceAfter} is not above the old one's ${fenceBefore}`);
@@ -135,7 +152,7 @@ export async function killLeaderMidRollout(fleet: Fleet, version: string): Promi
   }
   await fleet.waitForVersionEverywhere(version, 60_000);
   await fleet.restartFleetController(leader);
-  return { takeoverMs, rollout: done };
+  return { takeoverMs, firstActionMs, rollout: done };
 }
 
 /**
@@ -172,4 +189,43 @@ export async function alertAsLeaderDies(fleet: Fleet, version: string, stable: s
   if (alarms.length !== 1) throw new Error(`expected the alert once in the event log, found ${alarms.length}`);
   await fleet.restartFleetController(leader);
   return { revertedMs, action };
+}
+
+/** What a run of leader-kill rounds measured; filled as it goes, so a failed round keeps the earlier ones. */
+export interface LeaderKills {
+  readonly takeoverMs: number[];
+  readonly firstActionMs: number[];
+  /** Alert accepted (202, leader SIGKILLed with it) to every host serving the stable version again. */
+  readonly revertedMs: number[];
+}
+
+/**
+ * `rounds` rounds on a fleet from startClusterFleet with `1.0.0` stable: each SIGKILLs the leader
+ * mid-rollout (the rollout finishes on the other controller), then SIGKILLs it again as an alert
+ * is accepted by the other controller (the fleet reverts). Each kill is checked as the scenarios
+ * above check it; the first one that goes wrong throws.
+ */
+export async function killLeaderRounds(
+  fleet: Fleet,
+  rounds: number,
+  into: LeaderKills,
+  onRound: (round: number, takeover: Takeover, revert: { revertedMs: number; action: string }) => void = () => undefined,
+): Promise<void> {
+  let stable = '1.0.0';
+  for (let round = 1; round <= rounds; round++) {
+    const good = `${round + 1}.0.0`;
+    const takeover = await killLeaderMidRollout(fleet, good);
+    into.takeoverMs.push(takeover.takeoverMs);
+    into.firstActionMs.push(takeover.firstActionMs);
+    stable = good;
+    const revert = await alertAsLeaderDies(fleet, `${round + 1}.1.0`, stable);
+    into.revertedMs.push(revert.revertedMs);
+    onRound(round, takeover, revert);
+  }
+}
+
+/** The median (upper of the middle two) and the largest of some times. */
+export function medianAndMax(ms: readonly number[]): { median: number; max: number } {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)] ?? NaN, max: sorted.at(-1) ?? NaN };
 }

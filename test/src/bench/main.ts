@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BenchContext } from './context.js';
 import { artifactFigures } from './figures/artifacts.js';
+import { clusterFigures } from './figures/cluster.js';
 import { hostsFigures } from './figures/hosts.js';
 import { rolloutFigures } from './figures/rollouts.js';
 import { trafficFigures } from './figures/traffic.js';
@@ -22,12 +23,14 @@ const SIZES = {
     rollout: { hosts: 1000, revertRuns: 10, revertBudgetMs: 120_000 },
     artifacts: { bytes: 1024 ** 3, idleMs: 60_000, parallel: 10 },
     traffic: { rate: 400, bake: '3s', hostAlertRuns: 5, simHosts: 1000, simRuns: 10, phaseMs: 5000, phases: 6, reloadEveryMs: 500 },
+    cluster: { rounds: 3, hosts: 10_000, windowMs: 10_000, settleMs: 3000, addPerSecond: 5000, fetchBytes: 128 * 1024 ** 2 },
   },
   quick: {
     hosts: { sizes: [100, 300], windowMs: 3000, settleMs: 1000, addPerSecond: 2000 },
     rollout: { hosts: 100, revertRuns: 2, revertBudgetMs: 30_000 },
     artifacts: { bytes: 32 * 1024 ** 2, idleMs: 5000, parallel: 3 },
     traffic: { rate: 300, bake: '1s', hostAlertRuns: 1, simHosts: 100, simRuns: 2, phaseMs: 1500, phases: 2, reloadEveryMs: 500 },
+    cluster: { rounds: 1, hosts: 100, windowMs: 2000, settleMs: 500, addPerSecond: 2000, fetchBytes: 8 * 1024 ** 2 },
   },
 } as const;
 
@@ -95,6 +98,7 @@ async function main(): Promise<number> {
     await run(['rollout', 'revert'], (out) => rolloutFigures(ctx, { ...sizes.rollout, wanted }, out));
     await run(['fetch', 'unpack', 'footprint'], (out) => artifactFigures(ctx, { ...sizes.artifacts, wanted }, out));
     await run(['traffic'], (out) => trafficFigures(ctx, sizes.traffic, out));
+    await run(['cluster'], (out) => clusterFigures(ctx, sizes.cluster, out));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -40,7 +40,7 @@ export interface ArtifactOptions {
   wanted: (group: FigureGroup) => boolean;
 }
 
-interface Release {
+export interface Release {
   version: string;
   path: string;
   sha256: string;
@@ -287,7 +287,7 @@ function fetchRow(
 }
 
 /** A release of the app: a small HTTP server with the manifest's default health check, plus `payloadBytes` random bytes. */
-async function buildRelease(base: string, version: string, payloadBytes: number): Promise<Release> {
+export async function buildRelease(base: string, version: string, payloadBytes: number): Promise<Release> {
   const manifest = {
     schema: 1,
     app: APP,
@@ -365,7 +365,7 @@ async function sync(): Promise<void> {
  * Starts one fetch worker per cache dir, waits until every one has loaded (a resident agent has
  * nothing to load), then lets them go together; resolves with the time until the last verified.
  */
-async function parallelFetch(controller: string, descriptorFile: string, trustedKey: string, caches: string[]): Promise<number> {
+export async function parallelFetch(controller: string, descriptorFile: string, trustedKey: string, caches: string[]): Promise<number> {
   const workers = caches.map((cacheDir) => {
     const child = spawn(process.execPath, [FETCH_WORKER, controller, descriptorFile, trustedKey, cacheDir], { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';

@@ -260,7 +260,7 @@ function detectionRow(size: number, d: Detection): FigureRow {
 }
 
 /** One probe's latest heartbeat: send time (echoed in load.mem_used_bytes) to the controller's receipt. */
-function collectDelay(h: HostInfo__Output, sampled: Set<string>, delays: number[]): void {
+export function collectDelay(h: HostInfo__Output, sampled: Set<string>, delays: number[]): void {
   const sentAt = Number(h.load?.mem_used_bytes ?? NaN);
   const seenAt = Number(h.last_seen_ms);
   if (!Number.isFinite(sentAt) || !Number.isFinite(seenAt) || sentAt < 1e12) return;
