@@ -377,7 +377,7 @@ export class AssignmentWriter {
       }
     });
     const signed = this.signAll(toSign);
-    const results = await mapConcurrentSettled(hostIds, this.opts.pipeline ?? 256, async (hostId, i) => {
+    const results = await mapConcurrentSettled(hostIds, this.opts.pipeline ?? 64, async (hostId, i) => {
       const d = decided[i] as (typeof decided)[number];
       if (d.status === 'rejected') throw d.reason;
       const { current, decision } = d.value;

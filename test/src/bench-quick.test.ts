@@ -35,7 +35,7 @@ describe('npm run bench -- --quick', () => {
   it('reports every figure of the issue, each with a value, a target and a verdict', () => {
     const ids = report.rows.map((r) => r.id);
     for (const prefix of ['hosts-', 'failure-detection-']) expect(ids.filter((id) => id.startsWith(prefix)).length).toBeGreaterThanOrEqual(2);
-    for (const id of ['rollout', 'revert', 'resign', 'fetch-1', 'unpack', 'footprint-idle', 'footprint-deploy']) expect(ids).toContain(id);
+    for (const id of ['rollout', 'revert', 'assign-steps', 'resign', 'fetch-1', 'unpack', 'footprint-idle', 'footprint-deploy']) expect(ids).toContain(id);
     expect(ids.some((id) => /^fetch-[2-9]\d*$/.test(id))).toBe(true);
     for (const row of report.rows) {
       expect(row.figure).not.toBe('');

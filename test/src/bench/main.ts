@@ -2,7 +2,7 @@
 //   node test/dist/bench/main.js [--quick] [--only hosts,rollout,...] [--out DIR] [--profile DIR] [--markdown]
 //     [--rollout-hosts N] (the fleet of the rollout and revert figures; default 1000, quick 100)
 //     [--rollout-scale-hosts N] (their second, larger fleet; default 25000, quick and 0: none)
-//     [--resign-hosts N] (hosts the re-signing figure re-signs; default 25000, quick 300)
+//     [--assignment-hosts N] (hosts of the assignment-write and re-signing figures; default 25000, quick 300)
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import type { BenchContext } from './context.js';
 import { artifactFigures } from './figures/artifacts.js';
 import { hostsFigures } from './figures/hosts.js';
-import { resignFigures } from './figures/resign.js';
+import { assignmentFigures } from './figures/assignments.js';
 import { rolloutFigures } from './figures/rollouts.js';
 import { FIGURE_GROUPS, formatMarkdown, formatTable, machine, writeReport, type BenchReport, type FigureGroup, type FigureRow } from './results.js';
 
@@ -23,14 +23,14 @@ const SIZES = {
     hosts: { sizes: [1000, 5000, 10_000, 25_000], windowMs: 10_000, settleMs: 3000, addPerSecond: 5000 },
     rollout: { hosts: 1000, revertRuns: 10, revertBudgetMs: 120_000 },
     rolloutScale: { hosts: 25_000, revertRuns: 3, revertBudgetMs: 60_000 },
-    resign: { hosts: 25_000 },
+    assignments: { hosts: 25_000 },
     artifacts: { bytes: 1024 ** 3, idleMs: 60_000, parallel: 10 },
   },
   quick: {
     hosts: { sizes: [100, 300], windowMs: 3000, settleMs: 1000, addPerSecond: 2000 },
     rollout: { hosts: 100, revertRuns: 2, revertBudgetMs: 30_000 },
     rolloutScale: { hosts: 0, revertRuns: 1, revertBudgetMs: 0 },
-    resign: { hosts: 300 },
+    assignments: { hosts: 300 },
     artifacts: { bytes: 32 * 1024 ** 2, idleMs: 5000, parallel: 3 },
   },
 } as const;
@@ -45,7 +45,7 @@ async function main(): Promise<number> {
       markdown: { type: 'boolean', default: false },
       'rollout-hosts': { type: 'string' },
       'rollout-scale-hosts': { type: 'string' },
-      'resign-hosts': { type: 'string' },
+      'assignment-hosts': { type: 'string' },
     },
   });
   const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
@@ -67,12 +67,12 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: --rollout-scale-hosts wants 0 or a whole number of at least 10, not "${values['rollout-scale-hosts']}"\n`);
     return 2;
   }
-  const resignHosts = values['resign-hosts'] ? Number(values['resign-hosts']) : preset.resign.hosts;
+  const resignHosts = values['assignment-hosts'] ? Number(values['assignment-hosts']) : preset.assignments.hosts;
   if (!Number.isInteger(resignHosts) || resignHosts < 10) {
-    process.stderr.write(`bench: --resign-hosts wants a whole number of at least 10, not "${values['resign-hosts']}"\n`);
+    process.stderr.write(`bench: --assignment-hosts wants a whole number of at least 10, not "${values['assignment-hosts']}"\n`);
     return 2;
   }
-  const sizes = { ...preset, resign: { hosts: resignHosts }, rollout: { ...preset.rollout, hosts: rolloutHosts }, rolloutScale: { ...preset.rolloutScale, hosts: scaleHosts } };
+  const sizes = { ...preset, assignments: { hosts: resignHosts }, rollout: { ...preset.rollout, hosts: rolloutHosts }, rolloutScale: { ...preset.rolloutScale, hosts: scaleHosts } };
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
 
@@ -105,7 +105,7 @@ async function main(): Promise<number> {
   try {
     await run(['hosts', 'failure-detection'], (out) => hostsFigures(ctx, sizes.hosts, out));
     await run(['rollout', 'revert'], (out) => rolloutFigures(ctx, { ...sizes.rollout, wanted }, out));
-    await run(['resign'], (out) => resignFigures(ctx, sizes.resign, out));
+    await run(['assignments'], (out) => assignmentFigures(ctx, sizes.assignments, out));
     if (sizes.rolloutScale.hosts > 0) await run(['rollout', 'revert'], (out) => rolloutFigures(ctx, { ...sizes.rolloutScale, sizedIds: true, wanted }, out));
     await run(['fetch', 'unpack', 'footprint'], (out) => artifactFigures(ctx, { ...sizes.artifacts, wanted }, out));
   } finally {

@@ -3,7 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 /** The figures of the benchmark, in table order. */
-export const FIGURE_GROUPS = ['hosts', 'failure-detection', 'rollout', 'revert', 'resign', 'fetch', 'unpack', 'footprint'] as const;
+export const FIGURE_GROUPS = ['hosts', 'failure-detection', 'rollout', 'revert', 'assignments', 'fetch', 'unpack', 'footprint'] as const;
 export type FigureGroup = (typeof FIGURE_GROUPS)[number];
 
 /** One row of the table. */
