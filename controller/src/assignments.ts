@@ -52,7 +52,8 @@ export interface AssignmentWriterOptions {
   concurrency?: number;
   /**
    * Compare-and-set writes assignMany keeps in flight at once: each still one host's key at its
-   * read revision, so the fencing check and the per-host seq hold as for a single write. @default 256
+   * read revision, so the fencing check and the per-host seq hold as for a single write. More in
+   * flight gain nothing: nats-server fsyncs each write in turn (docs/performance.md). @default 64
    */
   pipeline?: number;
   /** @default Date.now */
