@@ -3,6 +3,7 @@
 import {
   ASSIGNMENT_TYPE,
   ConflictError,
+  UnavailableError,
   DEFAULT_ASSIGNMENT_TTL_MS,
   canonicalJson,
   type AppAssignment,
@@ -143,4 +144,30 @@ export function stripCarried(apps: AssignedApps): Record<string, AppAssignment> 
 /** App to version, for logs and store-behind comparisons. */
 export function summarise(apps: AssignedApps): Record<string, string> {
   return Object.fromEntries(Object.entries(apps).map(([name, a]) => [name, a.version]));
+}
+
+/**
+ * A deposed leader's late write must not land over a newer leader's: the record carries the
+ * fencing number it was written under, and the write is a compare-and-set on that record's
+ * revision, so the check and the write are one atomic step on the host's key.
+ */
+export function refuseNewerLeader(hostId: string, stored: number | undefined, fence: number): void {
+  if (stored !== undefined && stored > fence) {
+    throw new UnavailableError(`assignment of ${hostId} refused: a newer leader (fencing number ${stored}) has written it; this controller's is ${fence}`, {
+      details: { hostId, stored, fence },
+    });
+  }
+}
+
+/** A host's trust as its heartbeats report it. */
+export interface HostTrustReport {
+  readonly acceptedEpoch: number;
+  readonly keyEpoch: number;
+  /** The host holds only an expired assignment. */
+  readonly stale: boolean;
+}
+
+/** Where the writer learns the fencing number of the leadership it writes under. */
+export interface AssignmentFence {
+  fence(): number;
 }

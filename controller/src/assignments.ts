@@ -7,14 +7,9 @@ import {
   DEFAULT_ASSIGNMENT_TTL_MS,
   parseKeyRotation,
   positionOf,
-  UnavailableError,
   canonicalJson,
   parseAssignment,
-  signAssignment,
-  signPayload,
-  signAssignmentTree,
   toFlotillaError,
-  MAX_ROOT_LEAVES,
   type Assignment,
   type Logger,
   type Signed,
@@ -26,15 +21,19 @@ import {
   NO_TRUST,
   buildAssignment,
   checkAssignable,
+  refuseNewerLeader,
   stripCarried,
   summarise,
   type AppsMutation,
   type AssignedApps,
   type AssignmentPublisher,
+  type AssignmentFence,
+  type HostTrustReport,
   type AssignmentTrust,
   type AssignResult,
 } from './assignment-content.js';
 import { AssignmentRefresh } from './assignment-refresh.js';
+import { AssignmentSigner } from './assignment-signing.js';
 import { KeyedMutex, mapConcurrentSettled } from './concurrency.js';
 import type { Entry, JsonBucket } from './store/kv.js';
 import type { AssignmentRecord } from './store/records.js';
@@ -71,19 +70,6 @@ export interface AssignmentWriterOptions {
   fence?: AssignmentFence;
 }
 
-/** A host's trust as its heartbeats report it. */
-export interface HostTrustReport {
-  readonly acceptedEpoch: number;
-  readonly keyEpoch: number;
-  /** The host holds only an expired assignment. */
-  readonly stale: boolean;
-}
-
-/** Where the writer learns the fencing number of the leadership it writes under. */
-export interface AssignmentFence {
-  fence(): number;
-}
-
 interface Cached {
   readonly record: AssignmentRecord;
   readonly assignment: Assignment;
@@ -107,8 +93,7 @@ export class AssignmentWriter {
   private readonly floors = new Map<string, number>();
   /** The key epoch each host reported trusting: rotation statements above it go out first. */
   private readonly hostKeyEpochs = new Map<string, number>();
-  /** What each host said in its last announce about taking proofs (assignment-proof.ts). */
-  private readonly proofHosts = new Map<string, boolean>();
+  private readonly signer: AssignmentSigner;
   private readonly trust: AssignmentTrust;
   private readonly ttlMs: number;
   private readonly refresher: AssignmentRefresh;
@@ -127,6 +112,7 @@ export class AssignmentWriter {
     this.logger = opts.logger;
     this.trust = opts.trust ?? NO_TRUST;
     this.ttlMs = opts.ttlMs ?? DEFAULT_ASSIGNMENT_TTL_MS;
+    this.signer = new AssignmentSigner(opts.signingKey, { storedWithProof: (hostId) => this.cache.get(hostId)?.record.signed.proof !== undefined });
     this.refresher = new AssignmentRefresh(
       {
         hostIds: () => this.hostIds(),
@@ -180,7 +166,7 @@ export class AssignmentWriter {
    * proof. Until a host says so (or its stored assignment is of that form), it gets its own signature.
    */
   noteAnnounce(hostId: string, assignmentProofs: boolean): void {
-    this.proofHosts.set(hostId, assignmentProofs);
+    this.signer.noteAnnounce(hostId, assignmentProofs);
   }
 
   /** The host's current assignment record, read from KV. */
@@ -236,11 +222,6 @@ export class AssignmentWriter {
     }
   }
 
-  /** True when the host takes an assignment with a proof: it said so, or took one before. */
-  private takesProofs(hostId: string): boolean {
-    return this.proofHosts.get(hostId) ?? this.cache.get(hostId)?.record.signed.proof !== undefined;
-  }
-
   /**
    * The write for one host on its current record, or why there is none. Pure but for the floors
    * it reads: it may run more than once for one write (once per lost compare-and-set race).
@@ -280,29 +261,6 @@ export class AssignmentWriter {
     return { write: true, assignment, record };
   }
 
-  /**
-   * Signs assignments in the form each host takes: one root over every host that takes proofs
-   * (a tree of one for a single write, so its stored form still says the host takes them), its
-   * own signature for every other. Aligned with `assignments`.
-   */
-  private signAll(assignments: readonly Assignment[]): SignedAssignment[] {
-    const out: SignedAssignment[] = new Array(assignments.length);
-    const proofIdx: number[] = [];
-    assignments.forEach((a, i) => {
-      if (this.takesProofs(a.hostId)) proofIdx.push(i);
-      else out[i] = signAssignment(a, this.opts.signingKey);
-    });
-    for (let from = 0; from < proofIdx.length; from += MAX_ROOT_LEAVES) {
-      const chunk = proofIdx.slice(from, from + MAX_ROOT_LEAVES);
-      const signed = signAssignmentTree(chunk.map((i) => canonicalJson(assignments[i] as Assignment)), this.opts.signingKey);
-      chunk.forEach((i, k) => {
-        const s = signed[k] as (typeof signed)[number];
-        out[i] = { ...s.signed, proof: s.proof };
-      });
-    }
-    return out;
-  }
-
   private write(hostId: string, mutate: AppsMutation, force: boolean): Promise<AssignResult> {
     return this.perHost.run(hostId, async () => {
       const fence = this.opts.fence?.fence();
@@ -316,7 +274,7 @@ export class AssignmentWriter {
           unchanged = decision.unchanged;
           return undefined;
         }
-        const record: AssignmentRecord = { ...decision.record, signed: this.signAll([decision.assignment])[0] as SignedAssignment };
+        const record: AssignmentRecord = { ...decision.record, signed: this.signer.signAll([decision.assignment])[0] as SignedAssignment };
         written = { record, assignment: decision.assignment };
         return record;
       });
@@ -377,7 +335,7 @@ export class AssignmentWriter {
         toSign.push(d.value.decision.assignment);
       }
     });
-    const signed = this.signAll(toSign);
+    const signed = this.signer.signAll(toSign);
     const results = await mapConcurrentSettled(hostIds, this.opts.pipeline ?? 64, async (hostId, i) => {
       const d = decided[i] as (typeof decided)[number];
       if (d.status === 'rejected') throw d.reason;
@@ -439,11 +397,11 @@ export class AssignmentWriter {
     try {
       const record = await this.read(hostId);
       if (record) this.lastSentMs.set(hostId, this.now());
-      return this.withChain({ type: 'sync-reply', assignment: record ? this.formFor(hostId, record.signed) : null });
+      return this.withChain({ type: 'sync-reply', assignment: record ? this.signer.formFor(hostId, record.signed) : null });
     } catch (err) {
       const cached = this.cache.get(hostId);
       this.logger.warn({ hostId, err, fromCache: cached !== undefined }, 'cannot read assignment for sync');
-      return cached ? this.withChain({ type: 'sync-reply', assignment: this.formFor(hostId, cached.record.signed) }) : undefined;
+      return cached ? this.withChain({ type: 'sync-reply', assignment: this.signer.formFor(hostId, cached.record.signed) }) : undefined;
     }
   }
 
@@ -535,21 +493,11 @@ export class AssignmentWriter {
     try {
       // A host still on an older key takes the statements first, so the assignment verifies.
       for (const statement of this.chainAbove(this.hostKeyEpochs.get(hostId) ?? 1)) this.opts.publisher.publish(hostId, statement);
-      this.opts.publisher.publish(hostId, this.formFor(hostId, signed));
+      this.opts.publisher.publish(hostId, this.signer.formFor(hostId, signed));
     } catch (err) {
       // The record is written; the host gets it on its next sync or heartbeat-driven re-send.
       this.logger.warn({ hostId, err }, 'cannot publish assignment');
     }
-  }
-
-  /**
-   * The signed assignment in the form the host takes. One stored with a proof, for a host that
-   * has since announced without proofs (an agent downgraded, say), is signed singly: the same
-   * payload, so the same seq and expiry, only in the form an agent of the previous version checks.
-   */
-  private formFor(hostId: string, signed: SignedAssignment): SignedAssignment {
-    if (signed.proof === undefined || this.proofHosts.get(hostId) !== false) return signed;
-    return signPayload(signed.payload, this.opts.signingKey);
   }
 
   private remember(hostId: string, record: AssignmentRecord, revision?: number): void {
@@ -564,18 +512,5 @@ export class AssignmentWriter {
     } catch (err) {
       this.logger.error({ hostId, err }, 'stored assignment is malformed');
     }
-  }
-}
-
-/**
- * A deposed leader's late write must not land over a newer leader's: the record carries the
- * fencing number it was written under, and the write is a compare-and-set on that record's
- * revision, so the check and the write are one atomic step on the host's key.
- */
-function refuseNewerLeader(hostId: string, stored: number | undefined, fence: number): void {
-  if (stored !== undefined && stored > fence) {
-    throw new UnavailableError(`assignment of ${hostId} refused: a newer leader (fencing number ${stored}) has written it; this controller's is ${fence}`, {
-      details: { hostId, stored, fence },
-    });
   }
 }
