@@ -103,6 +103,16 @@ describe('AssignmentWriter steps', () => {
     expect(Object.fromEntries(Object.entries(h1.apps).map(([a, x]) => [a, x.version]))).toEqual({ api: '7', web: '2' });
   });
 
+  it('does not take a host for unchanged on a cached record the store has moved past', async () => {
+    const t = await setup();
+    await t.writer.assignMany(['h1'], web('1'));
+    const other = await AssignmentWriter.load({ bucket: t.bucket, signingKey, publisher: { publish: () => undefined }, logger });
+    await other.assign('h1', web('2'));
+    const [r] = await t.writer.assignMany(['h1'], web('1'));
+    expect(r).toMatchObject({ changed: true, seq: 3 });
+    expect(t.verify('h1', (await t.bucket.get('h1'))!.value.signed, 2).apps.web?.version).toBe('1');
+  });
+
   it('refuses a host whose record a newer leader wrote, though its cached record says otherwise', async () => {
     const fence = { n: 3 };
     const t = await setup(fence);

@@ -317,9 +317,12 @@ export class AssignmentWriter {
       if (cached?.revision !== undefined) {
         const current = { key: hostId, value: cached.record, revision: cached.revision };
         try {
-          return { current, decision: this.decide(hostId, current, mutate, force, fence) };
+          const decision = this.decide(hostId, current, mutate, force, fence);
+          // "Nothing to write" is no compare-and-set, so nothing would catch a cache behind the
+          // store: the single write reads afresh (as it does for a refusal, which may come from
+          // the same cause).
+          return { current, decision: decision.write ? decision : null };
         } catch {
-          // A refusal may come from the cache being behind the store: the single write reads afresh.
           return { current, decision: null };
         }
       }
