@@ -285,6 +285,8 @@ export class Agent {
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
       bootId: this.bootId,
       sentAtMs: this.now(),
+      // verifyAssignment checks a step-signed assignment's proof: one signature covers a step.
+      assignmentProofs: true,
     };
   }
 

@@ -1,18 +1,15 @@
-import { createHash } from 'node:crypto';
+// The assignment writer: the one place that signs hosts' assignments, stores them in
+// `flotilla_assignments` (one compare-and-set per host key) and only then sends them.
 import {
-  ASSIGNMENT_TYPE,
-  ConflictError,
-  DEFAULT_ASSIGNMENT_TTL_MS,
   FlotillaError,
   comparePositions,
+  ConflictError,
+  DEFAULT_ASSIGNMENT_TTL_MS,
   parseKeyRotation,
   positionOf,
-  UnavailableError,
   canonicalJson,
   parseAssignment,
-  signAssignment,
   toFlotillaError,
-  type AppAssignment,
   type Assignment,
   type Logger,
   type Signed,
@@ -20,176 +17,46 @@ import {
   type SigningKey,
   type SyncReply,
 } from '@flotilla/shared';
+import {
+  NO_TRUST,
+  buildAssignment,
+  checkAssignable,
+  refuseNewerLeader,
+  stripCarried,
+  summarise,
+  type AppsMutation,
+  type AssignedApps,
+  type AssignmentPublisher,
+  type AssignmentFence,
+  type HostTrustReport,
+  type AssignmentTrust,
+  type AssignResult,
+} from './assignment-content.js';
+import { AssignmentRefresh } from './assignment-refresh.js';
+import { AssignmentSigner } from './assignment-signing.js';
 import { KeyedMutex, mapConcurrentSettled } from './concurrency.js';
-import type { JsonBucket } from './store/kv.js';
+import type { Entry, JsonBucket } from './store/kv.js';
 import type { AssignmentRecord } from './store/records.js';
 import { compareWithRecord, type StoreBehindFinding } from './store-behind.js';
 
-/** A host's apps, as an assignment holds them. */
-export type AssignedApps = Readonly<Record<string, AppAssignment>>;
-
-/**
- * Turns a host's current apps into the apps it should run. It may be called more than once for
- * one write (once per lost compare-and-set race), so it must be pure.
- */
-export type AppsMutation = (apps: AssignedApps, hostId: string) => Record<string, AppAssignment>;
-
-export interface AssignResult {
-  readonly hostId: string;
-  /** The host's assignment seq after the call (0 when it has none). */
-  readonly seq: number;
-  /** False when the mutation changed nothing, so nothing was written or sent. */
-  readonly changed: boolean;
-  readonly assignment: Assignment | null;
-}
-
-/** Sends a host its signed assignment (on NATS, `<prefix>.v1.assign.<host>`). */
-export interface AssignmentPublisher {
-  publish(hostId: string, signed: SignedAssignment): void;
-}
-
-export interface BuildAssignmentInput {
-  hostId: string;
-  /** The seq of the host's current assignment in `epoch` (0 for none, or for one of an older epoch). */
-  previousSeq: number;
-  /** A seq the next one must exceed too: the highest the host reports having accepted. */
-  seqFloor?: number;
-  apps: Record<string, AppAssignment>;
-  nowMs: number;
-  /** The controller key's epoch. @default 1 */
-  epoch?: number;
-  /** How long the assignment is good for. @default DEFAULT_ASSIGNMENT_TTL_MS */
-  ttlMs?: number;
-  /** Release-signed documents carried along for the agent to keep. */
-  trust?: CarriedTrust;
-}
-
-/**
- * What the controller knows beyond its own key, as the assignment writer needs it (read at start
- * by trust-documents.ts). The writer carries the signed documents to hosts and obeys them itself.
- */
-export interface AssignmentTrust extends CarriedTrust {
-  /** The epoch of the key the controller signs with; seq counts afresh in each. */
-  readonly keyEpoch: number;
-  /** Rotation statements, oldest first: sent ahead of an assignment to hosts that lack them. */
-  readonly keyChain: readonly Signed[];
-  readonly revokedKeyIds: readonly string[];
-  readonly revokedVersions: ReadonlyMap<string, ReadonlySet<string>>;
-}
-
-/** The release-signed documents an assignment carries. */
-export interface CarriedTrust {
-  readonly revocations: readonly Signed[];
-  readonly policies: ReadonlyMap<string, Signed>;
-}
-
-const NO_TRUST: AssignmentTrust = Object.freeze({
-  keyEpoch: 1,
-  keyChain: [],
-  revocations: [],
-  policies: new Map(),
-  revokedKeyIds: [],
-  revokedVersions: new Map(),
-});
-
-/**
- * When a host's assignment is due to be signed again: past half its life plus a per-host share
- * of another quarter (so that a fleet written at once is not re-signed at once), or at once when
- * it is of an older key epoch, has no expiry, or carries other release documents than now.
- * Pure: the clock comes in.
- */
-export function refreshDueAtMs(assignment: Assignment, hostId: string, ttlMs: number, trust: AssignmentTrust): number {
-  if ((assignment.epoch ?? 1) < trust.keyEpoch || assignment.expiresAtMs === undefined) return 0;
-  if (carriedOf(assignment) !== expectedCarried(assignment, trust)) return 0;
-  const life = assignment.expiresAtMs - assignment.issuedAtMs;
-  return assignment.issuedAtMs + Math.floor(life / 2) + Math.floor(jitterFraction(hostId) * (life / 4));
-}
-
-/** A host's fixed place in [0, 1): spreads re-signing over time without any state. */
-function jitterFraction(hostId: string): number {
-  return createHash('sha256').update(hostId).digest().readUInt32BE(0) / 2 ** 32;
-}
-
-const carriedMemo = new WeakMap<AssignmentTrust, Map<string, string>>();
-
-/** What an assignment for these apps would carry now; memoised per app set, as fleets share few. */
-function expectedCarried(assignment: Assignment, trust: AssignmentTrust): string {
-  let memo = carriedMemo.get(trust);
-  if (memo === undefined) carriedMemo.set(trust, (memo = new Map()));
-  const key = Object.keys(assignment.apps).sort().join(',');
-  let text = memo.get(key);
-  if (text === undefined) {
-    text = carriedOf(buildAssignment({ hostId: 'x', previousSeq: 0, apps: { ...assignment.apps }, nowMs: 0, trust }));
-    if (memo.size < 10_000) memo.set(key, text);
-  }
-  return text;
-}
-
-/** The release documents an assignment carries, comparable as text. */
-function carriedOf(a: Assignment): string {
-  return canonicalJson({ r: a.revocations ?? [], p: Object.entries(a.apps).map(([n, x]) => [n, x.policy ?? null]) });
-}
-
-/**
- * The next assignment for a host: its whole desired state, with a seq above both the last one
- * issued and any the host reports having accepted (so a host that is somehow ahead of the
- * controller's records still takes it).
- */
-export function buildAssignment(input: BuildAssignmentInput): Assignment {
-  const apps: Record<string, AppAssignment> = {};
-  for (const name of Object.keys(input.apps).sort()) {
-    const a = input.apps[name] as AppAssignment;
-    const policy = input.trust?.policies.get(name);
-    apps[name] = {
-      version: a.version,
-      release: { payload: a.release.payload, keyId: a.release.keyId, signature: a.release.signature },
-      ...(a.stableVersion ? { stableVersion: a.stableVersion } : {}),
-      ...(policy ? { policy } : {}),
-      // A traffic step's weight (docs/traffic.md): absent means all of it, the old release retired.
-      ...(a.traffic ? { traffic: { weight: a.traffic.weight, ...(a.traffic.retire ? { retire: true } : {}) } } : {}),
-    };
-  }
-  const revocations = input.trust?.revocations ?? [];
-  return {
-    type: ASSIGNMENT_TYPE,
-    hostId: input.hostId,
-    epoch: input.epoch ?? 1,
-    seq: Math.max(input.previousSeq, input.seqFloor ?? 0) + 1,
-    issuedAtMs: input.nowMs,
-    expiresAtMs: input.nowMs + (input.ttlMs ?? DEFAULT_ASSIGNMENT_TTL_MS),
-    apps,
-    ...(revocations.length > 0 ? { revocations: [...revocations] } : {}),
-  };
-}
-
-/**
- * Refuses to assign a version no host would take: one the app's policy revokes, or whose
- * descriptor a revoked release key signed. Only versions the mutation changes are checked, so
- * a host already running a version revoked later keeps it (and its assignment is still renewed).
- */
-export function checkAssignable(previous: AssignedApps, next: AssignedApps, trust: AssignmentTrust): void {
-  for (const [app, a] of Object.entries(next)) {
-    if (previous[app]?.version === a.version) continue;
-    if (trust.revokedVersions.get(app)?.has(a.version)) {
-      throw new ConflictError(`${app}@${a.version} is revoked by the app's signed policy: no host would install it`, {
-        details: { kind: 'state', app, version: a.version },
-      });
-    }
-    if (trust.revokedKeyIds.includes(a.release.keyId)) {
-      throw new ConflictError(`${app}@${a.version} is signed by revoked release key ${a.release.keyId}: no host would install it`, {
-        details: { kind: 'state', app, version: a.version },
-      });
-    }
-  }
-}
+export * from './assignment-content.js';
+export { refreshDueAtMs } from './assignment-refresh.js';
 
 export interface AssignmentWriterOptions {
   bucket: JsonBucket<AssignmentRecord>;
   signingKey: SigningKey;
   publisher: AssignmentPublisher;
   logger: Logger;
-  /** Hosts written at the same time by assignMany. @default 16 */
+  /** Hosts whose current record assignMany reads at the same time (when it has no revision cached). @default 16 */
   concurrency?: number;
+  /**
+   * Compare-and-set writes assignMany keeps in flight at once: each still one host's key at its
+   * read revision, so the fencing check and the per-host seq hold as for a single write. On one
+   * nats-server fsyncing every write, more in flight measured slower, not faster (3,000 hosts: 2.5 s
+   * one at a time, 5.1 s with 8, 6.9 s with 64; docs/performance.md); a replicated cluster, where a
+   * write waits on the network rather than a flush, may gain from more. @default 1
+   */
+  pipeline?: number;
   /** @default Date.now */
   now?: () => number;
   /** Told about every assignment written (metrics). */
@@ -205,18 +72,17 @@ export interface AssignmentWriterOptions {
   fence?: AssignmentFence;
 }
 
-/** A host's trust as its heartbeats report it. */
-export interface HostTrustReport {
-  readonly acceptedEpoch: number;
-  readonly keyEpoch: number;
-  /** The host holds only an expired assignment. */
-  readonly stale: boolean;
+interface Cached {
+  readonly record: AssignmentRecord;
+  readonly assignment: Assignment;
+  /** The record's KV revision when known (read or written here): a batch writes against it without reading first. */
+  readonly revision?: number;
 }
 
-/** Where the writer learns the fencing number of the leadership it writes under. */
-export interface AssignmentFence {
-  fence(): number;
-}
+/** What one host's write comes to, decided on its current record. */
+type Decision =
+  | { readonly write: false; readonly unchanged: Cached | undefined }
+  | { readonly write: true; readonly assignment: Assignment; readonly record: Omit<AssignmentRecord, 'signed'> };
 
 /**
  * Writes hosts' assignments: read the current one, apply a mutation, sign the result with the
@@ -224,19 +90,16 @@ export interface AssignmentFence {
  * Also answers sync requests and re-sends an assignment a host has not caught up with.
  */
 export class AssignmentWriter {
-  private readonly cache = new Map<string, { record: AssignmentRecord; assignment: Assignment }>();
+  private readonly cache = new Map<string, Cached>();
   /** Seqs hosts reported accepting above what the controller has on record (in the current epoch). */
   private readonly floors = new Map<string, number>();
   /** The key epoch each host reported trusting: rotation statements above it go out first. */
   private readonly hostKeyEpochs = new Map<string, number>();
+  private readonly signer: AssignmentSigner;
   private readonly trust: AssignmentTrust;
   private readonly ttlMs: number;
-  /** Hosts whose last heartbeat said they hold only an expired assignment: renewed on the next tick. */
-  private readonly staleHosts = new Set<string>();
-  private readonly dueAt = new WeakMap<Assignment, number>();
+  private readonly refresher: AssignmentRefresh;
   private chainEpochs: { signed: Signed; epoch: number }[] | undefined;
-  private refreshTimer: NodeJS.Timeout | undefined;
-  private refreshing: Promise<unknown> | null = null;
   private readonly lastSentMs = new Map<string, number>();
   /** Hosts whose current record this process wrote (not merely read from the store at start). */
   private readonly writtenHere = new Set<string>();
@@ -251,12 +114,22 @@ export class AssignmentWriter {
     this.logger = opts.logger;
     this.trust = opts.trust ?? NO_TRUST;
     this.ttlMs = opts.ttlMs ?? DEFAULT_ASSIGNMENT_TTL_MS;
+    this.signer = new AssignmentSigner(opts.signingKey, { storedWithProof: (hostId) => this.cache.get(hostId)?.record.signed.proof !== undefined });
+    this.refresher = new AssignmentRefresh(
+      {
+        hostIds: () => this.hostIds(),
+        current: (hostId) => this.cache.get(hostId),
+        mayWrite: () => this.mayWrite(),
+        resignMany: async (hostIds) => (await this.writeMany(hostIds, (apps) => ({ ...apps }), true)).filter((s) => s.status === 'rejected').length,
+      },
+      { ttlMs: this.ttlMs, trust: this.trust, now: this.now, logger: this.logger },
+    );
   }
 
   /** Loads every host's current assignment into memory (for re-sends and status). */
   static async load(opts: AssignmentWriterOptions): Promise<AssignmentWriter> {
     const writer = new AssignmentWriter(opts);
-    for (const { key, value } of await opts.bucket.list()) writer.remember(key, value);
+    for (const { key, value, revision } of await opts.bucket.list()) writer.remember(key, value, revision);
     return writer;
   }
 
@@ -290,10 +163,18 @@ export class AssignmentWriter {
     if (!cached || cached.record.seq < record.seq) this.remember(hostId, record);
   }
 
+  /**
+   * What a host's announce says: whether it takes an assignment signed by a step's root with a
+   * proof. Until a host says so (or its stored assignment is of that form), it gets its own signature.
+   */
+  noteAnnounce(hostId: string, assignmentProofs: boolean): void {
+    this.signer.noteAnnounce(hostId, assignmentProofs);
+  }
+
   /** The host's current assignment record, read from KV. */
   async read(hostId: string): Promise<AssignmentRecord | null> {
     const entry = await this.opts.bucket.get(hostId);
-    if (entry) this.remember(hostId, entry.value);
+    if (entry) this.remember(hostId, entry.value, entry.revision);
     return entry?.value ?? null;
   }
 
@@ -310,42 +191,27 @@ export class AssignmentWriter {
    * release documents), but only when `refreshDueAtMs` says so: true when it wrote.
    */
   async refresh(hostId: string): Promise<boolean> {
-    if (!this.refreshDue(hostId)) return false;
-    this.staleHosts.delete(hostId);
+    if (!this.refresher.isDue(hostId)) return false;
+    this.refresher.noteStale(hostId, false);
     return (await this.write(hostId, (apps) => ({ ...apps }), true)).changed;
   }
 
-  private refreshDue(hostId: string): boolean {
-    const c = this.cache.get(hostId);
-    if (c === undefined) return false;
-    // Fixed for an assignment (the trust does not change while the controller runs): computed
-    // once, so that the minute's scan of 25,000 hosts is a lookup each.
-    let due = this.dueAt.get(c.assignment);
-    if (due === undefined) this.dueAt.set(c.assignment, (due = refreshDueAtMs(c.assignment, hostId, this.ttlMs, this.trust)));
-    return this.staleHosts.has(hostId) || due <= this.now();
+  /** Re-signs every host that is due now, in one batch: how many were due and how many failed. */
+  refreshDue(): Promise<{ due: number; failed: number }> {
+    return this.refresher.refreshDue();
   }
 
   /**
-   * Re-signs every assignment that is due, `concurrency` at a time; then again every
-   * `intervalMs`. Each host's assignment is signed about once per half its life, spread out.
+   * Re-signs every assignment that is due, then again every `intervalMs`. Each host's assignment
+   * is signed about once per half its life, spread out.
    */
   startRefresh(intervalMs: number): void {
-    const tick = () => {
-      if (this.refreshing !== null || !this.mayWrite()) return;
-      const due = this.hostIds().filter((id) => this.refreshDue(id));
-      if (due.length === 0) return;
-      this.refreshing = mapConcurrentSettled(due, this.opts.concurrency ?? 16, (id) => this.refresh(id))
-        .then((settled) => {
-          const failed = settled.filter((r) => r.status === 'rejected').length;
-          this.logger.info({ due: due.length, failed }, 'assignments re-signed');
-        })
-        .finally(() => {
-          this.refreshing = null;
-        });
-    };
-    this.refreshTimer = setInterval(tick, intervalMs);
-    this.refreshTimer.unref();
-    tick();
+    this.refresher.start(intervalMs);
+  }
+
+  /** Stops re-signing and waits for a round in flight. */
+  stopRefresh(): Promise<void> {
+    return this.refresher.stop();
   }
 
   /** False on a controller that is not leading: its writes would be refused by the fence. */
@@ -358,85 +224,162 @@ export class AssignmentWriter {
     }
   }
 
-  /** Stops re-signing and waits for a round in flight. */
-  async stopRefresh(): Promise<void> {
-    clearInterval(this.refreshTimer);
-    await this.refreshing;
+  /**
+   * The write for one host on its current record, or why there is none. Pure but for the floors
+   * it reads: it may run more than once for one write (once per lost compare-and-set race).
+   */
+  private decide(hostId: string, current: Entry<AssignmentRecord> | null, mutate: AppsMutation, force: boolean, fence: number | undefined): Decision {
+    if (fence !== undefined) refuseNewerLeader(hostId, current?.value.fence, fence);
+    const previous = current ? parseAssignment(current.value.signed.payload) : null;
+    const previousApps: AssignedApps = previous?.apps ?? {};
+    const apps = stripCarried(mutate(previousApps, hostId));
+    const sameEpoch = (previous?.epoch ?? 1) === this.trust.keyEpoch;
+    // The next seq must exceed the floor: a seq the host accepted above the record, or one it
+    // holds other versions under (store-behind.ts). A new key epoch counts afresh.
+    const floor = sameEpoch ? (this.floors.get(hostId) ?? 0) : 0;
+    const same = canonicalJson(apps) === canonicalJson(stripCarried(previousApps));
+    if (same && !force && sameEpoch && (current ? current.value.seq > floor : true)) {
+      return { write: false, unchanged: current && previous ? { record: current.value, assignment: previous, revision: current.revision } : undefined };
+    }
+    checkAssignable(previousApps, apps, this.trust);
+    const assignment = buildAssignment({
+      hostId,
+      previousSeq: sameEpoch ? (current?.value.seq ?? 0) : 0,
+      seqFloor: floor,
+      apps,
+      nowMs: this.now(),
+      epoch: this.trust.keyEpoch,
+      ttlMs: this.ttlMs,
+      trust: this.trust,
+    });
+    const record: Omit<AssignmentRecord, 'signed'> = {
+      ...current?.value,
+      hostId,
+      epoch: this.trust.keyEpoch,
+      seq: assignment.seq,
+      updatedAtMs: assignment.issuedAtMs,
+      ...(fence !== undefined ? { fence } : {}),
+    };
+    return { write: true, assignment, record };
   }
 
   private write(hostId: string, mutate: AppsMutation, force: boolean): Promise<AssignResult> {
     return this.perHost.run(hostId, async () => {
       const fence = this.opts.fence?.fence();
       let written: { record: AssignmentRecord; assignment: Assignment } | undefined;
-      let unchanged: { record: AssignmentRecord; assignment: Assignment } | undefined;
-      await this.opts.bucket.updateWithRetry(hostId, (current) => {
+      let unchanged: Cached | undefined;
+      const entry = await this.opts.bucket.updateWithRetry(hostId, (current) => {
         written = undefined;
         unchanged = undefined;
-        if (fence !== undefined) refuseNewerLeader(hostId, current?.value.fence, fence);
-        const previous = current ? parseAssignment(current.value.signed.payload) : null;
-        const previousApps: AssignedApps = previous?.apps ?? {};
-        const apps = stripCarried(mutate(previousApps, hostId));
-        const sameEpoch = (previous?.epoch ?? 1) === this.trust.keyEpoch;
-        // The next seq must exceed the floor: a seq the host accepted above the record, or one it
-        // holds other versions under (store-behind.ts). A new key epoch counts afresh.
-        const floor = sameEpoch ? (this.floors.get(hostId) ?? 0) : 0;
-        const same = canonicalJson(apps) === canonicalJson(stripCarried(previousApps));
-        if (same && !force && sameEpoch && (current ? current.value.seq > floor : true)) {
-          if (current && previous) unchanged = { record: current.value, assignment: previous };
+        const decision = this.decide(hostId, current, mutate, force, fence);
+        if (!decision.write) {
+          unchanged = decision.unchanged;
           return undefined;
         }
-        checkAssignable(previousApps, apps, this.trust);
-        const assignment = buildAssignment({
-          hostId,
-          // A new key epoch counts afresh.
-          previousSeq: sameEpoch ? (current?.value.seq ?? 0) : 0,
-          seqFloor: floor,
-          apps,
-          nowMs: this.now(),
-          epoch: this.trust.keyEpoch,
-          ttlMs: this.ttlMs,
-          trust: this.trust,
-        });
-        const record: AssignmentRecord = {
-          ...current?.value,
-          hostId,
-          epoch: this.trust.keyEpoch,
-          seq: assignment.seq,
-          signed: signAssignment(assignment, this.opts.signingKey),
-          updatedAtMs: assignment.issuedAtMs,
-          ...(fence !== undefined ? { fence } : {}),
-        };
-        written = { record, assignment };
+        const record: AssignmentRecord = { ...decision.record, signed: this.signer.signAll([decision.assignment])[0] as SignedAssignment };
+        written = { record, assignment: decision.assignment };
         return record;
       });
       if (!written) {
-        if (unchanged) this.remember(hostId, unchanged.record);
-        return {
-          hostId,
-          seq: unchanged?.record.seq ?? 0,
-          changed: false,
-          assignment: unchanged?.assignment ?? null,
-        };
+        if (unchanged) this.remember(hostId, unchanged.record, unchanged.revision);
+        return { hostId, seq: unchanged?.record.seq ?? 0, changed: false, assignment: unchanged?.assignment ?? null };
       }
-      this.cache.set(hostId, written);
-      this.writtenHere.add(hostId);
-      this.floors.delete(hostId);
-      this.send(hostId, written.record.signed);
-      this.opts.onWritten?.(hostId, written.record.seq);
-      this.logger.info(
-        { hostId, seq: written.record.seq, apps: summarise(written.assignment.apps) },
-        'assignment written',
-      );
-      return { hostId, seq: written.record.seq, changed: true, assignment: written.assignment };
+      const result = this.committed(hostId, written.record, written.assignment, entry?.revision);
+      this.logger.info({ hostId, seq: written.record.seq, apps: summarise(written.assignment.apps) }, 'assignment written');
+      return result;
     });
   }
 
+  /** A record now durable in KV: remembered, and only then sent. */
+  private committed(hostId: string, record: AssignmentRecord, assignment: Assignment, revision: number | undefined): AssignResult {
+    const cached = this.cache.get(hostId);
+    // Two writes of one host (a batch and a single one) may finish out of order: keep the later.
+    if (!cached || comparePositions(positionOf(assignment), positionOf(cached.assignment)) >= 0) {
+      this.cache.set(hostId, { record, assignment, ...(revision !== undefined ? { revision } : {}) });
+    }
+    this.writtenHere.add(hostId);
+    this.floors.delete(hostId);
+    this.send(hostId, record.signed);
+    this.opts.onWritten?.(hostId, record.seq);
+    return { hostId, seq: record.seq, changed: true, assignment };
+  }
+
   /**
-   * Assigns to many hosts, at most `concurrency` at a time. Every host is attempted; if any
-   * failed, the error names each of them (the others keep what they were given).
+   * Writes many hosts as one step: every host's write is decided on its current record (the
+   * cached one when its revision is known), the step is signed once (one root, a proof each, for
+   * the hosts that take proofs), and the compare-and-set writes go out `pipeline` at a time, each
+   * on its own key at the revision it was decided on. A host whose write loses a race (or whose
+   * cached record was out of date) goes through the single write, which reads afresh. Each host
+   * is sent its assignment only once its write is durable.
+   */
+  private async writeMany(hostIds: readonly string[], mutate: AppsMutation, force: boolean): Promise<PromiseSettledResult<AssignResult>[]> {
+    const fence = this.opts.fence?.fence();
+    const decided = await mapConcurrentSettled(hostIds, this.opts.concurrency ?? 16, async (hostId) => {
+      const cached = this.cache.get(hostId);
+      if (cached?.revision !== undefined) {
+        const current = { key: hostId, value: cached.record, revision: cached.revision };
+        try {
+          const decision = this.decide(hostId, current, mutate, force, fence);
+          // "Nothing to write" is no compare-and-set, so nothing would catch a cache behind the
+          // store: the single write reads afresh (as it does for a refusal, which may come from
+          // the same cause).
+          return { current, decision: decision.write ? decision : null };
+        } catch {
+          return { current, decision: null };
+        }
+      }
+      const current = await this.opts.bucket.get(hostId);
+      if (current) this.remember(hostId, current.value, current.revision);
+      return { current, decision: this.decide(hostId, current, mutate, force, fence) };
+    });
+    const toSign: Assignment[] = [];
+    const signedAt = new Map<number, number>();
+    decided.forEach((d, i) => {
+      if (d.status === 'fulfilled' && d.value.decision?.write) {
+        signedAt.set(i, toSign.length);
+        toSign.push(d.value.decision.assignment);
+      }
+    });
+    const signed = this.signer.signAll(toSign);
+    const results = await mapConcurrentSettled(hostIds, this.opts.pipeline ?? 1, async (hostId, i) => {
+      const d = decided[i] as (typeof decided)[number];
+      if (d.status === 'rejected') throw d.reason;
+      const { current, decision } = d.value;
+      if (decision === null) return this.write(hostId, mutate, force);
+      if (!decision.write) {
+        if (decision.unchanged) this.remember(hostId, decision.unchanged.record, decision.unchanged.revision);
+        return { hostId, seq: decision.unchanged?.record.seq ?? 0, changed: false, assignment: decision.unchanged?.assignment ?? null };
+      }
+      const record: AssignmentRecord = { ...decision.record, signed: signed[signedAt.get(i) as number] as SignedAssignment };
+      let revision: number;
+      try {
+        revision = current ? await this.opts.bucket.update(hostId, record, current.revision) : await this.opts.bucket.create(hostId, record);
+      } catch (err) {
+        if (err instanceof ConflictError) return this.write(hostId, mutate, force);
+        throw err;
+      }
+      const result = this.committed(hostId, record, decision.assignment, revision);
+      this.logger.debug({ hostId, seq: record.seq, apps: summarise(decision.assignment.apps) }, 'assignment written');
+      return result;
+    });
+    const written = results.filter((r) => r.status === 'fulfilled' && r.value.changed).length;
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    this.logger.info({ hosts: hostIds.length, written, failed, withProof: signed.filter((x) => x.proof !== undefined).length }, 'assignments written');
+    return results;
+  }
+
+  /**
+   * Assigns to many hosts as one step (writeMany). Every host is attempted; if any failed, the
+   * error names each of them (the others keep what they were given).
    */
   async assignMany(hostIds: readonly string[], mutate: AppsMutation): Promise<AssignResult[]> {
-    const settled = await mapConcurrentSettled(hostIds, this.opts.concurrency ?? 16, (id) => this.assign(id, mutate));
+    let settled: PromiseSettledResult<AssignResult>[];
+    try {
+      settled = await this.writeMany(hostIds, mutate, false);
+    } catch (err) {
+      // Not leading: no host was written.
+      settled = hostIds.map(() => ({ status: 'rejected', reason: err }));
+    }
     const failures = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ hostId: hostIds[i] as string, err: toFlotillaError(s.reason) }] : []));
     if (failures.length > 0) {
       const first = failures[0] as { hostId: string; err: FlotillaError };
@@ -459,11 +402,11 @@ export class AssignmentWriter {
     try {
       const record = await this.read(hostId);
       if (record) this.lastSentMs.set(hostId, this.now());
-      return this.withChain({ type: 'sync-reply', assignment: record?.signed ?? null });
+      return this.withChain({ type: 'sync-reply', assignment: record ? this.signer.formFor(hostId, record.signed) : null });
     } catch (err) {
       const cached = this.cache.get(hostId);
       this.logger.warn({ hostId, err, fromCache: cached !== undefined }, 'cannot read assignment for sync');
-      return cached ? this.withChain({ type: 'sync-reply', assignment: cached.record.signed }) : undefined;
+      return cached ? this.withChain({ type: 'sync-reply', assignment: this.signer.formFor(hostId, cached.record.signed) }) : undefined;
     }
   }
 
@@ -489,8 +432,7 @@ export class AssignmentWriter {
   ): StoreBehindFinding | undefined {
     if (trust !== undefined) {
       this.hostKeyEpochs.set(hostId, trust.keyEpoch);
-      if (trust.stale) this.staleHosts.add(hostId);
-      else this.staleHosts.delete(hostId);
+      this.refresher.noteStale(hostId, trust.stale);
       // A host holding only an expired assignment is the re-signing's to renew (next refresh
       // tick); what that assignment says is no evidence of lost writes.
       if (trust.stale) return undefined;
@@ -556,42 +498,24 @@ export class AssignmentWriter {
     try {
       // A host still on an older key takes the statements first, so the assignment verifies.
       for (const statement of this.chainAbove(this.hostKeyEpochs.get(hostId) ?? 1)) this.opts.publisher.publish(hostId, statement);
-      this.opts.publisher.publish(hostId, signed);
+      this.opts.publisher.publish(hostId, this.signer.formFor(hostId, signed));
     } catch (err) {
       // The record is written; the host gets it on its next sync or heartbeat-driven re-send.
       this.logger.warn({ hostId, err }, 'cannot publish assignment');
     }
   }
 
-  private remember(hostId: string, record: AssignmentRecord): void {
+  private remember(hostId: string, record: AssignmentRecord, revision?: number): void {
     const cached = this.cache.get(hostId);
-    if (cached && cached.record.signed.signature === record.signed.signature) return;
+    // The payload, not the signature: one root's signature is shared by every host of a step.
+    if (cached && cached.record.signed.payload === record.signed.payload) {
+      if (revision !== undefined && cached.revision !== revision) this.cache.set(hostId, { ...cached, revision });
+      return;
+    }
     try {
-      this.cache.set(hostId, { record, assignment: parseAssignment(record.signed.payload) });
+      this.cache.set(hostId, { record, assignment: parseAssignment(record.signed.payload), ...(revision !== undefined ? { revision } : {}) });
     } catch (err) {
       this.logger.error({ hostId, err }, 'stored assignment is malformed');
     }
   }
-}
-
-/** An app's assignment without what the writer adds itself (the app policy). */
-function stripCarried(apps: AssignedApps): Record<string, AppAssignment> {
-  return Object.fromEntries(Object.entries(apps).map(([name, { policy: _policy, ...a }]) => [name, a]));
-}
-
-/**
- * A deposed leader's late write must not land over a newer leader's: the record carries the
- * fencing number it was written under, and the write is a compare-and-set on that record's
- * revision, so the check and the write are one atomic step on the host's key.
- */
-function refuseNewerLeader(hostId: string, stored: number | undefined, fence: number): void {
-  if (stored !== undefined && stored > fence) {
-    throw new UnavailableError(`assignment of ${hostId} refused: a newer leader (fencing number ${stored}) has written it; this controller's is ${fence}`, {
-      details: { hostId, stored, fence },
-    });
-  }
-}
-
-function summarise(apps: AssignedApps): Record<string, string> {
-  return Object.fromEntries(Object.entries(apps).map(([name, a]) => [name, a.version]));
 }

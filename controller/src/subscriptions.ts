@@ -92,6 +92,7 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
       }
       if (body.hostId !== hostId) return malformed('announce', msg, `body names host "${body.hostId}"`);
       metrics.announces.inc();
+      assignments.noteAnnounce(body.hostId, body.assignmentProofs === true);
       hosts.handleAnnounce(body).catch((e: unknown) => logger.error({ hostId, err: e }, 'announce failed'));
     },
   });

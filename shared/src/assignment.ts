@@ -3,6 +3,7 @@ import { canonicalJson } from './canonical.js';
 import { SignatureError, StaleAssignmentError, ValidationError } from './errors.js';
 import type { SigningKey, TrustedKey } from './keys.js';
 import { APP_NAME, HOST_ID, VERSION } from './names.js';
+import { assignmentProofSchema, verifyAssignmentProof, type AssignmentProof } from './assignment-proof.js';
 import { signPayload, verifyPayload, type Signed } from './signing.js';
 
 export const ASSIGNMENT_TYPE = 'flotilla.assignment/v1';
@@ -106,10 +107,18 @@ const assignmentSchema = z
   })
   .strict();
 
-/** A signed assignment as it travels (NATS) and is stored (KV). */
-export type SignedAssignment = Signed;
+/**
+ * A signed assignment as it travels (NATS) and is stored (KV). Without `proof`, `signature` signs
+ * `payload` itself. With it (assignment-proof.ts), `signature` signs the root statement of a
+ * step's tree of assignments and `proof` leads from this payload to that root. Agents before the
+ * proof form refuse it as malformed (their schema is strict), so the controller sends it only to
+ * hosts that announce `assignmentProofs`.
+ */
+export interface SignedAssignment extends Signed {
+  readonly proof?: AssignmentProof;
+}
 
-export const signedAssignmentSchema = signedSchema;
+export const signedAssignmentSchema = signedSchema.extend({ proof: assignmentProofSchema.optional() }).strict();
 
 export function signAssignment(assignment: Assignment, controllerKey: SigningKey): SignedAssignment {
   return signPayload(canonicalJson(assignment), controllerKey);
@@ -143,7 +152,8 @@ export interface AssignmentCheck {
 }
 
 /**
- * Verifies an assignment: the controller's signature by a key of the trusted epoch, that it is
+ * Verifies an assignment: the controller's signature by a key of the trusted epoch (over the
+ * assignment, or over the root its proof leads to), that it is
  * addressed to this host, that it has not expired, and that its position is above the accepted
  * one but not beyond MAX_SEQ_JUMP. Replayed, older and expired assignments raise
  * StaleAssignmentError (details.reason says which), which callers log and otherwise ignore; one
@@ -159,7 +169,8 @@ export function verifyAssignment(signed: SignedAssignment, check: AssignmentChec
       { details: { epoch, trustedEpoch: check.trust.epoch, keyId: signed.keyId } },
     );
   }
-  verifyPayload(signed, check.trust.keys, 'assignment');
+  if (signed.proof !== undefined) verifyAssignmentProof(signed.payload, signed.keyId, signed.signature, signed.proof, check.trust.keys);
+  else verifyPayload(signed, check.trust.keys, 'assignment');
   if (assignment.hostId !== check.hostId) {
     throw new SignatureError(`assignment is addressed to host "${assignment.hostId}", not "${check.hostId}"`);
   }

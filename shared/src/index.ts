@@ -1,4 +1,5 @@
 export * from './assignment.js';
+export * from './assignment-proof.js';
 export * from './canonical.js';
 export * from './config.js';
 export * from './descriptor.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from './errors.js';
 import { APP_NAME, HOST_ID, LABEL_KEY, LABEL_VALUE, VERSION } from './names.js';
+import type { AssignmentProof } from './assignment-proof.js';
 
 /** What the process of an app is doing on a host. */
 export const PROCESS_STATES = [
@@ -78,6 +79,11 @@ export interface Announce {
   /** The agent's process start, so the controller can tell a restart from a reconnect. */
   bootId: string;
   sentAtMs: number;
+  /**
+   * The agent takes assignments signed by a step's root with a proof (assignment-proof.ts).
+   * Absent from older agents: the controller signs each of their assignments singly.
+   */
+  assignmentProofs?: boolean;
 }
 
 /** Sent every heartbeat interval, and at once when an app's status changes. */
@@ -114,7 +120,7 @@ export interface TrustReport {
 export interface SyncReply {
   type: 'sync-reply';
   /** The host's current signed assignment, or null when it has none. */
-  assignment: { payload: string; keyId: string; signature: string } | null;
+  assignment: { payload: string; keyId: string; signature: string; proof?: AssignmentProof } | null;
   /** The controller's key rotation statements, oldest first (absent or empty: never rotated). */
   keyChain?: { payload: string; keyId: string; signature: string }[];
 }
@@ -168,6 +174,7 @@ const announceSchema = z.object({
   heartbeatIntervalMs: z.number().int().positive(),
   bootId: z.string().min(1).max(MAX_BOOT_ID),
   sentAtMs: nonNeg,
+  assignmentProofs: z.boolean().optional(),
 });
 
 /**

@@ -37,7 +37,7 @@ describe('npm run bench -- --quick', () => {
   it('reports every figure of the issue, each with a value, a target and a verdict', () => {
     const ids = report.rows.map((r) => r.id);
     for (const prefix of ['hosts-', 'failure-detection-']) expect(ids.filter((id) => id.startsWith(prefix)).length).toBeGreaterThanOrEqual(2);
-    for (const id of ['rollout', 'revert', 'fetch-1', 'unpack', 'footprint-idle', 'footprint-deploy']) expect(ids).toContain(id);
+    for (const id of ['rollout', 'revert', 'assign-steps', 'resign', 'fetch-1', 'unpack', 'footprint-idle', 'footprint-deploy']) expect(ids).toContain(id);
     for (const id of ['traffic-rollout', 'traffic-revert', 'traffic-alert-host', 'traffic-alert-fleet', 'traffic-reload-latency', 'traffic-reload']) expect(ids).toContain(id);
     expect(ids.some((id) => /^fetch-[2-9]\d*$/.test(id))).toBe(true);
     for (const id of ['cluster-failover', 'cluster-alert-revert', 'cluster-fetch-cold', 'cluster-fetch-warm']) expect(ids).toContain(id);

@@ -346,8 +346,9 @@ export class FakeHost {
     return host;
   }
 
-  announce(): void {
-    this.nc.publish(this.subjects.announce(this.hostId), encodeMessage(announceMessage(this.identity())));
+  /** `assignmentProofs`: announce as an agent that takes step-signed assignments. @default false, as an older agent */
+  announce(opts: { assignmentProofs?: boolean } = {}): void {
+    this.nc.publish(this.subjects.announce(this.hostId), encodeMessage(announceMessage(this.identity(), opts)));
   }
 
   heartbeat(overrides: Partial<Heartbeat> = {}): void {

@@ -22,7 +22,7 @@ export const QUIET_LOAD: Readonly<LoadFigures> = Object.freeze({
 });
 
 /** The announce an agent sends when it starts or reconnects. */
-export function announceMessage(host: HostIdentity, more: { inventory?: Inventory; sentAtMs?: number } = {}): Announce {
+export function announceMessage(host: HostIdentity, more: { inventory?: Inventory; sentAtMs?: number; assignmentProofs?: boolean } = {}): Announce {
   return {
     type: 'announce',
     hostId: host.hostId,
@@ -31,6 +31,7 @@ export function announceMessage(host: HostIdentity, more: { inventory?: Inventor
     heartbeatIntervalMs: host.heartbeatIntervalMs,
     bootId: host.bootId,
     sentAtMs: more.sentAtMs ?? Date.now(),
+    ...(more.assignmentProofs !== undefined ? { assignmentProofs: more.assignmentProofs } : {}),
   };
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValidationError, type Inventory, type Signed } from '@flotilla/shared';
+import { ValidationError, assignmentProofSchema, type Inventory, type Signed, type SignedAssignment } from '@flotilla/shared';
 
 /** JetStream KV buckets holding the controller's durable state. */
 export const BUCKETS = Object.freeze({
@@ -88,8 +88,8 @@ export interface AssignmentRecord {
   /** The controller-key epoch `seq` counts in. Absent in older records: 1. */
   epoch?: number;
   seq: number;
-  /** The controller-signed `Assignment` (shared/assignment.ts). */
-  signed: Signed;
+  /** The controller-signed `Assignment` (shared/assignment.ts), with its proof when signed by a step's root. */
+  signed: SignedAssignment;
   updatedAtMs: number;
   /** The fencing number of the leadership that wrote it (absent before there were leaders). */
   fence?: number;
@@ -155,7 +155,7 @@ export const recordSchemas = {
   assignments: z.object({
     hostId: z.string(),
     seq: z.number().int().positive(),
-    signed,
+    signed: signed.extend({ proof: assignmentProofSchema.optional() }),
     updatedAtMs: count,
     fence: z.number().int().nonnegative().optional(),
   }).loose(),

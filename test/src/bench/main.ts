@@ -1,6 +1,8 @@
 // `npm run bench`: every figure of the performance issue, with its baseline, in one run.
 //   node test/dist/bench/main.js [--quick] [--only hosts,rollout,...] [--out DIR] [--profile DIR] [--markdown] [--plain]
 //     [--rollout-hosts N] (the fleet of the rollout and revert figures; default 1000, quick 100)
+//     [--rollout-scale-hosts N] (their second, larger fleet; default 25000, quick and 0: none)
+//     [--assignment-hosts N] (hosts of the assignment-write and re-signing figures; default 25000, quick 300)
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +12,7 @@ import type { BenchContext } from './context.js';
 import { artifactFigures } from './figures/artifacts.js';
 import { clusterFigures } from './figures/cluster.js';
 import { hostsFigures } from './figures/hosts.js';
+import { assignmentFigures } from './figures/assignments.js';
 import { rolloutFigures } from './figures/rollouts.js';
 import { trafficFigures } from './figures/traffic.js';
 import { FIGURE_GROUPS, formatMarkdown, formatTable, machine, writeReport, type BenchReport, type FigureGroup, type FigureRow } from './results.js';
@@ -21,6 +24,8 @@ const SIZES = {
   full: {
     hosts: { sizes: [1000, 5000, 10_000, 25_000], windowMs: 10_000, settleMs: 3000, addPerSecond: 5000 },
     rollout: { hosts: 1000, revertRuns: 10, revertBudgetMs: 120_000 },
+    rolloutScale: { hosts: 25_000, revertRuns: 3, revertBudgetMs: 60_000 },
+    assignments: { hosts: 25_000 },
     artifacts: { bytes: 1024 ** 3, idleMs: 60_000, parallel: 10 },
     traffic: { rate: 400, bake: '3s', hostAlertRuns: 5, simHosts: 1000, simRuns: 10, phaseMs: 5000, phases: 6, reloadEveryMs: 500 },
     cluster: { rounds: 3, hosts: 10_000, windowMs: 10_000, settleMs: 3000, addPerSecond: 5000, fetchBytes: 128 * 1024 ** 2 },
@@ -28,6 +33,8 @@ const SIZES = {
   quick: {
     hosts: { sizes: [100, 300], windowMs: 3000, settleMs: 1000, addPerSecond: 2000 },
     rollout: { hosts: 100, revertRuns: 2, revertBudgetMs: 30_000 },
+    rolloutScale: { hosts: 0, revertRuns: 1, revertBudgetMs: 0 },
+    assignments: { hosts: 300 },
     artifacts: { bytes: 32 * 1024 ** 2, idleMs: 5000, parallel: 3 },
     traffic: { rate: 300, bake: '1s', hostAlertRuns: 1, simHosts: 100, simRuns: 2, phaseMs: 1500, phases: 2, reloadEveryMs: 500 },
     cluster: { rounds: 1, hosts: 100, windowMs: 2000, settleMs: 500, addPerSecond: 2000, fetchBytes: 8 * 1024 ** 2 },
@@ -46,6 +53,8 @@ async function main(): Promise<number> {
       // HTTPS on TLS); --plain measures the same without, to show what security costs.
       plain: { type: 'boolean', default: false },
       'rollout-hosts': { type: 'string' },
+      'rollout-scale-hosts': { type: 'string' },
+      'assignment-hosts': { type: 'string' },
     },
   });
   const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
@@ -62,7 +71,17 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: --rollout-hosts wants a whole number of at least 10, not "${values['rollout-hosts']}"\n`);
     return 2;
   }
-  const sizes = { ...preset, rollout: { ...preset.rollout, hosts: rolloutHosts } };
+  const scaleHosts = values['rollout-scale-hosts'] ? Number(values['rollout-scale-hosts']) : preset.rolloutScale.hosts;
+  if (!Number.isInteger(scaleHosts) || (scaleHosts !== 0 && scaleHosts < 10)) {
+    process.stderr.write(`bench: --rollout-scale-hosts wants 0 or a whole number of at least 10, not "${values['rollout-scale-hosts']}"\n`);
+    return 2;
+  }
+  const resignHosts = values['assignment-hosts'] ? Number(values['assignment-hosts']) : preset.assignments.hosts;
+  if (!Number.isInteger(resignHosts) || resignHosts < 10) {
+    process.stderr.write(`bench: --assignment-hosts wants a whole number of at least 10, not "${values['assignment-hosts']}"\n`);
+    return 2;
+  }
+  const sizes = { ...preset, assignments: { hosts: resignHosts }, rollout: { ...preset.rollout, hosts: rolloutHosts }, rolloutScale: { ...preset.rolloutScale, hosts: scaleHosts } };
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
 
@@ -96,6 +115,8 @@ async function main(): Promise<number> {
   try {
     await run(['hosts', 'failure-detection'], (out) => hostsFigures(ctx, sizes.hosts, out));
     await run(['rollout', 'revert'], (out) => rolloutFigures(ctx, { ...sizes.rollout, wanted }, out));
+    await run(['assignments'], (out) => assignmentFigures(ctx, sizes.assignments, out));
+    if (sizes.rolloutScale.hosts > 0) await run(['rollout', 'revert'], (out) => rolloutFigures(ctx, { ...sizes.rolloutScale, sizedIds: true, wanted }, out));
     await run(['fetch', 'unpack', 'footprint'], (out) => artifactFigures(ctx, { ...sizes.artifacts, wanted }, out));
     await run(['traffic'], (out) => trafficFigures(ctx, sizes.traffic, out));
     await run(['cluster'], (out) => clusterFigures(ctx, sizes.cluster, out));

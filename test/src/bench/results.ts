@@ -3,7 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 /** The figures of the benchmark, in table order. */
-export const FIGURE_GROUPS = ['hosts', 'failure-detection', 'rollout', 'revert', 'fetch', 'unpack', 'footprint', 'traffic', 'cluster'] as const;
+export const FIGURE_GROUPS = ['hosts', 'failure-detection', 'rollout', 'revert', 'assignments', 'fetch', 'unpack', 'footprint', 'traffic', 'cluster'] as const;
 export type FigureGroup = (typeof FIGURE_GROUPS)[number];
 
 /** One row of the table. */

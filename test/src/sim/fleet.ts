@@ -254,7 +254,8 @@ export class SimFleet {
   }
 
   private announce(host: SimHost): void {
-    const message = announceMessage(this.identity(host), { inventory: host.inventory });
+    // As the agent does: it verifies a step-signed assignment's proof (onSigned).
+    const message = announceMessage(this.identity(host), { inventory: host.inventory, assignmentProofs: true });
     this.nc(host).publish(this.subjects.announce(host.hostId), encodeMessage(message));
     this.counters.announcesSent++;
   }
