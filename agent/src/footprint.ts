@@ -22,9 +22,12 @@ import { setFlagsFromString } from 'node:v8';
  */
 export const FOOTPRINT_V8_FLAGS = ['--semi-space-growth-factor=1', '--no-opt', '--no-maglev'] as const;
 
-/** Applies FOOTPRINT_V8_FLAGS unless FLOTILLA_AGENT_V8_DEFAULTS=1 (to compare, or to rule them out). */
-export function applyFootprintFlags(env: NodeJS.ProcessEnv = process.env): readonly string[] {
+/**
+ * Applies FOOTPRINT_V8_FLAGS (through `set`, V8's own setter unless a test hands another) unless
+ * FLOTILLA_AGENT_V8_DEFAULTS=1 (to compare, or to rule them out); returns what it set.
+ */
+export function applyFootprintFlags(env: NodeJS.ProcessEnv = process.env, set: (flag: string) => void = setFlagsFromString): readonly string[] {
   if (env.FLOTILLA_AGENT_V8_DEFAULTS === '1') return [];
-  for (const flag of FOOTPRINT_V8_FLAGS) setFlagsFromString(flag);
+  for (const flag of FOOTPRINT_V8_FLAGS) set(flag);
   return FOOTPRINT_V8_FLAGS;
 }

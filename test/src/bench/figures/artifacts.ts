@@ -80,7 +80,11 @@ export async function artifactFigures(ctx: BenchContext, opts: ArtifactOptions, 
   const haveNginx = await nginxAvailable();
   const noNginx = 'nginx is not installed (apt-get install nginx): no baseline';
 
-  const plane = await ControlPlane.start({ dir: join(base, 'plane'), ...(ctx.secure ? { secure: { agentHostIds: [AGENT_HOST] } } : {}) });
+  const plane = await ControlPlane.start({
+    dir: join(base, 'plane'),
+    ...(ctx.secure ? { secure: { agentHostIds: [AGENT_HOST] } } : {}),
+    ...(ctx.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] } : {}),
+  });
   let agent: AgentProcess | undefined;
   let nginx: Nginx | undefined;
   let curlCa: string | undefined;
