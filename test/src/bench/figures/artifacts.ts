@@ -5,12 +5,12 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { ListHostsResponse__Output } from '@flotilla/proto';
 import { unpackRelease } from '@flotilla/agent';
 import { createLogger, makeDescriptor, signDescriptor } from '@flotilla/shared';
-import { AGENT_BIN, AgentProcess, freePort, killAppsOf } from '../../agent-process.js';
+import { AgentProcess, freePort, killAppsOf } from '../../agent-process.js';
 import { unaryCall } from '../../controller-process.js';
 import { runCli } from '../../fleet.js';
 import { writeReleaseTarball, type ReleaseFile } from '../../release-tarball.js';
@@ -25,6 +25,8 @@ import { fmt, type FigureGroup, type FigureRow } from '../results.js';
 const run = promisify(execFile);
 const APP = 'blob';
 const FETCH_WORKER = fileURLToPath(new URL('../fetch-worker.js', import.meta.url));
+/** What scripts/package.mjs bundles the agent's package with. */
+const BUNDLE_SCRIPT = fileURLToPath(new URL('../../../../scripts/bundle.mjs', import.meta.url));
 
 export const FOOTPRINT_TARGET = { idleRssBytes: 55e6, idleCpuShare: 0.002, deployPeakRssBytes: 150e6 };
 export const FETCH_TARGET_RATIO = 1.0;
@@ -55,8 +57,9 @@ interface Release {
 }
 
 /**
- * One controller, one real agent (started as systemd starts it, with default settings) and, for
- * the baselines, Debian's nginx with curl and sha256sum, and GNU tar, all on this machine:
+ * One controller, one real agent (bundled as its package ships it, started as systemd starts it,
+ * with default settings) and, for the baselines, Debian's nginx with curl and sha256sum, and GNU
+ * tar, all on this machine:
  *
  * 1. footprint, idle: the agent runs one small app (an HTTP server with the manifest's default
  *    health check) and sits idle for the window at the default heartbeat: CPU ticks and RSS;
@@ -101,9 +104,12 @@ export async function artifactFigures(ctx: BenchContext, opts: ArtifactOptions, 
     }
 
     const port = await freePort();
-    // The agent as a service manager starts it (deploy/systemd/flotilla-agent.service), with its own defaults.
+    // The agent as its package ships it (one bundle, its work thread's beside it) and as a service
+    // manager starts it (deploy/systemd/flotilla-agent.service), with its own defaults.
+    ctx.log('artifacts: bundling the agent as its package ships it');
+    const program = await shippedAgent(join(base, 'agent-package'));
     agent = AgentProcess.spawn({
-      program: AGENT_BIN,
+      program,
       hostId: AGENT_HOST,
       natsUrl: plane.nats.url,
       controller: plane.grpc,
@@ -407,6 +413,12 @@ async function waitRunning(plane: ControlPlane, version: string, timeoutMs: numb
     },
     { timeoutMs, intervalMs: 250 },
   );
+}
+
+/** Bundles the agent as scripts/package.mjs does, under `dir`; returns the program's path. */
+async function shippedAgent(dir: string): Promise<string> {
+  const bundle = (await import(pathToFileURL(BUNDLE_SCRIPT).href)) as { bundleAgent: (share: string) => Promise<string> };
+  return bundle.bundleAgent(dir);
 }
 
 async function sync(): Promise<void> {
