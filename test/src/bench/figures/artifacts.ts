@@ -95,7 +95,9 @@ export async function artifactFigures(ctx: BenchContext, opts: ArtifactOptions, 
   try {
     for (const r of [small, big]) {
       ctx.log(`artifacts: pushing ${APP}@${r.version} with the CLI`);
-      const pushed = await runCli(['artifact', 'push', r.path, '--app', APP, '--version', r.version, '--key', plane.releaseKey.keyPath], {
+      // The push is not measured: a generous idle limit, so that a disk busy with other writers
+      // (the kernel throttles a writer while it flushes) does not fail the run.
+      const pushed = await runCli(['--timeout', '300s', 'artifact', 'push', r.path, '--app', APP, '--version', r.version, '--key', plane.releaseKey.keyPath], {
         controller: plane.grpc,
         env: plane.cliEnv,
         timeoutMs: 300_000,
