@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { AGENT_ENTRIES, bundleProgram } from './bundle.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -39,10 +40,7 @@ const packages = [
       'releases that the controller assigns to this host, switches between them',
       'atomically, supervises the apps and reports their health over NATS.',
     ],
-    entries: [
-      { from: 'agent/bin/flotilla-agent.js', to: 'flotilla-agent.js' },
-      { from: 'agent/dist/worker/main.js', to: 'main.js' },
-    ],
+    entries: AGENT_ENTRIES,
     links: [],
   },
   {
@@ -63,10 +61,6 @@ const packages = [
     links: [{ link: 'usr/bin/flotilla', target: '../share/flotilla-controller/lib/flotilla.js' }],
   },
 ];
-
-// CommonJS dependencies (pino, grpc-js, protobufjs) call require() for Node's own modules; an
-// ES module bundle has no require of its own, so it gets one made for the bundle's file.
-const banner = "import { createRequire as flotillaCreateRequire } from 'node:module';\nconst require = flotillaCreateRequire(import.meta.url);";
 
 function run(cmd, argv, opts = {}) {
   execFileSync(cmd, argv, { stdio: 'inherit', cwd: root, ...opts });
@@ -102,17 +96,7 @@ async function stage(pkg) {
   const share = join(dir, 'usr', 'share', pkg.name);
   const lib = join(share, 'lib');
   for (const e of pkg.entries) {
-    await build({
-      entryPoints: [join(root, e.from)],
-      outfile: join(lib, e.to),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      banner: { js: banner },
-      legalComments: 'none',
-      logLevel: 'warning',
-    });
+    await bundleProgram(e.from, join(lib, e.to));
     const text = readFileSync(join(lib, e.to), 'utf8');
     chmodSync(join(lib, e.to), text.startsWith('#!') ? 0o755 : 0o644);
   }

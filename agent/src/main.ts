@@ -1,3 +1,6 @@
+// First, so that V8 runs everything after it (module loading included) with the agent's
+// footprint settings: ES modules evaluate in import order.
+import './footprint-start.js';
 import { ConfigError, createLogger, errorMessage, type Logger } from '@flotilla/shared';
 import { Agent } from './agent.js';
 import { loadAgentConfig, type AgentConfig } from './config.js';

@@ -3,6 +3,8 @@
 // downloads) streams the bytes from the controller into a cache dir, hashing as they arrive, and
 // checks size and SHA-256.
 //   node fetch-worker.js CONTROLLER_ADDRESS SIGNED_DESCRIPTOR_JSON_FILE TRUSTED_KEY CACHE_DIR
+// With FLOTILLA_TLS_CA, FLOTILLA_TLS_CERT and FLOTILLA_TLS_KEY in its environment (as an agent
+// takes them) it downloads over TLS as that host.
 // Prints "ready" once loaded, starts when a line arrives on stdin (so that several start
 // together, as resident agents would), and prints {"ms": ..., "bytes": ...} once verified.
 import { readFile } from 'node:fs/promises';
@@ -25,9 +27,11 @@ await work.inventory();
 process.stdout.write('ready\n');
 await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once('line', () => resolve()));
 
+const { FLOTILLA_TLS_CA: ca, FLOTILLA_TLS_CERT: cert, FLOTILLA_TLS_KEY: key } = process.env;
+const tls = ca && cert && key ? { tls: { ca, cert, key } } : {};
 const started = performance.now();
 const descriptor = verifyDescriptor(signed, keys);
-await work.download({ controller, sha256: descriptor.sha256, size: descriptor.size, cacheDir });
+await work.download({ controller, sha256: descriptor.sha256, size: descriptor.size, cacheDir, ...tls });
 process.stdout.write(`${JSON.stringify({ ms: performance.now() - started, bytes: descriptor.size, cpu: process.cpuUsage() })}\n`);
 // Ending the process ends the thread: nothing of it is left to flush or keep.
 process.exit(0);

@@ -1,8 +1,12 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { freePort } from '../agent-process.js';
 import { listening, spawnReady, type Spawned } from '../spawn.js';
+import { cpuSeconds } from './proc.js';
+
+const run = promisify(execFile);
 
 /** Where Debian's nginx package puts the binary; NGINX_BIN overrides. */
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
@@ -16,26 +20,62 @@ export async function nginxAvailable(): Promise<boolean> {
   }
 }
 
+/** A certificate for 127.0.0.1 and its key, made for one run. */
+export interface ServerCertificate {
+  cert: string;
+  key: string;
+}
+
+/**
+ * A self-signed P-256 certificate for IP 127.0.0.1 (and its key) under `dir`, made with openssl:
+ * what a client verifies with `--cacert cert`.
+ */
+export async function makeLoopbackCertificate(dir: string): Promise<ServerCertificate> {
+  await mkdir(dir, { recursive: true });
+  const cert = join(dir, 'loopback.pem');
+  const key = join(dir, 'loopback-key.pem');
+  await run('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+  ]);
+  // nginx's workers drop to its own user when started as root.
+  await chmod(key, 0o644);
+  return { cert, key };
+}
+
 /**
  * Debian's nginx with a configuration of its own in a temp dir, serving `root` on a free
  * loopback port: the stock way to serve a file (sendfile, no access log), with the package's
- * default worker count.
+ * default worker count. With `tls`, the same files also over HTTPS on `tlsPort` with nginx's
+ * default protocols and ciphers (sendfile does not apply there: the bytes are encrypted in user
+ * space, as the controller's are).
  */
 export class Nginx {
   private constructor(
     private readonly proc: Spawned,
     readonly port: number,
     private readonly args: readonly string[],
+    /** The HTTPS port when started with `tls`. */
+    readonly tlsPort?: number,
   ) {}
 
-  static async start(dir: string, root: string): Promise<Nginx> {
+  static async start(dir: string, root: string, opts: { tls?: ServerCertificate } = {}): Promise<Nginx> {
     await chmod(root, 0o755);
-    return Nginx.startWith(dir, (port) => [
-      '  sendfile on;',
-      '  tcp_nopush on;',
-      '  default_type application/octet-stream;',
-      `  server { listen 127.0.0.1:${port}; root ${root}; location / { } }`,
-    ]);
+    const tlsPort = opts.tls ? await freePort() : undefined;
+    const tls = opts.tls;
+    return Nginx.startWith(
+      dir,
+      (port) => [
+        '  sendfile on;',
+        '  tcp_nopush on;',
+        '  default_type application/octet-stream;',
+        `  server { listen 127.0.0.1:${port}; root ${root}; location / { } }`,
+        ...(tls && tlsPort
+          ? [`  server { listen 127.0.0.1:${tlsPort} ssl; ssl_certificate ${tls.cert}; ssl_certificate_key ${tls.key}; root ${root}; location / { } }`]
+          : []),
+      ],
+      tlsPort,
+    );
   }
 
   /**
@@ -82,7 +122,7 @@ export class Nginx {
     ]);
   }
 
-  private static async startWith(dir: string, http: (port: number) => string[]): Promise<Nginx> {
+  private static async startWith(dir: string, http: (port: number) => string[], tlsPort?: number): Promise<Nginx> {
     await mkdir(dir, { recursive: true });
     const port = await freePort();
     const conf = join(dir, 'nginx.conf');
@@ -112,9 +152,9 @@ export class Nginx {
         args,
         keepBytes: 4096,
         readyTimeoutMs: 5000,
-        ready: async () => ((await listening(port)) ? true : undefined),
+        ready: async () => ((await listening(port)) && (tlsPort === undefined || (await listening(tlsPort))) ? true : undefined),
       });
-      return new Nginx(proc, port, args);
+      return new Nginx(proc, port, args, tlsPort);
     } catch (err) {
       const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
       throw new Error(`${(err as Error).message}\n${log}`);
@@ -146,6 +186,19 @@ export class Nginx {
     return `http://127.0.0.1:${this.port}/${path}`;
   }
 
+  /** The HTTPS address of `path` (started with `tls`). */
+  tlsUrl(path: string): string {
+    if (this.tlsPort === undefined) throw new Error('nginx was started without tls');
+    return `https://127.0.0.1:${this.tlsPort}/${path}`;
+  }
+
+  /** CPU time (user + system) of the master and its workers so far, in seconds: what serving cost. */
+  async cpuSeconds(): Promise<number> {
+    const pid = this.proc.child.pid as number;
+    const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter((s) => s !== '');
+    return [pid, ...children.map(Number)].reduce((sum, p) => sum + cpuSeconds(p), 0);
+  }
+
   async stop(): Promise<void> {
     // SIGTERM is nginx's fast shutdown; the master takes its workers with it.
     await this.proc.stop('SIGTERM', 5000);
@@ -153,12 +206,13 @@ export class Nginx {
 }
 
 /**
- * The baseline fetch: `curl URL | sha256sum`, timed from spawn to exit. Rejects when either
- * fails or the digest is not `sha256`.
+ * The baseline fetch: `curl URL | sha256sum`, timed from spawn to exit; over HTTPS, curl checks
+ * the server against `cacert`. Rejects when either fails or the digest is not `sha256`.
  */
-export function curlSha256(url: string, sha256: string): Promise<number> {
+export function curlSha256(url: string, sha256: string, opts: { cacert?: string } = {}): Promise<number> {
   const started = performance.now();
-  const child = spawn('bash', ['-c', 'set -o pipefail; curl -sS --fail "$1" | sha256sum', 'curl-sha256', url], {
+  const ca = opts.cacert ? ['--cacert', opts.cacert] : [];
+  const child = spawn('bash', ['-c', 'set -o pipefail; curl -sS --fail "${@:2}" "$1" | sha256sum', 'curl-sha256', url, ...ca], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

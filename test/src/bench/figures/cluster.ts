@@ -395,7 +395,8 @@ async function descriptorFile(path: string, release: Release, signer: TestKeyPai
 async function fetchOnce(controller: string, descriptor: string, trustedKey: string, cacheDir: string): Promise<number> {
   await execFileAsync('sync', []);
   try {
-    return await parallelFetch(controller, descriptor, trustedKey, [cacheDir]);
+    // Plaintext: the cluster figures run without TLS (docs/performance.md says so).
+    return (await parallelFetch(controller, descriptor, trustedKey, [cacheDir], {}, () => 0)).ms;
   } finally {
     await rm(cacheDir, { recursive: true, force: true });
   }
