@@ -1,6 +1,7 @@
 // `npm run bench`: every figure of the performance issue, with its baseline, in one run.
 //   node test/dist/bench/main.js [--quick] [--only hosts,rollout,...] [--out DIR] [--profile DIR] [--markdown]
 //     [--rollout-hosts N] (the fleet of the rollout and revert figures; default 1000, quick 100)
+//     [--hosts-sizes 10000,25000] (the fleet sizes of the hosts figure) [--burn N] (N CPU burners during it)
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,6 +38,8 @@ async function main(): Promise<number> {
       profile: { type: 'string' },
       markdown: { type: 'boolean', default: false },
       'rollout-hosts': { type: 'string' },
+      'hosts-sizes': { type: 'string' },
+      burn: { type: 'string' },
     },
   });
   const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
@@ -53,7 +56,13 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: --rollout-hosts wants a whole number of at least 10, not "${values['rollout-hosts']}"\n`);
     return 2;
   }
-  const sizes = { ...preset, rollout: { ...preset.rollout, hosts: rolloutHosts } };
+  const hostsSizes = values['hosts-sizes'] ? values['hosts-sizes'].split(',').map(Number) : preset.hosts.sizes;
+  const burn = values.burn ? Number(values.burn) : 0;
+  if (hostsSizes.some((n) => !Number.isInteger(n) || n < 2) || !Number.isInteger(burn) || burn < 0) {
+    process.stderr.write(`bench: --hosts-sizes wants whole numbers of at least 2 and --burn a whole number\n`);
+    return 2;
+  }
+  const sizes = { ...preset, rollout: { ...preset.rollout, hosts: rolloutHosts }, hosts: { ...preset.hosts, sizes: hostsSizes, burn } };
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
 
