@@ -78,12 +78,12 @@ export function decodeHeartbeatTick(data: Uint8Array): HeartbeatTick {
   const length = data[1] as number;
   if (length < 1 || length > MAX_TICK_BOOT_ID) throw new ValidationError('heartbeat tick boot id length is out of bounds');
   if (data.length !== FIXED_BYTES + length) throw new ValidationError(`heartbeat tick is ${data.length} bytes, not ${FIXED_BYTES + length}`);
-  let bootId = '';
   for (let i = 2; i < 2 + length; i++) {
     const c = data[i] as number;
     if (c < 0x21 || c > 0x7e) throw new ValidationError('heartbeat tick boot id is not printable ASCII');
-    bootId += String.fromCharCode(c);
   }
+  // One flat string at once (appending a character at a time builds a rope to flatten later).
+  const bootId = String.fromCharCode.apply(null, data.subarray(2, 2 + length) as unknown as number[]);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const at = 2 + length;
   const n = view.getFloat64(at, true);

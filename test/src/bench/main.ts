@@ -2,6 +2,7 @@
 //   node test/dist/bench/main.js [--quick] [--only hosts,rollout,...] [--out DIR] [--profile DIR] [--markdown]
 //     [--rollout-hosts N] (the fleet of the rollout and revert figures; default 1000, quick 100)
 //     [--hosts-sizes 10000,25000] (the fleet sizes of the hosts figure) [--burn N] (N CPU burners during it)
+//     [--heartbeats json] (the hosts figure's hosts send JSON heartbeats only, as agents before ticks: a baseline)
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -40,6 +41,7 @@ async function main(): Promise<number> {
       'rollout-hosts': { type: 'string' },
       'hosts-sizes': { type: 'string' },
       burn: { type: 'string' },
+      heartbeats: { type: 'string' },
     },
   });
   const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
@@ -58,11 +60,12 @@ async function main(): Promise<number> {
   }
   const hostsSizes = values['hosts-sizes'] ? values['hosts-sizes'].split(',').map(Number) : preset.hosts.sizes;
   const burn = values.burn ? Number(values.burn) : 0;
-  if (hostsSizes.some((n) => !Number.isInteger(n) || n < 2) || !Number.isInteger(burn) || burn < 0) {
-    process.stderr.write(`bench: --hosts-sizes wants whole numbers of at least 2 and --burn a whole number\n`);
+  const heartbeats = (values.heartbeats ?? 'ticks') as 'ticks' | 'json';
+  if (hostsSizes.some((n) => !Number.isInteger(n) || n < 2) || !Number.isInteger(burn) || burn < 0 || (heartbeats !== 'ticks' && heartbeats !== 'json')) {
+    process.stderr.write(`bench: --hosts-sizes wants whole numbers of at least 2, --burn a whole number, --heartbeats ticks or json\n`);
     return 2;
   }
-  const sizes = { ...preset, rollout: { ...preset.rollout, hosts: rolloutHosts }, hosts: { ...preset.hosts, sizes: hostsSizes, burn } };
+  const sizes = { ...preset, rollout: { ...preset.rollout, hosts: rolloutHosts }, hosts: { ...preset.hosts, sizes: hostsSizes, burn, heartbeats } };
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
 

@@ -233,7 +233,7 @@ export class SimFleet {
         reply: `${hostInboxPrefix(host.hostId)}.${randomUUID()}`,
       });
       const body = JSON.parse(decoder.decode(reply.data)) as SyncReply;
-      this.tickOffer = tickOfferOf(body);
+      if (this.opts.heartbeatTicks !== false) this.tickOffer = tickOfferOf(body);
       this.counters.syncsAnswered++;
       if (body.assignment) this.onSigned(host, body.assignment, 'sync');
       return true;

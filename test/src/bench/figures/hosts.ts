@@ -36,6 +36,8 @@ export interface HostsOptions {
   addPerSecond: number;
   /** Busy-looping processes loading the machine throughout (`--burn N`); the p99 target is then 100 ms. @default 0 */
   burn?: number;
+  /** 'json': the hosts play agents of the version before heartbeat ticks (`--heartbeats json`), a baseline. @default 'ticks' */
+  heartbeats?: 'ticks' | 'json';
 }
 
 export function hostId(i: number): string {
@@ -64,8 +66,12 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
   const burners = opts.burn ? CpuBurners.start(opts.burn) : undefined;
   const p99TargetMs = burners ? HOSTS_TARGET.p99UnderLoadMs : HOSTS_TARGET.p99Ms;
   const target = `<50% core, <1 GB, p99 <${p99TargetMs} ms${burners ? ` (${burners.count} CPU burners)` : ''}`;
+  const form = opts.heartbeats === 'json' ? ', JSON heartbeats only' : '';
   try {
-    sim = await SimFleetProcess.start({ natsUrl: plane.nats.url, heartbeatIntervalMs: INTERVAL_MS }, largest);
+    sim = await SimFleetProcess.start(
+      { natsUrl: plane.nats.url, heartbeatIntervalMs: INTERVAL_MS, heartbeatTicks: opts.heartbeats !== 'json' },
+      largest,
+    );
     let have = 0;
     let saturatedAt: number | undefined;
     for (const size of opts.sizes) {
@@ -155,7 +161,7 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       const row: FigureRow = {
         id: `hosts-${size}`,
         group: 'hosts',
-        figure: `hosts: ${fmt.int(size)} at 1 Hz`,
+        figure: `hosts: ${fmt.int(size)} at 1 Hz${form}`,
         value: `CPU ${fmt.pct(cpuRead.share)}, RSS ${fmt.mb(rssRead.max)}, delay p50 ${fmt.ms(p50)} p99 ${fmt.ms(p99)}`,
         baseline: '—',
         ratio: '—',
@@ -178,6 +184,8 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
           addSeconds: addMs / 1000,
           simulatorMaxLatenessMs: simAfter.maxLatenessMs,
           saturated,
+          heartbeats: opts.heartbeats ?? 'ticks',
+          cpuMicrosPerHeartbeat: (cpuRead.cpuSeconds / handled) * 1e6,
           ...(burnRead ? { burners: burners?.count, burnerCores: burnRead.cores, loadAverage1m: burnRead.loadAverage1m } : {}),
         },
         ...(notes.length ? { notes } : {}),
@@ -185,7 +193,6 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       // Straight into `out`: a failure at a later size keeps the rows of the earlier ones.
       out.push(row);
       out.push(detectionRow(size, detection));
-      if (process.env.HB_DEBUG) ctx.log(plane.logs.tail(40));
       ctx.log(`hosts: ${row.value}; down ${fmt.ms(detection.fromReceiptMs)} after receipt${saturated ? ' (saturated)' : ''}`);
       if (!saturated) {
         // The victim is back: wait for it before growing further.
