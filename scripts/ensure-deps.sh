@@ -9,6 +9,14 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# One run at a time on a machine: two at once (a demo started while the tests install, say)
+# would race on apt's lock and on npm ci's node_modules. The second waits for the first, then
+# finds everything in place.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"${TMPDIR:-/tmp}/flotilla-ensure-deps-$(id -u).lock"
+  flock 9
+fi
+
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$node_major" -ge 20 ] || die "Flotilla needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))"
 

@@ -77,6 +77,7 @@ export {
   hostFacingPermissions,
   hostPermissions,
   natsAuthorizationBlock,
+  natsUserBlock,
   parseHostList,
   type NatsAuthInput,
   type NatsPermissions,

@@ -1,7 +1,7 @@
 // Alerts as monitors send them to the controller's HTTP port: Prometheus Alertmanager's webhook
 // payload (version 4, exactly the shape its webhook notifier posts) and the generic body. For the
 // end-to-end tests, the demo and the revert benchmark.
-import { request } from 'node:http';
+import { requestTo, type HttpTarget } from './controller-process.js';
 import { deadlineMs } from './deadline.js';
 
 /** What the controller answered a webhook with. */
@@ -49,14 +49,12 @@ export function alertmanagerNotification(alerts: ReturnType<typeof alertmanagerA
 }
 
 /** POSTs JSON with the bearer token, as `curl -H 'Authorization: Bearer …' -d @payload.json` does. */
-export function postAlert(address: string, path: string, body: unknown, token: string): Promise<AlertReply> {
+export function postAlert(target: HttpTarget, path: string, body: unknown, token: string): Promise<AlertReply> {
   const text = JSON.stringify(body);
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
   return new Promise((resolve, reject) => {
-    const req = request(
+    const req = requestTo(
+      target,
       {
-        host,
-        port,
         path,
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
@@ -82,6 +80,6 @@ export function postAlert(address: string, path: string, body: unknown, token: s
 }
 
 /** An Alertmanager notification firing for `app`, posted to the controller. */
-export function fireAlertmanager(address: string, token: string, app: string, opts: Parameters<typeof alertmanagerAlert>[1] = {}): Promise<AlertReply> {
-  return postAlert(address, '/v1/alerts/alertmanager', alertmanagerNotification([alertmanagerAlert(app, opts)]), token);
+export function fireAlertmanager(target: HttpTarget, token: string, app: string, opts: Parameters<typeof alertmanagerAlert>[1] = {}): Promise<AlertReply> {
+  return postAlert(target, '/v1/alerts/alertmanager', alertmanagerNotification([alertmanagerAlert(app, opts)]), token);
 }

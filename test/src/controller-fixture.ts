@@ -16,6 +16,8 @@ export type ControllerFixtureOptions = Partial<Omit<ControllerProcessOptions, 'n
   keys?: { release: KeyPaths; controller: KeyPaths };
   /** A NATS to use (a cluster's `asServer()`, say), left running by stop(). @default one of its own */
   nats?: NatsServer;
+  /** Extra lines for the config of its own nats-server (TLS, authorization), kept across restartNats(). */
+  natsConfig?: string;
 };
 
 /**
@@ -45,7 +47,7 @@ export class ControllerFixture {
       await mkdir(keysDir, { recursive: true });
       const release = await (opts.keys ? readKeyPair(opts.keys.release) : writeKeyPair(keysDir, 'release'));
       const controllerKey = await (opts.keys ? readKeyPair(opts.keys.controller) : writeKeyPair(keysDir, 'controller'));
-      nats = opts.nats ?? (await startNatsServer());
+      nats = opts.nats ?? (await startNatsServer(opts.natsConfig !== undefined ? { config: opts.natsConfig } : {}));
       const controller = await startController(dir, nats, release, controllerKey, opts, {});
       return new ControllerFixture(dir, ownsDir, nats, controller, release, controllerKey, opts);
     } catch (err) {
@@ -82,7 +84,7 @@ export class ControllerFixture {
   async restartNats(signal: NodeJS.Signals = 'SIGTERM', meanwhile?: (jetstreamDir: string) => Promise<void>): Promise<NatsServer> {
     await this.nats.kill(signal);
     await meanwhile?.(join(this.nats.dir, 'js'));
-    this.nats = await startNatsServer({ dir: this.nats.dir, port: this.nats.port });
+    this.nats = await startNatsServer({ dir: this.nats.dir, port: this.nats.port, ...(this.opts.natsConfig !== undefined ? { config: this.opts.natsConfig } : {}) });
     return this.nats;
   }
 
@@ -103,7 +105,7 @@ function startController(
   opts: ControllerFixtureOptions,
   ports: Pick<ControllerProcessOptions, 'grpcListen' | 'httpListen'>,
 ): Promise<ControllerProcess> {
-  const { dir: _dir, name: _name, controllerDir, keys: _keys, nats: _nats, ...rest } = opts;
+  const { dir: _dir, name: _name, controllerDir, keys: _keys, nats: _nats, natsConfig: _natsConfig, ...rest } = opts;
   const own = controllerDir ?? dir;
   return ControllerProcess.start({
     ...rest,

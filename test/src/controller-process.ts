@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
-import { get as httpGetRaw } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -386,15 +387,31 @@ export class FakeHost {
 // ------------------------------------------------------------------------------------------------
 // HTTP
 
-/** GET http://ADDRESS/PATH as text (loopback only); rejects when nothing answers. */
+/**
+ * The controller's HTTP listener: `HOST:PORT` for plain HTTP, or with the CA its certificate
+ * chains to when it serves HTTPS (a controller started with TLS).
+ */
+export type HttpTarget = string | { readonly address: string; readonly ca: Buffer };
+
+/** Starts a request to `target` (HTTP or HTTPS, as the target says). */
+export function requestTo(target: HttpTarget, opts: RequestOptions, onResponse: (res: IncomingMessage) => void): ClientRequest {
+  const address = typeof target === 'string' ? target : target.address;
+  const colon = address.lastIndexOf(':');
+  const where = { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+  return typeof target === 'string'
+    ? httpRequest({ ...where, ...opts }, onResponse)
+    : httpsRequest({ ...where, ...opts, ca: target.ca }, onResponse);
+}
+
+/** GET PATH from the target as text (loopback only); rejects when nothing answers. */
 export function httpGetText(
-  address: string,
+  target: HttpTarget,
   path: string,
   /** Before the deadline scale. */
   timeoutMs = 5000,
 ): Promise<{ status: number; body: string; contentType: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpGetRaw(`http://${address}${path}`, { timeout: deadlineMs(timeoutMs) }, (res) => {
+    const req = requestTo(target, { path, method: 'GET', timeout: deadlineMs(timeoutMs) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -403,5 +420,6 @@ export function httpGetText(
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
     req.on('error', reject);
+    req.end();
   });
 }

@@ -177,4 +177,24 @@ describe('NATS authorization for hosts', () => {
     await waitUntil('both publishes refused', () => errors.filter((e) => /permissions violation/i.test(e)).length >= 2);
     expect(await stateOfBuckets()).toEqual(before);
   });
+
+  it("neither a host nor the host-facing user can put a command in the leader's work queue", async () => {
+    // The stream a follower hands writes to the leader through: a command there is acted on by
+    // the leader as an operator's, so only the controller's main user may publish to it.
+    const jsm = await jetstreamManager(admin);
+    const queued = async () => (await jsm.streams.info('flotilla_commands')).state.messages;
+    const before = await queued();
+    const forged = new TextEncoder().encode(JSON.stringify({ kind: 'rollback', app: 'web', actor: 'web-01' }));
+    for (const [user, pass] of [['web-01', PASSWORDS['web-01']], ['controller-hosts', PASSWORDS.hosts]] as const) {
+      const nc = await connectAs(user, pass, user === 'web-01' ? '_INBOX_web-01' : undefined);
+      const errors: string[] = [];
+      void (async () => {
+        for await (const st of nc.status()) if (st.type === 'error') errors.push(String(st.error));
+      })();
+      nc.publish('flotilla.v1.commands', forged);
+      await nc.flush();
+      await waitUntil(`${user}'s publish to the command subject refused`, () => errors.some((e) => /permissions violation/i.test(e)));
+    }
+    expect(await queued()).toBe(before);
+  });
 });

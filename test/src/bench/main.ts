@@ -1,5 +1,5 @@
 // `npm run bench`: every figure of the performance issue, with its baseline, in one run.
-//   node test/dist/bench/main.js [--quick] [--only hosts,rollout,...] [--out DIR] [--profile DIR] [--markdown]
+//   node test/dist/bench/main.js [--quick] [--only hosts,rollout,...] [--out DIR] [--profile DIR] [--markdown] [--plain]
 //     [--rollout-hosts N] (the fleet of the rollout and revert figures; default 1000, quick 100)
 //     [--hosts-sizes 10000,25000] (the fleet sizes of the hosts figure) [--burn N] (N CPU burners during it)
 //     [--heartbeats json] (the hosts figure's hosts send JSON heartbeats only, as agents before ticks: a baseline)
@@ -38,6 +38,9 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       profile: { type: 'string' },
       markdown: { type: 'boolean', default: false },
+      // Every figure runs TLS on, as shipped (mutual TLS on NATS with one user per role, gRPC and
+      // HTTPS on TLS); --plain measures the same without, to show what security costs.
+      plain: { type: 'boolean', default: false },
       'rollout-hosts': { type: 'string' },
       'hosts-sizes': { type: 'string' },
       burn: { type: 'string' },
@@ -74,6 +77,7 @@ async function main(): Promise<number> {
   const ctx: BenchContext = {
     dir,
     quick: values.quick,
+    secure: !values.plain,
     profileDir,
     log: (message) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}\n`),
   };
@@ -109,6 +113,7 @@ async function main(): Promise<number> {
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
     quick: values.quick,
+    secure: !values.plain,
     machine: machine(),
     rows,
     errors,
@@ -117,7 +122,8 @@ async function main(): Promise<number> {
   const m = report.machine;
   process.stdout.write(
     `\nFlotilla benchmark${values.quick ? ' (quick: small sizes, figures not comparable with the targets)' : ''}: ` +
-      `${m.cpus} × ${m.cpuModel}, ${(m.memBytes / 1024 ** 3).toFixed(0)} GiB, Node ${m.node}, ${report.seconds.toFixed(0)} s\n\n`,
+      `${m.cpus} × ${m.cpuModel}, ${(m.memBytes / 1024 ** 3).toFixed(0)} GiB, Node ${m.node}, ${report.seconds.toFixed(0)} s, ` +
+        `${report.secure ? 'TLS on (as shipped)' : 'plaintext (--plain)'}\n\n`,
   );
   process.stdout.write(`${values.markdown ? formatMarkdown(report) : formatTable(report)}\n\nresults: ${path}\n`);
   return errors.length > 0 ? 1 : 0;

@@ -31,6 +31,8 @@ export interface BenchReport {
   readonly startedAt: string;
   readonly seconds: number;
   readonly quick: boolean;
+  /** TLS on as shipped (false: --plain). */
+  readonly secure: boolean;
   readonly machine: { cpus: number; cpuModel: string; memBytes: number; node: string; platform: string };
   readonly rows: readonly FigureRow[];
   /** Figures that could not run, with the reason. */

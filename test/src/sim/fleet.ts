@@ -113,7 +113,14 @@ export class SimFleet {
     try {
       for (let i = 0; i < count; i++) {
         conns.push(
-          await connect({ servers: opts.natsUrl, name: `flotilla-sim-${i}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 }),
+          await connect({
+            servers: opts.natsUrl,
+            name: `flotilla-sim-${i}`,
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 250,
+            ...(opts.natsAuth ? { user: opts.natsAuth.user, pass: opts.natsAuth.pass } : {}),
+            ...(opts.natsAuth?.tls ? { tls: opts.natsAuth.tls } : {}),
+          }),
         );
       }
     } catch (err) {

@@ -6,9 +6,21 @@ export type SimFailMode =
   | 'unhealthy' // the version activates but its health check fails
   | 'crash-loop'; // the version activates and its process crash-loops
 
+/** A NATS user and the client's TLS files (plain data: it crosses to the simulator's process). */
+export interface SimNatsAuth {
+  user: string;
+  pass: string;
+  tls?: { caFile: string; certFile: string; keyFile: string };
+}
+
 export interface SimFleetOptions {
   /** `nats://127.0.0.1:PORT`. */
   natsUrl: string;
+  /**
+   * How the fleet's connections authenticate: a NATS user and TLS files (mutual TLS), as the
+   * benchmark's secure plane hands out (bench/secure.ts). @default plaintext, no user
+   */
+  natsAuth?: SimNatsAuth;
   /** @default 'flotilla' */
   subjectPrefix?: string;
   /**

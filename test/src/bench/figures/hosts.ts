@@ -56,11 +56,12 @@ export function hostId(i: number): string {
  * controller's own part and what the target is judged on; the difference is the delivery.
  */
 export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: FigureRow[]): Promise<void> {
+  const largest = Math.max(...opts.sizes);
   const plane = await ControlPlane.start({
     dir: join(ctx.dir, 'hosts'),
+    ...(ctx.secure ? { secure: { simHostIds: Array.from({ length: largest }, (_, i) => hostId(i)) } } : {}),
     ...(ctx.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, '--heapsnapshot-signal=SIGUSR2'] } : {}),
   });
-  const largest = Math.max(...opts.sizes);
   const probes = Math.min(MAX_PROBES, Math.floor(Math.min(...opts.sizes) / 2));
   let sim: SimFleetProcess | undefined;
   const burners = opts.burn ? CpuBurners.start(opts.burn) : undefined;
@@ -69,7 +70,12 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
   const form = opts.heartbeats === 'json' ? ', JSON heartbeats only' : '';
   try {
     sim = await SimFleetProcess.start(
-      { natsUrl: plane.nats.url, heartbeatIntervalMs: INTERVAL_MS, heartbeatTicks: opts.heartbeats !== 'json' },
+      {
+        natsUrl: plane.nats.url,
+        ...(plane.simNats ? { natsAuth: plane.simNats } : {}),
+        heartbeatIntervalMs: INTERVAL_MS,
+        heartbeatTicks: opts.heartbeats !== 'json',
+      },
       largest,
     );
     let have = 0;
@@ -99,7 +105,7 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       have = size;
       const upTimeoutMs = 30_000 + size * 2;
       try {
-        await waitUntil(`${size} hosts up`, async () => (await hostCounts(plane.http)).up >= size, { timeoutMs: upTimeoutMs, intervalMs: 250 });
+        await waitUntil(`${size} hosts up`, async () => (await hostCounts(plane.httpTarget)).up >= size, { timeoutMs: upTimeoutMs, intervalMs: 250 });
       } catch {
         notes.push(`the controller had not registered all ${fmt.int(size)} hosts within ${upTimeoutMs / 1000} s`);
       }
@@ -107,7 +113,7 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       await delay(opts.settleMs);
 
       ctx.log(`hosts: measuring ${fmt.int(size)} hosts for ${opts.windowMs / 1000} s`);
-      const handledBefore = await metricValue(plane.http, 'flotilla_heartbeats_received_total').catch(() => NaN);
+      const handledBefore = await metricValue(plane.httpTarget, 'flotilla_heartbeats_received_total').catch(() => NaN);
       const simBefore = await sim.call('stats');
       const cpu = new CpuWindow(plane.pid);
       const natsCpu = new CpuWindow(plane.nats.process.pid as number);
@@ -138,7 +144,7 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       const simRead = simCpu.read();
       const rssRead = rss.stop();
       const burnRead = burners?.read();
-      const handled = (await metricValue(plane.http, 'flotilla_heartbeats_received_total').catch(() => NaN)) - handledBefore;
+      const handled = (await metricValue(plane.httpTarget, 'flotilla_heartbeats_received_total').catch(() => NaN)) - handledBefore;
       const simAfter = await sim.call('stats');
       const sent = simAfter.heartbeatsSent - simBefore.heartbeatsSent;
 
@@ -196,7 +202,7 @@ export async function hostsFigures(ctx: BenchContext, opts: HostsOptions, out: F
       ctx.log(`hosts: ${row.value}; down ${fmt.ms(detection.fromReceiptMs)} after receipt${saturated ? ' (saturated)' : ''}`);
       if (!saturated) {
         // The victim is back: wait for it before growing further.
-        await waitUntil(`${size} hosts up again`, async () => (await hostCounts(plane.http)).up >= size, { timeoutMs: 10_000, intervalMs: 100 }).catch(() => undefined);
+        await waitUntil(`${size} hosts up again`, async () => (await hostCounts(plane.httpTarget)).up >= size, { timeoutMs: 10_000, intervalMs: 100 }).catch(() => undefined);
       }
     }
   } finally {

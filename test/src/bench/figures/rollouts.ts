@@ -41,21 +41,23 @@ export interface RolloutOptions {
  */
 export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, rows: FigureRow[]): Promise<void> {
   const token = randomBytes(24).toString('hex');
+  const simHostId = (i: number) => `sim-${String(i).padStart(5, '0')}`;
   const plane = await ControlPlane.start({
     dir: join(ctx.dir, 'rollouts'),
     env: { FLOTILLA_ALERTS_TOKEN: token },
+    ...(ctx.secure ? { secure: { simHostIds: Array.from({ length: opts.hosts }, (_, i) => simHostId(i)) } } : {}),
     ...(ctx.profileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`] } : {}),
   });
   let sim: SimFleetProcess | undefined;
   try {
-    sim = await SimFleetProcess.start({ natsUrl: plane.nats.url, heartbeatIntervalMs: 1000, installDelayMs: 0 }, opts.hosts);
+    sim = await SimFleetProcess.start({ natsUrl: plane.nats.url, ...(plane.simNats ? { natsAuth: plane.simNats } : {}), heartbeatIntervalMs: 1000, installDelayMs: 0 }, opts.hosts);
     const specs: SimHostSpec[] = Array.from({ length: opts.hosts }, (_, i) => ({
-      hostId: `sim-${String(i).padStart(5, '0')}`,
+      hostId: simHostId(i),
       labels: { zone: 'abc'[i % 3] as string, env: 'bench' },
     }));
     ctx.log(`rollout: ${fmt.int(opts.hosts)} simulated hosts`);
     await sim.call('addHosts', specs, { perSecond: 5000 });
-    await waitUntil(`${opts.hosts} hosts up`, async () => (await hostCounts(plane.http)).up >= opts.hosts, { timeoutMs: 120_000, intervalMs: 200 });
+    await waitUntil(`${opts.hosts} hosts up`, async () => (await hostCounts(plane.httpTarget)).up >= opts.hosts, { timeoutMs: 120_000, intervalMs: 200 });
 
     const control = plane.clients.control;
     for (const version of ['1.0.0', '2.0.0', '3.0.0']) await pushRelease(plane, ctx, version);
@@ -125,7 +127,7 @@ export async function rolloutFigures(ctx: BenchContext, opts: RolloutOptions, ro
         const moved = await sim!.call('waitForActivations', APP, '3.0.0', runStart, { timeoutMs: RUN_WAIT_MS });
         if (moved.missing.length > 0) throw new Error(`${moved.missing.length} hosts had not reported ${APP}@3.0.0 after ${RUN_WAIT_MS / 1000} s`);
         const t0 = Date.now();
-        const answer = await fireAlertmanager(plane.http, token, APP, { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
+        const answer = await fireAlertmanager(plane.httpTarget, token, APP, { alertname: 'BenchErrorRate', summary: 'error rate above threshold (benchmark)' });
         const answeredMs = Date.now() - t0;
         if (answer.status >= 300) throw new Error(`the Alertmanager webhook answered ${answer.status}: ${JSON.stringify(answer.body)}`);
         const back = await sim!.call('waitForActivations', APP, '2.0.0', t0, { timeoutMs: RUN_WAIT_MS });
