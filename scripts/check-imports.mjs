@@ -14,7 +14,7 @@
 //                    limits-config, host-labels, host-rate), http,
 //                    and engine/ (the pure rollout engine)
 //      1 storage     store/
-//      2 records     artifacts (with release-manifest), assignments, hosts, liveness, store-behind: typed
+//      2 records     artifacts (with release-manifest), assignments, hosts (with host-live), liveness, store-behind: typed
 //                    records over the store
 //      3 ledger      apps/ (the one writer of an app's version facts)
 //      4 rollouts    rollouts/ (the registry and each live rollout's event loop)
@@ -65,6 +65,7 @@ export const LAYERS = {
     'artifacts.ts': 2,
     'assignments.ts': 2,
     'hosts.ts': 2,
+    'host-live.ts': 2,
     'liveness.ts': 2,
     'store-behind.ts': 2,
     'release-manifest.ts': 2,
