@@ -158,8 +158,10 @@ export class ControlLink {
   }
 
   private onConnected(): void {
-    // Whoever listens now may have missed the last full heartbeat: the next one is full.
+    // Whoever listens now may have missed the last full heartbeat, and may not take ticks: full
+    // heartbeats until this connection's sync is answered with an offer.
     this.forms.reset();
+    this.tickOffer = null;
     this.announce();
     this.startSync();
     void this.sendHeartbeat();
