@@ -14,7 +14,7 @@
 //                    limits-config, host-labels, host-rate), http,
 //                    and engine/ (the pure rollout engine)
 //      1 storage     store/
-//      2 records     artifacts (with release-manifest), assignments (with assignment-*), hosts, liveness, store-behind: typed
+//      2 records     artifacts (with release-manifest), assignments (with assignment-*), hosts (with host-live), liveness, store-behind: typed
 //                    records over the store
 //      3 ledger      apps/ (the one writer of an app's version facts)
 //      4 rollouts    rollouts/ (the registry and each live rollout's event loop)
@@ -69,6 +69,7 @@ export const LAYERS = {
     'assignment-refresh.ts': 2,
     'assignment-signing.ts': 2,
     'hosts.ts': 2,
+    'host-live.ts': 2,
     'liveness.ts': 2,
     'store-behind.ts': 2,
     'release-manifest.ts': 2,

@@ -6,13 +6,16 @@ import {
   natsTlsOption,
   signedAssignmentSchema,
   subjects,
+  tickOfferOf,
   type Announce,
+  type HeartbeatTickOffer,
   type Heartbeat,
   type Logger,
   type NatsTlsSettings,
   type SignedAssignment,
   type Subjects,
 } from '@flotilla/shared';
+import { HeartbeatForms } from './heartbeat-form.js';
 
 /** Where a signed assignment came from, for logs. */
 export type AssignmentSource = 'push' | 'sync';
@@ -73,6 +76,9 @@ export class ControlLink {
   private debounceTimer: NodeJS.Timeout | undefined;
   private assignments: Promise<void> = Promise.resolve();
   private readonly tasks = new Set<Promise<unknown>>();
+  private readonly forms = new HeartbeatForms();
+  /** Ticks offered by the controller that answered the last sync; null: full heartbeats only. */
+  private tickOffer: HeartbeatTickOffer | null = null;
 
   constructor(private readonly deps: ControlLinkDeps) {
     this.log = deps.logger.child({ component: 'control-link' });
@@ -152,6 +158,10 @@ export class ControlLink {
   }
 
   private onConnected(): void {
+    // Whoever listens now may have missed the last full heartbeat, and may not take ticks: full
+    // heartbeats until this connection's sync is answered with an offer.
+    this.forms.reset();
+    this.tickOffer = null;
     this.announce();
     this.startSync();
     void this.sendHeartbeat();
@@ -239,6 +249,7 @@ export class ControlLink {
         if (stop.aborted) return;
         const body = JSON.parse(decoder.decode(reply.data)) as { type?: unknown; assignment?: unknown; keyChain?: unknown };
         if (body.type !== 'sync-reply') throw new Error('reply is not a sync-reply');
+        this.tickOffer = tickOfferOf(body);
         // The controller's key rotations first, so that an assignment signed with a key this host
         // has not taken yet verifies once they are followed.
         if (Array.isArray(body.keyChain)) {
@@ -280,7 +291,7 @@ export class ControlLink {
       const hb = await this.deps.heartbeat();
       const nc = this.nc;
       if (nc === null || nc.isClosed()) return;
-      nc.publish(this.subjects.heartbeat(this.deps.hostId), encodeMessage(hb));
+      nc.publish(this.subjects.heartbeat(this.deps.hostId), this.forms.encode(hb, this.tickOffer));
     } catch (err) {
       this.log.warn({ err }, 'heartbeat failed');
     }

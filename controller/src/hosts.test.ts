@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, type Announce, type Heartbeat } from '@flotilla/shared';
+import { createLogger, type Announce, type Heartbeat, type HeartbeatTick } from '@flotilla/shared';
 import { HostRegistry, type HostEvent } from './hosts.js';
 import { LivenessDeadlines } from './liveness.js';
 import { memoryBucket } from './store/memory-kv.js';
@@ -33,6 +33,10 @@ function heartbeat(hostId: string, n: number, extra: Partial<Heartbeat> = {}): H
     labels: { env: 'prod' },
     ...extra,
   };
+}
+
+function tick(n: number, basisN: number, extra: Partial<HeartbeatTick> = {}): HeartbeatTick {
+  return { bootId: 'boot-1', n, basisN, sentAtMs: n * 200, load: { cpuPercent: 50, memUsedBytes: n, memTotalBytes: 2, diskFreeBytes: 3 }, ...extra };
 }
 
 async function setup(records: HostRecord[] = []) {
@@ -241,6 +245,108 @@ describe('HostRegistry', () => {
   });
 });
 
+describe('HostRegistry heartbeat ticks', () => {
+  const app = {
+    app: 'web',
+    desiredVersion: '1.0.0',
+    activeVersion: '1.0.0',
+    processState: 'running',
+    pid: 7,
+    restarts: 0,
+    health: 'healthy',
+    healthSinceMs: 1,
+    installPhase: 'done',
+    installVersion: '1.0.0',
+    error: null,
+    updatedAtMs: 1,
+  } as const;
+
+  it('takes a tick on its basis as that heartbeat sent again, with the new counter, time and load', async () => {
+    const t = await setup();
+    await t.registry.handleHeartbeat(heartbeat('h1', 1, { acceptedSeq: 7, apps: [app] }));
+    t.advance(200);
+    expect(t.registry.takeTick('h1', tick(2, 1))).toBe('taken');
+    const live = t.registry.get('h1')?.live;
+    expect(live).toMatchObject({ n: 2, sentAtMs: 400, receivedAtMs: t.now(), acceptedSeq: 7, apps: [app], load: { memUsedBytes: 2 } });
+    const beats = t.events.filter((e) => e.type === 'heartbeat');
+    expect(beats).toHaveLength(2);
+    expect(beats[1]).toMatchObject({ hostId: 'h1', heartbeat: { n: 2, acceptedSeq: 7, heartbeatIntervalMs: 200, apps: [app], load: { memUsedBytes: 2 } } });
+    // Its deadline started over from the tick.
+    t.advance(599);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+  });
+
+  it('drops reordered ticks and ticks of an earlier boot', async () => {
+    const t = await setup();
+    await t.registry.handleHeartbeat(heartbeat('h1', 1));
+    expect(t.registry.takeTick('h1', tick(3, 1))).toBe('taken');
+    expect(t.registry.takeTick('h1', tick(2, 1))).toBe('stale');
+    expect(t.registry.takeTick('h1', tick(3, 1))).toBe('stale');
+    await t.registry.handleAnnounce({ ...announce('h1'), bootId: 'boot-2' });
+    await t.registry.handleHeartbeat(heartbeat('h1', 1, { bootId: 'boot-2' }));
+    expect(t.registry.takeTick('h1', tick(9, 1))).toBe('stale');
+    expect(t.registry.get('h1')?.live).toMatchObject({ bootId: 'boot-2', n: 1 });
+  });
+
+  it('believes only liveness from a tick whose basis it does not hold, and nothing from an unknown host', async () => {
+    const t = await setup();
+    expect(t.registry.takeTick('ghost', tick(2, 1))).toBe('no-basis');
+    expect(t.registry.get('ghost')).toBeUndefined();
+
+    await t.registry.handleHeartbeat(heartbeat('h1', 1, { apps: [app] }));
+    const events = t.events.length;
+    // The full heartbeat 5 was lost: ticks on it keep the host alive, and no event says more.
+    for (let n = 6; n <= 9; n++) {
+      t.advance(200);
+      expect(t.registry.takeTick('h1', tick(n, 5))).toBe('no-basis');
+      await t.registry.sweep();
+    }
+    expect(t.events.length).toBe(events);
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+    expect(t.registry.get('h1')?.live).toMatchObject({ n: 9, apps: [app] });
+    // A new boot whose first full heartbeat was lost: alive too, and its old state stays as it was.
+    t.advance(200);
+    expect(t.registry.takeTick('h1', tick(2, 1, { bootId: 'boot-9' }))).toBe('no-basis');
+    expect(t.registry.get('h1')?.lastSeenMs).toBe(t.now());
+    expect(t.registry.get('h1')?.live?.bootId).toBe('boot-1');
+  });
+
+  it('does not bring a down host up on a tick without its basis; on one with it, it does', async () => {
+    const t = await setup();
+    await t.registry.handleHeartbeat(heartbeat('h1', 1));
+    t.advance(600);
+    await t.registry.sweep();
+    expect(t.registry.get('h1')?.record.state).toBe('down');
+    expect(t.registry.takeTick('h1', tick(2, 5))).toBe('no-basis');
+    expect(t.registry.get('h1')?.record.state).toBe('down');
+    expect(t.registry.takeTick('h1', tick(3, 1))).toBe('taken');
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+    await t.registry.stop();
+    expect((await t.bucket.get('h1'))?.value.state).toBe('up');
+  });
+
+  it('after a controller restart, keeps a known host alive on ticks until its next full heartbeat', async () => {
+    const record: HostRecord = {
+      hostId: 'h1',
+      labels: {},
+      inventory: null,
+      heartbeatIntervalMs: 200,
+      firstSeenMs: 1,
+      lastAnnounceMs: 1,
+      state: 'up',
+      stateSinceMs: 1,
+    };
+    const t = await setup([record]);
+    for (let n = 2; n <= 6; n++) {
+      t.advance(200);
+      expect(t.registry.takeTick('h1', tick(n, 1))).toBe('no-basis');
+      await t.registry.sweep();
+    }
+    expect(t.registry.get('h1')?.record.state).toBe('up');
+  });
+});
+
 describe('HostRegistry deadline timer', () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -305,6 +411,36 @@ describe('HostRegistry deadline timer', () => {
       ['fast', 600],
       ['slow', 180_000],
     ]);
+    await t.registry.stop();
+  });
+
+  it('marks nobody down for its own stall: the deadline check that fires late waits for the heartbeats queued meanwhile', async () => {
+    const t = await started();
+    await t.registry.handleAnnounce(announce('h1'));
+    await advance(500);
+    // The event loop is held up for two seconds: the clock moves on, no timer runs.
+    vi.setSystemTime(Date.now() + 2000);
+    vi.runOnlyPendingTimers();
+    expect(t.state('h1')).toBe('up');
+    // The heartbeat that waited in the socket is read next, and counts.
+    await t.registry.handleHeartbeat(heartbeat('h1', 1));
+    const heard = Date.now();
+    await advance(599);
+    expect(t.state('h1')).toBe('up');
+    await advance(1);
+    expect(t.downs).toEqual([{ hostId: 'h1', atMs: heard + 600, lastSeenMs: heard }]);
+    await t.registry.stop();
+  });
+
+  it('puts off the check for a few stalls in a row only, then judges a silent host anyway', async () => {
+    const t = await started();
+    await t.registry.handleAnnounce(announce('h1'));
+    for (let stall = 1; stall <= 4 && t.state('h1') === 'up'; stall++) {
+      vi.setSystemTime(Date.now() + 2000);
+      vi.runOnlyPendingTimers();
+    }
+    expect(t.state('h1')).toBe('down');
+    expect(t.downs).toHaveLength(1);
     await t.registry.stop();
   });
 

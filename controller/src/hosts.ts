@@ -1,34 +1,23 @@
-import { canonicalJson, type Announce, type AppStatusReport, type Heartbeat, type LoadFigures, type Logger, type TrustReport } from '@flotilla/shared';
+import { canonicalJson, type Announce, type AppStatusReport, type Heartbeat, type HeartbeatTick, type Logger } from '@flotilla/shared';
 import { KeyedMutex } from './concurrency.js';
 import { DEFAULT_LABEL_POLICY, resolveLabels, type LabelPolicy } from './host-labels.js';
+import {
+  NO_LABELS,
+  copyLoad,
+  isStale,
+  refusedField,
+  retireBoot,
+  sameLabels,
+  sameReports,
+  view,
+  type HostEntry,
+  type HostView,
+} from './host-live.js';
 import { LivenessDeadlines } from './liveness.js';
 import type { JsonBucket } from './store/kv.js';
 import type { HostRecord, HostState } from './store/records.js';
 
-/** What the latest heartbeat said. Kept in memory only: heartbeats are never written to KV. */
-export interface LiveHostView {
-  readonly bootId: string;
-  /** The heartbeat's counter within its boot; older ones are dropped. */
-  readonly n: number;
-  /** The agent's clock when it sent the heartbeat. */
-  readonly sentAtMs: number;
-  /** The controller's clock when it arrived. */
-  readonly receivedAtMs: number;
-  readonly acceptedSeq: number;
-  readonly load: LoadFigures;
-  readonly apps: readonly AppStatusReport[];
-  /** Key epoch, staleness and any refusal, as the host reports them (null from older agents). */
-  readonly trust: TrustReport | null;
-}
-
-/** One host as the controller sees it now. */
-export interface HostView {
-  readonly record: Readonly<HostRecord>;
-  /** Last announce or heartbeat (or, for a host not heard from since a restart, the restart). */
-  readonly lastSeenMs: number;
-  /** Null until a heartbeat has arrived since the controller started. */
-  readonly live: LiveHostView | null;
-}
+export type { HostView, LiveHostView } from './host-live.js';
 
 export type HostEvent =
   | { readonly type: 'announce'; readonly hostId: string; readonly host: HostView }
@@ -44,6 +33,9 @@ export type HostEvent =
 
 export type HostListener = (event: HostEvent) => void;
 
+/** What became of a heartbeat tick: taken as a heartbeat, stale (reordered, an earlier boot), or without its basis. */
+export type TickOutcome = 'taken' | 'stale' | 'no-basis';
+
 export interface HostRegistryOptions {
   bucket: JsonBucket<HostRecord>;
   /** Missed heartbeat intervals after which a host is down. */
@@ -55,38 +47,13 @@ export interface HostRegistryOptions {
   labels?: LabelPolicy;
 }
 
-interface HostEntry {
-  record: HostRecord;
-  lastSeenMs: number;
-  /** Updated in place by each heartbeat; views get a copy. */
-  live: LiveState | null;
-  /** Boot ids of the host's earlier agent processes: their late heartbeats are stale. */
-  retiredBoots: string[];
-}
-
 /**
- * The registry's own copy of what the latest heartbeat said, overwritten field by field.
- *
- * Why in place: a heartbeat's objects would otherwise be held for one interval, until the
- * host's next heartbeat replaces them; at 25,000 hosts a second that is long enough for every
- * one of them to be copied out of the young generation and collected later as old garbage. Kept
- * here, the numbers are overwritten where they are and the heartbeat's own objects die young. The
- * apps' reports are kept by reference, and only replaced when they say something new (so mostly
- * not). Nothing outside sees this object: `view` copies it.
+ * A deadline timer that fires this much late means the event loop was held up: heartbeats that
+ * arrived meanwhile may still be unread in the socket, so silence is not yet evidence.
  */
-interface LiveState {
-  bootId: string;
-  n: number;
-  sentAtMs: number;
-  receivedAtMs: number;
-  acceptedSeq: number;
-  readonly load: LoadFigures;
-  apps: readonly AppStatusReport[];
-  trust: TrustReport | null;
-}
-
-/** Earlier boots remembered per host; late heartbeats from older ones are unlikely. */
-const RETIRED_BOOTS_KEPT = 4;
+export const STALL_TOLERANCE_MS = 250;
+/** Stalls in a row that postpone the deadlines; after that a host is judged anyway. */
+const MAX_POSTPONES = 3;
 
 /** The longest delay setTimeout takes; a deadline further away is re-checked when it fires. */
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
@@ -113,6 +80,8 @@ export class HostRegistry {
   private timerDeadlineMs: number | undefined;
   private running = false;
   private listening = true;
+  /** Deadline checks in a row put off because the timer fired late (see STALL_TOLERANCE_MS). */
+  private postponed = 0;
 
   private constructor(private readonly opts: HostRegistryOptions) {
     this.now = opts.now ?? Date.now;
@@ -323,6 +292,7 @@ export class HostRegistry {
       entry.live = {
         bootId: hb.bootId,
         n: hb.n,
+        basisN: hb.n,
         sentAtMs: hb.sentAtMs,
         receivedAtMs: now,
         acceptedSeq: hb.acceptedSeq,
@@ -336,6 +306,7 @@ export class HostRegistry {
         live.bootId = hb.bootId;
       }
       live.n = hb.n;
+      live.basisN = hb.n;
       live.sentAtMs = hb.sentAtMs;
       live.receivedAtMs = now;
       live.acceptedSeq = hb.acceptedSeq;
@@ -346,6 +317,72 @@ export class HostRegistry {
     this.emit({ type: 'heartbeat', hostId: hb.hostId, heartbeat: hb, record: entry.record });
     if (previous) this.transitioned(hb.hostId, entry, 'up', previous, 'heartbeat');
     return persist ? this.persist(hb.hostId) : true;
+  }
+
+  /**
+   * Takes a heartbeat tick (heartbeat-tick.ts) from `hostId`, the host its subject names. A tick
+   * is a heartbeat that says only its counter, send time and load, and whose every other field is
+   * as the full heartbeat `basisN` of the same boot said it; taken in full, it is handled as that
+   * heartbeat sent again (listeners get it as one), at the cost of a few assignments.
+   *
+   * When the controller does not hold that basis (the full heartbeat was lost, the controller
+   * restarted, the agent restarted and its first heartbeat has not arrived), the tick still
+   * proves that a host the controller knows as up is alive, so its deadline starts over, but
+   * nothing else is believed: no event, no transition. The agent's next full heartbeat (at most
+   * `fullEvery` beats away) brings the rest. A tick from an unknown host, an earlier boot, or
+   * with a counter not above the last is stale or baseless and changes nothing.
+   */
+  takeTick(hostId: string, tick: HeartbeatTick): TickOutcome {
+    const entry = this.hosts.get(hostId);
+    if (entry === undefined) return 'no-basis';
+    const live = entry.live;
+    const sameBoot = live !== null && live.bootId === tick.bootId;
+    if (!sameBoot) {
+      if (entry.retiredBoots.includes(tick.bootId)) return 'stale';
+      // The host's agent is alive; which state it is in is unknown until its full heartbeat.
+      if (entry.record.state === 'up') this.stillAlive(hostId, entry);
+      return 'no-basis';
+    }
+    if (tick.n <= live.n) return 'stale';
+    const now = this.now();
+    live.n = tick.n;
+    live.sentAtMs = tick.sentAtMs;
+    live.receivedAtMs = now;
+    copyLoad(tick.load, live.load);
+    if (tick.basisN !== live.basisN) {
+      if (entry.record.state === 'up') this.stillAlive(hostId, entry);
+      return 'no-basis';
+    }
+    entry.lastSeenMs = now;
+    this.heard(hostId, now, entry.record.heartbeatIntervalMs);
+    const record = entry.record;
+    const heartbeat: Heartbeat = {
+      type: 'heartbeat',
+      hostId,
+      n: tick.n,
+      bootId: tick.bootId,
+      sentAtMs: tick.sentAtMs,
+      heartbeatIntervalMs: record.heartbeatIntervalMs,
+      acceptedSeq: live.acceptedSeq,
+      load: tick.load,
+      apps: live.apps as AppStatusReport[],
+      labels: record.labels,
+      ...(live.trust !== null ? { trust: live.trust } : {}),
+    };
+    this.emit({ type: 'heartbeat', hostId, heartbeat, record });
+    if (record.state === 'down') {
+      entry.record = { ...record, state: 'up', stateSinceMs: now };
+      this.transitioned(hostId, entry, 'up', 'down', 'heartbeat');
+      void this.persist(hostId);
+    }
+    return 'taken';
+  }
+
+  /** The host was heard from, though what it said cannot be taken: only its deadline starts over. */
+  private stillAlive(hostId: string, entry: HostEntry): void {
+    const now = this.now();
+    entry.lastSeenMs = now;
+    this.heard(hostId, now, entry.record.heartbeatIntervalMs);
   }
 
   /**
@@ -425,6 +462,16 @@ export class HostRegistry {
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = undefined;
       this.timerDeadlineMs = undefined;
+      const lateMs = this.now() - (deadline as number);
+      if (lateMs > STALL_TOLERANCE_MS && this.postponed < MAX_POSTPONES) {
+        // Shed the judgement, not the hosts: nobody is marked down for the controller's own stall.
+        this.postponed++;
+        this.deadlines.postponeAll(lateMs, this.now());
+        this.logger.warn({ lateMs, postponed: this.postponed }, 'event loop held up; host deadlines postponed');
+        this.armDeadlineTimer();
+        return;
+      }
+      this.postponed = 0;
       try {
         // The writes go on without the timer: a slow KV must not hold up the next deadline.
         Promise.all(this.markOverdueDown()).catch((err: unknown) =>
@@ -455,84 +502,3 @@ export class HostRegistry {
   }
 }
 
-/**
- * Same boot: the counter must grow. A boot the host has since replaced: always stale. Clocks are
- * not compared, so a host whose clock steps back after a reboot is still heard.
- */
-function isStale(hb: Heartbeat, entry: HostEntry): boolean {
-  if (entry.live && hb.bootId === entry.live.bootId) return hb.n <= entry.live.n;
-  return entry.retiredBoots.includes(hb.bootId);
-}
-
-function retireBoot(entry: HostEntry, bootId: string): void {
-  if (entry.retiredBoots.includes(bootId)) return;
-  entry.retiredBoots = [...entry.retiredBoots, bootId].slice(-RETIRED_BOOTS_KEPT);
-}
-
-/** Every heartbeat carries the host's labels: compared without building key arrays. */
-function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  let count = 0;
-  for (const key in a) {
-    if (!Object.hasOwn(b, key) || a[key] !== b[key]) return false;
-    count++;
-  }
-  for (const _key in b) count--;
-  return count === 0;
-}
-
-function copyLoad(from: LoadFigures, to: LoadFigures): void {
-  to.cpuPercent = from.cpuPercent;
-  to.memUsedBytes = from.memUsedBytes;
-  to.memTotalBytes = from.memTotalBytes;
-  to.diskFreeBytes = from.diskFreeBytes;
-}
-
-/**
- * Whether two heartbeats report the same apps, field for field. Reports are flat and, once
- * decoded, carry exactly the schema's fields, so every field of one is compared with the other's.
- */
-function sameReports(a: readonly AppStatusReport[], b: readonly AppStatusReport[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as AppStatusReport;
-    const y = b[i] as AppStatusReport;
-    let fields = 0;
-    for (const field in x) {
-      fields++;
-      if (x[field as keyof AppStatusReport] !== y[field as keyof AppStatusReport]) return false;
-    }
-    // A key only the newer report has (an optional one such as trafficWeight) is a change too.
-    for (const _ in y) fields--;
-    if (fields !== 0) return false;
-  }
-  return true;
-}
-
-/** A snapshot: later heartbeats do not change it. */
-function view(entry: HostEntry): HostView {
-  const live = entry.live;
-  return {
-    record: entry.record,
-    lastSeenMs: entry.lastSeenMs,
-    live:
-      live === null
-        ? null
-        : {
-            bootId: live.bootId,
-            n: live.n,
-            sentAtMs: live.sentAtMs,
-            receivedAtMs: live.receivedAtMs,
-            acceptedSeq: live.acceptedSeq,
-            load: { ...live.load },
-            apps: live.apps,
-            trust: live.trust,
-          },
-  };
-}
-
-const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
-
-/** `refusedLabels` for a record: present only when the host claimed something it was not given. */
-function refusedField(refused: Readonly<Record<string, string>>): { refusedLabels?: Record<string, string> } {
-  return Object.keys(refused).length === 0 ? {} : { refusedLabels: { ...refused } };
-}

@@ -142,6 +142,17 @@ export class LivenessDeadlines {
     this.latestHeardMs = Math.max(this.latestHeardMs, nowMs);
   }
 
+  /**
+   * Every watched host counts as heard `byMs` later than it was, but never later than `nowMs`:
+   * the controller could not listen for that long (its event loop was held up), so that much of
+   * each host's silence says nothing. Order is kept, so the lists stay sorted. O(hosts): for a
+   * stall, not for a heartbeat.
+   */
+  postponeAll(byMs: number, nowMs: number): void {
+    for (const watch of this.watches.values()) watch.heardAtMs = Math.min(watch.heardAtMs + byMs, nowMs);
+    this.latestHeardMs = Math.min(this.latestHeardMs + byMs, nowMs);
+  }
+
   private clampTo(nowMs: number): void {
     for (const watch of this.watches.values()) watch.heardAtMs = Math.min(watch.heardAtMs, nowMs);
   }

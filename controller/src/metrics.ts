@@ -16,6 +16,7 @@ export type TransferResult = 'ok' | 'refused' | 'failed' | 'cancelled';
 export class ControllerMetrics {
   readonly registry = new Registry();
   readonly heartbeats: Counter<never>;
+  readonly heartbeatTicksWithoutBasis: Counter<never>;
   readonly announces: Counter<never>;
   readonly malformed: Counter<'kind'>;
   readonly uploads: Counter<'result'>;
@@ -67,6 +68,11 @@ export class ControllerMetrics {
       },
     });
     this.heartbeats = new Counter({ name: 'flotilla_heartbeats_received_total', help: 'Heartbeats accepted from hosts.', registers });
+    this.heartbeatTicksWithoutBasis = new Counter({
+      name: 'flotilla_heartbeat_ticks_without_basis_total',
+      help: "Heartbeat ticks whose full heartbeat this controller does not hold: the host's deadline started over, nothing else was taken.",
+      registers,
+    });
     this.announces = new Counter({ name: 'flotilla_announces_received_total', help: 'Announces accepted from hosts.', registers });
     this.malformed = new Counter({
       name: 'flotilla_malformed_messages_total',

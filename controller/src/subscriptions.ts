@@ -3,7 +3,9 @@ import {
   HOST_ID,
   decodeAnnounce,
   decodeHeartbeat,
+  decodeHeartbeatTick,
   encodeMessage,
+  isHeartbeatTick,
   isHostInbox,
   type Logger,
   type SignedAssignment,
@@ -40,6 +42,13 @@ export interface ControlSubjectsDeps {
   /** @default Date.now */
   now?: () => number;
 }
+
+/**
+ * What the controller offers agents in its sync replies: heartbeat ticks between full heartbeats,
+ * and a full one at least this often. Ten beats bounds how long a lost full heartbeat leaves the
+ * controller with an older picture of a host's apps (liveness is never in doubt: ticks carry it).
+ */
+export const HEARTBEAT_TICK_OFFER = Object.freeze({ fullEvery: 10 });
 
 /** How often the hosts whose messages were dropped are logged (with how many each). */
 const DROP_REPORT_MS = 10_000;
@@ -102,6 +111,7 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
       if (err) return;
       const hostId = subjects.hostIdOf(msg.subject);
       if (!admitted('heartbeat', hostId)) return;
+      if (isHeartbeatTick(msg.data)) return takeTick(msg, hostId);
       let body;
       try {
         body = decodeHeartbeat(msg.data);
@@ -120,6 +130,27 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
     },
   });
 
+  // The tick names no host: the subject does, and must be a valid host id, as a JSON heartbeat's
+  // body must match it.
+  const takeTick = (msg: Msg, hostId: string | undefined): void => {
+    if (hostId === undefined || !HOST_ID.test(hostId)) return malformed('heartbeat', msg, 'subject names no valid host id');
+    let tick;
+    try {
+      tick = decodeHeartbeatTick(msg.data);
+    } catch (e) {
+      return malformed('heartbeat', msg, 'tick does not parse', e);
+    }
+    let outcome;
+    try {
+      outcome = hosts.takeTick(hostId, tick);
+    } catch (e) {
+      return logger.error({ hostId, err: e }, 'heartbeat failed');
+    }
+    if (outcome === 'taken') metrics.heartbeats.inc();
+    else if (outcome === 'no-basis') metrics.heartbeatTicksWithoutBasis.inc();
+    else logger.debug({ hostId, n: tick.n, bootId: tick.bootId }, 'dropping out-of-order heartbeat');
+  };
+
   const sync = nc.subscribe(subjects.allSync, {
     queue: SYNC_QUEUE_GROUP,
     callback: (err, msg) => {
@@ -137,7 +168,7 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
       }
       assignments.syncReply(hostId).then(
         (reply) => {
-          if (reply) msg.respond(encodeMessage(reply));
+          if (reply) msg.respond(encodeMessage({ ...reply, heartbeatTicks: HEARTBEAT_TICK_OFFER }));
           logger.debug({ hostId, answered: reply !== undefined, hasAssignment: Boolean(reply?.assignment) }, 'sync request');
         },
         (e: unknown) => logger.error({ hostId, err: e }, 'sync failed'),

@@ -9,6 +9,7 @@ export * from './keys.js';
 export * from './logging.js';
 export * from './manifest.js';
 export * from './messages.js';
+export * from './heartbeat-tick.js';
 export * from './names.js';
 export * from './selector.js';
 export * from './signing.js';

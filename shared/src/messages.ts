@@ -123,6 +123,8 @@ export interface SyncReply {
   assignment: { payload: string; keyId: string; signature: string; proof?: AssignmentProof } | null;
   /** The controller's key rotation statements, oldest first (absent or empty: never rotated). */
   keyChain?: { payload: string; keyId: string; signature: string }[];
+  /** The controller takes heartbeat ticks (heartbeat-tick.ts); absent from older controllers. */
+  heartbeatTicks?: { fullEvery: number };
 }
 
 // Limits shared by the schemas and the heartbeat's fast check below.

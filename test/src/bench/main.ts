@@ -3,6 +3,8 @@
 //     [--rollout-hosts N] (the fleet of the rollout and revert figures; default 1000, quick 100)
 //     [--rollout-scale-hosts N] (their second, larger fleet; default 25000, quick and 0: none)
 //     [--assignment-hosts N] (hosts of the assignment-write and re-signing figures; default 25000, quick 300)
+//     [--hosts-sizes 10000,25000] (the fleet sizes of the hosts figure) [--burn N] (N CPU burners during it)
+//     [--heartbeats json] (the hosts figure's hosts send JSON heartbeats only, as agents before ticks: a baseline)
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -55,6 +57,9 @@ async function main(): Promise<number> {
       'rollout-hosts': { type: 'string' },
       'rollout-scale-hosts': { type: 'string' },
       'assignment-hosts': { type: 'string' },
+      'hosts-sizes': { type: 'string' },
+      burn: { type: 'string' },
+      heartbeats: { type: 'string' },
     },
   });
   const only = values.only ? new Set(values.only.split(',').map((s) => s.trim())) : undefined;
@@ -81,7 +86,20 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: --assignment-hosts wants a whole number of at least 10, not "${values['assignment-hosts']}"\n`);
     return 2;
   }
-  const sizes = { ...preset, assignments: { hosts: resignHosts }, rollout: { ...preset.rollout, hosts: rolloutHosts }, rolloutScale: { ...preset.rolloutScale, hosts: scaleHosts } };
+  const hostsSizes = values['hosts-sizes'] ? values['hosts-sizes'].split(',').map(Number) : preset.hosts.sizes;
+  const burn = values.burn ? Number(values.burn) : 0;
+  const heartbeats = (values.heartbeats ?? 'ticks') as 'ticks' | 'json';
+  if (hostsSizes.some((n) => !Number.isInteger(n) || n < 2) || !Number.isInteger(burn) || burn < 0 || (heartbeats !== 'ticks' && heartbeats !== 'json')) {
+    process.stderr.write(`bench: --hosts-sizes wants whole numbers of at least 2, --burn a whole number, --heartbeats ticks or json\n`);
+    return 2;
+  }
+  const sizes = {
+    ...preset,
+    assignments: { hosts: resignHosts },
+    rollout: { ...preset.rollout, hosts: rolloutHosts },
+    rolloutScale: { ...preset.rolloutScale, hosts: scaleHosts },
+    hosts: { ...preset.hosts, sizes: hostsSizes, burn, heartbeats },
+  };
   const profileDir = values.profile ? resolve(values.profile) : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
 

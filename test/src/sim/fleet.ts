@@ -3,8 +3,10 @@ import { connect, type NatsConnection, type Subscription } from '@nats-io/transp
 import {
   SignatureError,
   StaleAssignmentError,
+  encodeHeartbeatTick,
   encodeMessage,
   hostInboxPrefix,
+  tickOfferOf,
   parseAssignment,
   signedAssignmentSchema,
   subjects as makeSubjects,
@@ -13,6 +15,7 @@ import {
   type Assignment,
   type Inventory,
   type SignedAssignment,
+  type HeartbeatTickOffer,
   type Subjects,
   type SyncReply,
 } from '@flotilla/shared';
@@ -56,6 +59,10 @@ interface SimHost {
   /** When the next periodic heartbeat is due, before jitter. */
   nextDueMs: number;
   lastSentMs: number;
+  /** n of the last full heartbeat, which ticks name as their basis; 0: the next one is full. */
+  basisN: number;
+  /** Ticks sent since that full heartbeat. */
+  ticks: number;
 }
 
 /**
@@ -79,6 +86,8 @@ export class SimFleet {
   private readonly jitterMs: number;
   private readonly failVersions: ReadonlySet<string>;
   private ticker: NodeJS.Timeout | undefined;
+  /** Heartbeat ticks, as the controller offered them in a sync reply (as the agent sends them). */
+  private tickOffer: HeartbeatTickOffer | null = null;
   private closed = false;
   private counters = {
     heartbeatsSent: 0,
@@ -210,6 +219,8 @@ export class SimFleet {
       onLastBeat: null,
       nextDueMs: now,
       lastSentMs: 0,
+      basisN: 0,
+      ticks: 0,
     };
   }
 
@@ -237,6 +248,7 @@ export class SimFleet {
         reply: `${hostInboxPrefix(host.hostId)}.${randomUUID()}`,
       });
       const body = JSON.parse(decoder.decode(reply.data)) as SyncReply;
+      if (this.opts.heartbeatTicks !== false) this.tickOffer = tickOfferOf(body);
       this.counters.syncsAnswered++;
       if (body.assignment) this.onSigned(host, body.assignment, 'sync');
       return true;
@@ -279,22 +291,27 @@ export class SimFleet {
   /** Sends one heartbeat now; returns its send time. */
   private beat(host: SimHost, now = Date.now()): number {
     if (host.silent || this.closed) return host.lastSentMs;
-    const apps = [...host.apps.values()];
-    const heartbeat = heartbeatMessage(this.identity(host), {
-      n: ++host.n,
-      sentAtMs: now,
-      acceptedSeq: host.acceptedSeq,
-      apps,
-      load: {
-        cpuPercent: 3 + (host.n % 7),
-        // A probe's own send time, read back from the controller's view of the host.
-        memUsedBytes: host.probe ? now : 2 * 1024 ** 3 + (host.n % 97) * 4096,
-        memTotalBytes: host.inventory.memTotalBytes,
-        diskFreeBytes: 40 * 1024 ** 3,
-      },
-    });
+    const n = ++host.n;
+    const load = {
+      cpuPercent: 3 + (n % 7),
+      // A probe's own send time, read back from the controller's view of the host.
+      memUsedBytes: host.probe ? now : 2 * 1024 ** 3 + (n % 97) * 4096,
+      memTotalBytes: host.inventory.memTotalBytes,
+      diskFreeBytes: 40 * 1024 ** 3,
+    };
+    let body: Uint8Array;
+    // As the agent does: a tick while nothing but the load changed, a full heartbeat otherwise.
+    if (this.tickOffer && host.basisN > 0 && host.ticks + 1 < this.tickOffer.fullEvery) {
+      host.ticks++;
+      body = encodeHeartbeatTick({ bootId: host.bootId, n, basisN: host.basisN, sentAtMs: now, load });
+    } else {
+      const apps = [...host.apps.values()];
+      body = encodeMessage(heartbeatMessage(this.identity(host), { n, sentAtMs: now, acceptedSeq: host.acceptedSeq, apps, load }));
+      host.basisN = n;
+      host.ticks = 0;
+    }
     try {
-      this.nc(host).publish(this.subjects.heartbeat(host.hostId), encodeMessage(heartbeat));
+      this.nc(host).publish(this.subjects.heartbeat(host.hostId), body);
     } catch {
       return host.lastSentMs; // the connection is closing
     }
@@ -352,6 +369,7 @@ export class SimFleet {
       return;
     }
     host.acceptedSeq = assignment.seq;
+    host.basisN = 0;
     const apps = Object.fromEntries(Object.entries(assignment.apps).map(([app, a]) => [app, a.version]));
     host.seen.push({ seq: assignment.seq, atMs, source, apps });
     if (host.seen.length > SEEN_KEPT) host.seen.splice(0, host.seen.length - SEEN_KEPT);
@@ -363,6 +381,7 @@ export class SimFleet {
 
   private obey(host: SimHost, wanted: Record<string, string>, weights: Readonly<Record<string, number>> = {}): void {
     const now = Date.now();
+    host.basisN = 0;
     for (const [app, version] of Object.entries(wanted)) {
       const report = host.apps.get(app);
       if (host.trafficSlots) {
@@ -407,6 +426,7 @@ export class SimFleet {
     if (this.closed) return;
     const now = Date.now();
     const previous = host.apps.get(app) ?? stoppedReport(app, now);
+    host.basisN = 0;
     if (failing) {
       host.apps.set(app, failedReport(previous, version, this.opts.failMode ?? 'install', host.index, now));
       return;
@@ -442,6 +462,7 @@ export class SimFleet {
     const host = this.host(hostId);
     if (!host.silent) return;
     host.silent = false;
+    host.basisN = 0;
     if (restart) {
       host.bootId = randomUUID();
       host.n = 0;

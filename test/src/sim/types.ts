@@ -30,6 +30,11 @@ export interface SimFleetOptions {
   connections?: number;
   /** @default 1000 */
   heartbeatIntervalMs?: number;
+  /**
+   * Send heartbeat ticks between full heartbeats when the controller offers them, as the agent
+   * does; false plays agents of the version before ticks (JSON heartbeats only). @default true
+   */
+  heartbeatTicks?: boolean;
   /** Each heartbeat is sent up to this much early or late (uniform), as timers drift. @default 5% of the interval */
   jitterMs?: number;
   /**
