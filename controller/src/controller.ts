@@ -379,17 +379,29 @@ export class Controller {
    * carried out.
    */
   private async lead(): Promise<void> {
-    if (this.currentState === 'stopping' || !this.cluster.leadership?.isLeader()) return;
+    // The role, not isLeader(): a renewal merely late (a stalled event loop) makes isLeader()
+    // false for a moment, and skipping the duties then would leave a leader that never takes
+    // them up, since no loss (and so no new gain) may follow. While the renewal is late every
+    // write is refused by the fence all the same; a real loss queues a standDown after this.
+    const leadership = this.cluster.leadership;
+    if (this.currentState === 'stopping' || leadership?.role !== 'leader') return;
     try {
       await this.rollouts.resume();
       this.rollouts.listen();
       this.builtinAlarms.start();
       void this.reverts.resume();
-      await this.cluster.inbox.consume(leaderExecutor(this.cluster.control, this.cluster.alarmSink, this.logger));
+      await this.cluster.inbox.consume(leaderExecutor(this.cluster.control, this.cluster.alarmSink, this.logger), () => leadership.isLeader());
       this.logger.info({ activeRollouts: this.rollouts.activeIds() }, 'leading');
     } catch (err) {
-      this.logger.fatal({ err }, 'cannot take up the leader duties; stopping');
-      void this.shutdown('failed');
+      if (this.shuttingDown) return;
+      // A read that timed out (a quorum just back, a stalled process) is no reason to stop for
+      // good: a lone controller has nobody to take over. What was taken up is put down, and the
+      // duties are taken up again while this controller still holds the lease.
+      this.logger.error({ err }, 'cannot take up the leader duties; trying again');
+      await this.standDown();
+      setTimeout(() => {
+        this.duties = this.duties.then(() => this.lead());
+      }, this.config.cluster.renewIntervalMs).unref();
     }
   }
 

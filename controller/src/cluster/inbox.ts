@@ -12,6 +12,8 @@ export const COMMAND_RESULTS_BUCKET = 'flotilla_command_results';
 const RESULT_TTL_MS = 60 * 60 * 1000;
 /** The largest command: operator requests and alarms are a few KiB; the stream refuses more. */
 const MAX_COMMAND_BYTES = 256 * 1024;
+/** How soon a command put back while the lease is late is offered again, and a consumer that ended is taken up again. */
+const RETRY_MS = 250;
 
 /** A write accepted by some controller for the leader to carry out. */
 export interface HandedCommand {
@@ -55,6 +57,11 @@ export interface InboxOptions {
 export class CommandInbox {
   private consuming: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
+  /** Between consume() and stop(): commands should be carried out here. */
+  private wanted = false;
+  /** Counts consume() calls, so that one stopped (and followed by another) while it was setting up does not start. */
+  private term = 0;
+  private restart: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
   private constructor(
@@ -130,23 +137,72 @@ export class CommandInbox {
     return JSON.parse(entry.string()) as CommandResult;
   }
 
-  /** Starts carrying out queued commands one by one (the leader only). */
-  async consume(execute: CommandExecutor): Promise<void> {
-    if (this.consuming) return;
-    const consumer = await jetstream(this.nc).consumers.get(COMMANDS_STREAM, LEADER_CONSUMER);
-    const messages = await consumer.consume({ max_messages: 1 });
+  /**
+   * Starts carrying out queued commands one by one (the leader only). `canAct` says whether this
+   * controller may act as leader right now (its lease renewed in time): a command that comes while
+   * it may not goes back to the queue (a nak with a short delay), for this controller once its
+   * renewal lands or for the next leader, rather than being run to a sure refusal.
+   */
+  async consume(execute: CommandExecutor, canAct: () => boolean = () => true): Promise<void> {
+    if (this.consuming || this.wanted) return;
+    this.wanted = true;
+    const term = ++this.term;
+    const current = () => this.wanted && this.term === term;
+    let messages: ConsumerMessages;
+    try {
+      const consumer = await jetstream(this.nc).consumers.get(COMMANDS_STREAM, LEADER_CONSUMER);
+      messages = await consumer.consume({ max_messages: 1 });
+    } catch (err) {
+      if (current()) this.wanted = false;
+      throw err;
+    }
+    // stop() came while the consumer was being set up: it must not start.
+    if (!current()) {
+      messages.stop();
+      return;
+    }
     this.consuming = messages;
     this.loop = (async () => {
-      for await (const msg of messages) await this.handle(msg, execute);
-    })().catch((err: unknown) => this.opts.logger.error({ err }, 'command consumer stopped'));
+      for await (const msg of messages) {
+        // A message already in hand when stop() came, or one that came while the lease is
+        // late: back to the queue at once, so that whoever leads next has it without waiting
+        // for the ack wait (with one command in flight at most, it would hold up every other).
+        if (!current() || !canAct()) {
+          msg.nak(current() ? RETRY_MS : undefined);
+          continue;
+        }
+        await this.handle(msg, execute);
+      }
+    })()
+      .catch((err: unknown) => this.opts.logger.error({ err }, 'command consumer stopped'))
+      .finally(() => {
+        if (this.consuming !== messages) return;
+        this.consuming = undefined;
+        this.loop = undefined;
+        if (!current()) return;
+        // The consumer ended by itself (the server dropped it, say): take it up again, or the
+        // leader would carry out no more commands until it next won the lease.
+        this.wanted = false;
+        this.opts.logger.warn({}, 'command consumer ended; consuming again');
+        this.restart = setTimeout(() => {
+          this.restart = undefined;
+          this.consume(execute, canAct).catch((err: unknown) => this.opts.logger.error({ err }, 'cannot consume commands again'));
+        }, RETRY_MS);
+      });
   }
 
-  /** Stops taking commands; the one in hand is finished first. */
+  /** Stops taking commands; the one in hand is finished first, any other goes back to the queue. */
   async stop(): Promise<void> {
-    this.consuming?.stop();
-    await this.loop;
-    this.consuming = undefined;
-    this.loop = undefined;
+    this.wanted = false;
+    clearTimeout(this.restart);
+    this.restart = undefined;
+    const [consuming, loop] = [this.consuming, this.loop];
+    consuming?.stop();
+    await loop;
+    if (this.consuming === consuming) {
+      this.consuming = undefined;
+      this.loop = undefined;
+    }
   }
 
   private async handle(msg: JsMsg, execute: CommandExecutor): Promise<void> {

@@ -65,6 +65,35 @@ describe('Leadership', () => {
     await leadership.stop();
   });
 
+  it('takes its lease again when a renewal lands after the lease ran out, rather than renewing it as a follower', async () => {
+    const kv = memoryKv();
+    let held: Promise<void> | null = null;
+    let release = () => {};
+    // A renewal's write stalls (a slow quorum, a stalled process) until released.
+    const slow = new Proxy(kv, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop) as unknown;
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          if (prop === 'update' && held) await held;
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const { leadership, events } = controller('c-a', slow, () => false);
+    await leadership.start();
+    held = new Promise<void>((resolve) => (release = resolve));
+    // The renewal sent at 1000 hangs past 3000, when the lease won at 0 stops being acted on.
+    await vi.advanceTimersByTimeAsync(3200);
+    expect(events).toEqual(['gained 1', 'lost']);
+    held = null;
+    release();
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(events).toEqual(['gained 1', 'lost', 'gained 2']);
+    expect(leadership.fence()).toBe(2);
+    await leadership.stop();
+  });
+
   it('lets a follower take over only after the leader has stopped acting', async () => {
     const kv = memoryKv();
     let aCut = false;

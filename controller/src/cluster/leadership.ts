@@ -166,6 +166,14 @@ export class Leadership implements FenceSource {
           const value = record(action.fence, this.sinceMs);
           await this.opts.leaderBucket.update(LEADER_KEY, value, action.revision);
           this.lastLeader = value;
+          if (this.currentRole !== 'leader') {
+            // The renewal landed after the lease ran out here and the duties were put down (a
+            // stalled process, a slow quorum). Reviving the lease from it would leave a follower
+            // renewing the lease for ever: nobody would lead, not even this controller. It is
+            // taken again next round instead, under a new fencing number, and the duties with it.
+            this.opts.logger.warn({ fence: action.fence }, 'lease renewal landed after leadership was lost; taking the lease again');
+            break;
+          }
           this.extend(sentAtMs);
           break;
         }
