@@ -18,7 +18,6 @@ let dir: string;
 let fleet: Fleet;
 let front: TrafficFront;
 let load: LoadGenerator;
-let settledWorkers: number;
 
 /** Answers by `version pid` (the demo app answers `{version, pid}`). */
 function byProcess(w: LoadCounts): Record<string, number> {
@@ -43,7 +42,7 @@ async function processesOfHosts(): Promise<string[]> {
 }
 
 async function answers(n: number): Promise<LoadCounts> {
-  await waitUntil('nginx old workers to finish', async () => (await front.nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
+  await front.nginx.settled();
   return load.next(n);
 }
 
@@ -61,7 +60,6 @@ beforeAll(async () => {
   if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --nginx');
   dir = await tempDir('e2e-traffic-hosts');
   front = await TrafficFront.start(join(dir, 'front'), 'demo', ['host-1', 'host-2']);
-  settledWorkers = await waitUntil('nginx workers', async () => (await front.nginx.workers()) || undefined);
   fleet = await Fleet.startDeployed({
     dir: join(dir, 'fleet'),
     agents: 2,

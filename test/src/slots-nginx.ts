@@ -11,8 +11,6 @@ export interface SlotsNginx {
   readonly nginx: Nginx;
   /** Where the agent writes the app's upstream file (`traffic.nginx.includeDir`). */
   readonly includeDir: string;
-  /** nginx's worker count at rest: after a reload, a count back at it means only the new config answers. */
-  readonly settledWorkers: number;
   /** Writes an agent config file that drives this nginx; returns its path (for `--config`). */
   writeAgentConfig(path: string, opts?: { drainWait?: string }): Promise<string>;
   /** Resolves once the workers an earlier reload replaced have ended (bounded by `timeoutMs`). */
@@ -39,11 +37,9 @@ export async function startSlotsNginx(dir: string, app: string, ports: readonly 
     ),
   );
   const nginx = await Nginx.startProxy(join(dir, 'nginx'), includeDir, upstreamName(app));
-  const settledWorkers = await waitUntil('nginx workers', async () => (await nginx.workers()) || undefined);
   return {
     nginx,
     includeDir,
-    settledWorkers,
     async writeAgentConfig(path, { drainWait = '500ms' } = {}) {
       await writeFile(
         path,
@@ -52,7 +48,7 @@ export async function startSlotsNginx(dir: string, app: string, ports: readonly 
       return path;
     },
     async settled(timeoutMs = 20_000) {
-      await waitUntil('nginx old workers to finish', async () => (await nginx.workers()) <= settledWorkers, { timeoutMs, intervalMs: 100 });
+      await nginx.settled(timeoutMs);
     },
   };
 }

@@ -27,7 +27,6 @@ const APP = 'demo';
 let fx: AgentFixture;
 let nginx: Nginx;
 let load: LoadGenerator;
-let settledWorkers: number;
 let slotPorts: [number, number];
 let agentArgs: string[];
 const releases: Record<string, DemoRelease> = {};
@@ -65,7 +64,7 @@ const bodies = (w: LoadCounts): string[] => Object.keys(w.byBody).filter((b) => 
 
 /** The next `n` answers through nginx once only its newest workers answer. */
 async function answers(n: number): Promise<LoadCounts> {
-  await waitUntil('nginx old workers to finish', async () => (await nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
+  await nginx.settled();
   return load.next(n);
 }
 
@@ -102,7 +101,6 @@ beforeAll(async () => {
 
   const front = await startSlotsNginx(fx.dir, APP, slotPorts);
   nginx = front.nginx;
-  settledWorkers = front.settledWorkers;
   const config = await front.writeAgentConfig(join(fx.dir, 'agent.yaml'), { drainWait: '500ms' });
   agentArgs = ['--config', config];
   fx.spawnAgent({ extraArgs: agentArgs });

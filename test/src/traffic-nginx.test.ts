@@ -20,7 +20,6 @@ let includeDir: string;
 let nginx: Nginx;
 let load: LoadGenerator;
 /** nginx's worker count when no reload is under way. */
-let settledWorkers: number;
 const slots: { address: string; server: Server }[] = [];
 
 function serve(body: string, port: number): Promise<Server> {
@@ -48,7 +47,7 @@ function upstreams(stickiness: 'none' | 'ip_hash' = 'none'): NginxUpstreams {
  * returns when the signal is sent, so the first answers after it may still come from old workers.
  */
 async function share(n: number): Promise<LoadCounts> {
-  await waitUntil('nginx old workers to finish', async () => (await nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
+  await nginx.settled();
   return load.next(n);
 }
 
@@ -67,7 +66,6 @@ beforeAll(async () => {
   await mkdir(includeDir, { recursive: true });
   await writeFile(join(includeDir, `flotilla-${APP}.conf`), renderUpstream(APP, weights(0), { stickiness: 'none', keepalive: 8 }));
   nginx = await Nginx.startProxy(join(dir, 'nginx'), includeDir, upstreamName(APP));
-  settledWorkers = await waitUntil('nginx workers', async () => (await nginx.workers()) || undefined);
 }, 60_000);
 
 afterAll(async () => {

@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../agent-process.js';
+import { waitUntil } from '../deadline.js';
 import { listening, spawnReady, type Spawned } from '../spawn.js';
 import { cpuSeconds } from './proc.js';
 
@@ -162,14 +163,25 @@ export class Nginx {
   }
 
   /**
-   * How many worker processes the master has now. After a reload the old workers linger
-   * ("shutting down") until their requests end, so a count back at its settled value means only
-   * the new configuration answers.
+   * Worker processes a reload retired that are still finishing their requests: nginx renames
+   * each to "nginx: worker process is shutting down". None left means only the configuration
+   * loaded last answers. (Counting workers instead races with nginx starting its workers.)
    */
-  async workers(): Promise<number> {
+  async retiringWorkers(): Promise<number> {
     const pid = this.proc.child.pid as number;
-    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
-    return children.trim().split(/\s+/).filter((s) => s !== '').length;
+    const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter((s) => s !== '');
+    let retiring = 0;
+    for (const child of children) {
+      // A worker that ended between the two reads is no longer retiring.
+      const title = await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '');
+      if (title.includes('shutting down')) retiring++;
+    }
+    return retiring;
+  }
+
+  /** Resolves once no worker a reload retired is left (bounded by `timeoutMs`, scaled). */
+  async settled(timeoutMs = 20_000): Promise<void> {
+    await waitUntil('nginx old workers to finish', async () => (await this.retiringWorkers()) === 0, { timeoutMs, intervalMs: 100 });
   }
 
   /** `nginx -t` for this instance, as an agent's traffic.nginx.testCommand. */

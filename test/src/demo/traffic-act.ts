@@ -52,11 +52,10 @@ export async function trafficAct(d: TrafficActDeps): Promise<void> {
     }
     return true;
   };
-  const settledWorkers = await waitUntil('nginx workers', async () => (await front.nginx.workers()) || undefined);
   let load: LoadGenerator | undefined;
   /** The next `n` answers, once nginx's workers from before the last reload have finished. */
   const answers = async (n: number): Promise<LoadCounts> => {
-    await waitUntil('nginx old workers to finish', async () => (await front.nginx.workers()) <= settledWorkers, { timeoutMs: 20_000, intervalMs: 100 });
+    await front.nginx.settled();
     return (load as LoadGenerator).next(n);
   };
   const push = async (version: string, mode: 'good' | 'unhealthy-after' = 'good', env: Record<string, string> = {}): Promise<void> => {
