@@ -3,7 +3,7 @@ import type { RolloutSummary__Output, StartRolloutResponse__Output } from '@flot
 import { httpGet } from './agent-process.js';
 import { CLUSTER_CONTROLLER_CONFIG } from './cluster-scenarios.js';
 import { unaryCall, type ControllerProcess } from './controller-process.js';
-import { deadlineFlag, delay, waitUntil } from './deadline.js';
+import { deadlineFlag, deadlineMs, delay, waitUntil } from './deadline.js';
 import { Fleet } from './fleet.js';
 import { startNatsCluster } from './nats-server.js';
 
@@ -92,5 +92,7 @@ describe('a lone controller whose lease renewal lands after its lease ran out', 
     expect(listed.rollouts.filter((r) => r.version === '2.0.0').map((r) => r.id)).toEqual([rollout.id]);
     const answered = await answer!;
     console.log(`[measure] StartRollout queued while the lone controller followed answered: ${answered instanceof Error ? answered.message : `rollout ${answered.rollout?.id}`}`);
-  });
+    // Five stalls of the cluster's quorum, each waited out (about 45 s on a quiet machine): the
+    // file's default deadline is for one step, not for five rounds of a loaded machine.
+  }, deadlineMs(200_000));
 });
