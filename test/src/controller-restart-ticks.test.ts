@@ -97,11 +97,11 @@ describe('a controller restarted under ticking agents', () => {
     await waitUntil("host-1's periodic full heartbeat", async () => ((counter.full.get(ids[0]!) ?? 0) > fullBefore ? true : undefined), {
       intervalMs: 20,
     });
+    resent.clear();
     await fleet.controller.stop();
     await fleet.restartController();
     await waitUntil('the restarted controller to lead', async () => ((await leads()) ? true : undefined), { intervalMs: 50 });
     counter.startCountingTicks();
-    resent.clear();
 
     const after = await waitUntil('every host shown as before the restart', async () => {
       const hosts = await fleet.hosts();
@@ -110,8 +110,9 @@ describe('a controller restarted under ticking agents', () => {
     }, { intervalMs: 50 });
     expect(after).toEqual(before);
     for (const id of ids) expect(counter.ticks.get(id) ?? 0, `ticks from ${id} before its picture was whole`).toBeLessThanOrEqual(TICKS_ALLOWED);
-    // How: each host was sent its assignment again.
-    expect([...resent].sort()).toEqual(ids);
+    // How: host-1 was sent its assignment again (host-2's periodic full heartbeat may have come
+    // first, and then it needs none).
+    expect([...resent]).toContain(ids[0]);
     sub.unsubscribe();
     assigns.unsubscribe();
   });
