@@ -199,6 +199,7 @@ export class ControlLink {
         this.log.warn({ subject: m.subject, bytes: m.data.length }, 'malformed assignment message ignored');
         continue;
       }
+      this.fullHeartbeatSoon();
       await this.deliver(signed, 'push');
     }
   }
@@ -274,6 +275,18 @@ export class ControlLink {
       if (!(await this.pause(wait, stop))) return;
       wait = Math.min(max, wait * 2);
     }
+  }
+
+  /**
+   * A pushed assignment is the controller speaking to this host: a new one, or the one the host
+   * holds sent again, which is how a controller that restarted or was just elected (hearing
+   * ticks whose full heartbeat it never got, without this host's connection dropping) asks for a
+   * full heartbeat. Either way the next heartbeat goes in full, and soon. A controller of the
+   * previous version never asks; then the full heartbeat every `fullEvery` beats still comes.
+   */
+  private fullHeartbeatSoon(): void {
+    this.forms.reset();
+    this.heartbeatSoon();
   }
 
   /** Sends a heartbeat shortly; several calls close together send one. */

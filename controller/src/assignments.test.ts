@@ -8,7 +8,7 @@ import {
   type AppAssignment,
   type SignedAssignment,
 } from '@flotilla/shared';
-import { AssignmentWriter, buildAssignment, checkAssignable, refreshDueAtMs, type AssignmentTrust } from './assignments.js';
+import { AssignmentWriter, MIN_BASIS_RESEND_GAP_MS, buildAssignment, checkAssignable, refreshDueAtMs, type AssignmentTrust } from './assignments.js';
 import { memoryBucket } from './store/memory-kv.js';
 import { recordSchemas, type AssignmentRecord } from './store/records.js';
 
@@ -171,6 +171,31 @@ describe('AssignmentWriter', () => {
     t.advance(200);
     t.writer.noteAcceptedSeq('h1', 1, 200); // caught up
     expect(t.sent).toHaveLength(2);
+  });
+
+  it('re-sends for heartbeat ticks without basis once per gap, however many arrive, and nothing to a host without an assignment', async () => {
+    const t = await setup();
+    expect(t.writer.resendForBasis('h1', 200)).toBe(false); // nothing to send yet
+    await t.writer.assign('h1', () => ({ web: release('1') }));
+    expect(t.sent).toHaveLength(1);
+    t.advance(MIN_BASIS_RESEND_GAP_MS);
+    // A flood: one re-send, and none until the gap has passed, though the host claims 200 ms beats.
+    let sent = 0;
+    for (let i = 0; i < 1000; i++) if (t.writer.resendForBasis('h1', 200)) sent++;
+    expect(sent).toBe(1);
+    expect(t.sent).toHaveLength(2);
+    expect(t.sent[1]?.signed.payload).toBe(t.sent[0]?.signed.payload);
+    t.advance(MIN_BASIS_RESEND_GAP_MS - 1);
+    expect(t.writer.resendForBasis('h1', 200)).toBe(false);
+    t.advance(1);
+    expect(t.writer.resendForBasis('h1', 200)).toBe(true);
+    // A longer stated interval is the gap.
+    t.advance(MIN_BASIS_RESEND_GAP_MS);
+    expect(t.writer.resendForBasis('h1', 5000)).toBe(false);
+    t.advance(5000);
+    expect(t.writer.resendForBasis('h1', 5000)).toBe(true);
+    expect(t.writer.resendForBasis('h2', 200)).toBe(false);
+    expect(t.sent.map((m) => m.hostId)).toEqual(['h1', 'h1', 'h1', 'h1']);
   });
 
   it('goes above a seq the host accepted beyond the controller record', async () => {

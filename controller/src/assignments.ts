@@ -79,6 +79,12 @@ interface Cached {
   readonly revision?: number;
 }
 
+/**
+ * The shortest gap between two re-sends asked for by basis-less heartbeat ticks: the interval a
+ * host claims is its own to choose, so it is not the only bound.
+ */
+export const MIN_BASIS_RESEND_GAP_MS = 1000;
+
 /** What one host's write comes to, decided on its current record. */
 type Decision =
   | { readonly write: false; readonly unchanged: Cached | undefined }
@@ -476,6 +482,25 @@ export class AssignmentWriter {
     }
     if (cached && comparison === 'catching-up') this.resend(hostId, cached.record.signed, acceptedSeq, heartbeatIntervalMs);
     return undefined;
+  }
+
+  /**
+   * A heartbeat tick from the host named a full heartbeat this controller never got (it restarted,
+   * was elected since, or the full one was lost): sends the host its current assignment again,
+   * which an agent answers with a full heartbeat at once (control-link.ts). Rate-limited per host
+   * like every re-send, and never more often than MIN_BASIS_RESEND_GAP_MS whatever interval the
+   * host claims, so a flood of basis-less ticks costs at most one publish per host per gap. A
+   * host with no assignment is sent nothing: its agent sends a full heartbeat within `fullEvery`
+   * beats. Returns whether it sent.
+   */
+  resendForBasis(hostId: string, heartbeatIntervalMs: number): boolean {
+    const cached = this.cache.get(hostId);
+    if (!cached) return false;
+    const last = this.lastSentMs.get(hostId) ?? 0;
+    if (this.now() - last < Math.max(heartbeatIntervalMs, MIN_BASIS_RESEND_GAP_MS)) return false;
+    this.logger.debug({ hostId }, 're-sending assignment for a heartbeat tick without basis');
+    this.send(hostId, cached.record.signed);
+    return true;
   }
 
   /** Sends the record again to a host behind it, at most once per heartbeat interval. */

@@ -68,6 +68,15 @@ export function listenToHosts(deps: HostIntakeDeps): HostIntake {
     logger: deps.logger,
     rate: new HostMessageRate({ perSecond: config.limits.hostMessagesPerSecond, burst: config.limits.hostMessageBurst }),
     onDropped: (kind) => hostMessagesDropped.inc({ kind }),
+    // A controller that restarted (or was just elected) under hosts that stayed connected hears
+    // only ticks naming full heartbeats it never got: re-sending the host's assignment (the
+    // leader's job, like every write to hosts) makes its agent send a full heartbeat now, not
+    // within `fullEvery` beats. No new subject: the host already listens on its assign subject.
+    onTickWithoutBasis: (hostId) => {
+      if (!deps.isLeader()) return;
+      const intervalMs = hosts.intervalOf(hostId);
+      if (intervalMs !== undefined) assignments.resendForBasis(hostId, intervalMs);
+    },
   });
   // After the controller's own NATS outage, hosts need their own reconnect (the client waits a
   // second or two between tries) before their silence means anything: they are judged again

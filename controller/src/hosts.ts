@@ -161,6 +161,11 @@ export class HostRegistry {
     return ids.sort().map((id) => view(this.hosts.get(id) as HostEntry));
   }
 
+  /** The heartbeat interval the host last stated; undefined for a host the registry does not know. */
+  intervalOf(hostId: string): number | undefined {
+    return this.hosts.get(hostId)?.record.heartbeatIntervalMs;
+  }
+
   counts(): { up: number; down: number } {
     let up = 0;
     let down = 0;
@@ -328,8 +333,9 @@ export class HostRegistry {
    * When the controller does not hold that basis (the full heartbeat was lost, the controller
    * restarted, the agent restarted and its first heartbeat has not arrived), the tick still
    * proves that a host the controller knows as up is alive, so its deadline starts over, but
-   * nothing else is believed: no event, no transition. The agent's next full heartbeat (at most
-   * `fullEvery` beats away) brings the rest. A tick from an unknown host, an earlier boot, or
+   * nothing else is believed: no event, no transition. The caller asks the host for a full
+   * heartbeat (subscriptions.ts, by re-sending its assignment); at the latest, the agent's next
+   * full heartbeat (at most `fullEvery` beats away) brings the rest. A tick from an unknown host, an earlier boot, or
    * with a counter not above the last is stale or baseless and changes nothing.
    */
   takeTick(hostId: string, tick: HeartbeatTick): TickOutcome {

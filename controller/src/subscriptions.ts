@@ -39,6 +39,12 @@ export interface ControlSubjectsDeps {
   rate?: HostMessageRate;
   /** Counts messages the rate limit dropped. */
   onDropped?: (kind: 'announce' | 'heartbeat') => void;
+  /**
+   * A tick named a full heartbeat of a known host that the registry does not hold: the caller
+   * asks that host for a full one (host-intake.ts). Called after the host's rate limit, so at most
+   * as often as its messages are admitted.
+   */
+  onTickWithoutBasis?: (hostId: string) => void;
   /** @default Date.now */
   now?: () => number;
 }
@@ -147,7 +153,14 @@ export function subscribeControlSubjects(deps: ControlSubjectsDeps): Subscriptio
       return logger.error({ hostId, err: e }, 'heartbeat failed');
     }
     if (outcome === 'taken') metrics.heartbeats.inc();
-    else if (outcome === 'no-basis') metrics.heartbeatTicksWithoutBasis.inc();
+    else if (outcome === 'no-basis') {
+      metrics.heartbeatTicksWithoutBasis.inc();
+      try {
+        deps.onTickWithoutBasis?.(hostId);
+      } catch (e) {
+        logger.error({ hostId, err: e }, 'asking for a full heartbeat failed');
+      }
+    }
     else logger.debug({ hostId, n: tick.n, bootId: tick.bootId }, 'dropping out-of-order heartbeat');
   };
 
