@@ -401,7 +401,9 @@ export function requestTo(target: HttpTarget, opts: RequestOptions, onResponse: 
   const where = { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
   return typeof target === 'string'
     ? httpRequest({ ...where, ...opts }, onResponse)
-    : httpsRequest({ ...where, ...opts, ca: target.ca }, onResponse);
+    : // No SNI: the controller is dialled by IP address, which SNI may not carry (RFC 6066); the
+      // certificate is still checked against that address.
+      httpsRequest({ ...where, ...opts, ca: target.ca, servername: '' }, onResponse);
 }
 
 /** GET PATH from the target as text (loopback only); rejects when nothing answers. */
