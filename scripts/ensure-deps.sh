@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Flotilla's demo, tests and benchmark need on a fresh Debian machine with Node.js
 # 20: the npm packages, a nats-server of 2.10 or newer, with --nginx nginx (the balancer of the
-# demo's traffic act), with --bench nginx and curl (the benchmark's baseline), with --package lintian, amtool, promtool and ansible-playbook (which check
-# the Debian packages and the shipped examples), when missing; and the TypeScript build.
+# demo's traffic act), with --bench nginx, curl and openssl (the benchmark's baseline), with
+# --package lintian, amtool, promtool and ansible-playbook (which check the Debian packages and
+# the shipped examples), when missing; and the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,17 +56,16 @@ for arg in "$@"; do
   esac
 done
 
-if $nginx && ! $bench; then
-  # The demo runs its own nginx on a loopback port as the balancer in front of its hosts; a
-  # service the package may start is not used.
-  want /usr/sbin/nginx nginx "the balancer in front of the demo's hosts"
+if $nginx || $bench; then
+  # The demo's balancer in front of its hosts and the benchmark's fetch baseline (npm run bench,
+  # and its quick mode in the tests): each runs its own nginx on a loopback port; a service the
+  # package may start is not used.
+  want /usr/sbin/nginx nginx "the demo's balancer and the benchmark's fetch baseline"
 fi
-
 if $bench; then
-  # The benchmark's fetch baseline (npm run bench, and its quick mode in the tests). The bench
-  # runs its own nginx on a loopback port; a service the package may start is not used.
-  want /usr/sbin/nginx nginx "the benchmark's fetch baseline"
   want curl curl "the benchmark's fetch baseline fetches with it"
+  # The benchmark's nginx serves over TLS with a certificate made in the run.
+  want openssl openssl "the benchmark makes its nginx's TLS certificate with it"
 fi
 if $package; then
   # The package tests. Only the checkers are used (amtool and promtool read files); the services

@@ -46,6 +46,16 @@ describe('a lone controller whose lease renewal lands after its lease ran out', 
   it('leads again and carries out the rollout queued while it was a follower', async () => {
     await fleet.push('2.0.0');
     const controller = fleet.controller;
+    const startRollout = () =>
+      unaryCall<object, StartRolloutResponse__Output>(fleet.clients.control, 'StartRollout', {
+        app: 'demo',
+        version: '2.0.0',
+        canary: '1',
+        batch: '1',
+        min_healthy_time: '1s',
+        bake: '1s',
+        healthy_deadline: deadlineFlag(60),
+      }).catch((err: Error) => err);
     expect(await role(controller)).toBe('leader');
 
     // Whether the renewal is the write caught by a stall (rather than a read, which then times
@@ -56,15 +66,7 @@ describe('a lone controller whose lease renewal lands after its lease ran out', 
       try {
         await waitUntil(`the controller to stand down (stall ${stall})`, async () => (await role(controller)) === 'follower', { timeoutMs: 20_000, intervalMs: 20 });
         // As a follower it hands the call to the command stream (which takes it once the quorum is back).
-        answer ??= unaryCall<object, StartRolloutResponse__Output>(fleet.clients.control, 'StartRollout', {
-          app: 'demo',
-          version: '2.0.0',
-          canary: '1',
-          batch: '1',
-          min_healthy_time: '1s',
-          bake: '1s',
-          healthy_deadline: deadlineFlag(60),
-        }).catch((err: Error) => err);
+        answer ??= startRollout();
         // Time for the call to reach the controller; the stalled renewal still waits for its quorum.
         await delay(300);
       } finally {
@@ -81,15 +83,7 @@ describe('a lone controller whose lease renewal lands after its lease ran out', 
     // leader"), in which case nothing was queued and the operator asks again, as this does.
     const first = await answer!;
     if (first instanceof Error && !/is queued/.test(first.message)) {
-      answer = unaryCall<object, StartRolloutResponse__Output>(fleet.clients.control, 'StartRollout', {
-        app: 'demo',
-        version: '2.0.0',
-        canary: '1',
-        batch: '1',
-        min_healthy_time: '1s',
-        bake: '1s',
-        healthy_deadline: deadlineFlag(60),
-      }).catch((err: Error) => err);
+      answer = startRollout();
     }
     const rollout = await waitUntil(
       'the queued rollout of demo@2.0.0 to succeed',
