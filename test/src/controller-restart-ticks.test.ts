@@ -98,9 +98,13 @@ describe('a controller restarted under ticking agents', () => {
       intervalMs: 20,
     });
     resent.clear();
+    const fullAtStop = counter.full.get(ids[0]!) ?? 0;
     await fleet.controller.stop();
     await fleet.restartController();
     await waitUntil('the restarted controller to lead', async () => ((await leads()) ? true : undefined), { intervalMs: 50 });
+    // On a slow machine the restart can outlast host-1's nine beats: its periodic full heartbeat
+    // then came first, and nothing needs asking for.
+    const fullWhileDown = (counter.full.get(ids[0]!) ?? 0) > fullAtStop;
     counter.startCountingTicks();
 
     const after = await waitUntil('every host shown as before the restart', async () => {
@@ -112,7 +116,7 @@ describe('a controller restarted under ticking agents', () => {
     for (const id of ids) expect(counter.ticks.get(id) ?? 0, `ticks from ${id} before its picture was whole`).toBeLessThanOrEqual(TICKS_ALLOWED);
     // How: host-1 was sent its assignment again (host-2's periodic full heartbeat may have come
     // first, and then it needs none).
-    expect([...resent]).toContain(ids[0]);
+    if (!fullWhileDown) expect([...resent]).toContain(ids[0]);
     sub.unsubscribe();
     assigns.unsubscribe();
   });
