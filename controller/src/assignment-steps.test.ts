@@ -3,10 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_ASSIGNMENT_TTL_MS,
-  createLogger,
-  generateKeyPairPem,
-  parsePrivateKey,
-  parsePublicKey,
   verifyAssignment,
   verifyPayload,
   type AppAssignment,
@@ -14,13 +10,9 @@ import {
 } from '@flotilla/shared';
 import { AssignmentWriter } from './assignments.js';
 import { memoryBucket } from './store/memory-kv.js';
+import { logger, publicKey, release, signingKey } from './testing/assignment-keys.js';
 import { recordSchemas, type AssignmentRecord } from './store/records.js';
 
-const logger = createLogger({ name: 'test', level: 'silent' });
-const pair = generateKeyPairPem();
-const signingKey = parsePrivateKey(pair.privateKeyPem, 'controller.key');
-const publicKey = parsePublicKey(pair.publicKeyPem, 'controller.pub');
-const release = (version: string): AppAssignment => ({ version, release: { payload: `{"version":"${version}"}`, keyId: 'k', signature: 's' } });
 const web = (version: string) => (apps: Record<string, AppAssignment>) => ({ ...apps, web: release(version) });
 
 async function setup(fence?: { n: number }) {

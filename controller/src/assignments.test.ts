@@ -1,26 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  createLogger,
-  generateKeyPairPem,
-  parsePrivateKey,
-  parsePublicKey,
   verifyAssignment,
-  type AppAssignment,
   type SignedAssignment,
 } from '@flotilla/shared';
 import { AssignmentWriter, MIN_BASIS_RESEND_GAP_MS, buildAssignment, checkAssignable, refreshDueAtMs, type AssignmentTrust } from './assignments.js';
 import { memoryBucket } from './store/memory-kv.js';
+import { logger, publicKey, release, signingKey } from './testing/assignment-keys.js';
 import { recordSchemas, type AssignmentRecord } from './store/records.js';
 
-const logger = createLogger({ name: 'test', level: 'silent' });
-const pair = generateKeyPairPem();
-const signingKey = parsePrivateKey(pair.privateKeyPem, 'controller.key');
-const publicKey = parsePublicKey(pair.publicKeyPem, 'controller.pub');
 
-const release = (version: string): AppAssignment => ({
-  version,
-  release: { payload: `{"version":"${version}"}`, keyId: 'k', signature: 's' },
-});
 
 describe('buildAssignment', () => {
   it('numbers the next assignment one above the last and holds the whole desired state', () => {
