@@ -9,6 +9,9 @@ import { cpuSeconds } from './proc.js';
 
 const run = promisify(execFile);
 
+/** USER_HZ: the unit of the start time in /proc/<pid>/stat, 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /** Where Debian's nginx package puts the binary; NGINX_BIN overrides. */
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 
@@ -56,6 +59,8 @@ export class Nginx {
     private readonly proc: Spawned,
     readonly port: number,
     private readonly args: readonly string[],
+    /** Where `reloadCommand` notes the time of each reload it asks for (see `settled`). */
+    private readonly reloadsFile: string,
     /** The HTTPS port when started with `tls`. */
     readonly tlsPort?: number,
   ) {}
@@ -155,7 +160,7 @@ export class Nginx {
         readyTimeoutMs: 5000,
         ready: async () => ((await listening(port)) && (tlsPort === undefined || (await listening(tlsPort))) ? true : undefined),
       });
-      return new Nginx(proc, port, args, tlsPort);
+      return new Nginx(proc, port, args, join(dir, 'reloads'), tlsPort);
     } catch (err) {
       const log = await readFile(join(dir, 'error.log'), 'utf8').catch(() => '');
       throw new Error(`${(err as Error).message}\n${log}`);
@@ -163,25 +168,52 @@ export class Nginx {
   }
 
   /**
-   * Worker processes a reload retired that are still finishing their requests: nginx renames
-   * each to "nginx: worker process is shutting down". None left means only the configuration
-   * loaded last answers. (Counting workers instead races with nginx starting its workers.)
+   * Resolves once only workers of the configuration loaded last answer (bounded by `timeoutMs`,
+   * scaled): every worker started after the last reload `reloadCommand` asked for, and none left
+   * that a reload retired. `nginx -s reload` returns once the signal is sent, before the master has
+   * read the new configuration, so "no retiring worker" alone can hold while the old workers have
+   * not even been told to go.
    */
-  async retiringWorkers(): Promise<number> {
-    const pid = this.proc.child.pid as number;
-    const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter((s) => s !== '');
-    let retiring = 0;
-    for (const child of children) {
-      // A worker that ended between the two reads is no longer retiring.
-      const title = await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '');
-      if (title.includes('shutting down')) retiring++;
-    }
-    return retiring;
+  async settled(timeoutMs = 20_000): Promise<void> {
+    const asked = await this.lastReloadTicks();
+    await waitUntil(
+      'nginx to answer from the configuration loaded last only',
+      async () => {
+        const workers = await this.workerStarts();
+        return workers.length > 0 && workers.every((w) => !w.retiring && w.startTicks >= asked);
+      },
+      { timeoutMs, intervalMs: 50 },
+    );
   }
 
-  /** Resolves once no worker a reload retired is left (bounded by `timeoutMs`, scaled). */
-  async settled(timeoutMs = 20_000): Promise<void> {
-    await waitUntil('nginx old workers to finish', async () => (await this.retiringWorkers()) === 0, { timeoutMs, intervalMs: 100 });
+  /**
+   * When `reloadCommand` last asked for a reload, in clock ticks since boot (0 when it never did):
+   * the clock of a process's start time in /proc/<pid>/stat. Both are truncated to the tick, so a
+   * worker started after the request never reads as earlier.
+   */
+  private async lastReloadTicks(): Promise<number> {
+    const lines = (await readFile(this.reloadsFile, 'utf8').catch(() => '')).trim().split('\n');
+    const last = lines[lines.length - 1] ?? '';
+    return last === '' ? 0 : Math.round(Number(last) * CLOCK_TICKS_PER_SECOND);
+  }
+
+  /** The master's children (its workers) with their start time and whether a reload retired them. */
+  private async workerStarts(): Promise<{ startTicks: number; retiring: boolean }[]> {
+    const pid = this.proc.child.pid as number;
+    const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim().split(/\s+/).filter((s) => s !== '');
+    const out: { startTicks: number; retiring: boolean }[] = [];
+    for (const child of children) {
+      // A worker that ended between the reads is no longer one.
+      const [title, stat] = await Promise.all([
+        readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => null),
+        readFile(`/proc/${child}/stat`, 'utf8').catch(() => null),
+      ]);
+      if (title === null || stat === null) continue;
+      // Field 22 (starttime); the fields after the ")" that closes the command name start at 3.
+      const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]);
+      out.push({ startTicks, retiring: title.includes('shutting down') });
+    }
+    return out;
   }
 
   /** `nginx -t` for this instance, as an agent's traffic.nginx.testCommand. */
@@ -189,9 +221,14 @@ export class Nginx {
     return [NGINX_BIN, ...this.args, '-t'];
   }
 
-  /** `nginx -s reload` for this instance, as an agent's traffic.nginx.reloadCommand. */
+  /**
+   * `nginx -s reload` for this instance, as an agent's traffic.nginx.reloadCommand: run through a
+   * shell that first notes the time since boot (/proc/uptime) in `reloadsFile`, so that `settled`
+   * knows which workers are older than the reload asked for.
+   */
   get reloadCommand(): string[] {
-    return [NGINX_BIN, ...this.args, '-s', 'reload'];
+    const script = 'f=$1; shift; read -r up rest </proc/uptime && echo "$up" >>"$f" && exec "$@"';
+    return ['/bin/sh', '-c', script, 'nginx-reload', this.reloadsFile, NGINX_BIN, ...this.args, '-s', 'reload'];
   }
 
   url(path: string): string {
