@@ -35,7 +35,7 @@ import {
 import { AssignmentRefresh } from './assignment-refresh.js';
 import { AssignmentSigner } from './assignment-signing.js';
 import { KeyedMutex, mapConcurrentSettled } from './concurrency.js';
-import type { Entry, JsonBucket } from './store/kv.js';
+import type { Entry, RecordBucket } from './store/kv.js';
 import type { AssignmentRecord } from './store/records.js';
 import { compareWithRecord, type StoreBehindFinding } from './store-behind.js';
 
@@ -43,7 +43,7 @@ export * from './assignment-content.js';
 export { refreshDueAtMs } from './assignment-refresh.js';
 
 export interface AssignmentWriterOptions {
-  bucket: JsonBucket<AssignmentRecord>;
+  bucket: RecordBucket<AssignmentRecord>;
   signingKey: SigningKey;
   publisher: AssignmentPublisher;
   logger: Logger;
@@ -51,10 +51,10 @@ export interface AssignmentWriterOptions {
   concurrency?: number;
   /**
    * Compare-and-set writes assignMany keeps in flight at once: each still one host's key at its
-   * read revision, so the fencing check and the per-host seq hold as for a single write. On one
-   * nats-server fsyncing every write, more in flight measured slower, not faster (3,000 hosts: 2.5 s
-   * one at a time, 5.1 s with 8, 6.9 s with 64; docs/performance.md); a replicated cluster, where a
-   * write waits on the network rather than a flush, may gain from more. @default 1
+   * read revision, so the fencing check and the per-host seq hold as for a single write. The
+   * store spreads hosts over several buckets that nats-server flushes in parallel, and one
+   * bucket's writes in flight together share its flushes' round trips (docs/performance.md,
+   * rollout and revert). @default 16
    */
   pipeline?: number;
   /** @default Date.now */
@@ -347,7 +347,7 @@ export class AssignmentWriter {
       }
     });
     const signed = this.signer.signAll(toSign);
-    const results = await mapConcurrentSettled(hostIds, this.opts.pipeline ?? 1, async (hostId, i) => {
+    const results = await mapConcurrentSettled(hostIds, this.opts.pipeline ?? 16, async (hostId, i) => {
       const d = decided[i] as (typeof decided)[number];
       if (d.status === 'rejected') throw d.reason;
       const { current, decision } = d.value;

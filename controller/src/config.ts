@@ -134,8 +134,10 @@ export interface ControllerConfig {
     readonly minFreeSpace: FreeSpaceFloor;
   };
   readonly assignments: {
-    /** Hosts whose assignments are written at the same time during a deploy. @default 16 */
+    /** Hosts whose current records a step reads at the same time (those it has no revision of). @default 16 */
     readonly concurrency: number;
+    /** A step's compare-and-set writes in flight at once. @default 16 */
+    readonly pipeline: number;
     /** How long a signed assignment is good for; re-signed from half of it. @default 86400000 (24h) */
     readonly ttlMs: number;
     /** How often the controller looks for assignments due to be re-signed. @default 60000 (1m) */
@@ -303,6 +305,7 @@ export const controllerConfigSchema = z
     assignments: z
       .object({
         concurrency: z.number().int().min(1).max(1024).default(16),
+        pipeline: z.number().int().min(1).max(1024).default(16),
         ttl: durationField('assignments.ttl').prefault('24h'),
         refreshInterval: durationField('assignments.refreshInterval').prefault('1m'),
       })

@@ -211,6 +211,7 @@ export class Controller {
         publisher: natsAssignmentPublisher(hostLink.nc, subjects),
         logger: root.child({ component: 'assignments' }),
         concurrency: config.assignments.concurrency,
+        pipeline: config.assignments.pipeline,
         ttlMs: config.assignments.ttlMs,
         trust,
         now,

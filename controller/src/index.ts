@@ -36,9 +36,11 @@ export {
 export { LivenessDeadlines, downDeadlineMs, isSilentTooLong, type DueHost, type LivenessInput } from './liveness.js';
 export { ArtifactStore, UploadSession, type ArtifactStoreOptions, type OpenArtifact, type UploadResult } from './artifacts.js';
 export { readReleaseManifest, MAX_MANIFEST_BYTES } from './release-manifest.js';
-export { JsonBucket, KvBucket, jsonCodec, isRevisionConflict, type ValueCodec, type Entry, type Mutation, type UpdateOptions } from './store/kv.js';
+export { JsonBucket, KvBucket, jsonCodec, isRevisionConflict, type ValueCodec, type Entry, type Mutation, type RecordBucket, type UpdateOptions } from './store/kv.js';
+export { ShardedBucket, drainLegacyBucket, shardIndex, type LegacyDrain } from './store/sharded.js';
 export { openControllerStore, type ControllerStore, type OpenStoreOptions } from './store/store.js';
 export {
+  ASSIGNMENT_SHARDS,
   BUCKETS,
   BUCKET_HISTORY,
   ROLLOUTS_BUCKET_HISTORY,

@@ -42,7 +42,8 @@ describe('flotilla nats migrate', () => {
     await fleet.controller.stop();
     const first = await migrate();
     expect(first.code, first.stderr).toBe(0);
-    for (const stream of ['KV_flotilla_apps', 'KV_flotilla_artifacts', 'KV_flotilla_assignments', 'KV_flotilla_hosts', 'KV_flotilla_rollouts', 'OBJ_flotilla_releases']) {
+    const assignmentShards = Array.from({ length: 8 }, (_, i) => `KV_flotilla_assignments_${i}`);
+    for (const stream of ['KV_flotilla_apps', 'KV_flotilla_artifacts', ...assignmentShards, 'KV_flotilla_hosts', 'KV_flotilla_rollouts', 'OBJ_flotilla_releases']) {
       expect(first.stdout).toMatch(new RegExp(`^${stream}\\s+copied\\s`, 'm'));
     }
     expect(first.stdout).toMatch(/every copy matches its source/);
@@ -57,7 +58,7 @@ describe('flotilla nats migrate', () => {
       const again = await migrate(['--json']);
       expect(again.code, again.stderr).toBe(0);
       const report = JSON.parse(again.stdout) as { streams: { stream: string; outcome: string }[] };
-      expect(report.streams.length).toBeGreaterThanOrEqual(6);
+      expect(report.streams.length).toBeGreaterThanOrEqual(13);
       expect(report.streams.filter((s) => s.outcome !== 'present').map((s) => s.stream)).toEqual([]);
 
       // The target changed since: refused, then replaced when told.

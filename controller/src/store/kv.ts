@@ -66,11 +66,29 @@ export function jsonCodec<T>(schema: z.ZodType<T>): ValueCodec<T> {
 }
 
 /**
+ * What code built on the store needs of a bucket of records: one JetStream KV bucket (KvBucket),
+ * or records spread over several by key (ShardedBucket, sharded.ts). Revisions are per key's
+ * bucket: a revision read from `get` is the one `update` takes for the same key.
+ */
+export interface RecordBucket<T> {
+  readonly name: string;
+  get(key: string): Promise<Entry<T> | null>;
+  create(key: string, value: T): Promise<number>;
+  update(key: string, value: T, revision: number): Promise<number>;
+  put(key: string, value: T): Promise<number>;
+  delete(key: string): Promise<void>;
+  keys(filter?: string): Promise<string[]>;
+  watchUpdates(onChange: (entry: Entry<T>) => void): Promise<() => void>;
+  list(filter?: string): Promise<Entry<T>[]>;
+  updateWithRetry(key: string, mutate: Mutation<T>, opts?: UpdateOptions): Promise<Entry<T> | null>;
+}
+
+/**
  * One JetStream KV bucket of records of one type, stored by a codec. Writes that race use the
  * revision (compare-and-set); a lost race is a ConflictError, any other NATS failure an
  * UnavailableError, and a stored value that does not decode an InternalError naming the key.
  */
-export class KvBucket<T> {
+export class KvBucket<T> implements RecordBucket<T> {
   constructor(
     readonly name: string,
     private readonly kv: KV,

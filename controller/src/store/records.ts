@@ -6,11 +6,20 @@ export const BUCKETS = Object.freeze({
   hosts: 'flotilla_hosts',
   apps: 'flotilla_apps',
   artifacts: 'flotilla_artifacts',
+  /** The records' name; stored in ASSIGNMENT_SHARDS buckets `flotilla_assignments_<i>`. */
   assignments: 'flotilla_assignments',
   /** Rollout states and claims, each app's history and event log, revert records: one key
    * prefix per kind, each with one writer (see rollouts/records.ts). */
   rollouts: 'flotilla_rollouts',
 });
+
+/**
+ * `flotilla_assignments` is spread over this many buckets, `flotilla_assignments_0` …
+ * `flotilla_assignments_7`, a host's record in the one its id hashes to (store/sharded.ts):
+ * nats-server flushes different buckets' writes in parallel, one bucket's in turn. Part of the
+ * store's format: every controller of a store must use the same count.
+ */
+export const ASSIGNMENT_SHARDS = 8;
 
 /** Values kept per key: enough to see recent changes, small enough to stay cheap. */
 export const BUCKET_HISTORY = 5;

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { UnavailableError, errorMessage, type Logger } from '@flotilla/shared';
 import { JsonBucket } from './kv.js';
 import {
+  ASSIGNMENT_SHARDS,
   BUCKETS,
   BUCKET_HISTORY,
   ROLLOUTS_BUCKET_HISTORY,
@@ -13,13 +14,15 @@ import {
   type AssignmentRecord,
   type HostRecord,
 } from './records.js';
+import { ShardedBucket, drainLegacyBucket } from './sharded.js';
 
 /** The controller's durable state: one typed bucket per kind of record. */
 export interface ControllerStore {
   readonly hosts: JsonBucket<HostRecord>;
   readonly apps: JsonBucket<AppRecord>;
   readonly artifacts: JsonBucket<ArtifactRecord>;
-  readonly assignments: JsonBucket<AssignmentRecord>;
+  /** One record per host, spread over ASSIGNMENT_SHARDS buckets by host id. */
+  readonly assignments: ShardedBucket<AssignmentRecord>;
   /**
    * `flotilla_rollouts`, as the bucket itself: its records (rollout states and claims, the app
    * ledger's history and events, revert records) are typed by the modules that own them
@@ -48,11 +51,22 @@ export async function openControllerStore(nc: NatsConnection, opts: OpenStoreOpt
   };
   const open = async <T>(name: string, schema: z.ZodType<T>) =>
     new JsonBucket<T>(name, await openKv(name, BUCKET_HISTORY), schema, opts.logger);
+  const openAssignments = async () => {
+    const schema = recordSchemas.assignments as z.ZodType<AssignmentRecord>;
+    const shards = await Promise.all(
+      Array.from({ length: ASSIGNMENT_SHARDS }, (_, i) => open<AssignmentRecord>(`${BUCKETS.assignments}_${i}`, schema)),
+    );
+    const sharded = new ShardedBucket<AssignmentRecord>(BUCKETS.assignments, shards);
+    // A store of an earlier version kept every host in one bucket: its records move to their
+    // shards before anything reads or writes assignments.
+    await drainLegacyBucket(nc, new JsonBucket<AssignmentRecord>(BUCKETS.assignments, await kvm.open(BUCKETS.assignments), schema, opts.logger), sharded, opts.logger);
+    return sharded;
+  };
   const [hosts, apps, artifacts, assignments, rolloutsKv] = await Promise.all([
     open<HostRecord>(BUCKETS.hosts, recordSchemas.hosts as z.ZodType<HostRecord>),
     open<AppRecord>(BUCKETS.apps, recordSchemas.apps as z.ZodType<AppRecord>),
     open<ArtifactRecord>(BUCKETS.artifacts, recordSchemas.artifacts as z.ZodType<ArtifactRecord>),
-    open<AssignmentRecord>(BUCKETS.assignments, recordSchemas.assignments as z.ZodType<AssignmentRecord>),
+    openAssignments(),
     openKv(BUCKETS.rollouts, ROLLOUTS_BUCKET_HISTORY),
   ]);
   return Object.freeze({ hosts, apps, artifacts, assignments, rollouts: rolloutsKv });
