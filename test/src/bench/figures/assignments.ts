@@ -3,13 +3,14 @@
 // measurement on a fresh server:
 // - a rollout's writes: a fleet moved in ten steps of 10%, step-signed with pipelined
 //   compare-and-set writes, against the per-host path in the same run (read, sign, write, 16 at
-//   a time: how every step was written before), and against the store's own floor: as many
-//   plain KV puts of the same size, one after another;
+//   a time: how every step was written before), and against the store's own floors: as many
+//   plain KV puts of the same size one after another into one bucket (the layout before the
+//   assignment shards), and 16 in flight over the eight assignment buckets (the layout now);
 // - re-signing for expiry: the clock driven through the hours in which a fleet written at once
 //   comes due (half the TTL plus each host's share of a quarter), one tick a minute.
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AssignmentWriter, openControllerStore, type AppsMutation } from '@flotilla/controller';
+import { ASSIGNMENT_SHARDS, AssignmentWriter, openControllerStore, shardIndex, type AppsMutation } from '@flotilla/controller';
 import {
   DEFAULT_ASSIGNMENT_TTL_MS,
   createLogger,
@@ -99,7 +100,7 @@ export async function assignmentFigures(ctx: BenchContext, opts: AssignmentFigur
         }
       });
     });
-  /** As many fsynced KV puts of an assignment record's size, one after another: the store's floor. */
+  /** As many fsynced KV puts of an assignment record's size, one after another into one bucket. */
   const floor = (bytes: number) =>
     onFreshStore(async (s) => {
       const value = new Uint8Array(bytes);
@@ -108,13 +109,24 @@ export async function assignmentFigures(ctx: BenchContext, opts: AssignmentFigur
         for (const id of ids) await raw.put(id, value);
       });
     });
+  /** The same puts as the writer lays them out: each host's in its shard, 16 in flight. */
+  const shardedFloor = (bytes: number) =>
+    onFreshStore(async (s) => {
+      const value = new Uint8Array(bytes);
+      const shards = await Promise.all(Array.from({ length: ASSIGNMENT_SHARDS }, (_, i) => new Kvm(s.nc).create(`bench_floor_${i}`, { history: 1 })));
+      return timed(s, async () => {
+        await mapLimited(ids, 16, (id) => (shards[shardIndex(id, ASSIGNMENT_SHARDS)] as (typeof shards)[number]).put(id, value));
+      });
+    });
 
   ctx.log(`assignments: ${fmt.int(opts.hosts)} hosts moved in ten steps, step-signed and pipelined`);
   const stepped = await rollout(false);
   ctx.log('assignments: the same, written host by host as before');
   const previous = await rollout(true);
-  ctx.log('assignments: the store alone, as many fsynced puts one after another');
+  ctx.log('assignments: the store alone, as many fsynced puts one after another into one bucket');
   const store = await floor(1800);
+  ctx.log('assignments: the store alone, the same puts 16 in flight over the eight assignment buckets');
+  const sharded = await shardedFloor(1800);
   const cost = (c: Cost) => `${fmt.s(c.wallMs)}, CPU ${c.cpuS.toFixed(2)} s + nats ${c.natsCpuS.toFixed(2)} s`;
   rows.push({
     id: 'assign-steps',
@@ -125,8 +137,17 @@ export async function assignmentFigures(ctx: BenchContext, opts: AssignmentFigur
     ratio: ((stepped.cpuS + stepped.natsCpuS) / (previous.cpuS + previous.natsCpuS)).toFixed(2),
     target: `< ${ROLLOUT_TARGET_MS / 1000} s at ${fmt.int(FLEET)} hosts`,
     met: opts.hosts >= FLEET ? stepped.wallMs < ROLLOUT_TARGET_MS : null,
-    data: { hosts: opts.hosts, ...prefixed('stepped', stepped), ...prefixed('previous', previous), ...prefixed('storeFloor', store) },
-    notes: [`the store alone (${fmt.int(opts.hosts)} fsynced KV puts one after another, nothing else): ${cost(store)}`],
+    data: {
+      hosts: opts.hosts,
+      ...prefixed('stepped', stepped),
+      ...prefixed('previous', previous),
+      ...prefixed('storeFloor', store),
+      ...prefixed('shardedFloor', sharded),
+    },
+    notes: [
+      `the store alone (${fmt.int(opts.hosts)} fsynced KV puts one after another into one bucket, nothing else): ${cost(store)}`,
+      `the store alone as the writer lays it out (the same puts, 16 in flight over ${ASSIGNMENT_SHARDS} buckets): ${cost(sharded)}`,
+    ],
   });
 
   /** The hosts through the hours they come due; `proofs` says whether they announced proofs. */
