@@ -42,6 +42,17 @@ import { compareWithRecord, type StoreBehindFinding } from './store-behind.js';
 export * from './assignment-content.js';
 export { refreshDueAtMs } from './assignment-refresh.js';
 
+const NO_VERSIONS: Readonly<Record<string, string>> = Object.freeze({});
+/** Each cached assignment's versions by app, worked out once: heartbeats compare with them every beat. */
+const versionsByAssignment = new WeakMap<Assignment, Readonly<Record<string, string>>>();
+
+/** `summarise` of a cached assignment (never changed in place: a new write is a new object). */
+function versionsOf(assignment: Assignment): Readonly<Record<string, string>> {
+  let versions = versionsByAssignment.get(assignment);
+  if (versions === undefined) versionsByAssignment.set(assignment, (versions = Object.freeze(summarise(assignment.apps))));
+  return versions;
+}
+
 export interface AssignmentWriterOptions {
   bucket: RecordBucket<AssignmentRecord>;
   signingKey: SigningKey;
@@ -365,7 +376,7 @@ export class AssignmentWriter {
         throw err;
       }
       const result = this.committed(hostId, record, decision.assignment, revision);
-      this.logger.debug({ hostId, seq: record.seq, apps: summarise(decision.assignment.apps) }, 'assignment written');
+      if (this.logger.isLevelEnabled('debug')) this.logger.debug({ hostId, seq: record.seq, apps: summarise(decision.assignment.apps) }, 'assignment written');
       return result;
     });
     const written = results.filter((r) => r.status === 'fulfilled' && r.value.changed).length;
@@ -453,7 +464,7 @@ export class AssignmentWriter {
       this.resend(hostId, cached.record.signed, acceptedSeq, heartbeatIntervalMs);
       return undefined;
     }
-    const versions = summarise(cached?.assignment.apps ?? {});
+    const versions = cached ? versionsOf(cached.assignment) : NO_VERSIONS;
     const comparison = compareWithRecord({ seq: recorded.seq, versions }, { acceptedSeq, desiredVersions: desiredVersions ?? {} });
     if (comparison === 'diverged' && this.divergedOnce.get(hostId) !== recorded.seq) {
       // The agent can report a seq a moment before the versions of the assignment it just
@@ -478,7 +489,7 @@ export class AssignmentWriter {
           this.logger.warn({ hostId, err }, 'cannot issue the assignment again above the host seq'),
         );
       }
-      return { hostId, acceptedSeq, recordSeq: recorded.seq, comparison, recordVersions: versions, hostVersions: { ...desiredVersions }, reissued };
+      return { hostId, acceptedSeq, recordSeq: recorded.seq, comparison, recordVersions: { ...versions }, hostVersions: { ...desiredVersions }, reissued };
     }
     if (cached && comparison === 'catching-up') this.resend(hostId, cached.record.signed, acceptedSeq, heartbeatIntervalMs);
     return undefined;

@@ -1,6 +1,6 @@
 import type { Subscription } from '@nats-io/transport-node';
 import { Counter } from 'prom-client';
-import { subjects as makeSubjects, type Logger } from '@flotilla/shared';
+import { subjects as makeSubjects, type AppStatusReport, type Logger } from '@flotilla/shared';
 import type { AssignmentWriter } from './assignments.js';
 import type { ControllerConfig } from './config.js';
 import { HostMessageRate } from './host-rate.js';
@@ -39,12 +39,20 @@ export interface HostIntake {
  */
 export function listenToHosts(deps: HostIntakeDeps): HostIntake {
   const { config, hostLink, hosts, assignments, metrics, storeBehind } = deps;
+  // The registry hands on reports that say nothing new as the objects it handed on before
+  // (hosts.ts): their desired versions are worked out once, not every beat.
+  const desiredByReports = new WeakMap<readonly AppStatusReport[], Readonly<Record<string, string | null>>>();
+  const desiredOf = (apps: readonly AppStatusReport[]) => {
+    let desired = desiredByReports.get(apps);
+    if (desired === undefined) desiredByReports.set(apps, (desired = Object.freeze(Object.fromEntries(apps.map((a) => [a.app, a.desiredVersion])))));
+    return desired;
+  };
   const unsubscribeHosts = hosts.subscribe((event) => {
     if (event.type === 'heartbeat') {
       const { acceptedSeq, heartbeatIntervalMs, apps, trust } = event.heartbeat;
       // Re-sends and re-issues are writes to hosts: the leader's job.
       if (deps.isLeader()) {
-        const desired = Object.fromEntries(apps.map((a) => [a.app, a.desiredVersion]));
+        const desired = desiredOf(apps);
         const finding = assignments.noteAcceptedSeq(event.hostId, acceptedSeq, heartbeatIntervalMs, desired, trust);
         if (finding) storeBehind.note(finding);
       }

@@ -261,6 +261,24 @@ describe('HostRegistry heartbeat ticks', () => {
     updatedAtMs: 1,
   } as const;
 
+  it('hands on reports that say nothing new as the objects it handed on before, full heartbeat or tick', async () => {
+    const t = await setup();
+    await t.registry.handleHeartbeat(heartbeat('h1', 1, { apps: [{ ...app }] }));
+    await t.registry.handleHeartbeat(heartbeat('h1', 2, { apps: [{ ...app }] }));
+    t.registry.takeTick('h1', tick(3, 2));
+    await t.registry.handleHeartbeat(heartbeat('h1', 4, { apps: [{ ...app, restarts: 1 }] }));
+    await t.registry.handleHeartbeat(heartbeat('h1', 5, { apps: [{ ...app, restarts: 1 }] }));
+    const apps = t.events.flatMap((e) => (e.type === 'heartbeat' ? [e.heartbeat.apps] : []));
+    expect(apps).toHaveLength(5);
+    expect(apps[1]).toBe(apps[0]);
+    expect(apps[2]).toBe(apps[0]);
+    expect(apps[3]).not.toBe(apps[0]);
+    expect(apps[3]?.[0]?.restarts).toBe(1);
+    expect(apps[4]).toBe(apps[3]);
+    // The rest of each heartbeat is its own.
+    expect(t.events.filter((e) => e.type === 'heartbeat').map((e) => (e.type === 'heartbeat' ? e.heartbeat.n : 0))).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('takes a tick on its basis as that heartbeat sent again, with the new counter, time and load', async () => {
     const t = await setup();
     await t.registry.handleHeartbeat(heartbeat('h1', 1, { acceptedSeq: 7, apps: [app] }));

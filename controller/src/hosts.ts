@@ -12,6 +12,7 @@ import {
   view,
   type HostEntry,
   type HostView,
+  type LiveState,
 } from './host-live.js';
 import { LivenessDeadlines } from './liveness.js';
 import type { JsonBucket } from './store/kv.js';
@@ -319,7 +320,11 @@ export class HostRegistry {
       copyLoad(hb.load, live.load);
       if (!sameReports(live.apps, hb.apps)) live.apps = hb.apps;
     }
-    this.emit({ type: 'heartbeat', hostId: hb.hostId, heartbeat: hb, record: entry.record });
+    // Reports that say nothing new reach listeners as the objects they already saw (as a tick's
+    // do), so a listener can tell "nothing new" by identity instead of comparing fields.
+    const apps = (entry.live as LiveState).apps as AppStatusReport[];
+    const heartbeat = apps === hb.apps ? hb : { ...hb, apps };
+    this.emit({ type: 'heartbeat', hostId: hb.hostId, heartbeat, record: entry.record });
     if (previous) this.transitioned(hb.hostId, entry, 'up', previous, 'heartbeat');
     return persist ? this.persist(hb.hostId) : true;
   }

@@ -1,6 +1,6 @@
 import { matchesSelector } from '@flotilla/shared';
 import type { HostEvent } from '../hosts.js';
-import { reportKey, type LiveRollout } from './live-rollout.js';
+import type { LiveRollout } from './live-rollout.js';
 import type { RolloutHostSource } from './types.js';
 
 /**
@@ -39,7 +39,7 @@ export class HostRouting {
         }
         const app = live.state.spec.app;
         const report = event.heartbeat.apps.find((a) => a.app === app);
-        if (report && live.fresh(event.hostId, reportKey(report))) {
+        if (report && live.freshReport(event.hostId, report)) {
           live.enqueue({ kind: 'host-report', hostId: event.hostId, report, nowMs });
         }
       } else if (event.type === 'state' && event.state === 'down') {

@@ -90,6 +90,8 @@ export class LiveRollout {
    * that a host already running the target is looked at again once its step starts.
    */
   private readonly lastFed = new Map<string, string>();
+  /** The report object whose key `lastFed` holds for a host, when its last key came from a report. */
+  private readonly lastFedReport = new Map<string, AppStatusReport>();
   /** Holds the queue while the start's first actions run. */
   private held = false;
   private timer: unknown;
@@ -160,7 +162,26 @@ export class LiveRollout {
   fresh(hostId: string, key: string): boolean {
     if (this.lastFed.get(hostId) === key) return false;
     this.lastFed.set(hostId, key);
+    this.lastFedReport.delete(hostId);
     return true;
+  }
+
+  /** Forgets what the host last said: its next report is news. */
+  private forget(hostId: string): void {
+    this.lastFed.delete(hostId);
+    this.lastFedReport.delete(hostId);
+  }
+
+  /**
+   * `fresh` for an app report. The host registry hands on a report that says nothing new as the
+   * very object it handed on before (hosts.ts), so the report fed last, seen again, is no news
+   * without building its key: what keeps a fleet's steady heartbeats cheap during a rollout.
+   */
+  freshReport(hostId: string, report: AppStatusReport): boolean {
+    if (this.lastFedReport.get(hostId) === report) return false;
+    const news = this.fresh(hostId, reportKey(report));
+    this.lastFedReport.set(hostId, report);
+    return news;
   }
 
   /**
@@ -232,7 +253,7 @@ export class LiveRollout {
     const t1 = performance.now();
     const changed = state !== before;
     for (const action of actions) {
-      if (action.kind === 'assign' || action.kind === 'revert') for (const hostId of action.hostIds) this.lastFed.delete(hostId);
+      if (action.kind === 'assign' || action.kind === 'revert') for (const hostId of action.hostIds) this.forget(hostId);
     }
     if (changed) {
       try {
@@ -268,6 +289,7 @@ export class LiveRollout {
   private async persistFailed(batch: Queued[], decided: { item: Queued }[], err: unknown): Promise<void> {
     // What was fed and not written may have to be fed again: hear every host afresh.
     this.lastFed.clear();
+    this.lastFedReport.clear();
     if (err instanceof ConflictError && this.conflicts < MAX_STATE_CONFLICTS) {
       this.conflicts++;
       const entry = await this.deps.store.read(this.state.id).catch(() => null);
