@@ -10,6 +10,7 @@ import type { ListHostsResponse__Output } from '@flotilla/proto';
 import { AgentProcess, freePort, killAppsOf, tempDir } from './agent-process.js';
 import { ControllerProcess, controllerClients, unaryCall, waitUntil, type ControllerClients } from './controller-process.js';
 import { writeKeyPair } from './keys.js';
+import { runCli } from './fleet.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 
 const run = promisify(execFile);
@@ -42,15 +43,17 @@ let ca: Pem;
 let controller: ControllerProcess;
 let clients: ControllerClients;
 let agent: AgentProcess | undefined;
+let serverCert: Pem;
+let controllerCert: Pem;
+let target: NatsServer | undefined;
 
 beforeAll(async () => {
   dir = await tempDir('nats-tls');
   ca = await makeCert(dir, 'ca', 'Flotilla test CA');
-  const server = await makeCert(dir, 'server', 'nats', ca, 'IP:127.0.0.1,DNS:localhost');
-  nats = await startNatsServer({
-    config: `tls { cert_file: "${server.cert}", key_file: "${server.key}", ca_file: "${ca.cert}", verify: true, timeout: 5 }`,
-  });
+  serverCert = await makeCert(dir, 'server', 'nats', ca, 'IP:127.0.0.1,DNS:localhost');
+  nats = await startNatsServer({ config: tlsBlock(serverCert) });
   const client = await makeCert(dir, 'controller', 'flotilla-controller', ca);
+  controllerCert = client;
   const release = await writeKeyPair(dir, 'release');
   const controllerKey = await writeKeyPair(dir, 'ctlkey');
   controller = await ControllerProcess.start({
@@ -74,7 +77,10 @@ beforeAll(async () => {
   });
 });
 
+const tlsBlock = (server: Pem) => `tls { cert_file: "${server.cert}", key_file: "${server.key}", ca_file: "${ca.cert}", verify: true, timeout: 5 }`;
+
 afterAll(async () => {
+  await target?.stop();
   await agent?.stop();
   if (dir) await killAppsOf(join(dir, 'agent'));
   clients?.close();
@@ -100,5 +106,33 @@ describe('NATS over mutual TLS', () => {
   it('a client without a certificate, or without TLS, is refused', async () => {
     await expect(connect({ servers: nats.url, tls: { caFile: ca.cert }, reconnect: false, timeout: 5000 })).rejects.toThrow();
     await expect(connect({ servers: nats.url, reconnect: false, timeout: 5000 })).rejects.toThrow();
+  });
+
+  it('flotilla nats migrate copies the state to another NATS over mutual TLS, and says which side refused it', async () => {
+    // Run with the controllers stopped, as the command asks: the state must be still.
+    await agent?.stop();
+    agent = undefined;
+    await controller.stop();
+    target = await startNatsServer({ config: tlsBlock(serverCert) });
+    const side = (name: 'from' | 'to', pem: Pem) => [`--${name}-tls-ca`, ca.cert, `--${name}-tls-cert`, pem.cert, `--${name}-tls-key`, pem.key];
+    const migrate = (...extra: string[]) => runCli(['nats', 'migrate', '--from', nats.url, '--to', target!.url, '--replicas', '1', ...extra], { timeoutMs: 120_000 });
+
+    const copied = await migrate(...side('from', controllerCert), ...side('to', controllerCert));
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.stdout).toMatch(/^KV_flotilla_hosts\s+copied\s/m);
+    expect(copied.stdout).toMatch(/^KV_flotilla_assignments_0\s+(copied|already there)\s/m);
+    expect(copied.stdout).toMatch(/every copy matches its source/);
+
+    // The target's server verifies clients: without a certificate the target side is refused, by name.
+    const noCert = await migrate(...side('from', controllerCert), '--to-tls-ca', ca.cert);
+    expect(noCert.code).toBe(3);
+    expect(noCert.stderr).toMatch(/cannot connect to the target NATS at /);
+    // A certificate without its key, and a file that is not there, are named before connecting.
+    const half = await migrate('--from-tls-cert', controllerCert.cert, ...side('to', controllerCert));
+    expect(half.code).toBe(2);
+    expect(half.stderr).toMatch(/--from-tls-cert and --from-tls-key go together/);
+    const missing = await migrate('--from-tls-ca', join(dir, 'nope.crt'), ...side('to', controllerCert));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--from-tls-ca .*nope\.crt: ENOENT/);
   });
 });

@@ -150,6 +150,12 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('--force', 'replace target buckets that hold other data')
     .option('--from-user <user>', 'NATS user on the source (password in FLOTILLA_FROM_NATS_PASSWORD)')
     .option('--to-user <user>', 'NATS user on the target (password in FLOTILLA_TO_NATS_PASSWORD)')
+    .option('--from-tls-ca <file>', "TLS to the source: the CA its servers' certificates chain to")
+    .option('--from-tls-cert <file>', 'client certificate for a source that verifies clients (with --from-tls-key)')
+    .option('--from-tls-key <file>', "that certificate's private key")
+    .option('--to-tls-ca <file>', "TLS to the target: the CA its servers' certificates chain to")
+    .option('--to-tls-cert <file>', 'client certificate for a target that verifies clients (with --to-tls-key)')
+    .option('--to-tls-key <file>', "that certificate's private key")
     .action(async (_o, command: Command) => {
       setExit(await natsMigrate(opts(command), ctx));
     });

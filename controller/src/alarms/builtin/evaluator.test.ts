@@ -369,6 +369,35 @@ describe('BuiltinEvaluator', () => {
     expect(h.decisions.at(-1)).toEqual({ kind: 'clear', type: 'crash-loop', app: 'web', atMs: T0 + 400_000, lastedMs: 220_000 });
   });
 
+  it('does not look again at an app for a report that repeats the last, until a wake-up of it is due', () => {
+    const evaluated: string[] = [];
+    const config = conditionsOnly();
+    const h = new BuiltinEvaluator(
+      (app) => alarmPolicyFor(config, app),
+      (app) => {
+        evaluated.push(app);
+        return 0;
+      },
+    );
+    const beat = (ms: number, over: Parameters<typeof appReport>[1] = {}) =>
+      h.apply({ kind: 'heartbeat', hostId: 'h1', load: IDLE_LOAD, apps: [appReport('web', over)], nowMs: T0 + ms });
+    beat(0);
+    expect(evaluated).toEqual(['web']);
+    evaluated.length = 0;
+    // The same report again (new objects, same fields), second after second: nothing to look at.
+    for (let i = 1; i <= 5; i++) expect(beat(i * 1000).decisions).toEqual([]);
+    expect(evaluated).toEqual([]);
+    // A change is looked at, and the health episode starts (its alarm due 10 s on).
+    expect(beat(6000, { health: 'unhealthy' }).wakeAtMs).toBe(T0 + 16_000);
+    expect(evaluated).toEqual(['web']);
+    evaluated.length = 0;
+    expect(beat(7000, { health: 'unhealthy' }).decisions).toEqual([]);
+    expect(evaluated).toEqual([]);
+    // A repeat once the wake-up is due moves time on as a tick would: the alarm fires.
+    expect(beat(16_000, { health: 'unhealthy' }).decisions).toMatchObject([{ kind: 'fire', type: 'health', alarm: { app: 'web' } }]);
+    expect(evaluated).toEqual(['web']);
+  });
+
   it('looks only at the apps a heartbeat carries, and on a tick only at the apps due', () => {
     const looked: string[] = [];
     const config = conditionsOnly();

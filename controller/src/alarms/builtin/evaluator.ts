@@ -90,22 +90,26 @@ export class BuiltinEvaluator {
       case 'heartbeat': {
         const { hostId } = event;
         const before = this.appsOfHost.get(hostId);
+        // An app is looked at again when a report changed its counts, or when a wake-up of it is
+        // due (any report moves time on, as a tick would), or when a host leaves it: a report
+        // that repeats the last changes no reading. Most heartbeats of a steady fleet are such.
         for (const report of event.apps) {
-          touched.add(report.app);
           let t = this.apps.get(report.app);
           if (t === undefined) {
             t = new AppTracker(this.appsSeen++);
             this.apps.set(report.app, t);
           }
-          t.report(hostId, report, event.load, this.policyFor(report.app), now);
+          const changed = t.report(hostId, report, event.load, this.policyFor(report.app), now);
+          if (changed || (t.wakeAtMs !== null && t.wakeAtMs <= now)) touched.add(report.app);
         }
         // Usually the host reports the same apps as last time: nothing left, nothing to store.
-        if (before !== undefined && sameMembers(before, touched)) break;
-        const left = [...(before ?? [])].filter((app) => !touched.has(app));
+        if (before !== undefined && reportsExactly(before, event.apps)) break;
+        const reported = new Set(event.apps.map((r) => r.app));
+        const left = [...(before ?? [])].filter((app) => !reported.has(app));
         for (const app of this.inOrder(left)) {
           if (this.apps.get(app)?.leave(hostId, this.policyFor(app), now)) touched.add(app);
         }
-        if (event.apps.length > 0) this.appsOfHost.set(hostId, new Set(event.apps.map((r) => r.app)));
+        if (reported.size > 0) this.appsOfHost.set(hostId, reported);
         else this.appsOfHost.delete(hostId);
         break;
       }
@@ -200,9 +204,15 @@ export class BuiltinEvaluator {
 }
 
 
-function sameMembers(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
+/** Whether `reports` name exactly the apps of `apps` (each once): checked without building a set. */
+function reportsExactly(apps: ReadonlySet<string>, reports: readonly AppStatusReport[]): boolean {
+  if (apps.size !== reports.length) return false;
+  for (let i = 0; i < reports.length; i++) {
+    const app = (reports[i] as AppStatusReport).app;
+    if (!apps.has(app)) return false;
+    // Two reports of one app would leave another of `apps` unnamed: not exactly.
+    for (let j = 0; j < i; j++) if ((reports[j] as AppStatusReport).app === app) return false;
+  }
   return true;
 }
 

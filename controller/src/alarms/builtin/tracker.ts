@@ -40,11 +40,19 @@ export class AppTracker {
 
   constructor(readonly seq: number) {}
 
-  report(hostId: string, report: AppStatusReport, load: LoadFigures, policy: AppAlarmPolicy, now: number): void {
+  /**
+   * Takes a host's report; false when it changed nothing the conditions read. A report that
+   * repeats the host's last sample (nextSample hands the same sample back: same state, no
+   * restart, not over the limits, nothing left the restart window) leaves every count as it was,
+   * and what time alone changes is the app's wake-ups' to look at (advance).
+   */
+  report(hostId: string, report: AppStatusReport, load: LoadFigures, policy: AppAlarmPolicy, now: number): boolean {
     const before = this.hosts.get(hostId);
     const after = nextSample(before, report, load, policy, now);
-    if (after !== before) this.hosts.set(hostId, after);
+    if (after === before) return false;
+    this.hosts.set(hostId, after);
     this.recount(hostId, before, after, policy, now);
+    return true;
   }
 
   /** Forgets a host; false when it did not report the app. */

@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { UnavailableError, ValidationError, errorMessage } from '@flotilla/shared';
+import { readFileSync } from 'node:fs';
+import { UnavailableError, ValidationError, errorMessage, natsTlsOption, natsTlsSchema } from '@flotilla/shared';
 import { migrateStreams, type StreamMigration } from '../../store/migrate.js';
 import type { CliContext } from '../context.js';
 import { EXIT, runVerb } from '../errors.js';
@@ -17,6 +18,13 @@ export interface NatsMigrateOptions extends RawGlobalOptions {
   force?: boolean | undefined;
   fromUser?: string | undefined;
   toUser?: string | undefined;
+  /** TLS to each side: the CA its server's certificate chains to, and a client certificate and key for a server that verifies clients. */
+  fromTlsCa?: string | undefined;
+  fromTlsCert?: string | undefined;
+  fromTlsKey?: string | undefined;
+  toTlsCa?: string | undefined;
+  toTlsCert?: string | undefined;
+  toTlsKey?: string | undefined;
 }
 
 /**
@@ -33,9 +41,11 @@ export async function natsMigrate(opts: NatsMigrateOptions, ctx: CliContext): Pr
     const from = serverList(opts.from, '--from');
     const to = serverList(opts.to, '--to');
     if (from.some((s) => to.includes(s))) throw new ValidationError('--from and --to name the same server: the target must be another NATS');
-    const source = await open(from, 'source', opts.fromUser, ctx.env['FLOTILLA_FROM_NATS_PASSWORD']);
+    const fromTls = tlsOf('from', opts.fromTlsCa, opts.fromTlsCert, opts.fromTlsKey);
+    const toTls = tlsOf('to', opts.toTlsCa, opts.toTlsCert, opts.toTlsKey);
+    const source = await open(from, 'source', opts.fromUser, ctx.env['FLOTILLA_FROM_NATS_PASSWORD'], fromTls);
     try {
-      const target = await open(to, 'target', opts.toUser, ctx.env['FLOTILLA_TO_NATS_PASSWORD']);
+      const target = await open(to, 'target', opts.toUser, ctx.env['FLOTILLA_TO_NATS_PASSWORD'], toTls);
       try {
         const done = await migrateStreams(source, target, {
           replicas,
@@ -75,12 +85,39 @@ function serverList(raw: string, flag: string): string[] {
   return list;
 }
 
-async function open(servers: string[], side: string, user: string | undefined, pass: string | undefined): Promise<NatsConnection> {
+/**
+ * One side's TLS settings from its flags, checked as `nats.tls` is in the programs' config (a
+ * certificate goes with its key), each file read now so that a wrong path is named before any
+ * connection; undefined when no flag asks for TLS (a `tls://` address still does).
+ */
+function tlsOf(side: 'from' | 'to', caFile: string | undefined, certFile: string | undefined, keyFile: string | undefined): ReturnType<typeof natsTlsOption> {
+  if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined;
+  const parsed = natsTlsSchema.safeParse({ caFile, certFile, keyFile });
+  if (!parsed.success) throw new ValidationError(`--${side}-tls-cert and --${side}-tls-key go together (the client certificate and its key)`);
+  for (const [flag, file] of [['ca', caFile], ['cert', certFile], ['key', keyFile]] as const) {
+    if (file === undefined) continue;
+    try {
+      readFileSync(file);
+    } catch (err) {
+      throw new ValidationError(`--${side}-tls-${flag} ${file}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  return natsTlsOption(parsed.data);
+}
+
+async function open(
+  servers: string[],
+  side: string,
+  user: string | undefined,
+  pass: string | undefined,
+  tls: ReturnType<typeof natsTlsOption>,
+): Promise<NatsConnection> {
   try {
     return await connect({
       servers,
       name: `flotilla-migrate-${side}`,
       ...(user ? { user, pass: pass ?? '' } : {}),
+      ...(tls ? { tls } : {}),
       timeout: 10_000,
       maxReconnectAttempts: 3,
     });
