@@ -65,7 +65,7 @@ describe('built-in alarms, policy and rollback against a real fleet', () => {
     expect(history.versions.find((v) => v.version === '2.0.0')).toMatchObject({ bad: true, bad_by: 'alarm:builtin:health' });
     // The rollout's own view lists the alarm that undid it.
     const status = await cli(['rollout', 'status', rollout.id]);
-    expect(status.stdout).toMatch(/\nALARMS AND ROLLBACKS \(while it ran or inside its watch window\)\n/);
+    expect(status.stdout).toMatch(/\nALARMS, ROLLBACKS AND FAILED STEPS \(while it ran or inside its watch window\)\n/);
     expect(status.stdout).toMatch(/alarm\s+builtin:health\s+reverted\s+2\.0\.0 -> 1\.0\.0\s+3/);
   });
 

@@ -113,7 +113,7 @@ describe('alerts against a real fleet', () => {
     expect(history.versions.find((v) => v.version === '4.0.0')).toMatchObject({ bad: true, bad_by: 'alarm:alertmanager' });
     expect(history.events[0]).toMatchObject({ source: 'alertmanager', action: 'reverted', rollout_id: id, hosts: 3 });
     const text = (await cli(['history', 'demo'])).stdout;
-    expect(text).toMatch(/\nALARMS AND ROLLBACKS \(newest first\)\n/);
+    expect(text).toMatch(/\nALARMS, ROLLBACKS AND FAILED STEPS \(newest first\)\n/);
     expect(text).toMatch(/alarm\s+alertmanager\s+reverted\s+4\.0\.0 -> 1\.0\.0\s+3\s+demo-\d+-[a-z]{7}\s+LatencyHigh/);
   });
 

@@ -13,7 +13,7 @@ export interface HistoryOptions extends RawGlobalOptions {
 
 /**
  * `flotilla history APP`: the app's versions (which were stable, and when; which are marked bad),
- * its rollouts (how each ended and why), and its alarms and rollbacks.
+ * its rollouts (how each ended and why), and its alarms, rollbacks and failed steps' reverts.
  */
 export async function history(opts: HistoryOptions, ctx: CliContext): Promise<number> {
   return runVerb(ctx, async () => {
@@ -76,7 +76,7 @@ export function historyReport(h: GetHistoryResponse__Output, ctx: Pick<CliContex
 
 function alarms(h: GetHistoryResponse__Output, now: number, colour: boolean): string {
   if (!h.events || h.events.length === 0) return '';
-  return `\nALARMS AND ROLLBACKS (newest first)\n${eventsTable(h.events, now, colour)}`;
+  return `\nALARMS, ROLLBACKS AND FAILED STEPS (newest first)\n${eventsTable(h.events, now, colour)}`;
 }
 
 function clip(text: string, max: number): string {

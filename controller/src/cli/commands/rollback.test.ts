@@ -174,7 +174,7 @@ describe('flotilla rollout status with alarms', () => {
       connect: () => fakeClient({ getRollout: async () => ({ rollout: testRollout({ id: 'web-4', status: 'succeeded', events: [event()] }) }) }),
     });
     expect(await runCli(['rollout', 'status', 'web-4'], c.ctx)).toBe(0);
-    expect(c.out()).toMatch(/\nALARMS AND ROLLBACKS \(while it ran or inside its watch window\)\nWHEN\s+EVENT\s+SOURCE.*\n2m ago\s+alarm\s+alertmanager\s+reverted\s+2\.0 -> 1\.0\s+3\s+web-4\s+HighErrorRate/);
+    expect(c.out()).toMatch(/\nALARMS, ROLLBACKS AND FAILED STEPS \(while it ran or inside its watch window\)\nWHEN\s+EVENT\s+SOURCE.*\n2m ago\s+alarm\s+alertmanager\s+reverted\s+2\.0 -> 1\.0\s+3\s+web-4\s+HighErrorRate/);
   });
 });
 

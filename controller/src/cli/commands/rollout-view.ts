@@ -202,7 +202,7 @@ export function rolloutReport(r: Rollout__Output, ctx: Pick<CliContext, 'isTTY' 
   text += `\nEVENTS\n`;
   for (const e of r.log) text += `  ${logLine(e, created)}\n`;
   const alarms = r.events ?? [];
-  if (alarms.length > 0) text += `\nALARMS AND ROLLBACKS (while it ran or inside its watch window)\n${eventsTable(alarms, now, colour)}`;
+  if (alarms.length > 0) text += `\nALARMS, ROLLBACKS AND FAILED STEPS (while it ran or inside its watch window)\n${eventsTable(alarms, now, colour)}`;
   return text;
 }
 
