@@ -3,7 +3,7 @@ import {
   verifyAssignment,
   type SignedAssignment,
 } from '@flotilla/shared';
-import { AssignmentWriter, MIN_BASIS_RESEND_GAP_MS, buildAssignment, checkAssignable, refreshDueAtMs, type AssignmentTrust } from './assignments.js';
+import { AssignmentWriter, MIN_BASIS_RESEND_GAP_MS, NO_TRUST, buildAssignment, checkAssignable, refreshDueAtMs, type AssignmentTrust } from './assignments.js';
 import { memoryBucket } from './store/memory-kv.js';
 import { logger, publicKey, release, signingKey } from './testing/assignment-keys.js';
 import { recordSchemas, type AssignmentRecord } from './store/records.js';
@@ -47,15 +47,7 @@ describe('buildAssignment', () => {
 });
 
 const HOUR = 3_600_000;
-const trustWith = (over: Partial<AssignmentTrust> = {}): AssignmentTrust => ({
-  keyEpoch: 1,
-  keyChain: [],
-  revocations: [],
-  policies: new Map(),
-  revokedKeyIds: [],
-  revokedVersions: new Map(),
-  ...over,
-});
+const trustWith = (over: Partial<AssignmentTrust> = {}): AssignmentTrust => ({ ...NO_TRUST, ...over });
 
 describe('refreshDueAtMs', () => {
   it('falls between half and three quarters of the life, at a fixed place per host, spread over hosts', () => {

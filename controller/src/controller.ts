@@ -1,5 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import type { Subscription } from '@nats-io/transport-node';
 import {
   ConfigError,
   FLOTILLA_VERSION,
@@ -80,7 +79,6 @@ export interface ControllerDeps {
  */
 export class Controller {
   private currentState: ControllerState = 'starting';
-  private subscriptions: Subscription[] = [];
   private hostIntake: HostIntake | undefined;
   private readonly startedMs: number;
   private shuttingDown: Promise<void> | undefined;
@@ -301,7 +299,6 @@ export class Controller {
       isLeader: () => this.cluster.leadership?.isLeader() ?? false,
       logger: this.logger,
     });
-    this.subscriptions = this.hostIntake.subscriptions;
     this.hosts.start();
     this.retention.start();
     // A follower's reads (status, hosts' seqs) follow the leader's assignment writes.

@@ -17,8 +17,8 @@ import { RolloutManager } from './rollouts/manager.js';
 import { RolloutStore, rolloutBuckets } from './rollouts/store.js';
 import type { ControllerStore } from './store/store.js';
 
-/** What the fleet services are built on: the records below them, opened by the controller. */
-export interface FleetServiceDeps {
+/** The records the controller opens first, which every part built above them is given. */
+export interface ControllerRecords {
   readonly config: ControllerConfig;
   readonly root: Logger;
   readonly store: ControllerStore;
@@ -26,6 +26,10 @@ export interface FleetServiceDeps {
   readonly hosts: HostRegistry;
   readonly assignments: AssignmentWriter;
   readonly metrics: ControllerMetrics;
+}
+
+/** What the fleet services are built on: the records below them, opened by the controller. */
+export interface FleetServiceDeps extends ControllerRecords {
   readonly now: () => number;
   /** Whether this controller leads now: only the leader collects artifacts. */
   readonly isLeader: () => boolean;
@@ -63,11 +67,7 @@ export function buildFleetServices(deps: FleetServiceDeps): FleetServices {
   // which runs its reverts while no rollout of the app starts. The path is built just below.
   let reverts: RevertPath | undefined;
   const failedSteps = new FailedStepReverter({
-    reverts: {
-      read: (app) => (reverts as RevertPath).read(app),
-      start: (req) => (reverts as RevertPath).start(req),
-      finish: (entry) => (reverts as RevertPath).finish(entry),
-    },
+    reverts: () => reverts as RevertPath,
     logger: revertLogger,
     now,
   });

@@ -2,19 +2,16 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Counter } from 'prom-client';
 import type { ClusterInfo } from '@flotilla/proto';
-import type { Logger } from '@flotilla/shared';
 import { advertisedAddress } from './advertise.js';
 import { alertRoutes } from './alarms/index.js';
-import type { ArtifactStore } from './artifacts.js';
-import type { AssignmentWriter } from './assignments.js';
 import { authenticator } from './auth/authenticate.js';
 import { artifactsGuard, controlGuard } from './auth/call-policy.js';
 import { apiTokenOperator } from './auth/config.js';
 import { HostArtifacts } from './auth/host-artifacts.js';
 import { authorize } from './auth/policy.js';
 import type { HostRevocations } from './auth/revocations.js';
-import { dialableAddress, type ControllerConfig } from './config.js';
-import type { FleetServices } from './fleet-services.js';
+import { dialableAddress } from './config.js';
+import type { ControllerRecords, FleetServices } from './fleet-services.js';
 import { artifactsService } from './grpc/artifacts-service.js';
 import { controlService } from './grpc/control-service.js';
 import { DiskRoom } from './grpc/disk-room.js';
@@ -23,10 +20,7 @@ import { identityService } from './grpc/identity-service.js';
 import { startGrpcServer, type RunningGrpcServer } from './grpc/server.js';
 import { StreamLimits } from './grpc/stream-limits.js';
 import { HandOverAlarmSink, handOverControl, type HandOverDeps } from './hand-over.js';
-import type { HostRegistry } from './hosts.js';
 import { HttpServer } from './http.js';
-import type { ControllerMetrics } from './metrics.js';
-import type { ControllerStore } from './store/store.js';
 import type { ReloadableTls } from './tls/reloadable.js';
 
 /** How long a follower waits for the leader's answer to a handed-over operator call. */
@@ -45,14 +39,7 @@ export interface ControllerAddresses {
   readonly advertised: { readonly grpc: string; readonly http: string };
 }
 
-export interface ListenerDeps {
-  readonly config: ControllerConfig;
-  readonly root: Logger;
-  readonly store: ControllerStore;
-  readonly artifacts: ArtifactStore;
-  readonly hosts: HostRegistry;
-  readonly assignments: AssignmentWriter;
-  readonly metrics: ControllerMetrics;
+export interface ListenerDeps extends ControllerRecords {
   readonly services: FleetServices;
   readonly revocations: HostRevocations;
   readonly tls: ReloadableTls | undefined;

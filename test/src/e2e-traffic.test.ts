@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Rollout__Output } from '@flotilla/proto';
-import { tempDir } from './agent-process.js';
+import { pidAlive as alive, tempDir } from './agent-process.js';
 import { fireAlertmanager } from './alerts.js';
 import { nginxAvailable } from './bench/nginx.js';
 import { waitUntil } from './deadline.js';
@@ -65,15 +65,6 @@ async function expectRevertedTo(stable: string, pid: number, bad: string, failed
 async function rollout(id: string): Promise<Rollout__Output> {
   return JSON.parse((await fleet.run(['rollout', 'status', id, '--json'])).stdout) as Rollout__Output;
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   if (!(await nginxAvailable())) throw new Error('nginx is not installed: run scripts/ensure-deps.sh --bench');

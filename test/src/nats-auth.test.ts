@@ -8,7 +8,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { natsAuthorizationBlock } from '@flotilla/controller';
+import { ASSIGNMENT_SHARDS, BUCKETS, natsAuthorizationBlock, shardIndex } from '@flotilla/controller';
 import { subjects } from '@flotilla/shared';
 import {
   ControllerProcess,
@@ -107,14 +107,18 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** The assignment bucket web-01's record lives in: what a host would most like to write. */
+const WEB01_ASSIGNMENTS = `${BUCKETS.assignments}_${shardIndex('web-01', ASSIGNMENT_SHARDS)}`;
+
 /** What a purge or an overwrite would change: the buckets' message counts and the web artifact record. */
-async function stateOfBuckets(): Promise<{ artifacts: number; apps: number; record: string | undefined }> {
+async function stateOfBuckets(): Promise<{ artifacts: number; apps: number; assignments: number; record: string | undefined }> {
   const jsm = await jetstreamManager(admin);
   const artifacts = (await jsm.streams.info('KV_flotilla_artifacts')).state.messages;
   const apps = (await jsm.streams.info('KV_flotilla_apps')).state.messages;
+  const assignments = (await jsm.streams.info(`KV_${WEB01_ASSIGNMENTS}`)).state.messages;
   const kv = await new Kvm(admin).open('flotilla_artifacts');
   const entry = await kv.get('web.1.0.0');
-  return { artifacts, apps, record: entry?.string() };
+  return { artifacts, apps, assignments, record: entry?.string() };
 }
 
 describe('NATS authorization for hosts', () => {
@@ -128,6 +132,7 @@ describe('NATS authorization for hosts', () => {
       '$JS.API.STREAM.DELETE.KV_flotilla_apps',
       '$KV.flotilla_apps.web',
       '$KV.flotilla_artifacts.web.1.0.0',
+      `$KV.${WEB01_ASSIGNMENTS}.web-01`,
       '_INBOX_web-02.stolen',
     ];
     for (const reply of attacks) host.publish(s.sync('web-01'), new Uint8Array(), { reply });
@@ -173,8 +178,10 @@ describe('NATS authorization for hosts', () => {
     })();
     web01.publish(s.heartbeat('web-02'), new Uint8Array());
     web01.publish('$JS.API.STREAM.PURGE.KV_flotilla_artifacts', new Uint8Array());
+    // Its own assignment record, written straight into its bucket: a host assigning itself.
+    web01.publish(`$KV.${WEB01_ASSIGNMENTS}.web-01`, new TextEncoder().encode('{"hostId":"web-01","seq":999}'));
     await web01.flush();
-    await waitUntil('both publishes refused', () => errors.filter((e) => /permissions violation/i.test(e)).length >= 2);
+    await waitUntil('the three publishes refused', () => errors.filter((e) => /permissions violation/i.test(e)).length >= 3);
     expect(await stateOfBuckets()).toEqual(before);
   });
 

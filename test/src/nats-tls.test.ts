@@ -134,5 +134,8 @@ describe('NATS over mutual TLS', () => {
     const missing = await migrate('--from-tls-ca', join(dir, 'nope.crt'), ...side('to', controllerCert));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--from-tls-ca .*nope\.crt: ENOENT/);
+    const empty = await migrate('--from-tls-ca', '', ...side('to', controllerCert));
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/--from-tls-ca: must not be empty/);
   });
 });

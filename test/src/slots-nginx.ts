@@ -4,7 +4,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderUpstream, upstreamName } from '@flotilla/agent';
 import { Nginx } from './bench/nginx.js';
-import { waitUntil } from './deadline.js';
 import type { LoadCounts } from './load.js';
 
 export interface SlotsNginx {

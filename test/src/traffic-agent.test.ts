@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppAssignment, Heartbeat } from '@flotilla/shared';
@@ -8,6 +8,7 @@ import {
   demoManifest,
   demoServerSource,
   freePort,
+  pidAlive as alive,
   runsHealthy,
   signRelease,
   type DemoRelease,
@@ -67,15 +68,6 @@ async function answers(n: number): Promise<LoadCounts> {
   await nginx.settled();
   return load.next(n);
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function badRelease(version: string, dir: string): Promise<DemoRelease> {
   // Healthy on /healthz, 500 on every real request: what only an alert or the requests would show.

@@ -6,7 +6,6 @@ import { NginxUpstreams, renderUpstream, upstreamName, type SlotWeight } from '@
 import { BalancerError, createLogger } from '@flotilla/shared';
 import { freePort, tempDir } from './agent-process.js';
 import { Nginx, nginxAvailable } from './bench/nginx.js';
-import { waitUntil } from './deadline.js';
 import { LoadGenerator, type LoadCounts } from './load.js';
 
 // The agent's nginx module against Debian's nginx, with two stand-in slots answering "old" and
@@ -19,7 +18,6 @@ let dir: string;
 let includeDir: string;
 let nginx: Nginx;
 let load: LoadGenerator;
-/** nginx's worker count when no reload is under way. */
 const slots: { address: string; server: Server }[] = [];
 
 function serve(body: string, port: number): Promise<Server> {

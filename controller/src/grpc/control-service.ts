@@ -1,5 +1,5 @@
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
-import type { AppStatus, ClusterInfo, ControlHandlers, Rollout, WatchRolloutRequest__Output } from '@flotilla/proto';
+import type { AppStatus, ClusterInfo, Rollout, WatchRolloutRequest__Output } from '@flotilla/proto';
 import {
   ConflictError,
   NotFoundError,

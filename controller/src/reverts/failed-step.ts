@@ -23,14 +23,18 @@ const RECORD_TRIES = 3;
 export class FailedStepReverter implements FailedStepReverts {
   constructor(
     private readonly deps: {
-      readonly reverts: Pick<RevertPath, 'read' | 'start' | 'finish'>;
+      /**
+       * The revert path, asked for when a step fails: the path is built after the rollouts it
+       * stops (it needs them, and they need this), so it is reached through its owner.
+       */
+      readonly reverts: () => Pick<RevertPath, 'read' | 'start' | 'finish'>;
       readonly logger: Logger;
       readonly now: () => number;
     },
   ) {}
 
   async revertFailedStep(state: RolloutState, hostIds: readonly string[]): Promise<readonly string[] | null> {
-    const { reverts } = this.deps;
+    const reverts = this.deps.reverts();
     const app = state.spec.app;
     const toVersion = state.stableVersion;
     // Reverted already: a failed step that touched no host ends in the batch that started it.

@@ -210,11 +210,7 @@ export async function fixture(
     // Wired as fleet-services.ts wires them: a failed step reverts through the revert path.
     let path: RevertPath | undefined;
     const failedSteps = new FailedStepReverter({
-      reverts: {
-        read: (app) => (path as RevertPath).read(app),
-        start: (req) => (path as RevertPath).start(req),
-        finish: (entry) => (path as RevertPath).finish(entry),
-      },
+      reverts: () => path as RevertPath,
       logger,
       now: clock.now,
     });

@@ -4,9 +4,11 @@
 // is checked; one that does not hold fails the demo.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pidAlive as alive } from '../agent-process.js';
 import { waitUntil } from '../deadline.js';
 import { buildDemoAppRelease, type Fleet } from '../fleet.js';
 import { LoadGenerator, type LoadCounts } from '../load.js';
+import { answersByVersion } from '../slots-nginx.js';
 import type { TrafficFront } from '../traffic-front.js';
 
 export interface TrafficActDeps {
@@ -28,16 +30,6 @@ interface SavedApp {
   traffic?: { activeSlot: string; weight: number; beside: { version: string } | null };
 }
 
-/** Answers by version (the demo app answers `{version, pid, ...}`). */
-function byVersion(w: LoadCounts): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [body, n] of Object.entries(w.byBody)) {
-    if (n === 0) continue;
-    const version = (JSON.parse(body) as { version: string }).version;
-    out[version] = (out[version] ?? 0) + n;
-  }
-  return out;
-}
 
 const percent = (n: number, of: number): string => `${((100 * n) / Math.max(1, of)).toFixed(1)}%`;
 
@@ -84,8 +76,8 @@ export async function trafficAct(d: TrafficActDeps): Promise<void> {
   let total: LoadCounts | undefined;
   try {
     const before = await answers(300);
-    if (before.failed > 0 || Object.keys(byVersion(before)).join() !== '6.0.0') {
-      throw new Error(`nginx did not serve 6.0.0 alone before the rollout: ${JSON.stringify(byVersion(before))}, ${before.failed} failed`);
+    if (before.failed > 0 || Object.keys(answersByVersion(before)).join() !== '6.0.0') {
+      throw new Error(`nginx did not serve 6.0.0 alone before the rollout: ${JSON.stringify(answersByVersion(before))}, ${before.failed} failed`);
     }
     console.log(`   load: ${RATE} requests/s through nginx from now to the end of the act, every answer checked`);
 
@@ -106,8 +98,8 @@ export async function trafficAct(d: TrafficActDeps): Promise<void> {
         const w = await answers(600);
         // Weights only grow in a good rollout: still at this weight now means at it all along.
         if (!(await everyHost(at))) throw new Error(`the rollout left ${weight}% before its share was measured; the canary bake is too short`);
-        const share = (byVersion(w)['7.0.0'] ?? 0) / w.total;
-        console.log(`   at ${weight}%: 7.0.0 answered ${percent(byVersion(w)['7.0.0'] ?? 0, w.total)} of ${w.total} requests, ${w.failed} failed`);
+        const share = (answersByVersion(w)['7.0.0'] ?? 0) / w.total;
+        console.log(`   at ${weight}%: 7.0.0 answered ${percent(answersByVersion(w)['7.0.0'] ?? 0, w.total)} of ${w.total} requests, ${w.failed} failed`);
         if (Math.abs(share - weight / 100) > SHARE_TOLERANCE || w.failed > 0) {
           throw new Error(`at ${weight}% the new version answered ${(share * 100).toFixed(1)}% of the requests (${w.failed} failed)`);
         }
@@ -116,8 +108,8 @@ export async function trafficAct(d: TrafficActDeps): Promise<void> {
     await Promise.all([watched, measure()]);
     await waitUntil('6.0.0 stopped on every host', () => pids6.every((pid) => pid !== undefined && !alive(pid)), { timeoutMs: 20_000, intervalMs: 100 });
     const after = await answers(300);
-    console.log(`   at 100%: 7.0.0 answered ${percent(byVersion(after)['7.0.0'] ?? 0, after.total)} of ${after.total} requests; 6.0.0 retired on every host`);
-    if (Object.keys(byVersion(after)).join() !== '7.0.0' || after.failed > 0) throw new Error(`after 100%: ${JSON.stringify(byVersion(after))}`);
+    console.log(`   at 100%: 7.0.0 answered ${percent(answersByVersion(after)['7.0.0'] ?? 0, after.total)} of ${after.total} requests; 6.0.0 retired on every host`);
+    if (Object.keys(answersByVersion(after)).join() !== '7.0.0' || after.failed > 0) throw new Error(`after 100%: ${JSON.stringify(answersByVersion(after))}`);
 
     d.step('A bad 8.0.0 (healthy for 4 s, then its health check fails): 10% of the requests, then put back by weight, no restart');
     await push('8.0.0', 'unhealthy-after', { DEMO_HEALTHY_FOR: '4' });
@@ -136,25 +128,16 @@ export async function trafficAct(d: TrafficActDeps): Promise<void> {
       throw new Error(`7.0.0 was restarted: pids ${pids7.join(',')} before, ${pidsAfter.join(',')} after`);
     }
     const clean = await answers(300);
-    const bad = byVersion(LoadGenerator.between(badBefore, load.counts()))['8.0.0'] ?? 0;
+    const bad = answersByVersion(LoadGenerator.between(badBefore, load.counts()))['8.0.0'] ?? 0;
     console.log(`   8.0.0 answered ${bad} requests before its health gate tripped; all of the traffic is back on 7.0.0, whose processes kept their PIDs (${pids7.join(', ')})`);
-    if (Object.keys(byVersion(clean)).join() !== '7.0.0' || clean.failed > 0) throw new Error(`after the revert: ${JSON.stringify(byVersion(clean))}`);
+    if (Object.keys(answersByVersion(clean)).join() !== '7.0.0' || clean.failed > 0) throw new Error(`after the revert: ${JSON.stringify(answersByVersion(clean))}`);
     if (bad === 0) throw new Error('8.0.0 never took a share of the requests');
   } finally {
     // The counts are shown however the act ended: they are what it is about.
     total = await load.stop();
     console.log(`\n   requests through nginx during the act: ${total.total} in all, ${total.failed} failed`);
-    for (const [version, n] of Object.entries(byVersion(total)).sort()) console.log(`     answered by demo ${version}: ${n} (${percent(n, total.total)})`);
+    for (const [version, n] of Object.entries(answersByVersion(total)).sort()) console.log(`     answered by demo ${version}: ${n} (${percent(n, total.total)})`);
     for (const f of load.failures.slice(0, 5)) console.log(`   failed: ${f.what}`);
   }
   if (total.failed > 0) throw new Error(`${total.failed} requests failed through nginx during the act`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

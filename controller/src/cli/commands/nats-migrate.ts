@@ -93,7 +93,14 @@ function serverList(raw: string, flag: string): string[] {
 function tlsOf(side: 'from' | 'to', caFile: string | undefined, certFile: string | undefined, keyFile: string | undefined): ReturnType<typeof natsTlsOption> {
   if (caFile === undefined && certFile === undefined && keyFile === undefined) return undefined;
   const parsed = natsTlsSchema.safeParse({ caFile, certFile, keyFile });
-  if (!parsed.success) throw new ValidationError(`--${side}-tls-cert and --${side}-tls-key go together (the client certificate and its key)`);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path[0];
+    const flag = field === 'caFile' ? 'ca' : field === 'certFile' ? 'cert' : field === 'keyFile' ? 'key' : null;
+    throw new ValidationError(
+      flag ? `--${side}-tls-${flag}: ${issue?.message ?? 'invalid'}` : `--${side}-tls-cert and --${side}-tls-key go together (the client certificate and its key)`,
+    );
+  }
   for (const [flag, file] of [['ca', caFile], ['cert', certFile], ['key', keyFile]] as const) {
     if (file === undefined) continue;
     try {

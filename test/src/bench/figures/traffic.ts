@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ControlClient, Rollout__Output } from '@flotilla/proto';
 import { NginxUpstreams, type SlotWeight } from '@flotilla/agent';
 import { createLogger } from '@flotilla/shared';
-import { AgentProcess, freePort, killAppsOf } from '../../agent-process.js';
+import { AgentProcess, freePort, killAppsOf, pidAlive as alive } from '../../agent-process.js';
 import { fireAlertmanager } from '../../alerts.js';
 import { unaryCall } from '../../controller-process.js';
 import { delay, waitUntil } from '../../deadline.js';
@@ -369,15 +369,6 @@ function endedChildrenCpuSeconds(): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * The controller with a simulated fleet whose hosts serve the app from two slots: each applies
